@@ -1,0 +1,80 @@
+"""Bad input gets a ValueError that names the problem and the fix."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from lswag_lightning import score_network
+
+
+def net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+
+
+X, Y = torch.randn(8, 4), torch.randint(0, 3, (8,))
+
+
+@pytest.mark.parametrize("proxy", ["lswag", "zico", "zico_ps", "jacov"])
+def test_batch_of_one_for_variance_based_proxies(proxy):
+    with pytest.raises(ValueError, match="at least 2"):
+        score_network(net(), X[:1], Y[:1], proxies=(proxy,))
+
+
+def test_labels_out_of_range():
+    with pytest.raises(ValueError, match=r"label 7 but the model outputs 3 classes"):
+        score_network(net(), X, torch.full((8,), 7), proxies=("lswag",))
+    with pytest.raises(ValueError, match="negative label"):
+        score_network(net(), X, torch.full((8,), -1), proxies=("snip",))
+
+
+def test_mismatched_batch_and_labels():
+    with pytest.raises(ValueError, match="inputs hold 8 samples but targets hold 5"):
+        score_network(net(), X, Y[:5], proxies=("lswag",))
+
+
+def test_missing_or_malformed_labels():
+    with pytest.raises(ValueError, match=r"need the batch's labels"):
+        score_network(net(), X, None, proxies=("lswag", "naswot"))
+    with pytest.raises(ValueError, match="class indices"):
+        score_network(net(), X, Y.float(), proxies=("zico",))
+    score_network(net(), X, None, proxies=("naswot", "swap", "synflow", "jacov", "params"))  # label-free: fine
+
+
+def test_model_without_weight_layers():
+    with pytest.raises(ValueError, match="no Conv1d/2d/3d or Linear layer"):
+        score_network(nn.Sequential(nn.ReLU(), nn.BatchNorm1d(4)), X, Y, proxies=("zico",))
+
+
+def test_unknown_proxy_name_suggests_the_closest():
+    with pytest.raises(ValueError, match=r"unknown proxy 'lswg'.*Did you mean 'lswag'"):
+        score_network(net(), X, Y, proxies=("lswg",))
+
+
+def test_invalid_options():
+    with pytest.raises(ValueError, match=r"unknown scoring option\(s\) \['lamda_k'\]"):
+        score_network(net(), X, Y, lamda_k=3)
+    with pytest.raises(ValueError, match="0 <= lo <= hi <= 10"):
+        score_network(net(), X, Y, layer_interval=(3, 11))
+    with pytest.raises(ValueError, match="lambda_k"):
+        score_network(net(), X, Y, lambda_k=1)
+    with pytest.raises(ValueError, match="psi_layers"):
+        score_network(net(), X, Y, psi_layers="below")
+    with pytest.raises(ValueError, match="do not divide"):
+        score_network(net(), X[:7], Y[:7], lambda_samples="batches")
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="convert images to float"):
+        score_network(net(), torch.zeros(8, 4, dtype=torch.uint8), Y)
+    with pytest.raises(ValueError, match="must be a tensor"):
+        score_network(net(), X.tolist(), Y)
+    with pytest.raises(ValueError, match="torch.nn.Module"):
+        score_network(lambda t: t, X, Y)
+
+
+def test_empty_interval_is_a_status_not_a_crash():
+    report = score_network(net(), X, Y, proxies=("lswag",), layer_interval=(0, 0))  # D=2: bins 5 and 10
+    assert report.status["lswag.lambda"].startswith("error: no weight layer falls in depth bins [0, 0]")
+    assert report.status["lswag"].startswith("error: Λ: no weight layer")
