@@ -234,3 +234,24 @@ def test_jacov_of_a_constant_model_is_nan_with_reason():
     report = score_network(Constant(), torch.randn(4, 3), proxies=("jacov",))
     assert math.isnan(report.values["jacov"])
     assert report.status["jacov"].startswith("nan: the Jacobian of sample 0 is constant")
+
+
+def test_snip_on_a_batchnorm_model_uses_one_full_batch_backward():
+    # BatchNorm couples the samples, so the gradient of the halves is not the batch gradient: the engine must
+    # take the batch's own backward (as NASLib does) rather than the mean of the split gradients.
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 4))
+    x, y = torch.randn(8, 6), torch.randint(0, 4, (8,))
+    weights = [net[0].weight, net[3].weight]
+    grads = torch.autograd.grad(nn.functional.cross_entropy(net(x), y), weights)
+    report = score_network(net, x, y, proxies=("snip", "lswag"))
+    assert report.values["snip"] == pytest.approx(
+        sum(float((w.detach().double() * g.double()).abs().sum()) for w, g in zip(weights, grads)), rel=1e-6)
+    assert set(report.passes) == {"gradient statistics", "batch"}
+
+
+def test_snip_on_a_model_without_batchnorm_reuses_the_split_gradients():
+    net = _mlp(6)
+    x, y = torch.randn(8, 6), torch.randint(0, 4, (8,))
+    report = score_network(net, x, y, proxies=("snip", "grad_norm", "zico"))
+    assert set(report.passes) == {"gradient statistics"}  # no second backward

@@ -176,6 +176,7 @@ class GradStatsResult:
     layers: list[LayerGradStats]  # forward order
     num_samples: int  # K
     sample_sizes: list[int]
+    mean_grads: "WeightGrads | None" = None  # mean of the K gradients, kept when it is the batch gradient
 
 
 @dataclass
@@ -447,7 +448,8 @@ class ScoringSession:
             m.weight.requires_grad_(True)
         return [n for n, _ in pairs], [m for _, m in pairs]
 
-    def _grad_stats_pass(self, work: nn.Module, chunks: list[torch.Tensor]) -> GradStatsResult:
+    def _grad_stats_pass(self, work: nn.Module, chunks: list[torch.Tensor],
+                         keep_mean: bool = False) -> GradStatsResult:
         names, modules = self._weight_list(work)
         weights = [m.weight for m in modules]
         accumulators = [_Welford() for _ in modules]
@@ -468,14 +470,19 @@ class ScoringSession:
                     acc.update(grad, track_abs)
         position = {m: i for i, m in enumerate(modules)}
         layers = [accumulators[position[m]].reduce(name, self.options.lambda_std) for name, m in order]
-        return GradStatsResult(layers=layers, num_samples=len(chunks), sample_sizes=[len(c) for c in chunks])
+        mean_grads = None
+        if keep_mean:
+            mean_grads = WeightGrads(names=[n for n, _ in order], weights=[m.weight.detach() for _, m in order],
+                                     grads=[accumulators[position[m]].mean.view_as(m.weight) for _, m in order])
+        return GradStatsResult(layers=layers, num_samples=len(chunks), sample_sizes=[len(c) for c in chunks],
+                               mean_grads=mean_grads)
 
     def _batch_pass(self, work: nn.Module, data: SessionData) -> None:
         """One forward of the batch: activation patterns / kernel, then weight and input gradients if needed."""
         needs = self.needs
         want_codes = "activations" in needs
         want_gram = "naswot_kernel" in needs
-        want_wgrad = "batch_grads" in needs
+        want_wgrad = "batch_grads" in needs and not self._batch_grads_from_split
         want_igrad = "input_grads" in needs
         x = self.inputs[: self.batch_size]
         if want_igrad:
@@ -608,21 +615,26 @@ class ScoringSession:
         lambda_plan = "per_sample" if opts.lambda_samples == "per_sample" else "split"
 
         def stats_pass(plan: str, targets: tuple[str, ...]) -> Callable:
+            keep_mean = plan == "split" and self._batch_grads_from_split
+
             def run(work: nn.Module, data: SessionData) -> None:
                 start = time.perf_counter()
-                result = self._grad_stats_pass(work, self._chunks(plan))
+                result = self._grad_stats_pass(work, self._chunks(plan), keep_mean=keep_mean)
                 for need in targets:
                     data.results[need] = result
                     data.need_seconds[need] = time.perf_counter() - start
+                if keep_mean:
+                    data.results["batch_grads"] = result.mean_grads
+                    data.need_seconds["batch_grads"] = time.perf_counter() - start
             return run
 
-        if "grad_stats" in needs:
+        if "grad_stats" in needs or self._batch_grads_from_split:
             shared = ("grad_stats", "per_sample_grad_stats") if (
                 lambda_plan == "per_sample" and "per_sample_grad_stats" in needs) else ("grad_stats",)
             passes.append(("gradient statistics", stats_pass(lambda_plan, shared)))
         if "per_sample_grad_stats" in needs and not (lambda_plan == "per_sample" and "grad_stats" in needs):
             passes.append(("per-sample gradient statistics", stats_pass("per_sample", ("per_sample_grad_stats",))))
-        if needs & _BATCH_NEEDS:
+        if needs & _BATCH_NEEDS - ({"batch_grads"} if self._batch_grads_from_split else set()):
             passes.append(("batch", lambda work, data: self._batch_pass(work, data)))
         if "synflow_pass" in needs:
             def synflow(work: nn.Module, data: SessionData) -> None:
@@ -638,8 +650,21 @@ class ScoringSession:
             passes.append(("flops", flops))
         return passes
 
+    @property
+    def _batch_grads_from_split(self) -> bool:
+        """Whether the batch gradient (snip, grad_norm) is the mean of the K split gradients.
+
+        True when the model has no BatchNorm (so a sample's output does not depend on the others) and the batch
+        splits into K equal parts: the mean cross-entropy of the batch is then the mean of the parts' losses, and
+        its gradient the mean of their gradients, so the split pass serves it without another backward.
+        """
+        opts = self.options
+        return ("batch_grads" in self.needs and opts.lambda_samples == "split"
+                and self.inputs.shape[0] % opts.lambda_k == 0
+                and not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.model.modules()))
+
     _PASS_NEEDS = {
-        "gradient statistics": ("grad_stats", "per_sample_grad_stats"),
+        "gradient statistics": ("grad_stats", "per_sample_grad_stats", "batch_grads"),
         "per-sample gradient statistics": ("per_sample_grad_stats",),
         "batch": tuple(sorted(_BATCH_NEEDS)),
         "synflow": ("synflow_pass",),
