@@ -1,0 +1,1 @@
+"""Hydra configuration tree of lswag-train (a package so Hydra finds it inside an installed wheel)."""

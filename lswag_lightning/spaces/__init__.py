@@ -1,0 +1,10 @@
+"""Search spaces: sample / mutate / encode / decode / build for AutoFormer ViTs, NAS-Bench-201 and DARTS.
+
+``get_space(name)`` returns a :class:`SearchSpace`; ``available_spaces()`` lists the names
+(``autoformer_ti``, ``autoformer_s``, ``autoformer_mini``, ``nb201``, ``darts``).
+"""
+from __future__ import annotations
+
+from lswag_lightning.spaces.base import SearchSpace, available_spaces, get_space, register_space
+
+__all__ = ["SearchSpace", "available_spaces", "get_space", "register_space"]

@@ -1,0 +1,140 @@
+"""The search-space interface and the registry of named spaces.
+
+A search space turns *specs* (small immutable descriptions of one architecture) into PyTorch models:
+
+- ``sample(rng) -> spec`` draws a spec; ``rng`` is a ``numpy.random.Generator`` or an int seed, so the same
+  seed always gives the same spec.
+- ``mutate(spec, rng) -> spec`` returns a valid spec that differs from ``spec``.
+- ``encode(spec) -> str`` gives a canonical, stable string; ``decode(str | dict) -> spec`` parses one back.
+  Decoding is a strict parser: it never evaluates its input, and a bad input raises ``ValueError`` naming the
+  bad field and the allowed values.
+- ``build(spec, num_classes=10, in_chans=3, img_size=32, **space_options) -> nn.Module`` builds a freshly
+  initialised model whose ``forward`` maps images ``(B, in_chans, img_size, img_size)`` to logits
+  ``(B, num_classes)`` in eval mode. Every activation is an ``nn.ReLU``/``nn.GELU`` module (one object per use)
+  and every weight layer an ``nn.Conv2d``/``nn.Linear``, so the zero-cost engine can hook them.
+- ``param_count(spec, num_classes=10, **build_options) -> int`` counts trainable parameters, in closed form
+  where that is cheap.
+
+Spaces register themselves by name with :func:`register_space`; :func:`get_space` returns a new instance.
+"""
+from __future__ import annotations
+
+import abc
+import difflib
+import json
+import numbers
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+
+
+def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
+    """``rng`` as a ``numpy.random.Generator``: a Generator is used as is, an int (or None) seeds a new one."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be a numpy.random.Generator or an int seed, got {type(rng).__name__}")
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameter elements of ``model``."""
+    return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
+
+
+def load_json_object(text: str, what: str) -> Any:
+    """Parse ``text`` as JSON (never as Python); ``ValueError`` saying what was expected when it is not JSON."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{what}: not valid JSON ({err.msg} at position {err.pos}): {text[:80]!r}") from None
+
+
+class SearchSpace(abc.ABC):
+    """A named family of architectures; see the module docstring for the contract.
+
+    Attributes:
+        name: the registry name of the space (e.g. ``"nb201"``).
+        proxy_defaults: per-space defaults for the zero-cost proxies (e.g. the L-SWAG layer interval);
+            empty until they are calibrated.
+    """
+
+    name: str = ""
+
+    def __init__(self) -> None:
+        self.proxy_defaults: dict = {}
+
+    @abc.abstractmethod
+    def sample(self, rng: np.random.Generator | int | None) -> Any:
+        """A random spec, reproducible for a given seed / generator state."""
+
+    @abc.abstractmethod
+    def mutate(self, spec: Any, rng: np.random.Generator | int | None) -> Any:
+        """A valid spec that differs from ``spec``."""
+
+    @abc.abstractmethod
+    def encode(self, spec: Any) -> str:
+        """The canonical string of ``spec`` (stable across versions; ``decode(encode(s)) == s``)."""
+
+    @abc.abstractmethod
+    def decode(self, value: str | Mapping) -> Any:
+        """Parse a string or dict (or re-validate a spec object) into a spec; ``ValueError`` naming the bad field."""
+
+    @abc.abstractmethod
+    def build(self, spec: Any, num_classes: int = 10, in_chans: int = 3, img_size: int = 32,
+              **space_options: Any) -> nn.Module:
+        """A freshly initialised model for ``spec`` (images ``(B, in_chans, img_size, img_size)`` -> logits)."""
+
+    def param_count(self, spec: Any, num_classes: int = 10, **build_options: Any) -> int:
+        """Trainable parameters of ``build(spec, num_classes, **build_options)``.
+
+        The default builds the model on the ``meta`` device (no memory, no initialisation cost) and counts;
+        spaces override it with a closed form where one is cheap.
+        """
+        with torch.device("meta"):
+            model = self.build(spec, num_classes=num_classes, **build_options)
+        return count_parameters(model)
+
+    def coerce(self, spec: Any) -> Any:
+        """``spec`` as a validated spec of this space: strings, dicts and spec objects all go through ``decode``."""
+        return self.decode(spec)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+_SPACES: dict[str, Callable[[], SearchSpace]] = {}
+
+
+def register_space(name: str, factory: Callable[[], SearchSpace]) -> None:
+    """Register ``factory`` (a no-argument callable returning a space) under ``name``; names are unique."""
+    if name in _SPACES:
+        raise ValueError(f"a search space named {name!r} is already registered")
+    _SPACES[name] = factory
+
+
+def _load_builtin_spaces() -> None:
+    # Importing the modules runs their register_space calls.
+    from lswag_lightning.spaces import autoformer, darts, nb201  # noqa: F401
+
+
+def available_spaces() -> list[str]:
+    """Names of all registered search spaces, sorted."""
+    _load_builtin_spaces()
+    return sorted(_SPACES)
+
+
+def get_space(name: str) -> SearchSpace:
+    """A new instance of the search space ``name``; ``ValueError`` naming the closest names when unknown."""
+    _load_builtin_spaces()
+    try:
+        factory = _SPACES[name]
+    except KeyError:
+        close = difflib.get_close_matches(str(name), _SPACES, n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"unknown search space {name!r}.{hint} Available spaces: "
+                         f"{', '.join(sorted(_SPACES))}") from None
+    return factory()

@@ -1,0 +1,569 @@
+"""The DARTS search space (Liu et al., ICLR 2019): genotypes and the NetworkCIFAR evaluation network.
+
+A genotype (:class:`Genotype`) describes a normal and a reduction cell. Each cell has two input nodes (0: the
+output of the cell before the previous one, 1: the previous cell's output) and 4 intermediate nodes 2..5;
+node ``i + 2`` sums two ops applied to earlier nodes ``0 .. i + 1``. ``normal[2*i]`` and ``normal[2*i + 1]``
+are the ``(op, input)`` pairs of node ``i + 2``. The cell output concatenates the nodes in ``*_concat``
+(normally ``[2, 3, 4, 5]``).
+
+String form, exactly the DARTS one (``genotypes.py`` / search logs)::
+
+    Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ...], normal_concat=[2, 3, 4, 5],
+             reduce=[('max_pool_3x3', 0), ...], reduce_concat=[2, 3, 4, 5])
+
+It is read by a small tokenizer and recursive-descent parser that accepts only that grammar (keyword fields in
+any order, lists or tuples, single or double quotes, ``range(a, b)`` for a concat); nothing is evaluated.
+
+Network (NetworkCIFAR): a 3x3 conv + BN stem with ``3 * C`` channels, ``layers`` cells with reduction cells
+(stride 2, channels doubled) at ``layers // 3`` and ``2 * layers // 3``, global average pooling and a linear
+classifier. Cell inputs are preprocessed by ReLU-Conv1x1-BN (FactorizedReduce after a reduction cell).
+Ops: ``none`` (zeros), ``skip_connect`` (identity; FactorizedReduce when strided), ``max_pool_3x3``,
+``avg_pool_3x3``, ``sep_conv_3x3/5x5`` (two stacked ReLU-depthwise-pointwise-BN), ``dil_conv_3x3/5x5``
+(ReLU-dilated depthwise-pointwise-BN, dilation 2). With ``auxiliary=True`` an auxiliary head (parameter names
+start with ``auxiliary_head``) reads the features after cell ``2 * layers // 3``; in train mode ``forward``
+then returns ``(logits, aux_logits)``, otherwise (eval mode, or no auxiliary head) just ``logits``
+(B, num_classes). ``drop_path_prob`` > 0 drops non-identity op outputs per sample in train mode.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from timm.layers import drop_path
+from torch import nn
+
+from lswag_lightning.spaces.base import SearchSpace, as_generator, load_json_object, register_space
+
+OPS: tuple[str, ...] = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",
+                        "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
+SAMPLE_OPS: tuple[str, ...] = tuple(op for op in OPS if op != "none")
+"""Ops used by sampling and mutation (derived DARTS genotypes never contain ``none``)."""
+STEPS = 4
+CONCAT_DEFAULT = (2, 3, 4, 5)
+_FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
+
+Edge = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class Genotype:
+    """A DARTS genotype: 8 ``(op, input)`` pairs and the concatenated nodes, for the normal and reduce cells."""
+
+    normal: tuple[Edge, ...]
+    normal_concat: tuple[int, ...]
+    reduce: tuple[Edge, ...]
+    reduce_concat: tuple[int, ...]
+
+    def __str__(self) -> str:
+        def edges(es: tuple[Edge, ...]) -> str:
+            return "[" + ", ".join(f"('{op}', {i})" for op, i in es) + "]"
+
+        def ints(cs: tuple[int, ...]) -> str:
+            return "[" + ", ".join(map(str, cs)) + "]"
+
+        return (f"Genotype(normal={edges(self.normal)}, normal_concat={ints(self.normal_concat)}, "
+                f"reduce={edges(self.reduce)}, reduce_concat={ints(self.reduce_concat)})")
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict: edges as ``[op, input]`` lists."""
+        return {"normal": [list(e) for e in self.normal], "normal_concat": list(self.normal_concat),
+                "reduce": [list(e) for e in self.reduce], "reduce_concat": list(self.reduce_concat)}
+
+
+DARTS_V1 = Genotype(
+    normal=(("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 1),
+            ("skip_connect", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 2)),
+    normal_concat=CONCAT_DEFAULT,
+    reduce=(("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 0),
+            ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("avg_pool_3x3", 0)),
+    reduce_concat=CONCAT_DEFAULT,
+)
+"""The first-order DARTS cell of the DARTS paper."""
+
+DARTS_V2 = Genotype(
+    normal=(("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
+            ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2)),
+    normal_concat=CONCAT_DEFAULT,
+    reduce=(("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
+            ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1)),
+    reduce_concat=CONCAT_DEFAULT,
+)
+"""The second-order DARTS cell of the DARTS paper (3.3M parameters on CIFAR-10 with C=36, 20 cells)."""
+
+
+# ------------------------------------------------------------------------------------------------ parser
+_TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<int>[0-9]+)"
+                    r"|(?P<str>'[A-Za-z0-9_]*'|\"[A-Za-z0-9_]*\")|(?P<punct>[()\[\],=]))")
+
+
+def _tokenize(text: str) -> list[tuple[str, str, int]]:
+    """(kind, value, position) tokens; anything outside the genotype alphabet is a ``ValueError``."""
+    tokens = []
+    pos = 0
+    end = len(text.rstrip())
+    while pos < end:
+        match = _TOKEN.match(text, pos)
+        if match is None or match.end() == pos:
+            bad = text[pos:].lstrip()[:20]
+            raise ValueError(f"DARTS genotype: unexpected character(s) {bad!r} at position "
+                             f"{len(text) - len(text[pos:].lstrip())}; only Genotype(normal=[('op', i), ...], "
+                             "normal_concat=[...], reduce=[...], reduce_concat=[...]) is accepted")
+        kind = match.lastgroup
+        value = match.group(kind)
+        if kind == "str":
+            value = value[1:-1]
+        tokens.append((kind, value, match.start(kind)))
+        pos = match.end()
+    return tokens
+
+
+class _Parser:
+    """Recursive-descent parser for the ``Genotype(...)`` grammar; yields plain Python lists and ints."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokenize(text)
+        self.i = 0
+
+    def _peek(self) -> tuple[str, str, int] | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def _fail(self, expected: str) -> None:
+        tok = self._peek()
+        got = "end of input" if tok is None else f"{tok[1]!r} at position {tok[2]}"
+        raise ValueError(f"DARTS genotype: expected {expected}, got {got}")
+
+    def _take(self, kind: str, value: str | None = None, expected: str | None = None) -> str:
+        tok = self._peek()
+        if tok is None or tok[0] != kind or (value is not None and tok[1] != value):
+            self._fail(expected or (repr(value) if value else kind))
+        self.i += 1
+        return tok[1]
+
+    def _at(self, value: str) -> bool:
+        tok = self._peek()
+        return tok is not None and tok[0] == "punct" and tok[1] == value
+
+    def _sequence(self, item, what: str) -> list:
+        """A ``[...]`` or ``(...)`` list of ``item()`` with an optional trailing comma."""
+        if self._at("["):
+            close = "]"
+        elif self._at("("):
+            close = ")"
+        else:
+            self._fail(f"a list for {what}")
+        self.i += 1
+        out = []
+        while not self._at(close):
+            out.append(item())
+            if self._at(","):
+                self.i += 1
+            elif not self._at(close):
+                self._fail(f"',' or {close!r} in {what}")
+        self.i += 1
+        return out
+
+    def _int(self) -> int:
+        return int(self._take("int", expected="an integer"))
+
+    def _edge(self) -> list:
+        self._take("punct", "(", expected="'(' starting an (op, input) pair")
+        op = self._take("str", expected="a quoted op name")
+        self._take("punct", ",", expected="',' in an (op, input) pair")
+        index = self._int()
+        if self._at(","):
+            self.i += 1
+        self._take("punct", ")", expected="')' closing an (op, input) pair")
+        return [op, index]
+
+    def _concat(self, field: str) -> list[int]:
+        tok = self._peek()
+        if tok is not None and tok[0] == "name":
+            if tok[1] != "range":
+                self._fail(f"a list of node indices or range(a, b) for {field}")
+            self.i += 1
+            self._take("punct", "(", expected="'(' after range")
+            start = self._int()
+            self._take("punct", ",", expected="',' in range(a, b)")
+            stop = self._int()
+            self._take("punct", ")", expected="')' closing range(a, b)")
+            return list(range(start, stop))
+        return self._sequence(self._int, field)
+
+    def parse(self) -> dict:
+        self._take("name", "Genotype", expected="'Genotype'")
+        self._take("punct", "(", expected="'(' after Genotype")
+        fields: dict = {}
+        while not self._at(")"):
+            name = self._take("name", expected="a field name (normal, normal_concat, reduce, reduce_concat)")
+            if name not in _FIELDS:
+                raise ValueError(f"DARTS genotype: unknown field {name!r}; allowed fields: {', '.join(_FIELDS)}")
+            if name in fields:
+                raise ValueError(f"DARTS genotype: field {name!r} given twice")
+            self._take("punct", "=", expected=f"'=' after {name}")
+            if name.endswith("_concat"):
+                fields[name] = self._concat(name)
+            else:
+                fields[name] = self._sequence(self._edge, name)
+            if self._at(","):
+                self.i += 1
+            elif not self._at(")"):
+                self._fail("',' or ')' between Genotype fields")
+        self.i += 1
+        if self._peek() is not None:
+            self._fail("end of input after Genotype(...)")
+        return fields
+
+
+def parse_genotype(text: str) -> Genotype:
+    """Parse and validate a DARTS genotype string (never evaluated); ``ValueError`` naming the bad field."""
+    if not isinstance(text, str):
+        raise ValueError(f"DARTS genotype must be a string, got {type(text).__name__}")
+    return validate_genotype(_Parser(text).parse())
+
+
+def validate_genotype(data: Mapping) -> Genotype:
+    """Check a dict of the four genotype fields and return the :class:`Genotype`.
+
+    Each cell needs ``2 * 4`` edges ``(op, input)`` with ``op`` in :data:`OPS` and, for node ``i + 2``
+    (edges ``2i``, ``2i + 1``), ``input`` in ``0 .. i + 1``; a concat is a non-empty increasing list of
+    intermediate nodes (2..5).
+    """
+    keys = set(map(str, data))
+    unknown = sorted(keys - set(_FIELDS))
+    if unknown:
+        raise ValueError(f"DARTS genotype: unknown field(s) {unknown}; allowed fields: {', '.join(_FIELDS)}")
+    missing = [f for f in _FIELDS if f not in keys]
+    if missing:
+        raise ValueError(f"DARTS genotype: missing field(s) {missing}; required: {', '.join(_FIELDS)}")
+    out = {}
+    for cell in ("normal", "reduce"):
+        edges = data[cell]
+        if not isinstance(edges, (list, tuple)) or len(edges) != 2 * STEPS:
+            n = len(edges) if isinstance(edges, (list, tuple)) else type(edges).__name__
+            raise ValueError(f"DARTS genotype: {cell} must list {2 * STEPS} (op, input) pairs "
+                             f"(2 per intermediate node, {STEPS} nodes), got {n}")
+        checked = []
+        for k, edge in enumerate(edges):
+            if not isinstance(edge, (list, tuple)) or len(edge) != 2:
+                raise ValueError(f"DARTS genotype: {cell}[{k}] must be an (op, input) pair, got {edge!r}"[:200])
+            op, index = edge
+            if not isinstance(op, str) or op not in OPS:
+                raise ValueError(f"DARTS genotype: {cell}[{k}]: unknown op {op!r}; allowed ops: {', '.join(OPS)}")
+            node = k // 2 + 2
+            if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < node:
+                raise ValueError(f"DARTS genotype: {cell}[{k}]: input {index!r} is invalid for node {node}; "
+                                 f"allowed inputs: 0..{node - 1}")
+            checked.append((op, int(index)))
+        out[cell] = tuple(checked)
+        field = f"{cell}_concat"
+        concat = data[field]
+        if isinstance(concat, range):
+            concat = list(concat)
+        if not isinstance(concat, (list, tuple)) or not concat:
+            raise ValueError(f"DARTS genotype: {field} must be a non-empty list of nodes from 2..{STEPS + 1}, "
+                             f"got {concat!r}"[:200])
+        for c in concat:
+            if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 2 <= c <= STEPS + 1:
+                raise ValueError(f"DARTS genotype: {field}: node {c!r} is invalid; allowed nodes: "
+                                 f"2..{STEPS + 1}")
+        if list(concat) != sorted(set(concat)):
+            raise ValueError(f"DARTS genotype: {field} must be strictly increasing without repeats, "
+                             f"got {list(concat)}")
+        out[field] = tuple(int(c) for c in concat)
+    return Genotype(**out)
+
+
+# ----------------------------------------------------------------------------------------------- modules
+class ReLUConvBN(nn.Sequential):
+    """ReLU -> Conv2d (no bias) -> BN; (B, C_in, H, W) -> (B, C_out, H', W')."""
+
+    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int, padding: int,
+                 affine: bool = True) -> None:
+        super().__init__(nn.ReLU(inplace=False),
+                         nn.Conv2d(c_in, c_out, kernel_size, stride=stride, padding=padding, bias=False),
+                         nn.BatchNorm2d(c_out, affine=affine))
+
+
+class DilConv(nn.Sequential):
+    """ReLU -> dilated depthwise conv -> pointwise conv -> BN."""
+
+    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int, padding: int, dilation: int,
+                 affine: bool = True) -> None:
+        super().__init__(nn.ReLU(inplace=False),
+                         nn.Conv2d(c_in, c_in, kernel_size, stride=stride, padding=padding, dilation=dilation,
+                                   groups=c_in, bias=False),
+                         nn.Conv2d(c_in, c_out, 1, bias=False),
+                         nn.BatchNorm2d(c_out, affine=affine))
+
+
+class SepConv(nn.Sequential):
+    """Two stacked separable convs (ReLU, depthwise, pointwise, BN); only the first is strided."""
+
+    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int, padding: int,
+                 affine: bool = True) -> None:
+        super().__init__(DilConv(c_in, c_in, kernel_size, stride, padding, 1, affine),
+                         DilConv(c_in, c_out, kernel_size, 1, padding, 1, affine))
+
+
+class Zero(nn.Module):
+    """The ``none`` op: zeros (spatially subsampled by ``stride``)."""
+
+    def __init__(self, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride == 1:
+            return x.mul(0.0)
+        return x[:, :, ::self.stride, ::self.stride].mul(0.0)
+
+
+class FactorizedReduce(nn.Module):
+    """ReLU, then two 1x1 stride-2 convs on the input and on it shifted by one pixel, concatenated, then BN.
+
+    (B, C_in, H, W) -> (B, C_out, H/2, W/2); ``C_out`` must be even. Odd H or W are padded by one pixel.
+    """
+
+    def __init__(self, c_in: int, c_out: int, affine: bool = True) -> None:
+        super().__init__()
+        if c_out % 2:
+            raise ValueError(f"FactorizedReduce needs an even number of output channels, got {c_out}")
+        self.relu = nn.ReLU(inplace=False)
+        self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, padding=0, bias=False)
+        self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, padding=0, bias=False)
+        self.bn = nn.BatchNorm2d(c_out, affine=affine)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(x)
+        if x.shape[-1] % 2 or x.shape[-2] % 2:
+            x = nn.functional.pad(x, (0, x.shape[-1] % 2, 0, x.shape[-2] % 2))
+        return self.bn(torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:, 1:])], dim=1))
+
+
+def make_op(name: str, channels: int, stride: int, affine: bool = True) -> nn.Module:
+    """The DARTS op ``name`` on ``channels`` channels with ``stride`` 1 or 2."""
+    if name == "none":
+        return Zero(stride)
+    if name == "avg_pool_3x3":
+        return nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
+    if name == "max_pool_3x3":
+        return nn.MaxPool2d(3, stride=stride, padding=1)
+    if name == "skip_connect":
+        return nn.Identity() if stride == 1 else FactorizedReduce(channels, channels, affine)
+    if name == "sep_conv_3x3":
+        return SepConv(channels, channels, 3, stride, 1, affine)
+    if name == "sep_conv_5x5":
+        return SepConv(channels, channels, 5, stride, 2, affine)
+    if name == "dil_conv_3x3":
+        return DilConv(channels, channels, 3, stride, 2, 2, affine)
+    if name == "dil_conv_5x5":
+        return DilConv(channels, channels, 5, stride, 4, 2, affine)
+    raise ValueError(f"unknown DARTS op {name!r}; allowed ops: {', '.join(OPS)}")
+
+
+class DartsCell(nn.Module):
+    """One cell: (s0, s1) each (B, *, H, W) -> (B, len(concat) * C, H', W') with H' = H/2 when reducing."""
+
+    def __init__(self, edges: tuple[Edge, ...], concat: tuple[int, ...], c_prev_prev: int, c_prev: int, c: int,
+                 reduction: bool, reduction_prev: bool) -> None:
+        super().__init__()
+        self.reduction = reduction
+        if reduction_prev:
+            self.preprocess0 = FactorizedReduce(c_prev_prev, c)
+        else:
+            self.preprocess0 = ReLUConvBN(c_prev_prev, c, 1, 1, 0)
+        self.preprocess1 = ReLUConvBN(c_prev, c, 1, 1, 0)
+        self.ops = nn.ModuleList(make_op(op, c, 2 if reduction and index < 2 else 1) for op, index in edges)
+        self.indices = tuple(index for _, index in edges)
+        self.concat = tuple(concat)
+        self.multiplier = len(concat)
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        for step in range(len(self.ops) // 2):
+            total = None
+            for k in (2 * step, 2 * step + 1):
+                op = self.ops[k]
+                h = op(states[self.indices[k]])
+                if self.training and drop_prob > 0.0 and not isinstance(op, nn.Identity):
+                    h = drop_path(h, drop_prob, training=True)
+                total = h if total is None else total + h
+            states.append(total)
+        return torch.cat([states[i] for i in self.concat], dim=1)
+
+
+class AuxiliaryHeadCIFAR(nn.Module):
+    """DARTS auxiliary classifier for 8x8 feature maps; (B, C, 8, 8) -> (B, num_classes)."""
+
+    def __init__(self, c: int, num_classes: int) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.ReLU(inplace=False),
+            nn.AvgPool2d(5, stride=3, padding=0, count_include_pad=False),  # 8x8 -> 2x2
+            nn.Conv2d(c, 128, 1, bias=False),
+            nn.BatchNorm2d(128),
+            nn.ReLU(inplace=False),
+            nn.Conv2d(128, 768, 2, bias=False),  # 2x2 -> 1x1
+            nn.BatchNorm2d(768),
+            nn.ReLU(inplace=False),
+        )
+        self.classifier = nn.Linear(768, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+class NetworkCIFAR(nn.Module):
+    """The DARTS evaluation network; (B, in_chans, H, W) -> logits (B, num_classes).
+
+    In train mode with ``auxiliary=True`` ``forward`` returns ``(logits, aux_logits)``.
+    ``drop_path_prob`` is an attribute (schedules set it per epoch, as in DARTS).
+    """
+
+    def __init__(self, genotype: Genotype, num_classes: int = 10, in_chans: int = 3, C: int = 16,
+                 layers: int = 8, auxiliary: bool = False, drop_path_prob: float = 0.0,
+                 stem_multiplier: int = 3) -> None:
+        super().__init__()
+        self.genotype = genotype
+        self.layers = layers
+        self.auxiliary = auxiliary
+        self.drop_path_prob = drop_path_prob
+        self.aux_position = 2 * layers // 3
+        c_curr = stem_multiplier * C
+        self.stem = nn.Sequential(nn.Conv2d(in_chans, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr))
+        c_prev_prev, c_prev, c_curr = c_curr, c_curr, C
+        self.cells = nn.ModuleList()
+        reduction_prev = False
+        c_aux = c_prev
+        for i in range(layers):
+            reduction = i in (layers // 3, 2 * layers // 3)
+            if reduction:
+                c_curr *= 2
+            edges, concat = ((genotype.reduce, genotype.reduce_concat) if reduction
+                             else (genotype.normal, genotype.normal_concat))
+            cell = DartsCell(edges, concat, c_prev_prev, c_prev, c_curr, reduction, reduction_prev)
+            self.cells.append(cell)
+            reduction_prev = reduction
+            c_prev_prev, c_prev = c_prev, cell.multiplier * c_curr
+            if i == self.aux_position:
+                c_aux = c_prev
+        if auxiliary:
+            self.auxiliary_head = AuxiliaryHeadCIFAR(c_aux, num_classes)
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c_prev, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        aux_logits = None
+        s0 = s1 = self.stem(x)
+        for i, cell in enumerate(self.cells):
+            s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
+            if i == self.aux_position and self.auxiliary and self.training:
+                aux_logits = self.auxiliary_head(s1)
+        logits = self.classifier(torch.flatten(self.global_pooling(s1), 1))
+        return (logits, aux_logits) if aux_logits is not None else logits
+
+
+# ------------------------------------------------------------------------------------------------- space
+class DartsSpace(SearchSpace):
+    """The DARTS cell space; specs are :class:`Genotype`.
+
+    Build options: ``C`` (initial channels, 16; 36 for the published CIFAR-10 models), ``layers`` (cells, 8;
+    20 published), ``auxiliary`` (False), ``drop_path_prob`` (0.0), ``stem_multiplier`` (3).
+    """
+
+    name = "darts"
+    ops = OPS
+
+    def _sample_cell(self, gen: np.random.Generator) -> tuple[Edge, ...]:
+        edges: list[Edge] = []
+        for step in range(STEPS):
+            inputs = gen.choice(step + 2, size=2, replace=False)
+            for index in sorted(int(i) for i in inputs):
+                edges.append((SAMPLE_OPS[int(gen.integers(len(SAMPLE_OPS)))], index))
+        return tuple(edges)
+
+    def sample(self, rng: np.random.Generator | int | None) -> Genotype:
+        """Uniform genotype: per node two distinct inputs and two ops (never ``none``); concat [2, 3, 4, 5]."""
+        gen = as_generator(rng)
+        normal = self._sample_cell(gen)
+        reduce = self._sample_cell(gen)
+        return Genotype(normal, CONCAT_DEFAULT, reduce, CONCAT_DEFAULT)
+
+    def mutate(self, spec: Any, rng: np.random.Generator | int | None) -> Genotype:
+        """Pick the normal or reduce cell and one of its 8 edges, then change either its op (to another
+        non-``none`` op) or its input (to another earlier node not already feeding that node, when one exists).
+        """
+        genotype = self.coerce(spec)
+        gen = as_generator(rng)
+        cell = "normal" if gen.integers(2) == 0 else "reduce"
+        edges = list(getattr(genotype, cell))
+        k = int(gen.integers(len(edges)))
+        op, index = edges[k]
+        node = k // 2 + 2
+        sibling = edges[k ^ 1][1]
+        inputs = [i for i in range(node) if i != index and i != sibling]
+        if inputs and gen.integers(2) == 0:
+            edges[k] = (op, inputs[int(gen.integers(len(inputs)))])
+        else:
+            ops = [o for o in SAMPLE_OPS if o != op]
+            edges[k] = (ops[int(gen.integers(len(ops)))], index)
+        fields = {"normal": genotype.normal, "normal_concat": genotype.normal_concat,
+                  "reduce": genotype.reduce, "reduce_concat": genotype.reduce_concat}
+        fields[cell] = tuple(edges)
+        return Genotype(**fields)
+
+    def encode(self, spec: Any) -> str:
+        return str(self.coerce(spec))
+
+    def decode(self, value: str | Mapping | Genotype) -> Genotype:
+        """Parse a ``Genotype(...)`` string, a JSON object string, or a dict with the four fields
+        (edges as ``[op, input]`` pairs)."""
+        if isinstance(value, Genotype):
+            return validate_genotype(value.to_dict())
+        if isinstance(value, str):
+            if value.lstrip().startswith("{"):
+                value = load_json_object(value, "DARTS genotype")
+                if not isinstance(value, dict):
+                    raise ValueError("DARTS genotype: a JSON string must hold an object")
+            else:
+                return parse_genotype(value)
+        if not isinstance(value, Mapping):
+            raise ValueError(f"DARTS genotype must be a Genotype(...) string or a dict, got {type(value).__name__}")
+        return validate_genotype(value)
+
+    def build(self, spec: Any, num_classes: int = 10, in_chans: int = 3, img_size: int = 32, *,
+              C: int = 16, layers: int = 8, auxiliary: bool = False, drop_path_prob: float = 0.0,
+              stem_multiplier: int = 3) -> nn.Module:
+        """NetworkCIFAR for ``spec``: (B, in_chans, img_size, img_size) -> logits (B, num_classes).
+
+        The auxiliary head expects 8x8 features at 2/3 depth, i.e. ``img_size`` about 32 (29..40).
+        """
+        genotype = self.coerce(spec)
+        if layers < 3:
+            raise ValueError(f"layers must be >= 3 (two reduction cells at 1/3 and 2/3 depth), got {layers}")
+        if C < 1:
+            raise ValueError(f"C must be >= 1, got {C}")
+        if auxiliary:
+            aux_size = -(-img_size // 4)  # spatial size after the two reductions
+            if aux_size < 5 or (aux_size - 5) // 3 + 1 != 2:
+                raise ValueError(f"auxiliary=True needs 8x8 features at 2/3 depth (img_size about 32, "
+                                 f"29..40), got img_size={img_size}")
+        return NetworkCIFAR(genotype, num_classes=num_classes, in_chans=in_chans, C=C, layers=layers,
+                            auxiliary=auxiliary, drop_path_prob=drop_path_prob, stem_multiplier=stem_multiplier)
+
+    def param_count(self, spec: Any, num_classes: int = 10, in_chans: int = 3, img_size: int = 32, *,
+                    include_auxiliary: bool = False, **build_options: Any) -> int:
+        """Trainable parameters, counted on a ``meta``-device build; the auxiliary head is left out unless
+        ``include_auxiliary`` (as DARTS reports model sizes)."""
+        with torch.device("meta"):
+            model = self.build(spec, num_classes=num_classes, in_chans=in_chans, img_size=img_size,
+                               **build_options)
+        return int(sum(p.numel() for name, p in model.named_parameters()
+                       if p.requires_grad and (include_auxiliary or "auxiliary" not in name)))
+
+
+register_space("darts", DartsSpace)
