@@ -1,0 +1,326 @@
+"""``lswag-search``: zero-shot architecture search with a zero-cost proxy or LIBRA as fitness.
+
+    lswag-search SPACE --budget N --seed S --fitness lswag|libra|<proxy> [--libra-proxies a,b,c]
+                 [--max-params M] --out DIR
+    lswag-search nb201 --budget 1000 --seed 0 --fitness libra --libra-proxies lswag,naswot,synflow --out runs/s0
+    lswag-search --config autoformer_s --fitness libra --libra-result runs/vit/libra/libra.json --out runs/afs
+    lswag-search autoformer_mini --data digits --budget 50 --fitness lswag --train-top 2 --out runs/mini
+
+Writes ``DIR/ranked.csv`` (best first: ``arch``, ``params``, ``fitness`` and every proxy computed),
+``DIR/report.md``, ``DIR/fitness.png``, ``DIR/summary.json`` and ``DIR/checkpoint.json``. Running the same command
+again continues from the checkpoint (``--restart`` starts afresh). ``--config NAME`` loads the defaults of
+``conf/search/NAME.yaml``; options given on the command line win. ``--train-top K`` trains the K best with
+``lswag-train`` (one job each, results in ``DIR/train/rank<k>/result.json`` for ``lswag-collect``).
+
+Exit codes: 0 done, 2 bad arguments or settings (including a parameter budget no architecture meets), 1 a
+hand-off training job failed.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+log = logging.getLogger("lswag_lightning.search")
+
+#: Built-in defaults, below conf/search/<config>.yaml and the command line.
+DEFAULTS: dict[str, Any] = {
+    "strategy": "evolution", "budget": 100, "seed": 0, "population": 50, "tournament": 10, "rank_pool": "history",
+    "fitness": "lswag", "libra_proxies": None, "libra_result": None, "fusion": None, "proxies": [],
+    "max_params": None, "max_flops": None, "max_failed_proposals": 2000, "data": "cifar10_npz", "batch_size": 64,
+    "data_seed": 0, "init_seed": 0, "score_options": {}, "checkpoint_every": 1, "train_data": "digits",
+    "train_overrides": [], "build_options": {},
+}
+
+
+def _number(text: str) -> float:
+    """A positive count such as 23e6, 23000000 or 23M / 1.5G."""
+    t = text.strip().replace("_", "")
+    scale = {"k": 1e3, "m": 1e6, "g": 1e9}.get(t[-1:].lower(), 1.0)
+    if scale != 1.0:
+        t = t[:-1]
+    try:
+        value = float(t) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number such as 23e6 or 23M, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return value
+
+
+def _int_at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text}")
+        return value
+
+    return parse
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), yaml.safe_load(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lswag-search",
+        description="Zero-shot NAS: random search or regularised evolution of a search space, with a zero-cost "
+                    "proxy or LIBRA (three proxies fused by rank) as fitness, under a parameter/FLOPs budget.")
+    p.add_argument("space", nargs="?", help="search space: nb201, darts, autoformer_ti, autoformer_s, "
+                                            "autoformer_mini (optional with --config)")
+    p.add_argument("--config", help="load defaults from conf/search/NAME.yaml (autoformer_s, autoformer_mini, nb201, "
+                                    "darts) or a .yaml path")
+    p.add_argument("--out", type=Path, required=True, help="output folder (ranked.csv, report.md, checkpoint)")
+    g = p.add_argument_group("search")
+    g.add_argument("--budget", type=_int_at_least(1), help="architectures scored (default 100)")
+    g.add_argument("--seed", type=_int_at_least(0), help="search seed (default 0)")
+    g.add_argument("--strategy", choices=("evolution", "random"), help="default evolution")
+    g.add_argument("--population", type=_int_at_least(2), help="evolution population P (default 50)")
+    g.add_argument("--tournament", type=_int_at_least(1), help="evolution tournament size S (default 10)")
+    g.add_argument("--rank-pool", choices=("history", "population"),
+                   help="pool of LIBRA's rank fusion during the search: all architectures scored so far (history, "
+                        "default) or the current population")
+    g.add_argument("--max-params", type=_number, help="parameter budget, e.g. 23e6 or 23M")
+    g.add_argument("--max-flops", type=_number, help="FLOPs budget of one sample's forward pass, e.g. 5G")
+    g.add_argument("--max-failed-proposals", type=_int_at_least(1),
+                   help="rejected proposals in a row before giving up (default 2000)")
+    f = p.add_argument_group("fitness")
+    f.add_argument("--fitness", help="libra, or a proxy name: lswag (default), zico, naswot, synflow, ...")
+    f.add_argument("--libra-proxies", help="LIBRA's proxies, comma-separated: a,b,c")
+    f.add_argument("--libra-result", type=Path, help="libra.json written by lswag-libra (its selection is used)")
+    f.add_argument("--fusion", choices=("rank_mean", "log_rank"), help="LIBRA fusion (default rank_mean)")
+    f.add_argument("--proxies", help="extra proxies to compute and report in ranked.csv, comma-separated")
+    s = p.add_argument_group("scoring")
+    s.add_argument("--data", choices=("digits", "cifar10_npz"), help="probe images (default cifar10_npz)")
+    s.add_argument("--data-dir", type=Path, help="folder holding images/ (default $LSWAG_DATA_DIR or ../shared/data)")
+    s.add_argument("--batch-size", type=_int_at_least(2), help="probe batch size (default 64)")
+    s.add_argument("--data-seed", type=_int_at_least(0), help="seed of the probe batch draw (default 0)")
+    s.add_argument("--init-seed", type=_int_at_least(0), help="seed of the networks' initial weights (default 0)")
+    s.add_argument("--img-size", type=_int_at_least(4), help="override build_options.img_size")
+    s.add_argument("--num-classes", type=_int_at_least(10), help="override build_options.num_classes")
+    s.add_argument("--build-option", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                   help="override one space.build option (repeatable), e.g. patch_size=16")
+    s.add_argument("--layer-interval", help="L-SWAG depth-decile interval lo,hi (e.g. 0,3)")
+    s.add_argument("--score-option", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                   help="extra score_network option (repeatable), e.g. lambda_k=2")
+    s.add_argument("--device", help="torch device (default cuda if available, else cpu)")
+    s.add_argument("--threads", type=_int_at_least(1), help="torch.set_num_threads (default: torch's)")
+    s.add_argument("--score-cache", type=Path, help="score cache (.jsonl file or folder) shared across runs")
+    s.add_argument("--score-table", type=Path,
+                   help="precomputed proxy table (e.g. lswag-bench's table.csv: arch + one column per proxy); "
+                        "archs it lacks are scored live unless --table-only")
+    s.add_argument("--table-only", action="store_true", help="with --score-table: never score live")
+    r = p.add_argument_group("run")
+    r.add_argument("--checkpoint-every", type=_int_at_least(1), help="evaluations between checkpoints (default 1)")
+    r.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("-v", "--verbose", action="store_true", help="log INFO messages")
+    t = p.add_argument_group("hand-off to training")
+    t.add_argument("--train-top", type=_int_at_least(0), default=0,
+                   help="train the K best with lswag-train (one job each; result.json in DIR/train/rank<k>)")
+    t.add_argument("--train-data", help="lswag-train data config for the hand-off (default digits)")
+    t.add_argument("--train-override", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra lswag-train override (repeatable), e.g. trainer.max_epochs=30")
+    t.add_argument("--train-dry-run", action="store_true", help="print the training commands, do not run them")
+    t.add_argument("--train-timeout", type=_number, help="seconds per training job (default: none)")
+    return p
+
+
+def _comma_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [str(v) for v in value]
+
+
+def resolve_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """Built-in defaults < conf/space/<space>.yaml build options < --config < command line."""
+    from lswag_lightning.search.config import load_search_config, space_build_options
+
+    cfg: dict[str, Any] = {}
+    if args.config:
+        try:
+            cfg = load_search_config(args.config)
+        except ValueError as err:
+            parser.error(str(err))
+    space = args.space or cfg.get("space")
+    if not space:
+        parser.error("give the search space (lswag-search SPACE ...) or a --config that names one")
+    if args.space and cfg.get("space") and args.space != cfg["space"]:
+        parser.error(f"SPACE {args.space!r} differs from the space {cfg['space']!r} of --config {args.config}")
+    opts = {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v) for k, v in DEFAULTS.items()}
+    for k, v in cfg.items():
+        if k in ("build_options", "score_options") and v is not None:
+            if not isinstance(v, dict):
+                parser.error(f"--config {args.config}: {k} must be a mapping")
+            opts[k] = dict(v)
+        elif k != "space":
+            opts[k] = v
+    opts["space"] = space
+    for key in ("budget", "seed", "strategy", "population", "tournament", "rank_pool", "max_params", "max_flops",
+                "max_failed_proposals", "fitness", "libra_proxies", "libra_result", "fusion", "data", "batch_size",
+                "data_seed", "init_seed", "checkpoint_every", "train_data"):
+        value = getattr(args, key)
+        if value is not None:
+            opts[key] = value
+    if args.proxies is not None:
+        opts["proxies"] = _comma_list(args.proxies)
+    for key in ("max_params", "max_flops", "train_timeout"):
+        if isinstance(opts.get(key), str):  # YAML 1.1 reads 2.3e7 (no exponent sign) as a string
+            try:
+                opts[key] = _number(opts[key])
+            except argparse.ArgumentTypeError as err:
+                parser.error(f"{key}: {err}")
+    try:
+        build = space_build_options(space)
+    except ValueError as err:
+        parser.error(str(err))
+    build.update(opts.get("build_options") or {})
+    if args.img_size is not None:
+        build["img_size"] = args.img_size
+    if args.num_classes is not None:
+        build["num_classes"] = args.num_classes
+    for key, value in args.build_option:
+        build[key] = value
+    opts["build_options"] = build
+    score_options = dict(opts.get("score_options") or {})
+    if args.layer_interval:
+        try:
+            lo, hi = (int(v) for v in args.layer_interval.split(","))
+        except ValueError:
+            parser.error(f"--layer-interval expects lo,hi (two integers 0..10), got {args.layer_interval!r}")
+        score_options["layer_interval"] = (lo, hi)
+    for key, value in args.score_option:
+        score_options[key] = value
+    if isinstance(score_options.get("layer_interval"), list):
+        score_options["layer_interval"] = tuple(score_options["layer_interval"])
+    opts["score_options"] = score_options
+    opts["train_overrides"] = list(opts.get("train_overrides") or []) + list(args.train_override)
+    opts["libra_proxies"] = _comma_list(opts.get("libra_proxies")) or None
+    opts["proxies"] = _comma_list(opts.get("proxies"))
+    return opts
+
+
+def _device(name: str | None):
+    import torch
+
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(f"--device {name!r} is not a torch device ({err})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+    return device
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``lswag-search``; returns the exit code (argparse exits with 2 on bad arguments)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    opts = resolve_options(args, parser)
+
+    import torch
+
+    from lswag_lightning.search import (InfeasibleBudgetError, ProxyScorer, ScoreCache, Search, SearchSettings,
+                                        TableScorer, load_probe_batch, make_fitness, write_outputs)
+    from lswag_lightning.search.probe import describe_probe
+    from lswag_lightning.spaces import get_space
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        space = get_space(opts["space"])
+        fitness = make_fitness(opts["fitness"], libra_proxies=opts["libra_proxies"],
+                               libra_result=opts["libra_result"], fusion=opts["fusion"])
+        proxies = list(dict.fromkeys([*fitness.proxies, *opts["proxies"]]))
+        settings = SearchSettings(
+            space=opts["space"], strategy=opts["strategy"], budget=int(opts["budget"]), seed=int(opts["seed"]),
+            population=int(opts["population"]), tournament=int(opts["tournament"]), rank_pool=opts["rank_pool"],
+            max_params=opts["max_params"], max_flops=opts["max_flops"],
+            max_failed_proposals=int(opts["max_failed_proposals"]),
+            build_options=opts["build_options"]).validate()
+        if args.table_only and args.score_table is None:
+            raise ValueError("--table-only needs --score-table")
+        device = _device(args.device)
+        live = None
+        if not args.table_only:
+            build = settings.build_options
+            probe = describe_probe(opts["data"], int(opts["batch_size"]), int(build.get("img_size", 32)),
+                                   int(build.get("in_chans", 3)), int(opts["data_seed"]), args.data_dir)
+            images, labels = load_probe_batch(opts["data"], int(opts["batch_size"]), int(build.get("img_size", 32)),
+                                              int(build.get("in_chans", 3)), int(opts["data_seed"]), args.data_dir)
+            cache = ScoreCache(args.score_cache) if args.score_cache is not None else None
+            live = ProxyScorer(space, proxies, images, labels, build_options=build, device=device,
+                               init_seed=int(opts["init_seed"]), score_options=opts["score_options"], cache=cache,
+                               probe=probe)
+        scorer = (TableScorer(space, args.score_table, proxies, fallback=live) if args.score_table is not None
+                  else live)
+        search = Search(space, scorer, fitness, settings, out_dir=args.out,
+                        checkpoint_every=int(opts["checkpoint_every"]), resume=not args.restart,
+                        progress=not args.no_progress)
+    except (ValueError, FileNotFoundError) as err:
+        parser.error(str(err))
+    if search.resumed_from:
+        print(f"resuming {search.checkpoint_path}: {search.resumed_from} of {settings.budget} evaluations done")
+    try:
+        result = search.run()
+    except InfeasibleBudgetError as err:
+        parser.error(str(err))
+    command = "lswag-search " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    paths = write_outputs(search, result, args.out, command=command)
+    best = result.best
+    print(f"{len(search.history)} architectures scored; best fitness {best.get('fitness'):.6g}, "
+          f"{int(best.get('params')):,} parameters:\n  {best.get('arch')}")
+    if result.stopped:
+        print(f"note: {result.stopped}")
+    print(f"ranked list: {paths['ranked']}\nreport: {paths['report']}")
+
+    if args.train_top:
+        return _hand_off(args, opts, result, parser)
+    return 0
+
+
+def _hand_off(args: argparse.Namespace, opts: dict[str, Any], result: Any, parser: argparse.ArgumentParser) -> int:
+    from lswag_lightning.search.handoff import multirun_command, run_train_jobs, train_jobs
+
+    archs = [str(a) for a in result.ranked["arch"].head(args.train_top)]
+    try:
+        jobs = train_jobs(opts["space"], archs, args.out, data=opts["train_data"], overrides=opts["train_overrides"])
+    except ValueError as err:
+        parser.error(str(err))
+    print(f"hand-off: {len(jobs)} lswag-train job(s); as one Hydra multirun:\n  "
+          f"{multirun_command(opts['space'], archs, args.out, data=opts['train_data'], overrides=opts['train_overrides'])}")
+    if args.train_dry_run:
+        for job in jobs:
+            print(job.shell())
+        return 0
+    run_train_jobs(jobs, log_dir=args.out, timeout=args.train_timeout)
+    failed = [j for j in jobs if j.returncode != 0 or not j.result_json]
+    for job in jobs:
+        state = "ok" if job not in failed else f"FAILED (exit {job.returncode}; log {job.run_dir}/train.log)"
+        print(f"  rank {job.rank}: {state} -> {job.run_dir}/result.json")
+    if not failed:
+        print(f"collect with: lswag-collect {Path(args.out) / 'train'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

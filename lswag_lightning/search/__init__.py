@@ -1,0 +1,32 @@
+"""Zero-shot architecture search: random search and regularised evolution with a zero-cost or LIBRA fitness.
+
+Library API (no Hydra, no W&B, no Lightning)::
+
+    from lswag_lightning.search import (Search, SearchSettings, ProxyScorer, ScoreCache, make_fitness,
+                                        load_probe_batch, write_outputs)
+    space = get_space("nb201")
+    images, labels = load_probe_batch("cifar10_npz", batch_size=64, img_size=32)
+    scorer = ProxyScorer(space, ["lswag", "naswot", "synflow"], images, labels, cache=ScoreCache("cache/"))
+    search = Search(space, scorer, make_fitness("libra", libra_proxies="lswag,naswot,synflow"),
+                    SearchSettings("nb201", budget=1000, seed=0), out_dir="runs/search")
+    result = search.run()          # resumes from runs/search/checkpoint.json when it exists
+    write_outputs(search, result, "runs/search")
+
+Modules: :mod:`.engine` (the loop, constraints, checkpoints), :mod:`.fitness` (proxy / LIBRA fitness),
+:mod:`.scoring` (live, cached and table scorers), :mod:`.probe` (the probe batch), :mod:`.output` (ranked.csv,
+report.md, fitness.png), :mod:`.handoff` (training the winners with lswag-train), :mod:`.config` (conf/search/).
+"""
+from __future__ import annotations
+
+from lswag_lightning.search.engine import (InfeasibleBudgetError, Evaluation, Search, SearchResult, SearchSettings,
+                                           count_flops)
+from lswag_lightning.search.fitness import (Fitness, LibraFitness, ProxyFitness, load_libra_result,
+                                            make_fitness)
+from lswag_lightning.search.output import write_outputs
+from lswag_lightning.search.probe import load_probe_batch
+from lswag_lightning.search.scoring import (FunctionScorer, ProxyScorer, ScoreCache, Scorer, ScoreResult,
+                                            TableScorer)
+
+__all__ = ["Evaluation", "Fitness", "FunctionScorer", "InfeasibleBudgetError", "LibraFitness", "ProxyFitness",
+           "ProxyScorer", "ScoreCache", "ScoreResult", "Scorer", "Search", "SearchResult", "SearchSettings",
+           "TableScorer", "count_flops", "load_libra_result", "load_probe_batch", "make_fitness", "write_outputs"]

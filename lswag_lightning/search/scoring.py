@@ -1,0 +1,367 @@
+"""Scorers: how a search turns an architecture into zero-cost proxy values, and the cache that keeps them.
+
+A scorer has ``proxies`` (the registry names it computes), a ``key`` (a string identifying everything that decides
+its values, so cached values are only reused under the same settings) and ``score(spec, arch) -> ScoreResult``.
+
+- :class:`ProxyScorer` builds the network (initialised from a seed derived from ``init_seed`` and the arch string,
+  so an architecture gets the same weights in every run, order and device) and scores it with
+  :func:`lswag_lightning.score_network` on a fixed probe batch. With a :class:`ScoreCache` an architecture is
+  scored once per key, across runs, seeds and strategies.
+- :class:`TableScorer` looks proxy values up in a precomputed table (e.g. ``lswag-bench``'s ``table.csv``: an
+  ``arch`` column and one column per proxy), falling back to another scorer for archs it lacks. It reads only the
+  proxy columns it is asked for, so accuracy columns of such a table never reach the search.
+- :class:`FunctionScorer` wraps a plain function ``fn(spec) -> {proxy: value}`` (tests, synthetic fitness).
+
+Values are floats as the proxies return them (NaN / ±inf kept, never replaced); ``ScoreResult.values`` also holds
+sub-values such as ``lswag.lambda``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+SCORER_FORMAT = 1
+
+
+# ----------------------------------------------------------------------------------------------- numbers
+def encode_float(value: float) -> float | str:
+    """A float as JSON: finite values as is, NaN / ±inf as the strings ``"nan"``, ``"inf"``, ``"-inf"``."""
+    value = float(value)
+    if math.isfinite(value):
+        return value
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
+def decode_float(value: Any) -> float:
+    """Inverse of :func:`encode_float` (None reads as NaN)."""
+    if value is None:
+        return math.nan
+    return float(value)
+
+
+def encode_values(values: Mapping[str, float]) -> dict[str, float | str]:
+    return {str(k): encode_float(v) for k, v in values.items()}
+
+
+def decode_values(values: Mapping[str, Any]) -> dict[str, float]:
+    return {str(k): decode_float(v) for k, v in values.items()}
+
+
+def stable_hash(obj: Any, length: int = 16) -> str:
+    """sha1 of the canonical JSON of ``obj`` (sorted keys), first ``length`` hex digits."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:length]
+
+
+def init_seed_for(arch: str, init_seed: int) -> int:
+    """The torch seed that initialises ``arch``'s weights: a hash of (init_seed, arch), in [0, 2**63)."""
+    digest = hashlib.sha256(f"{int(init_seed)}|{arch}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2 ** 63 - 1)
+
+
+# ---------------------------------------------------------------------------------------------- results
+@dataclass
+class ScoreResult:
+    """Proxy values of one architecture.
+
+    ``values``: name -> float (sub-values included, NaN/inf kept); ``status``: name -> "ok" or why not;
+    ``seconds``: wall seconds spent computing them now (0 for cache/table hits); ``source``: ``"computed"``,
+    ``"cache"``, ``"table"`` or ``"function"``.
+    """
+
+    values: dict[str, float]
+    status: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    source: str = "computed"
+
+
+class Scorer:
+    """Base class: ``proxies``, ``key`` and ``score(spec, arch)``; see the module docstring."""
+
+    proxies: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready description (for reports and checkpoints)."""
+        return {"type": type(self).__name__, "proxies": list(self.proxies), "key": self.key}
+
+    def score(self, spec: Any, arch: str) -> ScoreResult:
+        raise NotImplementedError
+
+    def missing(self, result: ScoreResult, proxies: Sequence[str] | None = None) -> list[str]:
+        """Requested proxies absent from ``result.values``."""
+        return [p for p in (proxies or self.proxies) if p not in result.values]
+
+
+class FunctionScorer(Scorer):
+    """``fn(spec) -> {proxy: value}`` as a scorer. ``name`` enters the key, so give different functions names."""
+
+    def __init__(self, fn: Callable[[Any], Mapping[str, float]], proxies: Sequence[str], name: str = "function"):
+        if not callable(fn):
+            raise ValueError("FunctionScorer needs a callable fn(spec) -> {proxy: value}")
+        self.fn = fn
+        self.proxies = tuple(proxies)
+        self.name = name
+
+    @property
+    def key(self) -> str:
+        return stable_hash({"function": self.name, "proxies": list(self.proxies)})
+
+    def score(self, spec: Any, arch: str) -> ScoreResult:
+        start = time.perf_counter()
+        values = {str(k): float(v) for k, v in dict(self.fn(spec)).items()}
+        missing = [p for p in self.proxies if p not in values]
+        if missing:
+            raise ValueError(f"scoring function {self.name!r} returned no value for {missing}")
+        return ScoreResult(values, {p: "ok" for p in values}, time.perf_counter() - start, "function")
+
+
+# ------------------------------------------------------------------------------------------------- cache
+class ScoreCache:
+    """Proxy values keyed by (scorer key, arch string), stored as JSON lines.
+
+    ``path`` is a ``.jsonl`` file or a folder; a folder holds any number of ``*.jsonl`` files (e.g. one per worker
+    process), all read at start, and new records go to ``<folder>/<writer>.jsonl``. Each line is
+    ``{"key", "arch", "values", "status", "seconds", "device"}`` with non-finite numbers as strings. A truncated
+    last line (an interrupted write) is skipped with a warning. Lookups merge every record of a (key, arch).
+    """
+
+    def __init__(self, path: str | os.PathLike, writer: str = "main") -> None:
+        self.path = Path(path)
+        if self.path.suffix == ".jsonl":
+            self.files = [self.path] if self.path.exists() else []
+            self.write_path = self.path
+        else:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self.files = sorted(self.path.glob("*.jsonl"))
+            self.write_path = self.path / f"{writer}.jsonl"
+        self._data: dict[tuple[str, str], dict[str, Any]] = {}
+        for file in self.files:
+            self._load(file)
+
+    def _load(self, file: Path) -> None:
+        with file.open() as fh:
+            lines = fh.read().splitlines()
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                key, arch = str(rec["key"]), str(rec["arch"])
+            except (json.JSONDecodeError, KeyError, TypeError):
+                log.warning("score cache %s line %d unreadable (interrupted write?); skipped", file, n)
+                continue
+            self._merge(key, arch, decode_values(rec.get("values", {})), dict(rec.get("status", {})),
+                        float(rec.get("seconds", 0.0) or 0.0))
+
+    def _merge(self, key: str, arch: str, values: dict, status: dict, seconds: float) -> None:
+        entry = self._data.setdefault((key, arch), {"values": {}, "status": {}, "seconds": 0.0})
+        entry["values"].update(values)
+        entry["status"].update(status)
+        entry["seconds"] += seconds
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def archs(self, key: str) -> list[str]:
+        """Arch strings with a record under ``key``."""
+        return [a for (k, a) in self._data if k == key]
+
+    def get(self, key: str, arch: str, proxies: Sequence[str]) -> ScoreResult | None:
+        """The cached result when every name in ``proxies`` is there, else None."""
+        entry = self._data.get((key, arch))
+        if entry is None or any(p not in entry["values"] for p in proxies):
+            return None
+        return ScoreResult(dict(entry["values"]), dict(entry["status"]), 0.0, "cache")
+
+    def put(self, key: str, arch: str, result: ScoreResult, device: str | None = None) -> None:
+        """Store ``result`` (appended to the writer's file at once, so an interruption loses nothing)."""
+        self._merge(key, arch, dict(result.values), dict(result.status), float(result.seconds))
+        record = {"key": key, "arch": arch, "values": encode_values(result.values), "status": result.status,
+                  "seconds": round(float(result.seconds), 6), "device": device}
+        self.write_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.write_path.open("a") as fh:
+            fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+
+
+# ------------------------------------------------------------------------------------------ live scoring
+class ProxyScorer(Scorer):
+    """Build and score architectures of ``space`` on a probe batch with :func:`lswag_lightning.score_network`.
+
+    Args:
+        space: a :class:`lswag_lightning.spaces.SearchSpace`.
+        proxies: registry names to compute (sub-values such as ``lswag.lambda`` come with their proxy).
+        images, labels: the probe batch, ``(B, C, S, S)`` float and ``(B,)`` int64 (see :mod:`.probe`).
+        build_options: keyword arguments of ``space.build`` (``num_classes``, ``img_size``, ...).
+        device: torch device to score on (default: cuda if available, else cpu).
+        init_seed: seeds the weights: each arch is initialised from ``init_seed_for(arch, init_seed)``, on the CPU
+            (the same weights on every device), then moved to ``device``.
+        score_options: extra keyword arguments of ``score_network`` (``layer_interval``, ``lambda_k``, ...); the
+            space's ``proxy_defaults`` fill what is not given.
+        cache: a :class:`ScoreCache` shared across runs, or None.
+        probe: JSON-ready description of the probe batch (enters the report, not the key: the key uses the
+            batch's content hash).
+    """
+
+    def __init__(self, space: Any, proxies: Sequence[str], images: torch.Tensor, labels: torch.Tensor, *,
+                 build_options: Mapping[str, Any] | None = None, device: str | torch.device | None = None,
+                 init_seed: int = 0, score_options: Mapping[str, Any] | None = None,
+                 cache: ScoreCache | None = None, probe: Mapping[str, Any] | None = None) -> None:
+        from lswag_lightning.proxies import get_proxy
+
+        from lswag_lightning.search.probe import probe_fingerprint
+
+        self.proxies = tuple(dict.fromkeys(proxies))
+        if not self.proxies:
+            raise ValueError("ProxyScorer needs at least one proxy name")
+        for p in self.proxies:
+            get_proxy(p)  # ValueError naming the available proxies
+        self.space = space
+        self.build_options = dict(build_options or {})
+        self.device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.init_seed = int(init_seed)
+        options = dict(getattr(space, "proxy_defaults", None) or {})
+        options.update(score_options or {})
+        self.score_options = options
+        self.cache = cache
+        self.probe = dict(probe or {})
+        if images.ndim != 4 or labels.ndim != 1 or len(images) != len(labels):
+            raise ValueError(f"probe batch must be images (B, C, S, S) and labels (B,), got {tuple(images.shape)} "
+                             f"and {tuple(labels.shape)}")
+        num_classes = int(self.build_options.get("num_classes", 10))
+        if int(labels.max()) >= num_classes:
+            raise ValueError(f"probe labels go up to {int(labels.max())} but the networks have num_classes="
+                             f"{num_classes}; use num_classes >= {int(labels.max()) + 1}")
+        self.images = images.to(self.device)
+        self.labels = labels.to(self.device)
+        self._key = stable_hash({
+            "format": SCORER_FORMAT, "space": getattr(space, "name", type(space).__name__),
+            "build_options": self.build_options, "init_seed": self.init_seed,
+            "score_options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.score_options.items()},
+            "probe": probe_fingerprint(images, labels)})
+        self.seconds = 0.0
+        self.computed = 0
+        self.hits = 0
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "device": str(self.device), "init_seed": self.init_seed,
+                "build_options": self.build_options, "score_options": self.score_options, "probe": self.probe,
+                "cache": None if self.cache is None else str(self.cache.path)}
+
+    def build(self, spec: Any, arch: str) -> torch.nn.Module:
+        """The freshly initialised network of ``arch`` (seeded, built on the CPU, moved to ``device``)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(init_seed_for(arch, self.init_seed))
+            model = self.space.build(spec, **self.build_options)
+        return model.to(self.device)
+
+    def score(self, spec: Any, arch: str) -> ScoreResult:
+        if self.cache is not None:
+            hit = self.cache.get(self.key, arch, self.proxies)
+            if hit is not None:
+                self.hits += 1
+                return hit
+        from lswag_lightning.proxies import score_network
+
+        start = time.perf_counter()
+        model = self.build(spec, arch)
+        report = score_network(model, self.images, self.labels, proxies=list(self.proxies), copy_model=False,
+                               **self.score_options)
+        del model
+        result = ScoreResult({k: float(v) for k, v in report.values.items()}, dict(report.status),
+                             time.perf_counter() - start, "computed")
+        self.seconds += result.seconds
+        self.computed += 1
+        if self.cache is not None:
+            self.cache.put(self.key, arch, result, device=str(self.device))
+        return result
+
+
+# --------------------------------------------------------------------------------------------- table
+class TableScorer(Scorer):
+    """Proxy values looked up in a table with an ``arch`` column and one column per proxy.
+
+    Arch strings are canonicalised with ``space.encode(space.decode(...))`` on both sides. Sub-value columns of a
+    requested proxy (``lswag.lambda`` for ``lswag``) are read too; nothing else is. An arch missing from the table
+    is scored by ``fallback`` when one is given, else it is an error naming the table.
+    """
+
+    def __init__(self, space: Any, table: Any, proxies: Sequence[str], *, arch_column: str = "arch",
+                 fallback: Scorer | None = None, name: str | None = None) -> None:
+        import pandas as pd
+
+        if not isinstance(table, pd.DataFrame):
+            path = Path(table)
+            name = name or str(path)
+            from lswag_lightning.analysis.table import load_table
+
+            table = load_table(path)
+        self.name = name or "table"
+        self.space = space
+        self.proxies = tuple(dict.fromkeys(proxies))
+        if arch_column not in table.columns:
+            raise ValueError(f"score table {self.name}: no {arch_column!r} column; columns: "
+                             f"{', '.join(map(str, table.columns))}")
+        missing = [p for p in self.proxies if p not in table.columns]
+        if missing:
+            raise ValueError(f"score table {self.name}: no column for proxies {missing}; proxy columns must be "
+                             f"named by registry name; columns present: {', '.join(map(str, table.columns))}")
+        columns = [c for c in table.columns if c in self.proxies
+                   or any(str(c).startswith(p + ".") for p in self.proxies)]
+        columns = [c for c in columns if not str(c).startswith(("seconds.", "status."))
+                   and pd.api.types.is_numeric_dtype(table[c])]
+        self.columns = columns
+        self._rows: dict[str, dict[str, float]] = {}
+        for arch, row in zip(table[arch_column], table[columns].to_numpy(dtype=float, na_value=np.nan)):
+            canon = space.encode(space.decode(str(arch)))
+            self._rows[canon] = {str(c): float(v) for c, v in zip(columns, row)}
+        self.fallback = fallback
+        if fallback is not None:
+            lacking = [p for p in self.proxies if p not in fallback.proxies]
+            if lacking:
+                raise ValueError(f"the fallback scorer does not compute {lacking}")
+        self._key = stable_hash({"table": self.name, "columns": columns, "rows": len(self._rows),
+                                 "fallback": None if fallback is None else fallback.key})
+        self.hits = 0
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    def __contains__(self, arch: str) -> bool:
+        return arch in self._rows
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "table": self.name, "rows": len(self._rows), "columns": self.columns,
+                "fallback": None if self.fallback is None else self.fallback.describe()}
+
+    def score(self, spec: Any, arch: str) -> ScoreResult:
+        row = self._rows.get(arch)
+        if row is not None:
+            self.hits += 1
+            return ScoreResult(dict(row), {c: ("ok" if math.isfinite(v) else "nan: from table")
+                                           for c, v in row.items()}, 0.0, "table")
+        if self.fallback is None:
+            raise ValueError(f"architecture {arch} is not in the score table {self.name} ({len(self._rows)} rows) "
+                             "and no fallback scorer was given (score it live, or use a complete table)")
+        return self.fallback.score(spec, arch)

@@ -1,0 +1,381 @@
+"""NAS-Bench-201 search evaluation: what the architecture each zero-shot search returns scores once trained.
+
+For every seed, strategy (regularised evolution, random search) and fitness (L-SWAG, LIBRA) it runs
+``lswag_lightning.search`` on NB201 with the same budget of scored architectures, then looks up the 200-epoch test
+accuracy of the returned architecture (the top of its ``ranked.csv``) on CIFAR-10, CIFAR-100 and ImageNet16-120 in
+``<data>/nb201/nasbench201_test_acc_200ep.csv`` and reports mean ± std over seeds next to the benchmark optimum
+(94.37 / 73.51 / 47.31). The test accuracies are read only after all searches have finished, in
+:func:`evaluate_runs`; the searches see nothing but proxy values.
+
+Search setting: one probe batch of 64 CIFAR-10 training images (``cifar10_npz``), 10-class NB201 networks, so one
+search serves all three datasets (the returned cell is evaluated on each, as in transfer protocols). Random search
+returns the best of its samples under the same fitness.
+
+Scores are shared: every architecture is scored once, with the union of the proxies all fitnesses need, into a
+score cache (``--score-cache``, JSON lines keyed by arch string + scoring settings) reused across seeds, strategies,
+fitnesses and later runs. ``--score-table`` reuses ``lswag-bench nb201``'s ``table.csv`` instead (archs it lacks are
+scored live). ``--prescore-all`` first scores all 15,625 cells with ``--workers`` processes (for a GPU machine),
+after which every search is a lookup.
+
+LIBRA's proxies: ``--libra-proxies a,b,c``, or ``--libra-result`` (a ``lswag-libra`` libra.json), or by default
+``--libra-select naslib-val``: LIBRA's selection (:func:`lswag_lightning.analysis.libra.select`) on the 723
+architectures of ``nb201_val_acc_naslib_subset.csv`` with their CIFAR-10 *validation* accuracy (NAS-Bench-Suite-
+Zero's labelled set, the paper's protocol), among ``--libra-candidates``. That uses validation labels of 723
+architectures to choose the proxies, never the test accuracies used for the evaluation; the report says so.
+
+    # the full protocol (5 seeds x budget 1000), e.g. on a GPU machine:
+    python recipes/search/nb201_search_eval.py --out runs/nb201_search --prescore-all --workers 12 --device cuda
+    # a small CPU run:
+    python recipes/search/nb201_search_eval.py --out runs/nb201_small --seeds 0,1 --budget 100 \\
+        --libra-proxies lswag,synflow,naswot --threads 1
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import multiprocessing as mp
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lswag_lightning.paths import resolve_data_dir
+
+log = logging.getLogger("nb201_search_eval")
+
+OPTIMUM = {"cifar10": 94.37, "cifar100": 73.51, "imagenet16_120": 47.31}
+TARGET_GAP = {"cifar10": 1.0, "cifar100": 2.5, "imagenet16_120": 2.5}
+TEST_COLUMNS = {"cifar10": "CIFAR10TestAccuracy200Epochs", "cifar100": "CIFAR100TestAccuracy200Epochs",
+                "imagenet16_120": "ImageNetTestAccuracy200Epochs"}
+DEFAULT_CANDIDATES = "lswag,zico,naswot,synflow,jacov,snip,grad_norm,flops,params"
+
+
+# ------------------------------------------------------------------------------------------------ scoring
+def make_live_scorer(args, proxies, writer: str = "main"):
+    """The cached live scorer of the recipe (the same key in every process: same probe, options, seeds)."""
+    import torch
+
+    from lswag_lightning.search import ProxyScorer, ScoreCache, load_probe_batch
+    from lswag_lightning.search.probe import describe_probe
+    from lswag_lightning.spaces import get_space
+
+    space = get_space("nb201")
+    images, labels = load_probe_batch("cifar10_npz", args.batch_size, 32, 3, args.data_seed, args.data_dir)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    score_options = {}
+    if args.layer_interval:
+        score_options["layer_interval"] = tuple(int(v) for v in args.layer_interval.split(","))
+    if args.psi_layers:
+        score_options["psi_layers"] = (tuple(int(v) for v in args.psi_layers.split(","))
+                                       if "," in args.psi_layers else args.psi_layers)
+    return ProxyScorer(space, proxies, images, labels, build_options={"num_classes": 10, "img_size": 32},
+                       device=device, init_seed=args.init_seed, score_options=score_options,
+                       cache=ScoreCache(args.score_cache, writer=writer),
+                       probe=describe_probe("cifar10_npz", args.batch_size, 32, 3, args.data_seed, args.data_dir))
+
+
+def prescore_order(data_dir, seed: int = 0) -> list[str]:
+    """All 15,625 NB201 arch strings: first the 723 of the NASLib validation subset (LIBRA's default selection set),
+    then the rest in a seeded random order, so a partial pre-scoring is still useful."""
+    from lswag_lightning.spaces.nb201 import NUM_ARCHS, index_to_arch
+
+    first: list[str] = []
+    try:
+        path = resolve_data_dir(data_dir, must_contain="nb201") / "nb201" / "nb201_val_acc_naslib_subset.csv"
+        first = [index_to_arch(int(i)) for i in pd.read_csv(path)["nb201_index"]]
+    except FileNotFoundError:
+        pass
+    seen = set(first)
+    order = np.random.default_rng(seed).permutation(NUM_ARCHS)
+    return first + [a for a in (index_to_arch(int(i)) for i in order) if a not in seen]
+
+
+def _prescore_worker(job: tuple) -> tuple[int, int, float]:
+    """Score this worker's share of the archs until the deadline; returns (worker, scored now, seconds)."""
+    args, proxies, worker, workers, deadline = job
+    import torch
+
+    torch.set_num_threads(1)
+    scorer = make_live_scorer(args, proxies, writer=f"w{worker:02d}")
+    space = scorer.space
+    start = time.perf_counter()
+    done = 0
+    for arch in prescore_order(args.data_dir)[worker::workers]:
+        if time.time() > deadline:
+            break
+        if scorer.cache.get(scorer.key, arch, proxies) is not None:
+            continue
+        try:
+            scorer.score(space.decode(arch), arch)
+        except Exception as err:  # keep going: one failing cell must not stop the others
+            log.error("worker %d: %s failed: %s: %s", worker, arch, type(err).__name__, err)
+            continue
+        done += 1
+    return worker, done, time.perf_counter() - start
+
+
+def prescore_all(args, proxies) -> None:
+    deadline = time.time() + args.deadline if args.deadline else math.inf
+    jobs = [(args, proxies, w, args.workers, deadline) for w in range(args.workers)]
+    start = time.perf_counter()
+    if args.workers == 1:
+        results = [_prescore_worker(jobs[0])]
+    else:
+        with mp.get_context("spawn").Pool(args.workers) as pool:
+            results = pool.map(_prescore_worker, jobs)
+    total = sum(r[1] for r in results)
+    wall = time.perf_counter() - start
+    print(f"pre-scored {total} archs with {args.workers} worker(s) in {wall:.1f} s "
+          f"({wall / max(total, 1):.3f} s per arch overall)", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------- LIBRA trio
+def select_libra_on_validation(args, scorer, candidates) -> dict:
+    """LIBRA's selection on the NAS-Bench-Suite-Zero validation subset (CIFAR-10 validation accuracy)."""
+    from lswag_lightning.analysis.libra import select
+
+    path = resolve_data_dir(args.data_dir, must_contain="nb201") / "nb201" / "nb201_val_acc_naslib_subset.csv"
+    val = pd.read_csv(path)
+    space = scorer.space
+    rows = []
+    for arch, acc in zip(val["arch_str"], val["cifar10_val_acc"]):
+        spec = space.decode(arch)
+        canon = space.encode(spec)
+        result = scorer.score(spec, canon)
+        rows.append({"arch": canon, "params": space.param_count(spec), "cifar10_val_acc": float(acc),
+                     **{p: result.values[p] for p in candidates}})
+    table = pd.DataFrame(rows)
+    sel = select(table, candidates, "cifar10_val_acc", "params")
+    return {"proxies": sel.proxies, "higher_is_better": {p: sel.higher_is_better[p] for p in sel.proxies},
+            "how": f"LIBRA select() on {sel.n_rows} NB201 archs of {path.name} (CIFAR-10 validation accuracy), "
+                   f"candidates {', '.join(candidates)}", "selection": sel.to_dict()}
+
+
+# ------------------------------------------------------------------------------------------------ searches
+def run_searches(args, scorer, fitnesses) -> list[dict]:
+    from lswag_lightning.search import Search, SearchSettings, write_outputs
+
+    runs = []
+    for seed in args.seeds:
+        for strategy in args.strategies:
+            for fname, fitness in fitnesses.items():
+                out = args.out / "runs" / f"{strategy}_{fname}_s{seed}"
+                settings = SearchSettings("nb201", strategy=strategy, budget=args.budget, seed=seed,
+                                          population=args.population, tournament=args.tournament,
+                                          build_options={"num_classes": 10, "img_size": 32})
+                search = Search(scorer.space, scorer, fitness, settings, out_dir=out,
+                                checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
+                t0 = time.perf_counter()
+                result = search.run()
+                write_outputs(search, result, out, command=f"nb201_search_eval.py ({strategy}, {fname}, seed {seed})")
+                runs.append({"strategy": strategy, "fitness": fname, "seed": seed, "out": str(out),
+                             "best_arch": result.best["arch"], "best_fitness": float(result.best["fitness"]),
+                             "evaluations": len(search.history), "archs": [e.arch for e in search.history],
+                             "seconds": time.perf_counter() - t0})
+                print(f"seed {seed} {strategy:<9} {fname:<6} -> {result.best['arch']} "
+                      f"({len(search.history)} scored, {time.perf_counter() - t0:.1f} s)", flush=True)
+    return runs
+
+
+# ---------------------------------------------------------------------------------------------- evaluation
+def load_test_accuracy(data_dir) -> pd.DataFrame:
+    """The 200-epoch test accuracies of all 15,625 cells, indexed by canonical arch string."""
+    path = resolve_data_dir(data_dir, must_contain="nb201") / "nb201" / "nasbench201_test_acc_200ep.csv"
+    table = pd.read_csv(path)
+    out = pd.DataFrame({k: table[c].to_numpy(dtype=float) for k, c in TEST_COLUMNS.items()})
+    out.index = table["ArchitectureString"].astype(str)
+    return out
+
+
+def evaluate_runs(runs: list[dict], acc: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: the returned arch's test accuracies and the best test accuracy among the archs it scored."""
+    rows = []
+    for run in runs:
+        row = {k: run[k] for k in ("strategy", "fitness", "seed", "evaluations", "best_arch", "best_fitness")}
+        for ds in TEST_COLUMNS:
+            row[ds] = float(acc.loc[run["best_arch"], ds])
+            row[f"{ds}_oracle_scored"] = float(acc.loc[run["archs"], ds].max())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def global_fitness_optimum(scorer, fitnesses, acc: pd.DataFrame) -> dict[str, dict]:
+    """When every cell is cached: the cell the fitness ranks first over the whole space, and its test accuracy."""
+    from lswag_lightning.search.fitness import finite_or_worst
+
+    archs = list(acc.index)
+    out = {}
+    values = {}
+    for arch in archs:
+        hit = scorer.cache.get(scorer.key, arch, scorer.proxies) if scorer.cache is not None else None
+        if hit is None:
+            return {}
+        values[arch] = hit.values
+    for fname, fitness in fitnesses.items():
+        pool = pd.DataFrame([[values[a][p] for p in fitness.proxies] for a in archs], columns=list(fitness.proxies))
+        fit = fitness(pool)
+        best = archs[int(np.argmax(finite_or_worst(fit)))]
+        out[fname] = {"arch": best, **{ds: float(acc.loc[best, ds]) for ds in TEST_COLUMNS}}
+    return out
+
+
+def summarise(per_run: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for (strategy, fname), g in per_run.groupby(["strategy", "fitness"], sort=False):
+        row = {"strategy": strategy, "fitness": fname, "seeds": len(g)}
+        for ds in TEST_COLUMNS:
+            v = g[ds].to_numpy()
+            row[f"{ds}_mean"] = float(v.mean())
+            row[f"{ds}_std"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
+            row[f"{ds}_gap"] = OPTIMUM[ds] - float(v.mean())
+            row[f"{ds}_oracle_scored_mean"] = float(g[f"{ds}_oracle_scored"].mean())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_summary(args, summary: pd.DataFrame, per_run: pd.DataFrame, libra: dict, global_opt: dict,
+                  scorer, seconds: float) -> Path:
+    names = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16_120": "ImageNet16-120"}
+    lines = ["# NB201 zero-shot search: test accuracy of the returned architecture", "",
+             f"Seeds {', '.join(map(str, args.seeds))}; budget {args.budget} scored architectures per search; "
+             f"evolution P = {args.population}, S = {args.tournament}; probe: {args.batch_size} CIFAR-10 training "
+             f"images (cifar10_npz, seed {args.data_seed}); scorer device {scorer.device}; proxies scored: "
+             f"{', '.join(scorer.proxies)}.", "",
+             f"LIBRA proxies: {', '.join(libra['proxies'])} ({libra['how']}).", "",
+             "Test accuracies (200 epochs, nasbench201_test_acc_200ep.csv) are read only after the searches, to "
+             "evaluate the returned architecture. Mean ± std (ddof 1) over seeds; gap = optimum − mean; "
+             f"target gaps: {' / '.join(str(TARGET_GAP[d]) for d in TEST_COLUMNS)}.", "",
+             "| strategy | fitness | " + " | ".join(names[d] for d in TEST_COLUMNS) + " | within target |",
+             "|---|---|" + "---|" * len(TEST_COLUMNS) + "---|"]
+    for _, r in summary.iterrows():
+        cells = [f"{r[f'{d}_mean']:.2f} ± {r[f'{d}_std']:.2f} (gap {r[f'{d}_gap']:.2f})" for d in TEST_COLUMNS]
+        ok = all(r[f"{d}_gap"] <= TARGET_GAP[d] for d in TEST_COLUMNS)
+        lines.append(f"| {r['strategy']} | {r['fitness']} | " + " | ".join(cells) + f" | {'yes' if ok else 'no'} |")
+    lines.append("| benchmark optimum | – | " + " | ".join(f"{OPTIMUM[d]:.2f}" for d in TEST_COLUMNS) + " | |")
+    lines += ["", "Diagnostic (not a result of the search): mean over seeds of the best test accuracy among the "
+              "architectures each search scored (what a perfect fitness would have returned from the same samples):",
+              "", "| strategy | fitness | " + " | ".join(names[d] for d in TEST_COLUMNS) + " |",
+              "|---|---|" + "---|" * len(TEST_COLUMNS)]
+    for _, r in summary.iterrows():
+        lines.append(f"| {r['strategy']} | {r['fitness']} | "
+                     + " | ".join(f"{r[f'{d}_oracle_scored_mean']:.2f}" for d in TEST_COLUMNS) + " |")
+    if global_opt:
+        lines += ["", "The fitness's own optimum over all 15,625 cells (every cell is in the score cache): the cell "
+                  "each fitness ranks first, and its test accuracy:", "",
+                  "| fitness | arch | " + " | ".join(names[d] for d in TEST_COLUMNS) + " |",
+                  "|---|---|" + "---|" * len(TEST_COLUMNS)]
+        for fname, g in global_opt.items():
+            lines.append(f"| {fname} | `{g['arch']}` | " + " | ".join(f"{g[d]:.2f}" for d in TEST_COLUMNS) + " |")
+    lines += ["", "Per run: `per_run.csv`; each search's ranked list, report and curve: `runs/<strategy>_<fitness>_s<seed>/`.",
+              f"Wall time {seconds:.0f} s (live scorer: {scorer.computed} archs computed in this run, {scorer.hits} "
+              "score-cache hits)."]
+    path = args.out / "summary.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# ----------------------------------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated search seeds (default 0..4)")
+    p.add_argument("--budget", type=int, default=1000)
+    p.add_argument("--strategies", default="evolution,random")
+    p.add_argument("--fitnesses", default="lswag,libra", help="comma-separated: libra and/or proxy names")
+    p.add_argument("--population", type=int, default=50)
+    p.add_argument("--tournament", type=int, default=10)
+    p.add_argument("--libra-proxies", help="LIBRA's proxies a,b,c (else --libra-result or --libra-select)")
+    p.add_argument("--libra-result", type=Path, help="a lswag-libra libra.json")
+    p.add_argument("--libra-select", choices=("naslib-val",), default="naslib-val",
+                   help="how to choose LIBRA's proxies when none are given (default: LIBRA on the NASLib "
+                        "validation subset)")
+    p.add_argument("--libra-candidates", default=DEFAULT_CANDIDATES, help="proxies LIBRA may choose from")
+    p.add_argument("--score-cache", type=Path, help="score cache folder (default OUT/score_cache)")
+    p.add_argument("--score-table", type=Path, help="lswag-bench nb201 table.csv to reuse (arch + proxy columns)")
+    p.add_argument("--prescore-all", action="store_true", help="score all 15,625 cells first (parallel workers)")
+    p.add_argument("--prescore-only", action="store_true", help="stop after --prescore-all")
+    p.add_argument("--workers", type=int, default=1, help="processes for --prescore-all")
+    p.add_argument("--deadline", type=float, default=None, help="seconds allowed for --prescore-all")
+    p.add_argument("--device", default=None, help="torch device (default cuda if available)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--data-seed", type=int, default=0)
+    p.add_argument("--init-seed", type=int, default=0)
+    p.add_argument("--layer-interval", help="L-SWAG interval lo,hi (default: all layers)")
+    p.add_argument("--psi-layers", help="L-SWAG Ψ activation points: upto | interval | all | lo,hi (default upto)")
+    p.add_argument("--data-dir", type=Path, default=None)
+    p.add_argument("--checkpoint-every", type=int, default=100)
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    import torch
+
+    from lswag_lightning.search import TableScorer, make_fitness
+    from lswag_lightning.search.fitness import LibraFitness
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.seeds = [int(s) for s in str(args.seeds).split(",") if s.strip()]
+    args.strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    fitness_names = [s.strip() for s in args.fitnesses.split(",") if s.strip()]
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.score_cache = args.score_cache or args.out / "score_cache"
+    start = time.perf_counter()
+
+    libra: dict = {}
+    candidates = [c.strip() for c in args.libra_candidates.split(",") if c.strip()]
+    if "libra" in fitness_names:
+        if args.libra_proxies and args.libra_result:
+            raise SystemExit("give --libra-proxies or --libra-result, not both")
+        if args.libra_proxies:
+            libra = {"proxies": [p.strip() for p in args.libra_proxies.split(",")], "higher_is_better": {},
+                     "how": "given with --libra-proxies"}
+        elif args.libra_result:
+            from lswag_lightning.search import load_libra_result
+
+            proxies, hib, _ = load_libra_result(args.libra_result)
+            libra = {"proxies": proxies, "higher_is_better": hib, "how": f"from {args.libra_result}"}
+    proxies = list(dict.fromkeys([p for p in fitness_names if p != "libra"] + libra.get("proxies", [])))
+    if "libra" in fitness_names and not libra:
+        proxies = list(dict.fromkeys(proxies + candidates))
+    if args.prescore_all:
+        prescore_all(args, proxies)
+        if args.prescore_only:
+            return 0
+    live = make_live_scorer(args, proxies)
+    scorer = live if args.score_table is None else TableScorer(live.space, args.score_table, proxies, fallback=live)
+    if "libra" in fitness_names and not libra:
+        libra = select_libra_on_validation(args, live, candidates)
+        print(f"LIBRA selection: {libra['proxies']} ({libra['how']})", flush=True)
+    (args.out / "libra_proxies.json").write_text(json.dumps(libra, indent=1, default=str))
+    fitnesses = {}
+    for name in fitness_names:
+        fitnesses[name] = (LibraFitness(libra["proxies"], "rank_mean", libra.get("higher_is_better"),
+                                        source=libra["how"]) if name == "libra" else make_fitness(name))
+    runs = run_searches(args, scorer, fitnesses)
+
+    # ---- evaluation: the only place the test accuracies are read
+    acc = load_test_accuracy(args.data_dir)
+    per_run = evaluate_runs(runs, acc)
+    per_run.to_csv(args.out / "per_run.csv", index=False)
+    summary = summarise(per_run)
+    summary.to_csv(args.out / "summary.csv", index=False)
+    global_opt = global_fitness_optimum(live, fitnesses, acc)
+    path = write_summary(args, summary, per_run, libra, global_opt, live, time.perf_counter() - start)
+    (args.out / "summary.json").write_text(json.dumps({"summary": summary.to_dict(orient="records"),
+                                                       "global_fitness_optimum": global_opt, "libra": libra},
+                                                      indent=1, default=str))
+    print(path.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
