@@ -73,11 +73,20 @@ def _ci(est: float, lo: float, hi: float) -> str:
     return f"{est:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
-def _scatter(path: Path, x: np.ndarray, y: np.ndarray, xlabel: str, ylabel: str, title: str) -> None:
+def _scatter(path: Path, x: np.ndarray, y: np.ndarray, xlabel: str, ylabel: str, title: str,
+             groups: np.ndarray | None = None) -> None:
+    """Scatter of y against x; with ``groups`` (one label per point) each group gets its colour and a legend."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.8, 3.8), dpi=100)
     ok = np.isfinite(x) & np.isfinite(y)
-    ax.scatter(x[ok], y[ok], s=8, alpha=0.6, linewidths=0)
+    if groups is None:
+        ax.scatter(x[ok], y[ok], s=8, alpha=0.6, linewidths=0)
+    else:
+        labels = np.asarray(groups, dtype=object)
+        for label in sorted({str(g) for g in labels[ok]}):
+            sel = ok & (labels.astype(str) == label)
+            ax.scatter(x[sel], y[sel], s=14, alpha=0.75, linewidths=0, label=f"{label} ({int(sel.sum())})")
+        ax.legend(fontsize=7, loc="best", frameon=False)
     scale, kwargs = _x_scale(x[ok])
     if scale != "linear":
         ax.set_xscale(scale, **kwargs)
@@ -114,13 +123,14 @@ def write_report(table: pd.DataFrame, out_dir: str | os.PathLike, *, accuracy: s
                  title: str = "Zero-cost proxy report", protocol_lines: Iterable[str] = (),
                  libra: bool | LibraEvaluation = True, seed: int = 0,
                  higher_is_better: Mapping[str, bool] | Orientation | None = None, accuracy_unit: str = "%",
-                 n_boot: int = 1000, libra_options: Mapping | None = None) -> Path:
+                 n_boot: int = 1000, libra_options: Mapping | None = None, color_by: str | None = None) -> Path:
     """Write ``report.md`` and the plots for ``table`` into ``out_dir`` (created); return the markdown's path.
 
     ``proxies`` defaults to :func:`default_proxy_columns`. ``libra`` is True (run :func:`evaluate` with
     ``libra_options``: window, bins, fusion, n_splits, fit_fraction, nonfinite ...), False (skip LIBRA), or a
     precomputed :class:`LibraEvaluation`. ``protocol_lines`` (free text, one bullet each) describe how the table
-    was made. ``accuracy_unit`` labels the accuracy axis (``%`` by default).
+    was made. ``accuracy_unit`` labels the accuracy axis (``%`` by default). ``color_by`` names a column (e.g.
+    ``space``) whose values colour the scatter plots' points, with a legend; the numbers do not change.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -128,6 +138,9 @@ def write_report(table: pd.DataFrame, out_dir: str | os.PathLike, *, accuracy: s
     if not proxies:
         raise ValueError(f"no proxy columns to report; columns present: {', '.join(map(str, table.columns))}")
     validate_table(table, [*proxies, accuracy])
+    if color_by is not None:
+        validate_table(table, [color_by], numeric=False)
+    groups = table[color_by].to_numpy(dtype=object) if color_by is not None else None
     orientation = orient(proxies, higher_is_better)
     corr = correlation_table(table, proxies, accuracy, higher_is_better=orientation, n_boot=n_boot, seed=seed)
     corr.to_csv(out / "correlations.csv", index=False)
@@ -138,7 +151,8 @@ def write_report(table: pd.DataFrame, out_dir: str | os.PathLike, *, accuracy: s
         x, xlabel = _axis(row.proxy, oriented_values(table, row.proxy, orientation), params,
                           not orientation.higher_is_better[row.proxy])
         fname = f"scatter_{safe_name(row.proxy)}.png"
-        _scatter(out / fname, x, acc, xlabel, ylabel, f"{row.proxy}: Spearman ρ = {_fmt(row.spearman)} (n = {row.n})")
+        _scatter(out / fname, x, acc, xlabel, ylabel, f"{row.proxy}: Spearman ρ = {_fmt(row.spearman)} (n = {row.n})",
+                 groups)
         scatter_files[row.proxy] = fname
     _bars(out / "spearman_bars.png", corr, accuracy)
 
@@ -165,7 +179,7 @@ def write_report(table: pd.DataFrame, out_dir: str | os.PathLike, *, accuracy: s
         rho_in = evaluation.in_sample["libra"]
         _scatter(out / "libra_fused.png", fused, acc, f"LIBRA fused score ({evaluation.fusion}: "
                  f"{' + '.join(sel.proxies)})", ylabel,
-                 f"LIBRA, selection set (in-sample): ρ = {_fmt(rho_in)}")
+                 f"LIBRA, selection set (in-sample): ρ = {_fmt(rho_in)}", groups)
 
     lines = [f"# {title}", ""]
     n_rows = len(table)
