@@ -1,0 +1,244 @@
+"""``lswag-bench``: score a public benchmark's architectures with zero-cost proxies and report against accuracy.
+
+Fixed command lines (recipes and external checks rely on them)::
+
+    lswag-bench nb201|autoformer_ti [--sample N --seed S] [--proxies ...] --out DIR
+    lswag-bench custom --space NAME --gt FILE --arch-column COL --accuracy-column COL [--accuracy-column COL2 ...]
+                [--sample N --seed S] [--num-classes K] [--img-size P] --out DIR
+
+Writes ``DIR/table.csv`` (one row per architecture, appended and flushed as it goes; a rerun with the same
+arguments resumes), ``DIR/bench.json`` (settings, column meanings) and, unless ``--no-report``,
+``DIR/report.md`` with per-accuracy sub-reports and plots. The data folder comes from ``--data-dir``, else
+``$LSWAG_DATA_DIR``, else ``../shared/data`` beside the checkout. Imports neither Lightning, Hydra nor W&B.
+Exit codes: 0 done, 1 interrupted (rerun to resume), 2 bad arguments or data.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lswag_lightning.bench import (AUTOFORMER_DEFAULT_IMG_SIZE, AUTOFORMER_PATCH_SIZE, BENCHMARKS, NB201_SETS,
+                                   PROBE_CLASSES, BenchSettings, benchmark_ground_truth, default_device,
+                                   default_proxies, load_run, resolve_score_options, run_benchmark,
+                                   sample_ground_truth, shipped_build_options, write_bench_report)
+
+log = logging.getLogger("lswag_lightning.cli.bench")
+
+
+def _int_at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text}")
+        return value
+
+    return parse
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw  # a bare word is a string (lambda_std=abs)
+    return key.strip(), value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lswag-bench",
+        description="Score a seeded sample (or all) of a benchmark's architectures with zero-cost proxies, join "
+                    "the published accuracies, and write table.csv + report.md (correlations with bootstrap "
+                    "intervals, LIBRA with held-out evaluation). Resumable: rerun the same command to continue.")
+    p.add_argument("benchmark", choices=BENCHMARKS,
+                   help="nb201 (NAS-Bench-201, 15,625 cells, 200-epoch test accuracy on C10/C100/IN16-120), "
+                        "autoformer_ti (Auto-Prox's 100 AutoFormer-Ti subnets), or custom (--space/--gt/...)")
+    p.add_argument("--out", type=Path, required=True, help="output folder (table.csv, bench.json, report.md)")
+    p.add_argument("--sample", type=_int_at_least(1), default=None, metavar="N",
+                   help="score a seeded random sample of N architectures (default: all of the ground truth)")
+    p.add_argument("--seed", type=_int_at_least(0), default=None, metavar="S",
+                   help="seed of the architecture sample (with --sample; default 0)")
+    p.add_argument("--proxies", nargs="+", metavar="NAME",
+                   help="registered proxies to score, or 'all' (default: all, except swap_reg unless "
+                        "--score-option swap_mu=... swap_sigma=... are given)")
+    g = p.add_argument_group("custom benchmark")
+    g.add_argument("--space", help="search space of the architectures (custom only), e.g. nb201, darts")
+    g.add_argument("--gt", type=Path, metavar="FILE",
+                   help="ground-truth table (custom only): CSV/TSV/parquet/JSONL, or a JSON list of records")
+    g.add_argument("--arch-column", metavar="COL", help="column holding the architectures (custom only)")
+    g.add_argument("--accuracy-column", action="append", default=[], metavar="COL",
+                   help="accuracy column in %% (custom only; repeat for several)")
+    n = p.add_argument_group("networks and probe")
+    n.add_argument("--num-classes", type=_int_at_least(PROBE_CLASSES), default=None, metavar="K",
+                   help="classifier outputs of the scored networks (default: the space's shipped build option, 10; "
+                        "at least 10 since the probe labels are CIFAR-10 classes)")
+    n.add_argument("--img-size", type=_int_at_least(4), default=None, metavar="P",
+                   help=f"probe resolution in pixels (default: 32; autoformer_ti: {AUTOFORMER_DEFAULT_IMG_SIZE} with "
+                        f"patch {AUTOFORMER_PATCH_SIZE}, 224 is the original training resolution)")
+    n.add_argument("--build-option", action="append", default=[], type=_key_value, metavar="KEY=VALUE",
+                   help="override a space build option (e.g. C=8); repeatable")
+    n.add_argument("--batch-size", type=_int_at_least(2), default=64, help="probe batch size (default 64)")
+    n.add_argument("--probe-seed", type=_int_at_least(0), default=0, help="which training images form the probe")
+    n.add_argument("--init-seed", type=_int_at_least(0), default=0,
+                   help="base of the per-architecture weight-init seeds (default 0)")
+    n.add_argument("--nb201-set", choices=NB201_SETS, default="all",
+                   help="nb201 only: 'all' cells, or the 723 cells of NAS-Bench-Suite-Zero with validation "
+                        "accuracy (the paper's protocol; adds *_val_acc columns)")
+    s = p.add_argument_group("proxy settings (default: the space's shipped proxy defaults)")
+    s.add_argument("--layer-interval", nargs="+", metavar="BIN",
+                   help="L-SWAG Λ depth-bin interval LO HI (0..10), or 'all' for every layer")
+    s.add_argument("--score-option", action="append", default=[], type=_key_value, metavar="KEY=VALUE",
+                   help="any score_network option, value as JSON (psi_layers=[1,10], lambda_std=abs); repeatable")
+    r = p.add_argument_group("run")
+    r.add_argument("--data-dir", type=Path, default=None,
+                   help="ground-truth data folder (default: $LSWAG_DATA_DIR, else ../shared/data)")
+    r.add_argument("--device", default=None, help=f"torch device (default: cuda if available, else cpu)")
+    r.add_argument("--threads", type=_int_at_least(1), default=None,
+                   help="torch CPU threads (default: torch's choice; use 1 for comparable CPU timings)")
+    r.add_argument("--no-report", action="store_true", help="write the table only")
+    r.add_argument("--report-only", action="store_true",
+                   help="write the report from the table already in --out (same arguments as the run), scoring "
+                        "nothing; e.g. for a table made on another machine, or a partial one")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--n-boot", type=_int_at_least(0), default=1000, help="bootstrap resamples (default 1000)")
+    r.add_argument("--libra-splits", type=_int_at_least(1), default=20,
+                   help="random fit/eval splits of LIBRA's held-out evaluation (default 20)")
+    r.add_argument("--stop-after", type=_int_at_least(1), default=None, help=argparse.SUPPRESS)  # testing
+    return p
+
+
+def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    custom_only = {"--space": args.space, "--gt": args.gt, "--arch-column": args.arch_column,
+                   "--accuracy-column": args.accuracy_column or None}
+    if args.benchmark == "custom":
+        missing = [k for k, v in custom_only.items() if v is None]
+        if missing:
+            parser.error(f"custom needs {', '.join(missing)} (e.g. --space nb201 --gt accs.csv --arch-column arch "
+                         "--accuracy-column acc)")
+    else:
+        given = [k for k, v in custom_only.items() if v is not None]
+        if given:
+            parser.error(f"{', '.join(given)} only apply to 'custom'; {args.benchmark} brings its own ground truth")
+    if args.seed is not None and args.sample is None:
+        parser.error("--seed chooses the architecture sample: give --sample N with it")
+    if args.nb201_set != "all" and args.benchmark != "nb201":
+        parser.error("--nb201-set only applies to the nb201 benchmark")
+
+
+def _layer_interval(parser: argparse.ArgumentParser, values: list[str] | None) -> dict[str, Any]:
+    if values is None:
+        return {}
+    if values == ["all"]:
+        return {"layer_interval": None}
+    try:
+        lo, hi = (int(v) for v in values)
+    except ValueError:
+        parser.error(f"--layer-interval takes two depth bins LO HI (0..10) or 'all', got {' '.join(values)}")
+    return {"layer_interval": [lo, hi]}
+
+
+def _report(args: argparse.Namespace, argv: Sequence[str] | None, settings: BenchSettings, table: Any,
+            meta: dict[str, Any], total: int, accuracy_columns: Sequence[str], seed: int) -> None:
+    """Write the report, print a one-line summary per accuracy column."""
+    command = "lswag-bench " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    path = write_bench_report(table, args.out, settings, accuracy_columns=accuracy_columns, meta=meta,
+                              n_planned_total=total, command=command, n_boot=args.n_boot,
+                              libra_splits=args.libra_splits, seed=seed)
+    summary = json.loads((args.out / "summary.json").read_text())
+    for acc, info in summary.items():
+        top = sorted(((v, k) for k, v in info["spearman"].items() if v is not None), reverse=True)[:5]
+        libra = info["libra"]["libra"]["mean"] if info.get("libra") else None
+        print(f"  {acc} (n={info['n']}): " + ", ".join(f"{k} {v:.3f}" for v, k in top)
+              + (f"; LIBRA held-out {libra:.3f} ({', '.join(info['libra_choice'])})" if libra is not None else ""))
+    print(f"report: {path}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``lswag-bench``; see the module docstring for exit codes."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _check_args(parser, args)
+    import torch
+
+    from lswag_lightning.proxies.registry import available_proxies, get_proxy
+    from lswag_lightning.spaces import get_space
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    space_name = {"nb201": "nb201", "autoformer_ti": "autoformer_ti"}.get(args.benchmark, args.space)
+    overrides = dict(args.score_option)
+    overrides.update(_layer_interval(parser, args.layer_interval))
+    try:
+        space = get_space(space_name)
+        gt = benchmark_ground_truth(args.benchmark, args.data_dir, nb201_set=args.nb201_set, space=space_name,
+                                    gt_file=args.gt, arch_column=args.arch_column,
+                                    accuracy_columns=args.accuracy_column)
+        total = len(gt)
+        seed = 0 if args.seed is None else args.seed
+        gt = sample_ground_truth(gt, args.sample, seed)
+        score_options, sources = resolve_score_options(dict(space.proxy_defaults), overrides)
+        proxies = args.proxies or default_proxies(score_options)
+        if proxies == ["all"]:
+            proxies = available_proxies()
+        for name in proxies:
+            get_proxy(name)
+        build = shipped_build_options(space_name)
+        if args.benchmark == "autoformer_ti":
+            build.update(patch_size=AUTOFORMER_PATCH_SIZE, img_size=AUTOFORMER_DEFAULT_IMG_SIZE)
+        build.update(dict(args.build_option))
+        if args.img_size is not None:
+            build["img_size"] = args.img_size
+        if args.num_classes is not None:
+            build["num_classes"] = args.num_classes
+        build.setdefault("img_size", 32)
+        build.setdefault("num_classes", PROBE_CLASSES)
+        if int(build["num_classes"]) < PROBE_CLASSES:
+            raise ValueError(f"num_classes={build['num_classes']}: the probe labels are the {PROBE_CLASSES} CIFAR-10 "
+                             f"classes, so the networks need at least {PROBE_CLASSES} outputs (--num-classes)")
+        settings = BenchSettings(
+            benchmark=args.benchmark, space=space_name, proxies=list(proxies), build_options=build,
+            score_options=score_options, batch_size=args.batch_size, probe_seed=args.probe_seed,
+            img_size=int(build["img_size"]), sample=args.sample, seed=seed, init_seed_base=args.init_seed,
+            gt_source=gt.source, gt_file=str(args.gt.resolve()) if args.gt else "", nb201_set=args.nb201_set,
+            score_options_source=sources)
+        device = args.device or default_device()
+        if args.report_only:
+            table, meta = load_run(args.out, settings)
+            if len(table) < len(gt):
+                print(f"note: {args.out / 'table.csv'} holds {len(table)} of the {len(gt)} planned architectures; "
+                      "the report covers those", file=sys.stderr)
+            _report(args, argv, settings, table, meta, total, gt.accuracy_columns, seed)
+            return 0
+        result = run_benchmark(settings, gt, args.out, data_dir=args.data_dir, device=device,
+                               progress=not args.no_progress, stop_after=args.stop_after)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"lswag-bench: error: {exc}", file=sys.stderr)
+        return 2
+    table = result.table
+    secs = table["total_seconds"].astype(float)
+    print(f"{args.out / 'table.csv'}: {len(table)} of {len(gt)} architectures ({result.resumed} from an earlier run, "
+          f"{result.scored} scored now in {result.wall_seconds:.1f} s, {result.failed} failed); scoring time per "
+          f"architecture: median {secs.median():.3f} s, mean {secs.mean():.3f} s on {device}")
+    if result.stopped:
+        print("interrupted: rerun the same command to resume", file=sys.stderr)
+        return 1
+    if not args.no_report:
+        meta = json.loads((args.out / "bench.json").read_text())
+        _report(args, argv, settings, table, meta, total, gt.accuracy_columns, seed)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""``lswag-layers``: propose L-SWAG's layer interval [l̂, L̂] for a search space from gradient statistics.
+
+Example::
+
+    lswag-layers nb201 --num 1000 --seed 0 --out runs/layers/nb201
+
+Samples ``--num`` random networks of SPACE (default 1000), computes for each the per-layer gradient statistic of
+METHOD.md §2/§5 (mean log σ of each weight layer's gradient over K = 2 gradient samples of one probe batch),
+aggregates it per depth bin (mean ± std over networks), and proposes [l̂, L̂] by the rule documented in
+:mod:`lswag_lightning.layer_profile` (statistics only). With ground truth (``--gt auto`` for nb201 and
+autoformer_ti, or a FILE with ``--arch-column``/``--accuracy-column``) it also plots the per-bin Spearman ρ of Λ
+(the paper's Fig. 2a) and checks the rule against labels on held-out splits. Writes ``layers.json``,
+``networks.csv``, ``layer_profile.png`` and ``bin_correlation.png`` to ``--out``.
+Ctrl-C (SIGINT) stops sampling and analyses the networks done so far.
+Exit codes: 0 done, 1 interrupted before any network, 2 bad arguments or data.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from lswag_lightning.cli.bench import _int_at_least, _key_value
+
+AUTO_GT = {"nb201", "autoformer_ti"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lswag-layers",
+        description="Per-layer gradient statistics of random networks of a search space, aggregated per depth bin, "
+                    "and the proposed L-SWAG layer interval [l̂, L̂] (rule on the statistics alone).")
+    p.add_argument("space", help="search space: nb201, darts, autoformer_ti, autoformer_s, autoformer_mini")
+    p.add_argument("--num", type=_int_at_least(1), default=1000, metavar="N", help="networks (default 1000)")
+    p.add_argument("--seed", type=_int_at_least(0), default=0, help="seed of the network sample (default 0)")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default runs/layers/<space>)")
+    p.add_argument("--gt", default="auto", metavar="auto|none|FILE",
+                   help="ground truth for the per-bin correlation check: 'auto' (nb201: 200-epoch test accuracy; "
+                        "autoformer_ti: Auto-Prox's 100 archs, so at most 100 networks), 'none', or a table FILE")
+    p.add_argument("--arch-column", metavar="COL", help="with --gt FILE: the architecture column")
+    p.add_argument("--accuracy-column", action="append", default=[], metavar="COL",
+                   help="with --gt FILE: accuracy column(s)")
+    p.add_argument("--img-size", type=_int_at_least(4), default=None, help="probe resolution (default: the space's)")
+    p.add_argument("--num-classes", type=_int_at_least(10), default=None, help="classifier outputs (default: space's)")
+    p.add_argument("--build-option", action="append", default=[], type=_key_value, metavar="KEY=VALUE",
+                   help="override a space build option (e.g. patch_size=16); repeatable")
+    p.add_argument("--batch-size", type=_int_at_least(2), default=64, help="probe batch size (default 64)")
+    p.add_argument("--probe-seed", type=_int_at_least(0), default=0, help="which training images form the probe")
+    p.add_argument("--init-seed", type=_int_at_least(0), default=0, help="base of the weight-init seeds")
+    p.add_argument("--score-option", action="append", default=[], type=_key_value, metavar="KEY=VALUE",
+                   help="score_network option for the gradient pass (lambda_k=2, lambda_std=abs, ...)")
+    p.add_argument("--k", type=float, default=3.0, help="spike threshold in robust sigmas of the residuals (3)")
+    p.add_argument("--visible", type=float, default=0.5,
+                   help="spike threshold as a fraction of the median between-network std (0.5)")
+    p.add_argument("--boundary", action="store_true",
+                   help="let the boundary bins 0 (input layers) and 10 (classifier) be spike candidates too")
+    p.add_argument("--reanalyse", type=Path, default=None, metavar="DIR",
+                   help="apply the rule again to DIR/networks.csv of an earlier run (no scoring); writes to --out, "
+                        "default DIR")
+    p.add_argument("--label-splits", type=_int_at_least(1), default=20, help="fit/eval splits of the label check")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="ground-truth data folder (default: $LSWAG_DATA_DIR, else ../shared/data)")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--threads", type=_int_at_least(1), default=None, help="torch CPU threads")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _population(args: argparse.Namespace, parser: argparse.ArgumentParser, space) -> tuple[list[str], object, str]:
+    """(encoded archs, ground truth table or None, description)."""
+    from lswag_lightning.bench import (load_autoformer_ground_truth, load_custom_ground_truth,
+                                       load_nb201_ground_truth, sample_ground_truth)
+
+    gt_mode = args.gt
+    if gt_mode == "auto" and args.space not in AUTO_GT:
+        gt_mode = "none"
+    if gt_mode not in ("auto", "none"):
+        if not args.arch_column or not args.accuracy_column:
+            parser.error("--gt FILE needs --arch-column and --accuracy-column")
+        gt = load_custom_ground_truth(args.gt, args.space, args.arch_column, args.accuracy_column)
+    elif gt_mode == "auto":
+        gt = load_nb201_ground_truth(args.data_dir) if args.space == "nb201" else \
+            load_autoformer_ground_truth(args.data_dir)
+    else:
+        if args.arch_column or args.accuracy_column:
+            parser.error("--arch-column/--accuracy-column only apply with --gt FILE")
+        rng = np.random.default_rng(args.seed)
+        archs = [space.encode(space.sample(rng)) for _ in range(args.num)]
+        return archs, None, f"{args.num} networks drawn by {args.space}.sample(numpy default_rng({args.seed}))"
+    num = args.num
+    if num > len(gt):
+        print(f"note: the ground truth holds {len(gt)} architectures; using all of them instead of --num {num}",
+              file=sys.stderr)
+        num = len(gt)
+    sampled = sample_ground_truth(gt, num if num < len(gt) else None, args.seed)
+    desc = (f"{num} architectures of {gt.source}" + (f", sampled with numpy default_rng({args.seed})"
+                                                     if num < len(gt) else " (all)"))
+    return sampled.table["arch"].tolist(), sampled, desc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``lswag-layers``."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    import torch
+
+    from lswag_lightning.bench import default_device, load_probe_batch, resolve_score_options, shipped_build_options
+    from lswag_lightning.layer_profile import analyse, profile_networks
+    from lswag_lightning.spaces import get_space
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    if args.reanalyse is not None:
+        return _reanalyse(args, argv)
+    try:
+        space = get_space(args.space)
+        archs, gt, population = _population(args, parser, space)
+        build = shipped_build_options(args.space)
+        build.update(dict(args.build_option))
+        if args.img_size is not None:
+            build["img_size"] = args.img_size
+        if args.num_classes is not None:
+            build["num_classes"] = args.num_classes
+        build.setdefault("img_size", 32)
+        score_options, _ = resolve_score_options({}, dict(args.score_option))
+        x, y = load_probe_batch(args.data_dir, args.batch_size, args.probe_seed, int(build["img_size"]))
+        device = args.device or default_device()
+        networks = profile_networks(space, archs, x, y, build_options=build, score_options=score_options,
+                                    device=device, init_seed_base=args.init_seed, progress=not args.no_progress)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"lswag-layers: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lswag-layers: interrupted before the first network was profiled", file=sys.stderr)
+        return 1
+    if len(networks) < len(archs):
+        population += f"; interrupted after the first {len(networks)} networks"
+        print(f"note: interrupted; analysing the first {len(networks)} of {len(archs)} networks", file=sys.stderr)
+    accuracy = []
+    if gt is not None:
+        for col in gt.accuracy_columns:
+            networks[col] = gt.table[col].to_numpy(dtype=float)[: len(networks)]
+            accuracy.append(col)
+    settings = {"population": population, "build_options": build, "score_options": score_options,
+                "probe": f"{args.batch_size} CIFAR-10 training images (images/cifar10_train_part0.npz, seed "
+                         f"{args.probe_seed}), {build['img_size']} px", "device": str(device),
+                "init_seed_base": args.init_seed, "command": "lswag-layers " + " ".join(
+                    sys.argv[1:] if argv is None else argv)}
+    result = analyse(networks, args.space, settings, accuracy_columns=accuracy, k=args.k, visible=args.visible,
+                     boundary=args.boundary, label_splits=args.label_splits, seed=args.seed)
+    out = args.out or Path("runs") / "layers" / args.space
+    _print_and_write(result, networks, out, str(device))
+    return 0
+
+
+def _reanalyse(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    from lswag_lightning.layer_profile import analyse, load_networks
+
+    try:
+        networks, previous, accuracy = load_networks(args.reanalyse)
+        if previous.get("space") != args.space:
+            raise ValueError(f"{args.reanalyse} holds a run of {previous.get('space')!r}, not {args.space!r}")
+    except ValueError as exc:
+        print(f"lswag-layers: error: {exc}", file=sys.stderr)
+        return 2
+    settings = dict(previous.get("settings", {}))
+    settings["reanalysed"] = "lswag-layers " + " ".join(sys.argv[1:] if argv is None else argv)
+    result = analyse(networks, args.space, settings, accuracy_columns=accuracy, k=args.k, visible=args.visible,
+                     boundary=args.boundary, label_splits=args.label_splits, seed=args.seed)
+    _print_and_write(result, networks, args.out or args.reanalyse, settings.get("device", "?"))
+    return 0
+
+
+def _print_and_write(result, networks, out: Path, device: str) -> None:
+    from lswag_lightning.layer_profile import write_outputs
+
+    path = write_outputs(result, networks, out)
+    p = result.proposal
+    print(f"{result.space}: {result.n_networks} networks ({result.seconds_per_network:.3f} s each on {device}); "
+          f"depth {result.depth['min']:.0f}-{result.depth['max']:.0f} weight layers")
+    print("bin  mean log σ ± std   residual")
+    for b in range(len(result.stats.mean)):
+        r = p.residual[b]
+        print(f"{b:>3}  {result.stats.mean[b]:8.3f} ± {result.stats.std[b]:6.3f}   "
+              + ("     –" if r is None or not math.isfinite(r) else f"{r:+7.3f}"))
+    print(f"proposed interval: {list(p.interval) if p.interval is not None else 'None (every layer)'} — {p.reason}")
+    for acc, check in result.label_checks.items():
+        if "skipped" in check:
+            print(f"  {acc}: label check skipped ({check['skipped']})")
+            continue
+        h = check["heldout"]
+        top = check["chosen"][0]
+        print(f"  {acc}: held-out ρ of Λ: all layers {h['all_layers']['mean']:.3f}, rule {h['rule']['mean']:.3f}, "
+              f"label-chosen {h['label_chosen']['mean']:.3f} (most often {top['interval']} x{top['count']})")
+    print(f"written: {path} and plots in {out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
