@@ -27,21 +27,9 @@ from lswag_lightning.bench import (AUTOFORMER_DEFAULT_IMG_SIZE, AUTOFORMER_PATCH
                                    PROBE_CLASSES, BenchSettings, benchmark_ground_truth, default_device,
                                    default_proxies, load_run, resolve_score_options, run_benchmark,
                                    sample_ground_truth, shipped_build_options, write_bench_report)
+from lswag_lightning.cli.args import int_at_least
 
 log = logging.getLogger("lswag_lightning.cli.bench")
-
-
-def _int_at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text}")
-        return value
-
-    return parse
 
 
 def _key_value(text: str) -> tuple[str, Any]:
@@ -65,9 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="nb201 (NAS-Bench-201, 15,625 cells, 200-epoch test accuracy on C10/C100/IN16-120), "
                         "autoformer_ti (Auto-Prox's 100 AutoFormer-Ti subnets), or custom (--space/--gt/...)")
     p.add_argument("--out", type=Path, required=True, help="output folder (table.csv, bench.json, report.md)")
-    p.add_argument("--sample", type=_int_at_least(1), default=None, metavar="N",
+    p.add_argument("--sample", type=int_at_least(1), default=None, metavar="N",
                    help="score a seeded random sample of N architectures (default: all of the ground truth)")
-    p.add_argument("--seed", type=_int_at_least(0), default=None, metavar="S",
+    p.add_argument("--seed", type=int_at_least(0), default=None, metavar="S",
                    help="seed of the architecture sample (with --sample; default 0)")
     p.add_argument("--proxies", nargs="+", metavar="NAME",
                    help="registered proxies to score, or 'all' (default: all, except swap_reg unless "
@@ -80,17 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--accuracy-column", action="append", default=[], metavar="COL",
                    help="accuracy column in %% (custom only; repeat for several)")
     n = p.add_argument_group("networks and probe")
-    n.add_argument("--num-classes", type=_int_at_least(PROBE_CLASSES), default=None, metavar="K",
+    n.add_argument("--num-classes", type=int_at_least(PROBE_CLASSES), default=None, metavar="K",
                    help="classifier outputs of the scored networks (default: the space's shipped build option, 10; "
                         "at least 10 since the probe labels are CIFAR-10 classes)")
-    n.add_argument("--img-size", type=_int_at_least(4), default=None, metavar="P",
+    n.add_argument("--img-size", type=int_at_least(4), default=None, metavar="P",
                    help=f"probe resolution in pixels (default: 32; autoformer_ti: {AUTOFORMER_DEFAULT_IMG_SIZE} with "
                         f"patch {AUTOFORMER_PATCH_SIZE}, 224 is the original training resolution)")
     n.add_argument("--build-option", action="append", default=[], type=_key_value, metavar="KEY=VALUE",
                    help="override a space build option (e.g. C=8); repeatable")
-    n.add_argument("--batch-size", type=_int_at_least(2), default=64, help="probe batch size (default 64)")
-    n.add_argument("--probe-seed", type=_int_at_least(0), default=0, help="which training images form the probe")
-    n.add_argument("--init-seed", type=_int_at_least(0), default=0,
+    n.add_argument("--batch-size", type=int_at_least(2), default=64, help="probe batch size (default 64)")
+    n.add_argument("--probe-seed", type=int_at_least(0), default=0, help="which training images form the probe")
+    n.add_argument("--init-seed", type=int_at_least(0), default=0,
                    help="base of the per-architecture weight-init seeds (default 0)")
     n.add_argument("--nb201-set", choices=NB201_SETS, default="all",
                    help="nb201 only: 'all' cells, or the 723 cells of NAS-Bench-Suite-Zero with validation "
@@ -104,17 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data-dir", type=Path, default=None,
                    help="ground-truth data folder (default: $LSWAG_DATA_DIR, else ../shared/data)")
     r.add_argument("--device", default=None, help=f"torch device (default: cuda if available, else cpu)")
-    r.add_argument("--threads", type=_int_at_least(1), default=None,
+    r.add_argument("--threads", type=int_at_least(1), default=None,
                    help="torch CPU threads (default: torch's choice; use 1 for comparable CPU timings)")
     r.add_argument("--no-report", action="store_true", help="write the table only")
     r.add_argument("--report-only", action="store_true",
                    help="write the report from the table already in --out (same arguments as the run), scoring "
                         "nothing; e.g. for a table made on another machine, or a partial one")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
-    r.add_argument("--n-boot", type=_int_at_least(0), default=1000, help="bootstrap resamples (default 1000)")
-    r.add_argument("--libra-splits", type=_int_at_least(1), default=20,
+    r.add_argument("--n-boot", type=int_at_least(0), default=1000, help="bootstrap resamples (default 1000)")
+    r.add_argument("--libra-splits", type=int_at_least(1), default=20,
                    help="random fit/eval splits of LIBRA's held-out evaluation (default 20)")
-    r.add_argument("--stop-after", type=_int_at_least(1), default=None, help=argparse.SUPPRESS)  # testing
+    r.add_argument("--stop-after", type=int_at_least(1), default=None, help=argparse.SUPPRESS)  # testing
     return p
 
 

@@ -22,19 +22,7 @@ from pathlib import Path
 
 from lswag_lightning.collect import (ACCURACY_CHOICES, CORRELATION_MIN_ROWS, collect, format_correlations,
                                      format_issues, format_libra, format_libra_choices)
-
-
-def _int_at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text}")
-        return value
-
-    return parse
+from lswag_lightning.cli.args import int_at_least
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-per-space", dest="per_space", action="store_false",
                    help="only the pooled report, even when the sweep holds several search spaces")
     p.add_argument("--no-report", dest="report", action="store_false", help="write the table only")
-    p.add_argument("--splits", type=_int_at_least(1), default=20, help="LIBRA's random fit/eval splits (20)")
-    p.add_argument("--n-boot", type=_int_at_least(0), default=1000, help="bootstrap resamples for the CIs (1000)")
+    p.add_argument("--splits", type=int_at_least(1), default=20, help="LIBRA's random fit/eval splits (20)")
+    p.add_argument("--n-boot", type=int_at_least(0), default=1000, help="bootstrap resamples for the CIs (1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of LIBRA's splits (0)")
     p.add_argument("--wandb", action="store_true", help="also log one aggregate W&B run (offline by default)")
     p.add_argument("--wandb-mode", choices=("offline", "online"), default=None,

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lswag_lightning.cli.bench import _int_at_least, _key_value
+from lswag_lightning.cli.args import int_at_least
+from lswag_lightning.cli.bench import _key_value
 
 AUTO_GT = {"nb201", "autoformer_ti"}
 
@@ -36,8 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Per-layer gradient statistics of random networks of a search space, aggregated per depth bin, "
                     "and the proposed L-SWAG layer interval [l̂, L̂] (rule on the statistics alone).")
     p.add_argument("space", help="search space: nb201, darts, autoformer_ti, autoformer_s, autoformer_mini")
-    p.add_argument("--num", type=_int_at_least(1), default=1000, metavar="N", help="networks (default 1000)")
-    p.add_argument("--seed", type=_int_at_least(0), default=0, help="seed of the network sample (default 0)")
+    p.add_argument("--num", type=int_at_least(1), default=1000, metavar="N", help="networks (default 1000)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the network sample (default 0)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default runs/layers/<space>)")
     p.add_argument("--gt", default="auto", metavar="auto|none|FILE",
                    help="ground truth for the per-bin correlation check: 'auto' (nb201: 200-epoch test accuracy; "
@@ -45,13 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch-column", metavar="COL", help="with --gt FILE: the architecture column")
     p.add_argument("--accuracy-column", action="append", default=[], metavar="COL",
                    help="with --gt FILE: accuracy column(s)")
-    p.add_argument("--img-size", type=_int_at_least(4), default=None, help="probe resolution (default: the space's)")
-    p.add_argument("--num-classes", type=_int_at_least(10), default=None, help="classifier outputs (default: space's)")
+    p.add_argument("--img-size", type=int_at_least(4), default=None, help="probe resolution (default: the space's)")
+    p.add_argument("--num-classes", type=int_at_least(10), default=None, help="classifier outputs (default: space's)")
     p.add_argument("--build-option", action="append", default=[], type=_key_value, metavar="KEY=VALUE",
                    help="override a space build option (e.g. patch_size=16); repeatable")
-    p.add_argument("--batch-size", type=_int_at_least(2), default=64, help="probe batch size (default 64)")
-    p.add_argument("--probe-seed", type=_int_at_least(0), default=0, help="which training images form the probe")
-    p.add_argument("--init-seed", type=_int_at_least(0), default=0, help="base of the weight-init seeds")
+    p.add_argument("--batch-size", type=int_at_least(2), default=64, help="probe batch size (default 64)")
+    p.add_argument("--probe-seed", type=int_at_least(0), default=0, help="which training images form the probe")
+    p.add_argument("--init-seed", type=int_at_least(0), default=0, help="base of the weight-init seeds")
     p.add_argument("--score-option", action="append", default=[], type=_key_value, metavar="KEY=VALUE",
                    help="score_network option for the gradient pass (lambda_k=2, lambda_std=abs, ...)")
     p.add_argument("--k", type=float, default=3.0, help="spike threshold in robust sigmas of the residuals (3)")
@@ -62,11 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reanalyse", type=Path, default=None, metavar="DIR",
                    help="apply the rule again to DIR/networks.csv of an earlier run (no scoring); writes to --out, "
                         "default DIR")
-    p.add_argument("--label-splits", type=_int_at_least(1), default=20, help="fit/eval splits of the label check")
+    p.add_argument("--label-splits", type=int_at_least(1), default=20, help="fit/eval splits of the label check")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="ground-truth data folder (default: $LSWAG_DATA_DIR, else ../shared/data)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    p.add_argument("--threads", type=_int_at_least(1), default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int_at_least(1), default=None, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 

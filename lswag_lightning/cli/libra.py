@@ -18,30 +18,7 @@ from pathlib import Path
 
 from lswag_lightning.analysis.libra import FUSION_METHODS, NONFINITE_POLICIES, LibraEvaluation, evaluate
 from lswag_lightning.analysis.table import default_proxy_columns, load_table, validate_table
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1), got {text}")
-    return value
-
-
-def _int_at_least(minimum: int):
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text}")
-        return value
-
-    return parse
+from lswag_lightning.cli.args import fraction, int_at_least, positive_float
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,13 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--where", action="append", default=[], metavar="COL=VALUE",
                    help="keep only rows whose COL equals VALUE (compared as text); repeatable, e.g. "
                         "--where dataset=cifar10 on a long table holding several datasets")
-    p.add_argument("--window", type=_positive_float, default=0.1, help="ρ window for candidates (default 0.1)")
-    p.add_argument("--bins", type=_int_at_least(2), default=24, help="equal-frequency bins for IG (default 24)")
+    p.add_argument("--window", type=positive_float, default=0.1, help="ρ window for candidates (default 0.1)")
+    p.add_argument("--bins", type=int_at_least(2), default=24, help="equal-frequency bins for IG (default 24)")
     p.add_argument("--fusion", choices=FUSION_METHODS, default="rank_mean", help="how the chosen proxies are fused")
-    p.add_argument("--splits", type=_int_at_least(1), default=20, help="random fit/eval splits (default 20)")
-    p.add_argument("--fit-fraction", type=_fraction, default=0.5, help="fraction of rows to select on (default 0.5)")
+    p.add_argument("--splits", type=int_at_least(1), default=20, help="random fit/eval splits (default 20)")
+    p.add_argument("--fit-fraction", type=fraction, default=0.5, help="fraction of rows to select on (default 0.5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the splits and bootstrap (default 0)")
-    p.add_argument("--n-boot", type=_int_at_least(0), default=1000, help="bootstrap resamples for the CIs")
+    p.add_argument("--n-boot", type=int_at_least(0), default=1000, help="bootstrap resamples for the CIs")
     p.add_argument("--nonfinite", choices=NONFINITE_POLICIES, default="drop_rows",
                    help="NaN/inf proxy values: drop those rows (proxies with >5%% bad rows are excluded) or "
                         "exclude the proxy")

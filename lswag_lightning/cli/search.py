@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from lswag_lightning.cli.args import int_at_least
 
 log = logging.getLogger("lswag_lightning.search")
 
@@ -54,19 +55,6 @@ def _number(text: str) -> float:
     return value
 
 
-def _int_at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text}")
-        return value
-
-    return parse
-
-
 def _key_value(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -85,17 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
                                     "darts) or a .yaml path")
     p.add_argument("--out", type=Path, required=True, help="output folder (ranked.csv, report.md, checkpoint)")
     g = p.add_argument_group("search")
-    g.add_argument("--budget", type=_int_at_least(1), help="architectures scored (default 100)")
-    g.add_argument("--seed", type=_int_at_least(0), help="search seed (default 0)")
+    g.add_argument("--budget", type=int_at_least(1), help="architectures scored (default 100)")
+    g.add_argument("--seed", type=int_at_least(0), help="search seed (default 0)")
     g.add_argument("--strategy", choices=("evolution", "random"), help="default evolution")
-    g.add_argument("--population", type=_int_at_least(2), help="evolution population P (default 50)")
-    g.add_argument("--tournament", type=_int_at_least(1), help="evolution tournament size S (default 10)")
+    g.add_argument("--population", type=int_at_least(2), help="evolution population P (default 50)")
+    g.add_argument("--tournament", type=int_at_least(1), help="evolution tournament size S (default 10)")
     g.add_argument("--rank-pool", choices=("history", "population"),
                    help="pool of LIBRA's rank fusion during the search: all architectures scored so far (history, "
                         "default) or the current population")
     g.add_argument("--max-params", type=_number, help="parameter budget, e.g. 23e6 or 23M")
     g.add_argument("--max-flops", type=_number, help="FLOPs budget of one sample's forward pass, e.g. 5G")
-    g.add_argument("--max-failed-proposals", type=_int_at_least(1),
+    g.add_argument("--max-failed-proposals", type=int_at_least(1),
                    help="rejected proposals in a row before giving up (default 2000)")
     f = p.add_argument_group("fitness")
     f.add_argument("--fitness", help="libra, or a proxy name: lswag (default), zico, naswot, synflow, ...")
@@ -106,30 +94,30 @@ def build_parser() -> argparse.ArgumentParser:
     s = p.add_argument_group("scoring")
     s.add_argument("--data", choices=("digits", "cifar10_npz"), help="probe images (default cifar10_npz)")
     s.add_argument("--data-dir", type=Path, help="folder holding images/ (default $LSWAG_DATA_DIR or ../shared/data)")
-    s.add_argument("--batch-size", type=_int_at_least(2), help="probe batch size (default 64)")
-    s.add_argument("--data-seed", type=_int_at_least(0), help="seed of the probe batch draw (default 0)")
-    s.add_argument("--init-seed", type=_int_at_least(0), help="seed of the networks' initial weights (default 0)")
-    s.add_argument("--img-size", type=_int_at_least(4), help="override build_options.img_size")
-    s.add_argument("--num-classes", type=_int_at_least(10), help="override build_options.num_classes")
+    s.add_argument("--batch-size", type=int_at_least(2), help="probe batch size (default 64)")
+    s.add_argument("--data-seed", type=int_at_least(0), help="seed of the probe batch draw (default 0)")
+    s.add_argument("--init-seed", type=int_at_least(0), help="seed of the networks' initial weights (default 0)")
+    s.add_argument("--img-size", type=int_at_least(4), help="override build_options.img_size")
+    s.add_argument("--num-classes", type=int_at_least(10), help="override build_options.num_classes")
     s.add_argument("--build-option", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                    help="override one space.build option (repeatable), e.g. patch_size=16")
     s.add_argument("--layer-interval", help="L-SWAG depth-decile interval lo,hi (e.g. 0,3)")
     s.add_argument("--score-option", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                    help="extra score_network option (repeatable), e.g. lambda_k=2")
     s.add_argument("--device", help="torch device (default cuda if available, else cpu)")
-    s.add_argument("--threads", type=_int_at_least(1), help="torch.set_num_threads (default: torch's)")
+    s.add_argument("--threads", type=int_at_least(1), help="torch.set_num_threads (default: torch's)")
     s.add_argument("--score-cache", type=Path, help="score cache (.jsonl file or folder) shared across runs")
     s.add_argument("--score-table", type=Path,
                    help="precomputed proxy table (e.g. lswag-bench's table.csv: arch + one column per proxy); "
                         "archs it lacks are scored live unless --table-only")
     s.add_argument("--table-only", action="store_true", help="with --score-table: never score live")
     r = p.add_argument_group("run")
-    r.add_argument("--checkpoint-every", type=_int_at_least(1), help="evaluations between checkpoints (default 1)")
+    r.add_argument("--checkpoint-every", type=int_at_least(1), help="evaluations between checkpoints (default 1)")
     r.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("-v", "--verbose", action="store_true", help="log INFO messages")
     t = p.add_argument_group("hand-off to training")
-    t.add_argument("--train-top", type=_int_at_least(0), default=0,
+    t.add_argument("--train-top", type=int_at_least(0), default=0,
                    help="train the K best with lswag-train (one job each; result.json in DIR/train/rank<k>)")
     t.add_argument("--train-data", help="lswag-train data config for the hand-off (default digits)")
     t.add_argument("--train-override", action="append", default=[], metavar="KEY=VALUE",
