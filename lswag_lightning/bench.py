@@ -547,6 +547,37 @@ class StopRun(Exception):
     """Raised by a row callback to stop a run early (the rows written so far stay; a rerun resumes)."""
 
 
+class OutputBusyError(RuntimeError):
+    """Another process is writing the same output folder."""
+
+
+@contextlib.contextmanager
+def exclusive_run(out_dir: Path):
+    """Hold ``<out_dir>/.lock`` for the whole run, so two processes never append to one table.
+
+    Raises :class:`OutputBusyError` naming the folder when another process holds it. The lock is an OS file lock
+    (``fcntl.flock``): it is released when the process ends, even when killed. Where ``fcntl`` is missing
+    (Windows) no lock is taken.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(out_dir / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputBusyError(f"{out_dir} is being written by another lswag-bench process; wait for it to end "
+                               "(or stop it) before resuming, or use another --out folder") from None
+        try:
+            handle.write(str(os.getpid()))
+            handle.flush()
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @dataclass
 class RunResult:
     """What :func:`run_benchmark` did: the full table (ordered), rows scored now / found done, failures."""
@@ -569,14 +600,23 @@ def run_benchmark(settings: BenchSettings, gt: GroundTruth, out_dir: str | os.Pa
     ``on_row(sample_index, row)`` is called after each row is written; it may raise :class:`StopRun`.
     ``stop_after`` stops after that many newly scored rows (for tests of resumption).
     A network whose scoring raises a runtime error (e.g. out of memory) gets a row of NaN with the error in
-    ``status``; invalid settings (``ValueError``) stop the run.
+    ``status``; invalid settings (``ValueError``) stop the run. A second process on the same ``out_dir`` is
+    refused while the first runs (:func:`exclusive_run`).
     """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with exclusive_run(out):
+        return _run_benchmark_locked(settings, gt, out, data_dir=data_dir, device=device, progress=progress,
+                                     on_row=on_row, stop_after=stop_after)
+
+
+def _run_benchmark_locked(settings: BenchSettings, gt: GroundTruth, out: Path, *, data_dir: Any,
+                          device: str | torch.device | None, progress: bool,
+                          on_row: Callable[[int, dict[str, Any]], None] | None, stop_after: int | None) -> RunResult:
     from tqdm.auto import tqdm
 
     from lswag_lightning.spaces import get_space
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     meta_path = out / "bench.json"
     table_path = out / "table.csv"
     check_settings(out, settings)

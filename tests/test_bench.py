@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from lswag_lightning.analysis.table import default_proxy_columns
-from lswag_lightning.bench import (NB201_TEST_COLUMNS, TableFile, arch_seed, load_nb201_ground_truth,
+from lswag_lightning.bench import (NB201_TEST_COLUMNS, TableFile, arch_seed, exclusive_run, load_nb201_ground_truth,
                                    load_probe_batch, read_csv_exact, read_table, sample_ground_truth)
 from lswag_lightning.cli.bench import main
 from lswag_lightning.spaces import get_space
@@ -140,6 +140,20 @@ def test_killed_run_resumes_to_the_same_table(capsys, tmp_path, shared_data_dir)
     assert code == 0 and "(5 from an earlier run, 0 scored now" in stdout
     code, _, err = _run(capsys, [*common, "--out", part, "--batch-size", 32])
     assert code == 2 and "batch_size: was 64, now 32" in err
+
+
+def test_a_second_process_on_the_same_folder_is_refused(capsys, tmp_path, shared_data_dir):
+    # Two runs appending to one table would interleave duplicate rows; while one holds the folder, another stops.
+    out = tmp_path / "busy"
+    out.mkdir()
+    args = ["nb201", "--sample", 2, "--seed", 0, *CHEAP, *TINY, "--no-report", "--data-dir", shared_data_dir,
+            "--out", out]
+    with exclusive_run(out):  # a separate open file description: conflicts like another process would
+        code, _, err = _run(capsys, args)
+    assert code == 2 and "being written by another lswag-bench process" in err
+    assert not (out / "table.csv").exists()
+    code, _, _ = _run(capsys, args)  # released: the run goes ahead
+    assert code == 0 and len(read_table(out / "table.csv")) == 2
 
 
 def test_table_file_refuses_a_foreign_header(tmp_path):

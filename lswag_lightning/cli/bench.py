@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from lswag_lightning.bench import (AUTOFORMER_DEFAULT_IMG_SIZE, AUTOFORMER_PATCH_SIZE, BENCHMARKS, NB201_SETS,
-                                   PROBE_CLASSES, BenchSettings, benchmark_ground_truth, default_device,
-                                   default_proxies, load_run, resolve_score_options, run_benchmark,
+                                   PROBE_CLASSES, BenchSettings, OutputBusyError, benchmark_ground_truth,
+                                   default_device, default_proxies, load_run, resolve_score_options, run_benchmark,
                                    sample_ground_truth, shipped_build_options, write_bench_report)
 from lswag_lightning.cli.args import int_at_least
 
@@ -211,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         result = run_benchmark(settings, gt, args.out, data_dir=args.data_dir, device=device,
                                progress=not args.no_progress, stop_after=args.stop_after)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, OutputBusyError) as exc:
         print(f"lswag-bench: error: {exc}", file=sys.stderr)
         return 2
     table = result.table
