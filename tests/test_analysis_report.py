@@ -65,3 +65,6 @@ def test_x_scale_rule():
     assert _x_scale(np.array([1.0, 10.0, 100.0]))[0] == "linear"
     assert _x_scale(np.array([-1e5, -1.0, 1.0, 2.0]))[0] == "symlog"
     assert _x_scale(np.array([-3.0, 1.0]))[0] == "linear"
+    # non-negative with zeros and > 3 decades among the positive values: symlog, linear below the smallest positive
+    assert _x_scale(np.array([0.0, 0.0, 1e3, 1e5, 7e8])) == ("symlog", {"linthresh": 1e3})
+    assert _x_scale(np.array([0.0, 1.0, 50.0]))[0] == "linear"

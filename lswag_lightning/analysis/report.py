@@ -48,12 +48,18 @@ def _axis(name: str, values: np.ndarray, params: str, flipped: bool) -> tuple[np
 
 
 def _x_scale(values: np.ndarray) -> tuple[str, dict]:
-    """``log`` for positive values spanning > 3 decades; ``symlog`` for signed heavy tails; else ``linear``."""
+    """``log`` for positive values spanning > 3 decades; ``symlog`` for such values with exact zeros and for signed
+    heavy tails; else ``linear``."""
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return "linear", {}
     if finite.min() > 0:
         return ("log", {}) if math.log10(finite.max() / finite.min()) > LOG_SCALE_DECADES else ("linear", {})
+    positive = finite[finite > 0]
+    if finite.min() == 0 and positive.size and math.log10(positive.max() / positive.min()) > LOG_SCALE_DECADES:
+        # non-negative with exact zeros (e.g. L-SWAG of a cell whose output ignores its input): log-like above the
+        # smallest positive value, linear below it so the zeros stay on the plot
+        return "symlog", {"linthresh": float(positive.min())}
     mag = np.abs(finite)
     typical = float(np.median(mag[mag > 0])) if (mag > 0).any() else 0.0
     if finite.min() < 0 < finite.max() and typical > 0 and mag.max() / typical > 10 ** LOG_SCALE_DECADES:
