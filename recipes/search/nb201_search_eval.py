@@ -245,7 +245,8 @@ def write_summary(args, summary: pd.DataFrame, per_run: pd.DataFrame, libra: dic
              f"evolution P = {args.population}, S = {args.tournament}; probe: {args.batch_size} CIFAR-10 training "
              f"images (cifar10_npz, seed {args.data_seed}); scorer device {scorer.device}; proxies scored: "
              f"{', '.join(scorer.proxies)}.", "",
-             f"LIBRA proxies: {', '.join(libra['proxies'])} ({libra['how']}).", "",
+             (f"LIBRA proxies: {', '.join(libra['proxies'])} ({libra['how']})." if libra
+              else "No LIBRA fitness in this run."), "",
              "Test accuracies (200 epochs, nasbench201_test_acc_200ep.csv) are read only after the searches, to "
              "evaluate the returned architecture. Mean ± std (ddof 1) over seeds; gap = optimum − mean; "
              f"target gaps: {' / '.join(str(TARGET_GAP[d]) for d in TEST_COLUMNS)}.", "",
