@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lswag_lightning.images import CIFAR10_MEAN, CIFAR10_STD, read_image_npz
 from lswag_lightning.paths import resolve_data_dir
 from lswag_lightning.proxies.registry import available_proxies, get_proxy
 
@@ -68,9 +69,6 @@ NB201_TEST_COLUMNS = {
 }
 NB201_VAL_COLUMNS = ("cifar10_val_acc", "cifar100_val_acc", "imagenet16_120_val_acc")
 
-#: Probe normalisation: the official CIFAR-10 training-set channel mean and std.
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 PROBE_CLASSES = 10
 
 #: AutoFormer-Ti probe resolution when none is given: 112 px (7x7 patches of 16), which a CPU can afford
@@ -258,8 +256,7 @@ def load_probe_batch(data_dir: str | os.PathLike | None = None, batch_size: int 
     if isinstance(img_size, bool) or not isinstance(img_size, int) or img_size < 4:
         raise ValueError(f"img_size must be an integer >= 4 pixels, got {img_size!r}")
     root = resolve_data_dir(data_dir, must_contain=PROBE_FILE)
-    with np.load(root / PROBE_FILE) as data:
-        images, labels = data["x"], data["y"]
+    images, labels = read_image_npz([root / PROBE_FILE])
     if batch_size > len(labels):
         raise ValueError(f"batch_size={batch_size} exceeds the {len(labels)} probe images in {PROBE_FILE}")
     index = np.random.default_rng(seed).permutation(len(labels))[:batch_size]
@@ -268,7 +265,7 @@ def load_probe_batch(data_dir: str | os.PathLike | None = None, batch_size: int 
         x = torch.nn.functional.interpolate(x, size=(img_size, img_size), mode="bilinear", align_corners=False)
     mean = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
-    return (x - mean) / std, torch.from_numpy(labels[index].astype(np.int64))
+    return (x - mean) / std, torch.from_numpy(labels[index])
 
 
 # ------------------------------------------------------------------------------------------------ settings
@@ -288,6 +285,23 @@ def shipped_build_options(space_name: str) -> dict[str, Any]:
     if not isinstance(options, Mapping):
         raise ValueError(f"{path}: build_options must be a mapping")
     return dict(options)
+
+
+def resolve_build_options(space_name: str, overrides: Mapping[str, Any] = (), *,
+                          preset: Mapping[str, Any] = (), img_size: int | None = None,
+                          num_classes: int | None = None) -> dict[str, Any]:
+    """Build options of the scored networks, later entries winning: the shipped ``conf/space`` options, a
+    benchmark ``preset``, ``--build-option`` ``overrides``, then explicit ``img_size`` / ``num_classes``;
+    ``img_size`` defaults to 32 (the probe's native CIFAR-10 resolution)."""
+    build = shipped_build_options(space_name)
+    build.update(dict(preset))
+    build.update(dict(overrides))
+    if img_size is not None:
+        build["img_size"] = img_size
+    if num_classes is not None:
+        build["num_classes"] = num_classes
+    build.setdefault("img_size", 32)
+    return build
 
 
 def default_proxies(score_options: Mapping[str, Any]) -> list[str]:

@@ -23,12 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from lswag_lightning.images import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD, read_image_npz
+
 log = logging.getLogger(__name__)
 
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
-CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
-CIFAR100_STD = (0.2673, 0.2564, 0.2762)
 DIGITS_MEAN = 0.3053  # of the [0, 1]-scaled 8x8 digits training split (split_seed 0)
 DIGITS_STD = 0.3759
 
@@ -295,20 +293,6 @@ class CIFARDataModule(_ArrayDataModule):
                                     f"(found: {sorted(p.name for p in folder.glob('*.npz'))})")
         return train, test
 
-    @staticmethod
-    def _read_npz(files: list[Path]) -> tuple[np.ndarray, np.ndarray]:
-        xs, ys = [], []
-        for path in files:
-            with np.load(path) as data:
-                if "x" not in data or "y" not in data:
-                    raise ValueError(f"{path} must hold arrays 'x' (uint8 NHWC) and 'y' (labels), has {data.files}")
-                xs.append(np.asarray(data["x"], dtype=np.uint8))
-                ys.append(np.asarray(data["y"], dtype=np.int64))
-        x, y = np.concatenate(xs), np.concatenate(ys)
-        if x.ndim != 4 or x.shape[-1] != 3:
-            raise ValueError(f"expected NHWC RGB images in {[p.name for p in files]}, got shape {x.shape}")
-        return x, y
-
     def _torchvision_root(self) -> Path:
         return Path(os.path.expanduser(str(self.data_dir))) if self.data_dir else default_cache_dir() / "torchvision"
 
@@ -340,9 +324,9 @@ class CIFARDataModule(_ArrayDataModule):
             return
         if self.npz_dir is not None:
             train_files, test_files = self._npz_files()
-            x, y = self._read_npz(train_files)
+            x, y = read_image_npz(train_files)
             if test_files:
-                x_test, y_test = self._read_npz(test_files)
+                x_test, y_test = read_image_npz(test_files)
             else:
                 keep, held = _split(len(x), self.test_size, self.split_seed + 1)
                 x_test, y_test, x, y = x[held], y[held], x[keep], y[keep]

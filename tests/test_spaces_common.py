@@ -11,6 +11,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
+from lswag_lightning import score_network
 from lswag_lightning.spaces import SearchSpace, available_spaces, get_space
 
 SPACES = ("autoformer_mini", "autoformer_s", "autoformer_ti", "darts", "nb201")
@@ -149,3 +150,17 @@ def test_hydra_config_builds_the_space(name):
 
 def test_every_config_file_is_a_registered_space():
     assert sorted(p.stem for p in CONF_DIR.glob("*.yaml")) == sorted(SPACES)
+
+
+SMOKE_PROXIES = ("lswag", "naswot", "synflow")
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_score_network_runs_on_a_sample_from_every_space(name):
+    space = get_space(name)
+    net = space.build(space.sample(0), num_classes=10, img_size=32, **SMALL[name])
+    x = torch.randn(16, 3, 32, 32)
+    y = torch.arange(16) % 10
+    report = score_network(net, x, y, proxies=SMOKE_PROXIES)
+    for proxy in SMOKE_PROXIES:
+        assert report.status[proxy] == "ok", (proxy, report.status[proxy])

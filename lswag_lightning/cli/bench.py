@@ -25,8 +25,8 @@ from typing import Any
 
 from lswag_lightning.bench import (AUTOFORMER_DEFAULT_IMG_SIZE, AUTOFORMER_PATCH_SIZE, BENCHMARKS, NB201_SETS,
                                    PROBE_CLASSES, BenchSettings, OutputBusyError, benchmark_ground_truth,
-                                   default_device, default_proxies, load_run, resolve_score_options, run_benchmark,
-                                   sample_ground_truth, shipped_build_options, write_bench_report)
+                                   default_device, default_proxies, load_run, resolve_build_options,
+                                   resolve_score_options, run_benchmark, sample_ground_truth, write_bench_report)
 from lswag_lightning.cli.args import int_at_least
 
 log = logging.getLogger("lswag_lightning.cli.bench")
@@ -182,15 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             proxies = available_proxies()
         for name in proxies:
             get_proxy(name)
-        build = shipped_build_options(space_name)
-        if args.benchmark == "autoformer_ti":
-            build.update(patch_size=AUTOFORMER_PATCH_SIZE, img_size=AUTOFORMER_DEFAULT_IMG_SIZE)
-        build.update(dict(args.build_option))
-        if args.img_size is not None:
-            build["img_size"] = args.img_size
-        if args.num_classes is not None:
-            build["num_classes"] = args.num_classes
-        build.setdefault("img_size", 32)
+        preset = ({"patch_size": AUTOFORMER_PATCH_SIZE, "img_size": AUTOFORMER_DEFAULT_IMG_SIZE}
+                  if args.benchmark == "autoformer_ti" else {})
+        build = resolve_build_options(space_name, args.build_option, preset=preset, img_size=args.img_size,
+                                      num_classes=args.num_classes)
         build.setdefault("num_classes", PROBE_CLASSES)
         if int(build["num_classes"]) < PROBE_CLASSES:
             raise ValueError(f"num_classes={build['num_classes']}: the probe labels are the {PROBE_CLASSES} CIFAR-10 "

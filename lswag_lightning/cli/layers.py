@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     import torch
 
-    from lswag_lightning.bench import default_device, load_probe_batch, resolve_score_options, shipped_build_options
+    from lswag_lightning.bench import default_device, load_probe_batch, resolve_build_options, resolve_score_options
     from lswag_lightning.layer_profile import analyse, profile_networks
     from lswag_lightning.spaces import get_space
 
@@ -122,13 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         space = get_space(args.space)
         archs, gt, population = _population(args, parser, space)
-        build = shipped_build_options(args.space)
-        build.update(dict(args.build_option))
-        if args.img_size is not None:
-            build["img_size"] = args.img_size
-        if args.num_classes is not None:
-            build["num_classes"] = args.num_classes
-        build.setdefault("img_size", 32)
+        build = resolve_build_options(args.space, args.build_option, img_size=args.img_size,
+                                      num_classes=args.num_classes)
         score_options, _ = resolve_score_options({}, dict(args.score_option))
         x, y = load_probe_batch(args.data_dir, args.batch_size, args.probe_seed, int(build["img_size"]))
         device = args.device or default_device()

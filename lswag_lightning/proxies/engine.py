@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import logging
 import math
 import time
@@ -650,7 +651,7 @@ class ScoringSession:
             passes.append(("flops", flops))
         return passes
 
-    @property
+    @functools.cached_property
     def _batch_grads_from_split(self) -> bool:
         """Whether the batch gradient (snip, grad_norm) is the mean of the K split gradients.
 

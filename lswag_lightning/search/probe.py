@@ -14,7 +14,8 @@ Datasets (both 10 classes, no download):
   the shared data folder, see :mod:`lswag_lightning.paths`), scaled to [0, 1], resized when ``img_size`` != 32,
   normalised with the standard CIFAR-10 channel statistics. Needs ``in_chans`` = 3.
 
-Only numpy and torch are imported at module level (scikit-learn when ``digits`` is asked for).
+Only numpy, torch and lswag_lightning.images are imported at module level (scikit-learn when ``digits`` is asked
+for).
 """
 from __future__ import annotations
 
@@ -26,10 +27,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lswag_lightning.images import CIFAR10_MEAN, CIFAR10_STD, read_image_npz
+
 PROBE_DATASETS = ("digits", "cifar10_npz")
 NUM_CLASSES = 10
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 
 def _check(name: str, batch_size: int, img_size: int, in_chans: int) -> None:
@@ -61,14 +62,7 @@ def _cifar10_npz(data_dir: str | os.PathLike | None) -> tuple[np.ndarray, np.nda
     if not files:
         raise FileNotFoundError(f"no cifar10_train*.npz in {folder}; pass --data-dir (the folder holding images/) "
                                 "or use --data digits")
-    xs, ys = [], []
-    for path in files:
-        with np.load(path) as data:
-            if "x" not in data or "y" not in data:
-                raise ValueError(f"{path} must hold arrays 'x' (uint8 NHWC) and 'y' (labels), has {data.files}")
-            xs.append(np.asarray(data["x"], dtype=np.uint8))
-            ys.append(np.asarray(data["y"], dtype=np.int64))
-    return np.concatenate(xs), np.concatenate(ys)
+    return read_image_npz(files)
 
 
 def load_probe_batch(name: str = "cifar10_npz", batch_size: int = 64, img_size: int = 32, in_chans: int = 3,
