@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from lswag_lightning.search import FunctionScorer, ProxyScorer, ScoreCache, ScoreResult, TableScorer, load_probe_batch
+from lswag_lightning.search import (FunctionScorer, MergedScorer, ProxyScorer, ScoreCache, ScoreResult, TableScorer,
+                                   load_probe_batch)
 from lswag_lightning.search.probe import probe_fingerprint
 from lswag_lightning.spaces import get_space
 
@@ -151,6 +152,31 @@ def test_table_scorer_reads_only_proxy_columns_and_canonicalises():
         {"lswag": -1.0}
     with pytest.raises(ValueError, match="no column for proxies \\['naswot'\\]"):
         TableScorer(space, table, ["naswot"])
+
+
+def test_merged_scorer_takes_each_proxy_from_its_first_supplier():
+    table = pd.DataFrame({"arch": [A1, A2], "lswag": [3.0, 4.0], "lswag.lambda": [0.5, 0.6],
+                          "naswot": [9.0, 9.5]})
+    stored = TableScorer(NB201, table, ["lswag", "naswot"])
+    calls = []
+
+    def live(spec):
+        calls.append(spec)
+        return {"naswot": -1.0, "zico_ps": 2.0, "zico_ps.extra": 7.0}
+
+    merged = MergedScorer([stored, FunctionScorer(live, ["naswot", "zico_ps"])])
+    assert merged.proxies == ("lswag", "naswot", "zico_ps")
+    got = merged.score(NB201.decode(A2), A2)
+    # naswot and lswag's sub-value come from the table (listed first); zico_ps and its sub-value from the function
+    assert got.values == {"lswag": 4.0, "lswag.lambda": 0.6, "naswot": 9.5, "zico_ps": 2.0, "zico_ps.extra": 7.0}
+    assert got.source == "table+function" and len(calls) == 1
+    other = MergedScorer([TableScorer(NB201, table, ["lswag"]), FunctionScorer(live, ["naswot", "zico_ps"])])
+    assert other.score(NB201.decode(A1), A1).values["naswot"] == -1.0
+    assert other.key != merged.key
+    with pytest.raises(ValueError, match="supplies no proxy"):
+        MergedScorer([stored, FunctionScorer(live, ["naswot"])])
+    with pytest.raises(ValueError, match="at least one"):
+        MergedScorer([])
 
 
 def test_probe_fingerprint_is_content_based(probe):

@@ -24,9 +24,9 @@ from lswag_lightning.search.fitness import (Fitness, LibraFitness, ProxyFitness,
                                             make_fitness)
 from lswag_lightning.search.output import write_outputs
 from lswag_lightning.search.probe import load_probe_batch
-from lswag_lightning.search.scoring import (FunctionScorer, ProxyScorer, ScoreCache, Scorer, ScoreResult,
-                                            TableScorer)
+from lswag_lightning.search.scoring import (FunctionScorer, MergedScorer, ProxyScorer, ScoreCache, Scorer,
+                                            ScoreResult, TableScorer)
 
-__all__ = ["Evaluation", "Fitness", "FunctionScorer", "InfeasibleBudgetError", "LibraFitness", "ProxyFitness",
+__all__ = ["Evaluation", "Fitness", "FunctionScorer", "InfeasibleBudgetError", "LibraFitness", "MergedScorer", "ProxyFitness",
            "ProxyScorer", "ScoreCache", "ScoreResult", "Scorer", "Search", "SearchResult", "SearchSettings",
            "TableScorer", "count_flops", "load_libra_result", "load_probe_batch", "make_fitness", "write_outputs"]

@@ -10,6 +10,7 @@ its values, so cached values are only reused under the same settings) and ``scor
 - :class:`TableScorer` looks proxy values up in a precomputed table (e.g. ``lswag-bench``'s ``table.csv``: an
   ``arch`` column and one column per proxy), falling back to another scorer for archs it lacks. It reads only the
   proxy columns it is asked for, so accuracy columns of such a table never reach the search.
+- :class:`MergedScorer` joins scorers proxy by proxy (a table's stored proxies + live scoring of the others).
 - :class:`FunctionScorer` wraps a plain function ``fn(spec) -> {proxy: value}`` (tests, synthetic fitness).
 
 Values are floats as the proxies return them (NaN / ±inf kept, never replaced); ``ScoreResult.values`` also holds
@@ -365,3 +366,58 @@ class TableScorer(Scorer):
             raise ValueError(f"architecture {arch} is not in the score table {self.name} ({len(self._rows)} rows) "
                              "and no fallback scorer was given (score it live, or use a complete table)")
         return self.fallback.score(spec, arch)
+
+
+# --------------------------------------------------------------------------------------------- merged
+class MergedScorer(Scorer):
+    """Several scorers, each supplying the proxies it is listed first for: e.g. a :class:`TableScorer` with stored
+    values of some proxies plus a :class:`ProxyScorer` that computes the ones the table lacks.
+
+    ``proxies`` is the union in order; each proxy (and its sub-values, e.g. ``lswag.lambda``) is read from the
+    first scorer that lists it. The scorers must agree on what they score (same probe and init), which the merged
+    ``key`` cannot check: it is a hash of the parts' keys and of which proxy comes from which part.
+    """
+
+    def __init__(self, scorers: Sequence[Scorer]) -> None:
+        if not scorers:
+            raise ValueError("MergedScorer needs at least one scorer")
+        self.scorers = list(scorers)
+        self.space = getattr(self.scorers[0], "space", None)
+        self.owner: dict[str, int] = {}
+        for i, scorer in enumerate(self.scorers):
+            for p in scorer.proxies:
+                self.owner.setdefault(p, i)
+        unused = [type(s).__name__ for i, s in enumerate(self.scorers) if i not in self.owner.values()]
+        if unused:
+            raise ValueError(f"MergedScorer: {', '.join(unused)} supplies no proxy that an earlier scorer does not")
+        self.proxies = tuple(self.owner)
+        self._key = stable_hash({"merged": [s.key for s in self.scorers], "owner": self.owner})
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "parts": [{"proxies": [p for p, i in self.owner.items() if i == k],
+                                                 **s.describe()} for k, s in enumerate(self.scorers)]}
+
+    def _owner_of(self, name: str) -> int | None:
+        base = name if name in self.owner else name.split(".", 1)[0]
+        return self.owner.get(base)
+
+    def score(self, spec: Any, arch: str) -> ScoreResult:
+        values: dict[str, float] = {}
+        status: dict[str, str] = {}
+        seconds = 0.0
+        sources = []
+        for i, scorer in enumerate(self.scorers):
+            part = scorer.score(spec, arch)
+            seconds += part.seconds
+            sources.append(part.source)
+            for name, value in part.values.items():
+                if self._owner_of(name) == i:
+                    values[name] = value
+            for name, state in part.status.items():
+                if self._owner_of(name) == i:
+                    status[name] = state
+        return ScoreResult(values, status, seconds, "+".join(dict.fromkeys(sources)))

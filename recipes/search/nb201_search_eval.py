@@ -19,9 +19,12 @@ after which every search is a lookup.
 
 LIBRA's proxies: ``--libra-proxies a,b,c``, or ``--libra-result`` (a ``lswag-libra`` libra.json), or by default
 ``--libra-select naslib-val``: LIBRA's selection (:func:`lswag_lightning.analysis.libra.select`) on the 723
-architectures of ``nb201_val_acc_naslib_subset.csv`` with their CIFAR-10 *validation* accuracy (NAS-Bench-Suite-
-Zero's labelled set, the paper's protocol), among ``--libra-candidates``. That uses validation labels of 723
-architectures to choose the proxies, never the test accuracies used for the evaluation; the report says so.
+architectures of ``nb201_val_acc_naslib_subset.csv`` (NAS-Bench-Suite-Zero's labelled set, the paper's protocol),
+among ``--libra-candidates``, once per dataset with that dataset's *validation* accuracy: LIBRA is fitted per
+benchmark (search space, dataset), so the search for ImageNet16-120 uses the trio chosen on ImageNet16-120 labels.
+Datasets that choose the same trio share one search. ``naslib-val-cifar10`` selects once, on CIFAR-10, for all
+three. Either way validation labels of 723 architectures choose the proxies, never the test accuracies used for
+the evaluation; the report says so.
 
     # the full protocol (5 seeds x budget 1000), e.g. on a GPU machine:
     python recipes/search/nb201_search_eval.py --out runs/nb201_search --prescore-all --workers 12 --device cuda
@@ -55,7 +58,7 @@ DEFAULT_CANDIDATES = "lswag,zico,naswot,synflow,jacov,snip,grad_norm,flops,param
 
 
 # ------------------------------------------------------------------------------------------------ scoring
-def make_live_scorer(args, proxies, writer: str = "main"):
+def make_live_scorer(args, proxies, writer: str = "main", cache=None):
     """The cached live scorer of the recipe (the same key in every process: same probe, options, seeds)."""
     import torch
 
@@ -74,7 +77,7 @@ def make_live_scorer(args, proxies, writer: str = "main"):
                                        if "," in args.psi_layers else args.psi_layers)
     return ProxyScorer(space, proxies, images, labels, build_options={"num_classes": 10, "img_size": 32},
                        device=device, init_seed=args.init_seed, score_options=score_options,
-                       cache=ScoreCache(args.score_cache, writer=writer),
+                       cache=cache if cache is not None else ScoreCache(args.score_cache, writer=writer),
                        probe=describe_probe("cifar10_npz", args.batch_size, 32, 3, args.data_seed, args.data_dir))
 
 
@@ -134,29 +137,81 @@ def prescore_all(args, proxies) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- LIBRA trio
-def select_libra_on_validation(args, scorer, candidates) -> dict:
-    """LIBRA's selection on the NAS-Bench-Suite-Zero validation subset (CIFAR-10 validation accuracy)."""
+VAL_COLUMNS = {"cifar10": "cifar10_val_acc", "cifar100": "cifar100_val_acc",
+               "imagenet16_120": "imagenet16_120_val_acc"}
+
+
+def select_libra_on_validation(args, scorer, candidates, dataset: str = "cifar10") -> dict:
+    """LIBRA's selection on the NAS-Bench-Suite-Zero validation subset, with ``dataset``'s validation accuracy."""
     from lswag_lightning.analysis.libra import select
 
     path = resolve_data_dir(args.data_dir, must_contain="nb201") / "nb201" / "nb201_val_acc_naslib_subset.csv"
     val = pd.read_csv(path)
+    column = VAL_COLUMNS[dataset]
     space = scorer.space
     rows = []
-    for arch, acc in zip(val["arch_str"], val["cifar10_val_acc"]):
+    for arch, acc in zip(val["arch_str"], val[column]):
         spec = space.decode(arch)
         canon = space.encode(spec)
         result = scorer.score(spec, canon)
-        rows.append({"arch": canon, "params": space.param_count(spec), "cifar10_val_acc": float(acc),
+        rows.append({"arch": canon, "params": space.param_count(spec), column: float(acc),
                      **{p: result.values[p] for p in candidates}})
     table = pd.DataFrame(rows)
-    sel = select(table, candidates, "cifar10_val_acc", "params")
+    sel = select(table, candidates, column, "params")
     return {"proxies": sel.proxies, "higher_is_better": {p: sel.higher_is_better[p] for p in sel.proxies},
-            "how": f"LIBRA select() on {sel.n_rows} NB201 archs of {path.name} (CIFAR-10 validation accuracy), "
+            "datasets": [dataset],
+            "how": f"LIBRA select() on {sel.n_rows} NB201 archs of {path.name} ({dataset} validation accuracy), "
                    f"candidates {', '.join(candidates)}", "selection": sel.to_dict()}
 
 
+def libra_fitness_plan(selections: dict[str, dict]) -> dict[str, dict]:
+    """Group per-dataset LIBRA selections by their trio: one search fitness per distinct trio, evaluated on the
+    datasets that chose it. Keys: ``libra`` when every dataset chose the same trio, else ``libra[<datasets>]``."""
+    groups: dict[tuple, dict] = {}
+    for dataset, sel in selections.items():
+        key = tuple(sel["proxies"])
+        if key not in groups:
+            groups[key] = {**sel, "datasets": [], "how": []}
+        groups[key]["datasets"].append(dataset)
+        groups[key]["how"].append(sel["how"])
+    plan = {}
+    for group in groups.values():
+        name = "libra" if len(groups) == 1 else "libra[" + "+".join(group["datasets"]) + "]"
+        group["how"] = "; ".join(dict.fromkeys(group["how"]))
+        plan[name] = group
+    return plan
+
+
+def make_scorer(args, proxies):
+    """(scorer, live scorer). With ``--score-table``: the table's values for the proxies it has a column for, and
+    live (cached) scoring of the others, merged proxy by proxy; archs the table lacks are scored live."""
+    from lswag_lightning.analysis.table import load_table
+    from lswag_lightning.search import MergedScorer, ScoreCache, TableScorer
+
+    if args.score_table is None:
+        live = make_live_scorer(args, proxies, writer=args.cache_writer)
+        return live, live
+    table = load_table(args.score_table)
+    # a table holds one scoring setting: L-SWAG values under another --layer-interval/--psi-layers are not in it
+    lswag_changed = bool(args.layer_interval or args.psi_layers)
+    stored = [p for p in proxies if p in table.columns and not (lswag_changed and p.split(".")[0] == "lswag")]
+    extra = [p for p in proxies if p not in stored]
+    cache = ScoreCache(args.score_cache, writer=args.cache_writer)
+    live = make_live_scorer(args, proxies, cache=cache)
+    if not stored:
+        print(f"{args.score_table} holds none of {', '.join(proxies)} under these settings: all scored live", flush=True)
+        return live, live
+    stored_scorer = TableScorer(live.space, table, stored, fallback=live, name=str(args.score_table))
+    if not extra:
+        return stored_scorer, live
+    print(f"{args.score_table} lacks {', '.join(extra)}: those are scored live (cache {args.score_cache})", flush=True)
+    return MergedScorer([stored_scorer, make_live_scorer(args, extra, cache=cache)]), live
+
+
 # ------------------------------------------------------------------------------------------------ searches
-def run_searches(args, scorer, fitnesses) -> list[dict]:
+def run_searches(args, scorer, fitnesses, eval_datasets=None) -> list[dict]:
+    """Every (seed, strategy, fitness) search; ``eval_datasets`` maps a fitness to the datasets its returned cell is
+    evaluated on (default: all three)."""
     from lswag_lightning.search import Search, SearchSettings, write_outputs
 
     runs = []
@@ -166,6 +221,7 @@ def run_searches(args, scorer, fitnesses) -> list[dict]:
                 out = args.out / "runs" / f"{strategy}_{fname}_s{seed}"
                 settings = SearchSettings("nb201", strategy=strategy, budget=args.budget, seed=seed,
                                           population=args.population, tournament=args.tournament,
+                                          rank_pool=args.rank_pool,
                                           build_options={"num_classes": 10, "img_size": 32})
                 search = Search(scorer.space, scorer, fitness, settings, out_dir=out,
                                 checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
@@ -173,6 +229,7 @@ def run_searches(args, scorer, fitnesses) -> list[dict]:
                 result = search.run()
                 write_outputs(search, result, out, command=f"nb201_search_eval.py ({strategy}, {fname}, seed {seed})")
                 runs.append({"strategy": strategy, "fitness": fname, "seed": seed, "out": str(out),
+                             "datasets": list((eval_datasets or {}).get(fname, TEST_COLUMNS)),
                              "best_arch": result.best["arch"], "best_fitness": float(result.best["fitness"]),
                              "evaluations": len(search.history), "archs": [e.arch for e in search.history],
                              "seconds": time.perf_counter() - t0})
@@ -191,62 +248,92 @@ def load_test_accuracy(data_dir) -> pd.DataFrame:
     return out
 
 
+def fitness_label(name: str) -> str:
+    """The summary row of a fitness: per-dataset LIBRA searches (``libra[cifar10]``, ...) share the row ``libra``."""
+    return name.split("[", 1)[0]
+
+
 def evaluate_runs(runs: list[dict], acc: pd.DataFrame) -> pd.DataFrame:
-    """One row per run: the returned arch's test accuracies and the best test accuracy among the archs it scored."""
+    """One row per run: the returned arch's test accuracies and the best test accuracy among the archs it scored,
+    on the datasets the run's fitness is evaluated on (NaN on the others)."""
     rows = []
     for run in runs:
         row = {k: run[k] for k in ("strategy", "fitness", "seed", "evaluations", "best_arch", "best_fitness")}
+        row["label"] = fitness_label(run["fitness"])
         for ds in TEST_COLUMNS:
-            row[ds] = float(acc.loc[run["best_arch"], ds])
-            row[f"{ds}_oracle_scored"] = float(acc.loc[run["archs"], ds].max())
+            use = ds in run.get("datasets", TEST_COLUMNS)
+            row[ds] = float(acc.loc[run["best_arch"], ds]) if use else math.nan
+            row[f"{ds}_oracle_scored"] = float(acc.loc[run["archs"], ds].max()) if use else math.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def global_fitness_optimum(scorer, fitnesses, acc: pd.DataFrame) -> dict[str, dict]:
-    """When every cell is cached: the cell the fitness ranks first over the whole space, and its test accuracy."""
+def is_stored(scorer, arch: str) -> bool:
+    """Whether ``scorer`` has ``arch``'s values without computing them (score table row or score-cache hit)."""
+    from lswag_lightning.search import MergedScorer, TableScorer
+
+    if isinstance(scorer, MergedScorer):
+        return all(is_stored(part, arch) for part in scorer.scorers)
+    if isinstance(scorer, TableScorer):
+        return arch in scorer
+    cache = getattr(scorer, "cache", None)
+    return cache is not None and cache.get(scorer.key, arch, scorer.proxies) is not None
+
+
+def global_fitness_optimum(scorer, fitnesses, acc: pd.DataFrame, eval_datasets=None) -> dict[str, dict]:
+    """When every cell is in the score table or cache: the cell each fitness ranks first over the whole space, and
+    its test accuracy on the datasets the fitness is evaluated on. Empty when some cell has no stored scores."""
     from lswag_lightning.search.fitness import finite_or_worst
 
     archs = list(acc.index)
     out = {}
     values = {}
     for arch in archs:
-        hit = scorer.cache.get(scorer.key, arch, scorer.proxies) if scorer.cache is not None else None
-        if hit is None:
+        if not is_stored(scorer, arch):
             return {}
-        values[arch] = hit.values
+        values[arch] = scorer.score(scorer.space.decode(arch), arch).values
     for fname, fitness in fitnesses.items():
         pool = pd.DataFrame([[values[a][p] for p in fitness.proxies] for a in archs], columns=list(fitness.proxies))
         fit = fitness(pool)
         best = archs[int(np.argmax(finite_or_worst(fit)))]
-        out[fname] = {"arch": best, **{ds: float(acc.loc[best, ds]) for ds in TEST_COLUMNS}}
+        datasets = (eval_datasets or {}).get(fname, TEST_COLUMNS)
+        out[fname] = {"arch": best, **{ds: float(acc.loc[best, ds]) if ds in datasets else math.nan
+                                       for ds in TEST_COLUMNS}}
     return out
 
 
 def summarise(per_run: pd.DataFrame) -> pd.DataFrame:
     rows = []
-    for (strategy, fname), g in per_run.groupby(["strategy", "fitness"], sort=False):
-        row = {"strategy": strategy, "fitness": fname, "seeds": len(g)}
+    for (strategy, fname), g in per_run.groupby(["strategy", "label"], sort=False):
+        row = {"strategy": strategy, "fitness": fname, "seeds": int(g["seed"].nunique())}
         for ds in TEST_COLUMNS:
-            v = g[ds].to_numpy()
+            v = g[ds].dropna().to_numpy()
             row[f"{ds}_mean"] = float(v.mean())
             row[f"{ds}_std"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
             row[f"{ds}_gap"] = OPTIMUM[ds] - float(v.mean())
-            row[f"{ds}_oracle_scored_mean"] = float(g[f"{ds}_oracle_scored"].mean())
+            row[f"{ds}_oracle_scored_mean"] = float(g[f"{ds}_oracle_scored"].dropna().mean())
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def write_summary(args, summary: pd.DataFrame, per_run: pd.DataFrame, libra: dict, global_opt: dict,
+def _fmt(value: float) -> str:
+    return "–" if not math.isfinite(value) else f"{value:.2f}"
+
+
+def write_summary(args, summary: pd.DataFrame, per_run: pd.DataFrame, libra: dict[str, dict], global_opt: dict,
                   scorer, seconds: float) -> Path:
+    """``libra``: the LIBRA fitness plan (search fitness name -> selection with its ``datasets``)."""
     names = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16_120": "ImageNet16-120"}
     lines = ["# NB201 zero-shot search: test accuracy of the returned architecture", "",
              f"Seeds {', '.join(map(str, args.seeds))}; budget {args.budget} scored architectures per search; "
-             f"evolution P = {args.population}, S = {args.tournament}; probe: {args.batch_size} CIFAR-10 training "
+             f"evolution P = {args.population}, S = {args.tournament}, LIBRA rank pool {args.rank_pool}; probe: {args.batch_size} CIFAR-10 training "
              f"images (cifar10_npz, seed {args.data_seed}); scorer device {scorer.device}; proxies scored: "
              f"{', '.join(scorer.proxies)}.", "",
-             (f"LIBRA proxies: {', '.join(libra['proxies'])} ({libra['how']})." if libra
-              else "No LIBRA fitness in this run."), "",
+             *([f"- LIBRA for {' / '.join(names[d] for d in sel['datasets'])} (search `{name}`): "
+                f"{', '.join(sel['proxies'])} ({sel['how']})." for name, sel in libra.items()]
+               or ["No LIBRA fitness in this run."]), "",
+             "The LIBRA row evaluates each dataset with the LIBRA fitness selected for that dataset." if len(libra) > 1
+             else "", "",
              "Test accuracies (200 epochs, nasbench201_test_acc_200ep.csv) are read only after the searches, to "
              "evaluate the returned architecture. Mean ± std (ddof 1) over seeds; gap = optimum − mean; "
              f"target gaps: {' / '.join(str(TARGET_GAP[d]) for d in TEST_COLUMNS)}.", "",
@@ -263,14 +350,14 @@ def write_summary(args, summary: pd.DataFrame, per_run: pd.DataFrame, libra: dic
               "|---|---|" + "---|" * len(TEST_COLUMNS)]
     for _, r in summary.iterrows():
         lines.append(f"| {r['strategy']} | {r['fitness']} | "
-                     + " | ".join(f"{r[f'{d}_oracle_scored_mean']:.2f}" for d in TEST_COLUMNS) + " |")
+                     + " | ".join(_fmt(r[f'{d}_oracle_scored_mean']) for d in TEST_COLUMNS) + " |")
     if global_opt:
         lines += ["", "The fitness's own optimum over all 15,625 cells (every cell is in the score cache): the cell "
                   "each fitness ranks first, and its test accuracy:", "",
                   "| fitness | arch | " + " | ".join(names[d] for d in TEST_COLUMNS) + " |",
                   "|---|---|" + "---|" * len(TEST_COLUMNS)]
         for fname, g in global_opt.items():
-            lines.append(f"| {fname} | `{g['arch']}` | " + " | ".join(f"{g[d]:.2f}" for d in TEST_COLUMNS) + " |")
+            lines.append(f"| {fname} | `{g['arch']}` | " + " | ".join(_fmt(g[d]) for d in TEST_COLUMNS) + " |")
     lines += ["", "Per run: `per_run.csv`; each search's ranked list, report and curve: `runs/<strategy>_<fitness>_s<seed>/`.",
               f"Wall time {seconds:.0f} s (live scorer: {scorer.computed} archs computed in this run, {scorer.hits} "
               "score-cache hits)."]
@@ -289,14 +376,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fitnesses", default="lswag,libra", help="comma-separated: libra and/or proxy names")
     p.add_argument("--population", type=int, default=50)
     p.add_argument("--tournament", type=int, default=10)
+    p.add_argument("--rank-pool", choices=("history", "population"), default="history",
+                   help="pool of LIBRA's rank fusion during evolution (see lswag_lightning.search.engine)")
     p.add_argument("--libra-proxies", help="LIBRA's proxies a,b,c (else --libra-result or --libra-select)")
     p.add_argument("--libra-result", type=Path, help="a lswag-libra libra.json")
-    p.add_argument("--libra-select", choices=("naslib-val",), default="naslib-val",
-                   help="how to choose LIBRA's proxies when none are given (default: LIBRA on the NASLib "
-                        "validation subset)")
+    p.add_argument("--libra-select", choices=("naslib-val", "naslib-val-cifar10"), default="naslib-val",
+                   help="how to choose LIBRA's proxies when none are given: naslib-val (default) runs LIBRA's "
+                        "selection on the NASLib validation subset once per dataset, with that dataset's validation "
+                        "accuracy, and evaluates each dataset with its own LIBRA fitness; naslib-val-cifar10 selects "
+                        "once on CIFAR-10 validation accuracy for all three")
     p.add_argument("--libra-candidates", default=DEFAULT_CANDIDATES, help="proxies LIBRA may choose from")
     p.add_argument("--score-cache", type=Path, help="score cache folder (default OUT/score_cache)")
-    p.add_argument("--score-table", type=Path, help="lswag-bench nb201 table.csv to reuse (arch + proxy columns)")
+    p.add_argument("--cache-writer", default="main",
+                   help="this process's file in the score cache (<name>.jsonl): give parallel runs sharing one "
+                        "cache different names")
+    p.add_argument("--score-table", type=Path,
+                   help="stored proxy values to reuse (csv/parquet: arch + one column per proxy, e.g. lswag-bench's "
+                        "table.csv or results/nb201_all_cells_scores.parquet); proxies it lacks are scored live")
     p.add_argument("--prescore-all", action="store_true", help="score all 15,625 cells first (parallel workers)")
     p.add_argument("--prescore-only", action="store_true", help="stop after --prescore-all")
     p.add_argument("--workers", type=int, default=1, help="processes for --prescore-all")
@@ -319,7 +415,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     import torch
 
-    from lswag_lightning.search import TableScorer, make_fitness
+    from lswag_lightning.search import make_fitness
     from lswag_lightning.search.fitness import LibraFitness
 
     if args.threads:
@@ -331,37 +427,52 @@ def main(argv=None) -> int:
     args.score_cache = args.score_cache or args.out / "score_cache"
     start = time.perf_counter()
 
-    libra: dict = {}
+    libra: dict[str, dict] = {}  # search fitness name -> LIBRA selection (proxies, datasets, how)
     candidates = [c.strip() for c in args.libra_candidates.split(",") if c.strip()]
     if "libra" in fitness_names:
         if args.libra_proxies and args.libra_result:
             raise SystemExit("give --libra-proxies or --libra-result, not both")
         if args.libra_proxies:
-            libra = {"proxies": [p.strip() for p in args.libra_proxies.split(",")], "higher_is_better": {},
-                     "how": "given with --libra-proxies"}
+            libra = {"libra": {"proxies": [p.strip() for p in args.libra_proxies.split(",")], "higher_is_better": {},
+                               "datasets": list(TEST_COLUMNS), "how": "given with --libra-proxies"}}
         elif args.libra_result:
             from lswag_lightning.search import load_libra_result
 
             proxies, hib, _ = load_libra_result(args.libra_result)
-            libra = {"proxies": proxies, "higher_is_better": hib, "how": f"from {args.libra_result}"}
-    proxies = list(dict.fromkeys([p for p in fitness_names if p != "libra"] + libra.get("proxies", [])))
+            libra = {"libra": {"proxies": proxies, "higher_is_better": hib, "datasets": list(TEST_COLUMNS),
+                               "how": f"from {args.libra_result}"}}
+    proxies = list(dict.fromkeys([p for p in fitness_names if p != "libra"]
+                                 + [p for sel in libra.values() for p in sel["proxies"]]))
     if "libra" in fitness_names and not libra:
         proxies = list(dict.fromkeys(proxies + candidates))
     if args.prescore_all:
         prescore_all(args, proxies)
         if args.prescore_only:
             return 0
-    live = make_live_scorer(args, proxies)
-    scorer = live if args.score_table is None else TableScorer(live.space, args.score_table, proxies, fallback=live)
+    scorer, live = make_scorer(args, proxies)
     if "libra" in fitness_names and not libra:
-        libra = select_libra_on_validation(args, live, candidates)
-        print(f"LIBRA selection: {libra['proxies']} ({libra['how']})", flush=True)
+        datasets = list(TEST_COLUMNS) if args.libra_select == "naslib-val" else ["cifar10"]
+        selections = {ds: select_libra_on_validation(args, scorer, candidates, ds) for ds in datasets}
+        libra = libra_fitness_plan(selections)
+        if args.libra_select == "naslib-val-cifar10":
+            libra["libra"]["datasets"] = list(TEST_COLUMNS)
+        for name, sel in libra.items():
+            print(f"LIBRA selection {name}: {sel['proxies']} for {', '.join(sel['datasets'])}", flush=True)
     (args.out / "libra_proxies.json").write_text(json.dumps(libra, indent=1, default=str))
-    fitnesses = {}
+    needed = list(dict.fromkeys([p for p in fitness_names if p != "libra"]
+                                + [p for sel in libra.values() for p in sel["proxies"]]))
+    if set(needed) != set(scorer.proxies):  # the searches score only what their fitnesses use
+        scorer, live = make_scorer(args, needed)
+    fitnesses, eval_datasets = {}, {}
     for name in fitness_names:
-        fitnesses[name] = (LibraFitness(libra["proxies"], "rank_mean", libra.get("higher_is_better"),
-                                        source=libra["how"]) if name == "libra" else make_fitness(name))
-    runs = run_searches(args, scorer, fitnesses)
+        if name == "libra":
+            for fname, sel in libra.items():
+                fitnesses[fname] = LibraFitness(sel["proxies"], "rank_mean", sel.get("higher_is_better"),
+                                                source=sel["how"])
+                eval_datasets[fname] = sel["datasets"]
+        else:
+            fitnesses[name] = make_fitness(name)
+    runs = run_searches(args, scorer, fitnesses, eval_datasets)
 
     # ---- evaluation: the only place the test accuracies are read
     acc = load_test_accuracy(args.data_dir)
@@ -369,7 +480,7 @@ def main(argv=None) -> int:
     per_run.to_csv(args.out / "per_run.csv", index=False)
     summary = summarise(per_run)
     summary.to_csv(args.out / "summary.csv", index=False)
-    global_opt = global_fitness_optimum(live, fitnesses, acc)
+    global_opt = global_fitness_optimum(scorer, fitnesses, acc, eval_datasets)
     path = write_summary(args, summary, per_run, libra, global_opt, live, time.perf_counter() - start)
     (args.out / "summary.json").write_text(json.dumps({"summary": summary.to_dict(orient="records"),
                                                        "global_fitness_optimum": global_opt, "libra": libra},
