@@ -46,12 +46,10 @@ def test_libra_plan_groups_datasets_by_trio():
 
 def test_summary_merges_per_dataset_libra_runs():
     nan = math.nan
-    per_run = pd.DataFrame([
-        {"strategy": "evolution", "label": "libra", "seed": 0, "cifar10": 93.0, "cifar100": 70.0, "imagenet16_120": nan},
-        {"strategy": "evolution", "label": "libra", "seed": 0, "cifar10": nan, "cifar100": nan, "imagenet16_120": 45.0},
-        {"strategy": "evolution", "label": "libra", "seed": 1, "cifar10": 94.0, "cifar100": 72.0, "imagenet16_120": nan},
-        {"strategy": "evolution", "label": "libra", "seed": 1, "cifar10": nan, "cifar100": nan, "imagenet16_120": 47.0},
-    ])
+    cols = ["strategy", "label", "seed", "cifar10", "cifar100", "imagenet16_120"]
+    per_run = pd.DataFrame([dict(zip(cols, row)) for row in [
+        ("evolution", "libra", 0, 93.0, 70.0, nan), ("evolution", "libra", 0, nan, nan, 45.0),
+        ("evolution", "libra", 1, 94.0, 72.0, nan), ("evolution", "libra", 1, nan, nan, 47.0)]])
     for ds in recipe.TEST_COLUMNS:
         per_run[f"{ds}_oracle_scored"] = per_run[ds]
     row = recipe.summarise(per_run).iloc[0]

@@ -199,7 +199,8 @@ def make_scorer(args, proxies):
     cache = ScoreCache(args.score_cache, writer=args.cache_writer)
     live = make_live_scorer(args, proxies, cache=cache)
     if not stored:
-        print(f"{args.score_table} holds none of {', '.join(proxies)} under these settings: all scored live", flush=True)
+        print(f"{args.score_table} holds none of {', '.join(proxies)} under these settings: all scored live",
+              flush=True)
         return live, live
     stored_scorer = TableScorer(live.space, table, stored, fallback=live, name=str(args.score_table))
     if not extra:
@@ -316,6 +317,17 @@ def summarise(per_run: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def live_parts(scorer) -> list:
+    """The live (computing) scorers inside ``scorer``: itself, a table's fallback, or a merged scorer's parts."""
+    from lswag_lightning.search import MergedScorer, ProxyScorer, TableScorer
+
+    if isinstance(scorer, MergedScorer):
+        return [p for part in scorer.scorers for p in live_parts(part)]
+    if isinstance(scorer, TableScorer):
+        return live_parts(scorer.fallback) if scorer.fallback is not None else []
+    return [scorer] if isinstance(scorer, ProxyScorer) else []
+
+
 def _fmt(value: float) -> str:
     return "–" if not math.isfinite(value) else f"{value:.2f}"
 
@@ -324,11 +336,13 @@ def write_summary(args, summary: pd.DataFrame, per_run: pd.DataFrame, libra: dic
                   scorer, seconds: float) -> Path:
     """``libra``: the LIBRA fitness plan (search fitness name -> selection with its ``datasets``)."""
     names = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16_120": "ImageNet16-120"}
+    live = live_parts(scorer)
     lines = ["# NB201 zero-shot search: test accuracy of the returned architecture", "",
              f"Seeds {', '.join(map(str, args.seeds))}; budget {args.budget} scored architectures per search; "
-             f"evolution P = {args.population}, S = {args.tournament}, LIBRA rank pool {args.rank_pool}; probe: {args.batch_size} CIFAR-10 training "
-             f"images (cifar10_npz, seed {args.data_seed}); scorer device {scorer.device}; proxies scored: "
-             f"{', '.join(scorer.proxies)}.", "",
+             f"evolution P = {args.population}, S = {args.tournament}, LIBRA rank pool {args.rank_pool}; "
+             f"probe: {args.batch_size} CIFAR-10 training images (cifar10_npz, seed {args.data_seed}); "
+             f"scorer {type(scorer).__name__} (live scoring on {live[0].device if live else 'none'}); "
+             f"proxies scored: {', '.join(scorer.proxies)}.", "",
              *([f"- LIBRA for {' / '.join(names[d] for d in sel['datasets'])} (search `{name}`): "
                 f"{', '.join(sel['proxies'])} ({sel['how']})." for name, sel in libra.items()]
                or ["No LIBRA fitness in this run."]), "",
@@ -359,7 +373,8 @@ def write_summary(args, summary: pd.DataFrame, per_run: pd.DataFrame, libra: dic
         for fname, g in global_opt.items():
             lines.append(f"| {fname} | `{g['arch']}` | " + " | ".join(_fmt(g[d]) for d in TEST_COLUMNS) + " |")
     lines += ["", "Per run: `per_run.csv`; each search's ranked list, report and curve: `runs/<strategy>_<fitness>_s<seed>/`.",
-              f"Wall time {seconds:.0f} s (live scorer: {scorer.computed} archs computed in this run, {scorer.hits} "
+              f"Wall time {seconds:.0f} s (live scoring: {sum(p.computed for p in live)} computations in this run, "
+              f"{sum(p.hits for p in live)} "
               "score-cache hits)."]
     path = args.out / "summary.md"
     path.write_text("\n".join(lines) + "\n")
@@ -481,7 +496,7 @@ def main(argv=None) -> int:
     summary = summarise(per_run)
     summary.to_csv(args.out / "summary.csv", index=False)
     global_opt = global_fitness_optimum(scorer, fitnesses, acc, eval_datasets)
-    path = write_summary(args, summary, per_run, libra, global_opt, live, time.perf_counter() - start)
+    path = write_summary(args, summary, per_run, libra, global_opt, scorer, time.perf_counter() - start)
     (args.out / "summary.json").write_text(json.dumps({"summary": summary.to_dict(orient="records"),
                                                        "global_fitness_optimum": global_opt, "libra": libra},
                                                       indent=1, default=str))
