@@ -7,31 +7,18 @@ protocol, not only the ranking, is reproduced). The other tests check the script
 """
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import load_recipe
 
 from lswag_lightning import available_proxies
 from lswag_lightning.spaces.nb201 import arch_to_index
 
-_SCRIPT = Path(__file__).resolve().parents[1] / "recipes" / "nb201_published_check.py"
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("nb201_published_check", _SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-check = _load_script()
+check = load_recipe("nb201_published_check.py")
 
 
 # ------------------------------------------------------------------------------------- the cross-check itself

@@ -5,30 +5,20 @@ and checks the evaluation against the published NB201 test accuracies looked up 
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import load_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 SCORE_TABLE = ROOT / "results" / "nb201_all_cells_scores.parquet"
 LARGEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
 
-def _load_script():
-    path = ROOT / "recipes" / "search" / "nb201_search_eval.py"
-    spec = importlib.util.spec_from_file_location("nb201_search_eval", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-recipe = _load_script()
+recipe = load_recipe("search/nb201_search_eval.py")
 
 
 def test_libra_plan_groups_datasets_by_trio():
