@@ -141,27 +141,35 @@ VAL_COLUMNS = {"cifar10": "cifar10_val_acc", "cifar100": "cifar100_val_acc",
                "imagenet16_120": "imagenet16_120_val_acc"}
 
 
-def select_libra_on_validation(args, scorer, candidates, dataset: str = "cifar10") -> dict:
-    """LIBRA's selection on the NAS-Bench-Suite-Zero validation subset, with ``dataset``'s validation accuracy."""
-    from lswag_lightning.analysis.libra import select
-
+def validation_table(args, scorer, candidates) -> pd.DataFrame:
+    """The NAS-Bench-Suite-Zero validation subset (723 cells): arch, params, the three validation accuracies and the
+    candidates' values from ``scorer``. ``attrs["source"]`` names the file."""
     path = resolve_data_dir(args.data_dir, must_contain="nb201") / "nb201" / "nb201_val_acc_naslib_subset.csv"
     val = pd.read_csv(path)
-    column = VAL_COLUMNS[dataset]
     space = scorer.space
     rows = []
-    for arch, acc in zip(val["arch_str"], val[column]):
-        spec = space.decode(arch)
+    for _, row in val.iterrows():
+        spec = space.decode(row["arch_str"])
         canon = space.encode(spec)
         result = scorer.score(spec, canon)
-        rows.append({"arch": canon, "params": space.param_count(spec), column: float(acc),
+        rows.append({"arch": canon, "params": space.param_count(spec),
+                     **{col: float(row[col]) for col in VAL_COLUMNS.values()},
                      **{p: result.values[p] for p in candidates}})
     table = pd.DataFrame(rows)
-    sel = select(table, candidates, column, "params")
+    table.attrs["source"] = path.name
+    return table
+
+
+def select_libra_on_validation(table: pd.DataFrame, candidates, dataset: str = "cifar10") -> dict:
+    """LIBRA's selection on :func:`validation_table` with ``dataset``'s validation accuracy."""
+    from lswag_lightning.analysis.libra import select
+
+    column = VAL_COLUMNS[dataset]
+    sel = select(table[list(dict.fromkeys(["arch", "params", column, *candidates]))], candidates, column, "params")
     return {"proxies": sel.proxies, "higher_is_better": {p: sel.higher_is_better[p] for p in sel.proxies},
             "datasets": [dataset],
-            "how": f"LIBRA select() on {sel.n_rows} NB201 archs of {path.name} ({dataset} validation accuracy), "
-                   f"candidates {', '.join(candidates)}", "selection": sel.to_dict()}
+            "how": f"LIBRA select() on {sel.n_rows} NB201 archs of {table.attrs['source']} ({dataset} validation "
+                   f"accuracy), candidates {', '.join(candidates)}", "selection": sel.to_dict()}
 
 
 def libra_fitness_plan(selections: dict[str, dict]) -> dict[str, dict]:
@@ -317,6 +325,15 @@ def summarise(per_run: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def computed_live(scorer) -> set[str]:
+    """Proxies ``scorer`` computes live for every arch (a score table's fallback only serves archs it lacks)."""
+    from lswag_lightning.search import MergedScorer, ProxyScorer
+
+    if isinstance(scorer, MergedScorer):
+        return {p for p, i in scorer.owner.items() if p in computed_live(scorer.scorers[i])}
+    return set(scorer.proxies) if isinstance(scorer, ProxyScorer) else set()
+
+
 def live_parts(scorer) -> list:
     """The live (computing) scorers inside ``scorer``: itself, a table's fallback, or a merged scorer's parts."""
     from lswag_lightning.search import MergedScorer, ProxyScorer, TableScorer
@@ -346,8 +363,8 @@ def write_summary(args, summary: pd.DataFrame, per_run: pd.DataFrame, libra: dic
              *([f"- LIBRA for {' / '.join(names[d] for d in sel['datasets'])} (search `{name}`): "
                 f"{', '.join(sel['proxies'])} ({sel['how']})." for name, sel in libra.items()]
                or ["No LIBRA fitness in this run."]), "",
-             "The LIBRA row evaluates each dataset with the LIBRA fitness selected for that dataset." if len(libra) > 1
-             else "", "",
+             *(["The LIBRA row evaluates each dataset with the LIBRA fitness selected for that dataset.", ""]
+               if len(libra) > 1 else []),
              "Test accuracies (200 epochs, nasbench201_test_acc_200ep.csv) are read only after the searches, to "
              "evaluate the returned architecture. Mean ± std (ddof 1) over seeds; gap = optimum − mean; "
              f"target gaps: {' / '.join(str(TARGET_GAP[d]) for d in TEST_COLUMNS)}.", "",
@@ -467,7 +484,8 @@ def main(argv=None) -> int:
     scorer, live = make_scorer(args, proxies)
     if "libra" in fitness_names and not libra:
         datasets = list(TEST_COLUMNS) if args.libra_select == "naslib-val" else ["cifar10"]
-        selections = {ds: select_libra_on_validation(args, scorer, candidates, ds) for ds in datasets}
+        val_table = validation_table(args, scorer, candidates)
+        selections = {ds: select_libra_on_validation(val_table, candidates, ds) for ds in datasets}
         libra = libra_fitness_plan(selections)
         if args.libra_select == "naslib-val-cifar10":
             libra["libra"]["datasets"] = list(TEST_COLUMNS)
@@ -476,7 +494,7 @@ def main(argv=None) -> int:
     (args.out / "libra_proxies.json").write_text(json.dumps(libra, indent=1, default=str))
     needed = list(dict.fromkeys([p for p in fitness_names if p != "libra"]
                                 + [p for sel in libra.values() for p in sel["proxies"]]))
-    if set(needed) != set(scorer.proxies):  # the searches score only what their fitnesses use
+    if computed_live(scorer) - set(needed):  # the searches compute live only what their fitnesses use
         scorer, live = make_scorer(args, needed)
     fitnesses, eval_datasets = {}, {}
     for name in fitness_names:
