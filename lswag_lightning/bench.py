@@ -381,7 +381,7 @@ class BenchSettings:
 def resolve_score_options(space_defaults: Mapping[str, Any], overrides: Mapping[str, Any]
                           ) -> tuple[dict[str, Any], dict[str, str]]:
     """Space defaults overridden by the caller's options; intervals as lists (JSON), and the source of each."""
-    from lswag_lightning.proxies.engine import ScoringOptions
+    from lswag_lightning.proxies.options import ScoringOptions
 
     merged: dict[str, Any] = {}
     source: dict[str, str] = {}

@@ -29,6 +29,14 @@ augmentations in the dataset or in the module's batch-transfer hooks do not cons
 streams; the engine scores a deep copy of the model, so weights, buffers (BatchNorm statistics), ``.grad`` fields
 and train/eval modes are untouched; nothing is stepped.
 
+**Failures.** With ``on_error="warn"`` (default) a scoring failure never stops training: a proxy that cannot be
+computed gets an ``"error: ..."`` status (logged as ``<group>_status/<name>`` in the W&B summary and kept in the
+report), the reasons and fixes are warned once on rank zero, and the fit goes on exactly as without the callback.
+This covers failures inside the engine's passes (an exception in the user's ``forward``, a BatchNorm that cannot
+normalise a gradient sample) and failures before scoring (a probe batch that cannot be drawn or split, non-finite
+inputs): then every requested proxy carries that reason. ``on_error="raise"`` stops the fit with the same message
+instead. Invalid callback arguments always fail in ``setup``, before any work.
+
 **Distributed.** Only global rank 0 scores; the report is broadcast to every rank with ``trainer.strategy.broadcast``
 (DDP initialises every rank from rank 0's weights, so the scores hold for all ranks). A failure on rank 0 is
 broadcast too and raised on every rank, so no rank waits forever. With ``strategy="ddp_spawn"`` the fit runs in
@@ -51,7 +59,7 @@ from lightning.pytorch.utilities.seed import isolate_rng
 from torch import nn
 from torch.utils.data import DataLoader, IterableDataset, default_collate
 
-from lswag_lightning.proxies import ProxyReport, available_proxies, score_network
+from lswag_lightning.proxies import ProxyReport, available_proxies, get_proxy, score_network
 
 
 BatchAdapter = Callable[[Any], Any]
@@ -123,6 +131,11 @@ class ZeroCostProxyCallback(Callback):
             one, instead of drawing from the train dataloader.
         log_on_resume: when the scores were restored from a checkpoint, log them again (never recomputed) to this
             run's loggers.
+        forward_fn: ``forward_fn(module, inputs, targets) -> output`` for a ``forward`` that needs more than the
+            inputs (e.g. ``lambda m, x, y: m(x, y)`` for Lightning's ``LightningTransformer``). Passed to
+            ``score_network``.
+        on_error: ``"warn"`` (default): a proxy that fails gets an error status, a warning says why and how to fix
+            it, and training goes on unchanged; ``"raise"``: stop the fit with that message.
         score_options: further keyword options of ``score_network`` (e.g. ``{"lambda_k": 4}``).
     """
 
@@ -140,6 +153,8 @@ class ZeroCostProxyCallback(Callback):
         probe_seed: Optional[int] = 0,
         probe_batch: Any = None,
         log_on_resume: bool = True,
+        forward_fn: Optional[Callable[[nn.Module, torch.Tensor, Any], Any]] = None,
+        on_error: str = "warn",
         score_options: Optional[Mapping[str, Any]] = None,
     ) -> None:
         super().__init__()
@@ -155,6 +170,8 @@ class ZeroCostProxyCallback(Callback):
         self.probe_seed = probe_seed
         self.probe_batch = probe_batch
         self.log_on_resume = log_on_resume
+        self.forward_fn = forward_fn
+        self.on_error = on_error
         self.score_options: dict[str, Any] = dict(score_options or {})
 
         #: The last :class:`ProxyReport` (None until scored or restored).
@@ -221,11 +238,13 @@ class ZeroCostProxyCallback(Callback):
             raise ValueError(f"ZeroCostProxyCallback: log_prefix must be a string, got {self.log_prefix!r}")
         if self.probe_seed is not None and (isinstance(self.probe_seed, bool) or not isinstance(self.probe_seed, int)):
             raise ValueError(f"ZeroCostProxyCallback: probe_seed must be an int or None, got {self.probe_seed!r}")
-        reserved = {"loss_fn", "layer_interval", "output_adapter", "proxies"} & set(self.score_options)
+        if self.on_error not in ("warn", "raise"):
+            raise ValueError(f"ZeroCostProxyCallback: on_error must be 'warn' or 'raise', got {self.on_error!r}")
+        reserved = {"loss_fn", "layer_interval", "output_adapter", "forward_fn", "proxies"} & set(self.score_options)
         if reserved:
             raise ValueError(f"ZeroCostProxyCallback: pass {sorted(reserved)} as the callback's own arguments, "
                              "not in score_options")
-        for name in ("batch_adapter", "output_adapter", "model_fn", "loss_fn"):
+        for name in ("batch_adapter", "output_adapter", "model_fn", "loss_fn", "forward_fn"):
             value = getattr(self, name)
             if value is not None and not callable(value):
                 raise ValueError(f"ZeroCostProxyCallback: {name} must be callable, got {type(value).__name__}")
@@ -326,6 +345,8 @@ class ZeroCostProxyCallback(Callback):
         options = dict(self.score_options)
         if self.output_adapter is not None:
             options["output_adapter"] = self.output_adapter
+        if self.forward_fn is not None:
+            options["forward_fn"] = self.forward_fn
         with isolate_rng(), torch.enable_grad():
             report = score_network(model, inputs, targets, proxies=self.proxies, loss_fn=self.loss_fn,
                                    layer_interval=self.layer_interval, **options)
@@ -346,12 +367,23 @@ class ZeroCostProxyCallback(Callback):
             return
         payload: dict[str, Any] = {}
         if trainer.is_global_zero:
+            start = time.perf_counter()
             try:
                 payload = self._score(trainer, pl_module)
-            except Exception as err:  # broadcast the failure so the other ranks do not wait forever
+            except Exception as err:
+                if self.on_error == "raise":  # broadcast the failure so the other ranks do not wait forever
+                    if trainer.world_size > 1:
+                        trainer.strategy.broadcast({"error": f"{type(err).__name__}: {err}"}, src=0)
+                    raise
+                payload = {"report": self._failure_report(err), "seconds": time.perf_counter() - start,
+                           "probe_indices": self.probe_indices, "probe_loader_batches": self.probe_loader_batches}
+            failed = _errors(payload["report"])
+            if failed and self.on_error == "raise":
+                message = self._failure_text(failed, len(payload["report"].status),
+                                             "set on_error='warn' to train anyway")
                 if trainer.world_size > 1:
-                    trainer.strategy.broadcast({"error": f"{type(err).__name__}: {err}"}, src=0)
-                raise
+                    trainer.strategy.broadcast({"error": message}, src=0)
+                raise RuntimeError(message)
         payload = trainer.strategy.broadcast(payload, src=0)
         if "error" in payload:
             raise RuntimeError(f"ZeroCostProxyCallback: scoring failed on rank 0: {payload['error']}")
@@ -360,7 +392,34 @@ class ZeroCostProxyCallback(Callback):
         self.probe_indices = payload["probe_indices"]
         self.probe_loader_batches = payload["probe_loader_batches"]
         self.scored_at_step = trainer.global_step
+        failed = _errors(self.report)
+        if failed:
+            rank_zero_warn(self._failure_text(failed, len(self.report.status),
+                                              "training goes on unchanged (on_error='warn')"))
         self._log(trainer)
+
+    def _failure_report(self, err: Exception) -> ProxyReport:
+        """The report of a scoring that failed before any proxy ran: every requested value NaN, with the reason."""
+        reason = f"error: scoring failed before any pass: {type(err).__name__}: {err}"
+        report = ProxyReport(settings={"batch_size": self.batch_size})
+        for name in self.proxies:
+            spec = get_proxy(name)
+            for key in (name, *spec.extra_values):
+                report.values[key] = math.nan
+                report.status[key] = reason
+                report.higher_is_better[key] = spec.higher_is_better
+                report.seconds[key] = 0.0
+        return report
+
+    @staticmethod
+    def _failure_text(failed: dict[str, str], total: int, consequence: str) -> str:
+        """One message: which proxies failed and why (each status carries its fix when one is known)."""
+        reasons: dict[str, list[str]] = {}
+        for name, status in failed.items():
+            reasons.setdefault(status.removeprefix("error: "), []).append(name)
+        lines = [f"{', '.join(names)}: {reason}" for reason, names in reasons.items()]
+        return (f"ZeroCostProxyCallback: {len(failed)} of {total} zero-cost values could not be computed; "
+                f"{consequence}.\n  " + "\n  ".join(lines))
 
     # ------------------------------------------------------------------ logging
     def metrics(self) -> dict[str, float]:
@@ -429,6 +488,11 @@ class ZeroCostProxyCallback(Callback):
         origin = "restored from checkpoint" if self.restored else f"{self.seconds or 0.0:.2f} s"
         size = self.report.settings.get("batch_size", self.batch_size)
         return f"zero-cost proxies at init (batch {size}, {origin}): " + ", ".join(parts)
+
+
+def _errors(report: ProxyReport) -> dict[str, str]:
+    """The statuses of the values that failed (``"error: ..."``); NaN/inf values are results, not failures."""
+    return {name: status for name, status in report.status.items() if status.startswith("error:")}
 
 
 def _seed_all(seed: int) -> None:

@@ -183,9 +183,18 @@ def test_probe_seed_makes_the_probe_independent_of_the_training_seed():
 
 
 def test_probe_batch_larger_than_one_epoch_fails_before_training():
-    zc = ZeroCostProxyCallback(proxies=["naswot"], batch_size=60)
+    zc = ZeroCostProxyCallback(proxies=["naswot"], batch_size=60, on_error="raise")
     with pytest.raises(ValueError, match="batch_size=60 but one epoch of the train dataloader holds only 50"):
         _fit_tiny([zc], batch_size=8, shuffle=True)
+
+
+def test_probe_batch_larger_than_one_epoch_is_a_status_under_warn():
+    zc = ZeroCostProxyCallback(proxies=["naswot"], batch_size=60)
+    with pytest.warns(UserWarning, match="1 of 1 zero-cost values could not be computed; training goes on"):
+        _fit_tiny([zc], batch_size=8, shuffle=True)
+    assert zc.report.status["naswot"].startswith("error: scoring failed before any pass: ValueError: "
+                                                 "ZeroCostProxyCallback: batch_size=60 but one epoch")
+    assert math.isnan(zc.report.values["naswot"])
 
 
 class StreamDataset(IterableDataset):
@@ -267,7 +276,7 @@ def test_batch_and_output_adapters_and_custom_loss_give_score_network_values():
 
 
 def test_unknown_batch_layout_names_the_adapter_option():
-    zc = ZeroCostProxyCallback(proxies=["naswot"], batch_size=8)
+    zc = ZeroCostProxyCallback(proxies=["naswot"], batch_size=8, on_error="raise")
     with pytest.raises(ValueError, match="batch_adapter"):
         pl.Trainer(max_steps=1, logger=False, callbacks=[zc], **QUIET).fit(DictModule())
 

@@ -66,8 +66,12 @@ def test_invalid_options():
 
 
 def test_bad_inputs():
-    with pytest.raises(ValueError, match="convert images to float"):
-        score_network(net(), torch.zeros(8, 4, dtype=torch.uint8), Y)
+    nan_inputs = X.clone()
+    nan_inputs[3, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"1 non-finite values \(NaN or inf\) in 1 of 8 samples; fix the probe"):
+        score_network(net(), nan_inputs, Y, proxies=("jacov", "naswot"))
+    with pytest.raises(ValueError, match="complex"):
+        score_network(net(), X.to(torch.complex64), Y)
     with pytest.raises(ValueError, match="must be a tensor"):
         score_network(net(), X.tolist(), Y)
     with pytest.raises(ValueError, match="torch.nn.Module"):

@@ -77,7 +77,7 @@ def test_hooks_are_removed_and_state_restored_when_the_model_fails():
 
         def forward(self, x):
             self.calls += 1
-            if self.calls > 2:  # the gradient passes work, the batch pass fails
+            if self.calls > 3:  # the one-sample check and the 2 gradient passes work, the batch pass fails
                 raise RuntimeError("boom")
             return self.body(x)
 

@@ -9,9 +9,10 @@ import math
 
 import torch
 
-from lswag_lightning.proxies.engine import ProxyError, ProxyOutput, ScoringOptions, SessionData
+from lswag_lightning.proxies.options import ScoringOptions
 from lswag_lightning.proxies.lswag import expressivity
 from lswag_lightning.proxies.registry import register_proxy
+from lswag_lightning.proxies.results import ProxyError, ProxyOutput, SessionData, no_gradient_details
 
 
 def _zico(data: SessionData, need: str) -> ProxyOutput:
@@ -19,7 +20,8 @@ def _zico(data: SessionData, need: str) -> ProxyOutput:
     terms = [math.log(layer.zico_sum) if layer.zico_sum > 0 else 0.0 for layer in stats.layers]
     return ProxyOutput(value=float(sum(terms)), details={
         "gradient_samples": stats.num_samples,
-        "layers": [{"name": layer.name, "zico_term": t} for layer, t in zip(stats.layers, terms)]})
+        "layers": [{"name": layer.name, "zico_term": t} for layer, t in zip(stats.layers, terms)],
+        "no_gradient": no_gradient_details(stats.no_gradient)})
 
 
 @register_proxy("zico", higher_is_better=True, needs=("labels", "grad_stats"),
@@ -92,7 +94,8 @@ def _weight_gradient_reduction(data: SessionData, per_layer) -> ProxyOutput:
     terms = [float(per_layer(w.to(torch.float64), g.to(torch.float64)))
              for w, g in zip(grads.weights, grads.grads)]
     return ProxyOutput(value=float(sum(terms)),
-                       details={"layers": [{"name": n, "term": t} for n, t in zip(grads.names, terms)]})
+                       details={"layers": [{"name": n, "term": t} for n, t in zip(grads.names, terms)],
+                                "no_gradient": no_gradient_details(grads.no_gradient)})
 
 
 @register_proxy("snip", higher_is_better=True, needs=("labels", "batch_grads"),

@@ -9,16 +9,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from lswag_lightning.proxies.engine import (
+from lswag_lightning.proxies.layers import count_distinct_patterns, depth_bins, select_by_bins
+from lswag_lightning.proxies.options import ScoringOptions
+from lswag_lightning.proxies.registry import register_proxy
+from lswag_lightning.proxies.results import (
     ActivationResult,
     GradStatsResult,
     ProxyError,
     ProxyOutput,
-    ScoringOptions,
     SessionData,
+    no_gradient_details,
 )
-from lswag_lightning.proxies.layers import count_distinct_patterns, depth_bins, select_by_bins
-from lswag_lightning.proxies.registry import register_proxy
 
 
 def trainability(stats: GradStatsResult, interval: tuple[int, int] | None) -> tuple[float, list[dict[str, Any]]]:
@@ -74,7 +75,8 @@ def lswag(data: SessionData, options: ScoringOptions) -> ProxyOutput:
         stats: GradStatsResult = data.get("grad_stats")
         lam, layers = trainability(stats, options.layer_interval)
         details["lambda"] = {"interval": options.layer_interval, "gradient_samples": stats.num_samples,
-                             "sample_sizes": stats.sample_sizes, "layers": layers}
+                             "sample_sizes": stats.sample_sizes, "layers": layers,
+                             "no_gradient": no_gradient_details(stats.no_gradient)}
     except ProxyError as exc:
         errors["lswag.lambda"] = str(exc)
     try:

@@ -1,0 +1,88 @@
+"""What the engine's passes deliver and what a proxy's ``compute`` returns: plain data shared by every proxy."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from lswag_lightning.proxies.options import ScoringOptions
+
+
+class ProxyError(RuntimeError):
+    """A proxy (or a pass it needs) cannot be computed on this model; the message says why."""
+
+
+@dataclass
+class LayerGradStats:
+    """Statistics of one weight layer's gradient over K samples (s_w: population std of each element)."""
+
+    name: str
+    numel: int
+    n_zero_std: int  # elements with s_w == 0 (dropped), for the Λ std variant
+    inv_std_sum: float  # Σ_{s_w > 0} 1 / s_w   (Λ's inner sum, Λ std variant)
+    zico_sum: float  # Σ_{s_w > 0} mean_K |g_w| / s_w   (ZiCo's inner sum, signed std)
+    mean_log_std: float  # mean of log s_w over s_w > 0 (the per-layer statistic of METHOD.md §5)
+
+
+@dataclass
+class GradStatsResult:
+    layers: list[LayerGradStats]  # forward order
+    num_samples: int  # K
+    sample_sizes: list[int]
+    mean_grads: "WeightGrads | None" = None  # mean of the K gradients, kept when it is the batch gradient
+    no_gradient: list[str] = field(default_factory=list)  # weight layers the loss does not reach (skipped)
+
+
+@dataclass
+class ActivationResult:
+    points: list[str]  # one name per activation call, forward order
+    neurons: list[int]  # neurons per point (per-sample size of its output)
+    codes: list[torch.Tensor] | None  # bit-packed patterns per point, each (n, W) int64
+    gram: torch.Tensor | None  # (S, S) float64, Σ over points of x xᵀ for binary codes x
+    row_sums: torch.Tensor | None  # (S,) float64, active units per sample
+    samples: int
+
+
+@dataclass
+class WeightGrads:
+    names: list[str]
+    weights: list[torch.Tensor]
+    grads: list[torch.Tensor]
+    no_gradient: list[str] = field(default_factory=list)  # weight layers the loss does not reach (skipped)
+
+
+@dataclass
+class SessionData:
+    """Everything the proxies reduce from, plus what each need cost in seconds."""
+
+    options: ScoringOptions
+    params: int
+    batch_size: int
+    results: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    need_seconds: dict[str, float] = field(default_factory=dict)
+
+    def get(self, need: str) -> Any:
+        if need in self.errors:
+            raise ProxyError(self.errors[need])
+        return self.results[need]
+
+
+@dataclass
+class ProxyOutput:
+    """What a proxy's ``compute`` returns: the value, named sub-values, details, and per-key problems."""
+
+    value: float
+    extras: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # key (name or extra) -> why it could not be computed
+    notes: dict[str, str] = field(default_factory=dict)  # key -> why a value is not finite
+    extra_needs: dict[str, tuple[str, ...]] = field(default_factory=dict)  # extra -> the needs it used
+
+
+
+def no_gradient_details(layers: list[str]) -> dict[str, Any]:
+    """``details`` entry for the weight layers that received no gradient from the loss (aux heads, unused
+    branches): they are skipped by the gradient statistics, never an error."""
+    return {"count": len(layers), "modules": list(layers)}
