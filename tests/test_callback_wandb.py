@@ -57,7 +57,7 @@ def test_offline_wandb_run_holds_scores_and_settings(tmp_path, monkeypatch):
     data = DigitsDataModule(batch_size=16, img_size=16, in_chans=3)
     module = CandidateClassifier(space="nb201", arch=arch, num_classes=10, in_chans=3, img_size=16,
                                  space_options={"C": 8, "N": 1})
-    zc = ZeroCostProxyCallback(proxies=["lswag", "naswot", "params"], batch_size=16)
+    zc = ZeroCostProxyCallback(proxies=["lswag", "naswot", "params", "swap_reg"], batch_size=16)  # swap_reg fails
     wandb_logger = WandbLogger(offline=True, save_dir=str(tmp_path), project="lswag-test")
     csv_logger = CSVLogger(tmp_path, name="csv", version="")
     trainer = pl.Trainer(max_steps=2, limit_val_batches=1, accelerator="cpu", logger=[wandb_logger, csv_logger],
@@ -76,9 +76,10 @@ def test_offline_wandb_run_holds_scores_and_settings(tmp_path, monkeypatch):
         assert math.isclose(summary[f"zc/{name}"], zc.report.values[name], rel_tol=1e-12), name
         assert summary[f"zc_status/{name}"] == "ok"
     assert summary["zc/params"] == module.num_parameters
+    assert summary["zc_status/swap_reg"].startswith("error: swap_reg needs swap_mu and swap_sigma")
     # the architecture (module hyper-parameters) and the proxy settings are in the run config
     assert config_value(config, "arch") == arch and config_value(config, "space") == "nb201"
-    assert config_value(config, "zc.proxies") == ["lswag", "naswot", "params"]
+    assert config_value(config, "zc.proxies") == ["lswag", "naswot", "params", "swap_reg"]
     assert config_value(config, "zc.batch_size") == 16
     assert config_value(config, "zc.engine.lambda_k") == 2
 

@@ -123,7 +123,7 @@ def failure_message(pass_name: str, exc: BaseException, options: ScoringOptions)
     elif isinstance(exc, TypeError) and "forward()" in text and "argument" in text:
         fix = ("the model's forward needs more than the inputs: pass forward_fn=lambda module, inputs, targets: "
                "module(inputs, targets), or model_fn returning a wrapper")
-    elif pass_name == "synflow" and ("Double" in text or "dtype" in text):
+    elif pass_name == "synflow" and ("double" in text.lower() or "dtype" in text):
         fix = ("synflow runs the model in float64; a float32 tensor made inside forward (a cast such as "
                "x.float(), a cached mask) meets the float64 weights: build such tensors in the input's or the "
                "weights' dtype, or leave synflow out")
@@ -190,7 +190,7 @@ class ScoringSession:
             if targets.shape[0] != total:
                 raise ValueError(f"inputs hold {total} samples but targets hold {targets.shape[0]}; "
                                  "pass one label per input sample")
-            if opts.loss_fn is None:
+            if opts.loss_fn is None and needs_labels:  # label-free proxies ignore targets (forward_fn may use them)
                 if targets.ndim != 1 or targets.is_floating_point() or targets.dtype == torch.bool:
                     raise ValueError(f"targets must be class indices of shape (batch,) and an integer dtype for "
                                      f"the default cross-entropy (got shape {tuple(targets.shape)}, {targets.dtype});"
