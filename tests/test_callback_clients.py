@@ -142,7 +142,10 @@ def test_mnist_batchnorm1d_with_every_proxy():
     with pytest.warns(UserWarning, match=r"swap_reg: swap_reg needs swap_mu and swap_sigma"):
         trained, plain = fit_twice(MNISTModel, zc)
     assert same_weights(trained, plain)
-    assert set(zc.report.failed()) == {"swap_reg"}  # every other proxy, zico_ps included, computes
+    # every other proxy, zico_ps included, computes; AZ-NAS and MeCo say why an MLP has nothing for them
+    assert set(zc.report.failed()) == {"swap_reg", "az_expressivity", "az_progressivity", "az_trainability", "meco"}
+    assert "pass block_points=" in zc.report.status["az_expressivity"]
+    assert "no module output with a channel layout" in zc.report.status["meco"]
     assert all(math.isfinite(zc.report.values[p]) for p in ("lswag", "zico", "zico_ps", "naswot", "jacov"))
 
 
@@ -182,8 +185,10 @@ def test_lightning_transformer_with_adapters_scores_every_proxy_but_jacov():
     assert "missing 1 required positional argument: 'target' (fix: the model's forward needs more than the " \
            "inputs: pass forward_fn=" in score_without_forward_fn()
     relu_inputs = [f"model.transformer.{side}.layers.{i}.linear1" for side in ("encoder", "decoder") for i in (0, 1)]
+    encoder_blocks = ["model.transformer.encoder.layers.0", "model.transformer.encoder.layers.1"]
     zc = ZeroCostProxyCallback(proxies="all", batch_size=16, loss_fn=nll, forward_fn=lambda m, x, y: m(x, y),
-                               score_options={"activation_points": relu_inputs, "swap_mu": 1000, "swap_sigma": 1e6})
+                               score_options={"activation_points": relu_inputs, "swap_mu": 1000, "swap_sigma": 1e6,
+                                              "block_points": encoder_blocks})
     with pytest.warns(UserWarning, match="jacov: jacov differentiates the logits with respect to the inputs"):
         trained, plain = fit_twice(SyntheticTokensTransformer, zc)
     assert same_weights(trained, plain)
@@ -217,11 +222,11 @@ def test_nan_in_the_probe_is_a_status_and_training_goes_on():
 
 def test_uint8_images_cast_inside_forward():
     zc = ZeroCostProxyCallback(proxies="all", batch_size=16, score_options={"swap_mu": 50, "swap_sigma": 1e3})
-    with pytest.warns(UserWarning, match="2 of 14 zero-cost values could not be computed"):
+    with pytest.warns(UserWarning, match="6 of 18 zero-cost values could not be computed"):
         trained, plain = fit_twice(Uint8Model, zc)
     assert same_weights(trained, plain)
-    failed = zc.report.failed()
-    assert set(failed) == {"jacov", "synflow"}
+    failed = zc.report.failed()  # AZ-NAS and MeCo: an MLP has no blocks and no channel layout (statuses say so)
+    assert set(failed) == {"jacov", "synflow", "az_expressivity", "az_progressivity", "az_trainability", "meco"}
     assert "fix: synflow runs the model in float64" in failed["synflow"]
 
 

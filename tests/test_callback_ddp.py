@@ -76,6 +76,18 @@ def test_ddp_spawn_two_cpu_ranks_agree(tmp_path):
 @pytest.mark.timeout(600)
 def test_ddp_spawn_failure_on_rank0_stops_every_rank(tmp_path):
     module, data = _module_and_data()
-    zc = ZeroCostProxyCallback(proxies=["naswot"], batch_size=16, model_fn=failing_model_fn)
+    zc = ZeroCostProxyCallback(proxies=["naswot"], batch_size=16, model_fn=failing_model_fn, on_error="raise")
     with pytest.raises(Exception, match="deliberate failure while scoring"):
         _trainer([zc]).fit(module, datamodule=data)
+
+
+@pytest.mark.timeout(600)
+def test_ddp_spawn_failure_on_rank0_under_warn_reaches_every_rank_and_training_completes(tmp_path):
+    module, data = _module_and_data()
+    zc = ZeroCostProxyCallback(proxies=["lswag"], batch_size=16, model_fn=failing_model_fn)
+    _trainer([zc, RankReport(str(tmp_path))]).fit(module, datamodule=data)
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert all(r["step"] == 3 for r in ranks)  # both ranks trained to the end
+    assert ranks[0]["status"] == ranks[1]["status"]
+    assert ranks[0]["status"]["lswag"] == ("error: scoring failed before any pass: RuntimeError: deliberate failure "
+                                           "while scoring")

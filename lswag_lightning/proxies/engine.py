@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 from torch import nn
 
+from lswag_lightning.proxies.author_passes import az_pass, meco_pass
 from lswag_lightning.proxies.layers import activation_modules, count_parameters, weight_modules
 from lswag_lightning.proxies.options import ScoringOptions
 from lswag_lightning.proxies.passes import ProbePasses, check_logits_for_cross_entropy, is_batch_norm
@@ -49,7 +50,7 @@ from lswag_lightning.proxies.results import (  # noqa: F401  (re-exported for pr
 
 log = logging.getLogger(__name__)
 
-_GRAD_NEEDS = {"grad_stats", "per_sample_grad_stats", "batch_grads", "synflow_pass"}
+_GRAD_NEEDS = {"grad_stats", "per_sample_grad_stats", "batch_grads", "synflow_pass", "az_features"}
 _BATCH_NEEDS = frozenset({"activations", "naswot_kernel", "batch_grads", "input_grads"})
 
 
@@ -112,6 +113,8 @@ def _seed_pass(seed: int, devices: list[int]) -> None:
 def failure_message(pass_name: str, exc: BaseException, options: ScoringOptions) -> str:
     """The status text of a failed pass: the original exception type and message, then a fix when one is known."""
     text = str(exc)
+    if isinstance(exc, ProxyError):  # the engine's own diagnosis already names the problem and the fix
+        return f"{pass_name} pass: {text}"
     message = f"{pass_name} pass failed: {type(exc).__name__}: {text}"
     fix = None
     if "Expected more than 1 value per channel" in text:
@@ -343,7 +346,9 @@ class ScoringSession:
                 data.need_seconds.update(seconds)
             passes.append(PlannedPass("batch", batch_products, batch))
         for name, need, method in (("synflow", "synflow_pass", probe.synflow_pass),
-                                   ("flops", "flops_pass", probe.flops_pass)):
+                                   ("flops", "flops_pass", probe.flops_pass),
+                                   ("meco", "meco_pass", functools.partial(meco_pass, probe)),
+                                   ("az-nas", "az_features", functools.partial(az_pass, probe))):
             if need in needs:
                 def single(work: nn.Module, data: SessionData, _need: str = need, _method: Callable = method) -> None:
                     start = time.perf_counter()

@@ -34,6 +34,9 @@ class ScoringOptions:
     - ``forward_fn``: ``forward_fn(module, inputs, targets) -> output`` for a ``forward`` that needs more than
       the inputs (e.g. ``lambda m, x, y: m(x, y)`` for a sequence-to-sequence model fed its targets); default
       ``module(inputs)``. ``targets`` is the slice of the targets that matches ``inputs`` (None without targets).
+    - ``block_points``: module names whose outputs are AZ-NAS's chain of block features (default: found from the
+      network's block container; see ``blocks.py``).
+    - ``az_protocol``: ``"cnn"`` (Kaiming re-init, train mode), ``"vit"`` (own init, eval mode) or ``"auto"``.
     """
 
     layer_interval: tuple[int, int] | None = None
@@ -52,6 +55,8 @@ class ScoringOptions:
     output_adapter: Callable[[Any], torch.Tensor] | None = None
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
     forward_fn: Callable[[nn.Module, torch.Tensor, torch.Tensor | None], Any] | None = None
+    block_points: tuple[str, ...] | None = None
+    az_protocol: str = "auto"
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> "ScoringOptions":
@@ -82,6 +87,13 @@ class ScoringOptions:
             if isinstance(points, str) or not all(isinstance(p, str) for p in points):
                 raise ValueError("activation_points must be a list of module names (strings)")
             opts["activation_points"] = tuple(points)
+        if opts.get("block_points") is not None:
+            points = opts["block_points"]
+            if isinstance(points, str) or not all(isinstance(p, str) for p in points):
+                raise ValueError("block_points must be a list of module names (strings)")
+            opts["block_points"] = tuple(points)
+        if opts.get("az_protocol", "auto") not in ("auto", "cnn", "vit"):
+            raise ValueError(f"az_protocol={opts['az_protocol']!r}: use 'auto', 'cnn' or 'vit'")
         for name in ("output_adapter", "loss_fn", "forward_fn"):
             if opts.get(name) is not None and not callable(opts[name]):
                 raise ValueError(f"{name} must be callable, got {type(opts[name]).__name__}")

@@ -195,7 +195,7 @@ class ProbePasses:
         track_abs = self.options.lambda_std == "abs"
         order: list[tuple[str, nn.Module]] = []
         single = all(len(c) == 1 for c in chunks)
-        with self._single_sample_normalisation(work, torch.cat(chunks), enabled=single) as new_sample:
+        with self.single_sample_normalisation(work, torch.cat(chunks), enabled=single) as new_sample:
             for k, index in enumerate(chunks):
                 new_sample()
                 with self.order_recorder(work) as first_call:
@@ -225,7 +225,7 @@ class ProbePasses:
                                mean_grads=mean_grads, no_gradient=no_gradient)
 
     @contextlib.contextmanager
-    def _single_sample_normalisation(self, work: nn.Module, index: torch.Tensor,
+    def single_sample_normalisation(self, work: nn.Module, index: torch.Tensor,
                                      enabled: bool) -> Iterator[Callable[[], None]]:
         """Per-sample gradients through BatchNorm layers that see one value per channel on a single sample.
 

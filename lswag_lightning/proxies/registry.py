@@ -20,6 +20,9 @@ NEEDS = {
     "input_grads": "gradient of the summed logits with respect to the inputs (shares the batch forward)",
     "synflow_pass": "its own float64 forward+backward of an all-ones input with |weights|",
     "flops_pass": "a one-sample forward under torch.utils.flop_counter",
+    "az_features": "AZ-NAS: a Gaussian batch through Kaiming re-initialised weights, block features and block-local "
+                   "Jacobian products (its own forward + one backward)",
+    "meco_pass": "MeCo: one forward of the first probe sample (batch 1, the model's own weights)",
 }
 
 
@@ -66,7 +69,7 @@ def register_proxy(name: str, *, higher_is_better: bool, needs: tuple[str, ...] 
 
 def _load_builtin_proxies() -> None:
     # Importing the modules runs their @register_proxy decorators.
-    from lswag_lightning.proxies import baselines, lswag  # noqa: F401
+    from lswag_lightning.proxies import az_nas, baselines, lswag  # noqa: F401
 
 
 def available_proxies() -> list[str]:

@@ -1,0 +1,241 @@
+"""Passes on their authors' own inputs: AZ-NAS (Gaussian batch, Kaiming re-initialisation, block features) and
+MeCo (one real image, the model's own initialisation). PROXIES2.md §1 and §3 define them.
+
+Re-initialised weights are never written into a module: they live in a parameter dict used through
+``torch.func.functional_call``, so the caller's model (and the engine's copy, which other passes use) keeps its
+weights. Every random draw (weights, Gaussian input, Rademacher vectors) comes from a ``torch.Generator`` seeded with
+the session's ``seed``, so values are reproducible and the global random streams are not touched.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from lswag_lightning.proxies.blocks import block_features
+from lswag_lightning.proxies.passes import ProbePasses, is_batch_norm
+from lswag_lightning.proxies.results import ProxyError
+
+_EPS_ENTROPY = 1e-8  # AZ-NAS: E = -Σ p ln(p + 1e-8)
+_EPS_SIGMA = 1e-6  # AZ-NAS: t = 2 - σ - 1 / (σ + 1e-6)
+
+
+def _generator(seed: int, device: torch.device) -> torch.Generator:
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    return generator
+
+
+def kaiming_state(work: nn.Module, seed: int) -> dict[str, torch.Tensor]:
+    """AZ-NAS/VKDNW re-initialisation as a parameter dict: Conv/Linear weights Kaiming-normal (fan_in, ReLU gain,
+    std sqrt(2 / fan_in)), their biases 0; affine BatchNorm/GroupNorm weight 1, bias 0; other parameters unchanged."""
+    state: dict[str, torch.Tensor] = {}
+    generators: dict[torch.device, torch.Generator] = {}
+    for module_name, module in work.named_modules():
+        prefix = f"{module_name}." if module_name else ""
+        for param_name, param in module.named_parameters(recurse=False):
+            key = prefix + param_name
+            if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)) and param_name == "weight":
+                gen = generators.setdefault(param.device, _generator(seed, param.device))
+                fan_in = param[0].numel()
+                value = torch.randn(param.shape, generator=gen, device=param.device, dtype=param.dtype)
+                state[key] = value * math.sqrt(2.0 / fan_in)
+            elif param_name == "bias" and isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
+                state[key] = torch.zeros_like(param)
+            elif isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.GroupNorm)):
+                state[key] = torch.ones_like(param) if param_name == "weight" else torch.zeros_like(param)
+            else:
+                state[key] = param.detach()
+    return state
+
+
+def covariance_entropy(feature: torch.Tensor) -> float:
+    """AZ-NAS expressivity of one feature map: the entropy of the normalised eigenvalues of the covariance of its
+    channels over every position (rows: B·H·W for (B, C, H, W), B·T for tokens (B, T, C), B for (B, C)).
+
+    Eigenvalues in float64, clamped at 0 (tiny negatives from round-off are not spread mass); a covariance with zero
+    trace (a constant map) gives NaN, which the proxy reports as -inf."""
+    x = feature.detach().to(torch.float64)
+    if x.ndim == 4:
+        rows = x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
+    elif x.ndim == 3:
+        rows = x.reshape(-1, x.shape[2])
+    else:
+        rows = x.reshape(x.shape[0], -1)
+    rows = rows - rows.mean(dim=0, keepdim=True)
+    cov = rows.t() @ rows / rows.shape[0]
+    eig = torch.linalg.eigvalsh(cov).clamp_min(0.0)
+    total = eig.sum()
+    if not float(total) > 0:
+        return math.nan
+    p = eig / total
+    return float(-(p * torch.log(p + _EPS_ENTROPY)).sum())
+
+
+def block_trainability(grad: torch.Tensor | None, v: torch.Tensor, previous: torch.Tensor) -> float:
+    """t = 2 - σ - 1/(σ + 1e-6) from the Monte-Carlo block Jacobian M = mean over positions of G vᵀ (AZ-NAS).
+
+    ``grad`` is G = ∂⟨F_l, v⟩/∂F_{l-1} (None: F_l does not depend on F_{l-1}, so G = 0); an identity block (G equal
+    to v) gives -inf. At a whole-stride reduction, G is folded space-to-depth to F_l's resolution first; when the
+    layout changes otherwise (a flatten), each sample's G and v are flattened (one row per sample)."""
+    if grad is None:
+        grad = torch.zeros_like(previous)
+    if grad.shape == v.shape and torch.equal(grad, v):
+        return -math.inf
+    g, v = grad.to(torch.float64), v.to(torch.float64)
+    if g.ndim == 4 and v.ndim == 4 and g.shape[-2:] != v.shape[-2:]:
+        stride = g.shape[-1] // v.shape[-1]
+        if stride >= 1 and g.shape[-1] == v.shape[-1] * stride and g.shape[-2] == v.shape[-2] * stride:
+            g = nn.functional.pixel_unshuffle(g, stride)
+    if g.ndim == 4 and v.ndim == 4 and g.shape[-2:] == v.shape[-2:]:
+        m = torch.einsum("bihw,bjhw->ij", g, v) / (g.shape[0] * g.shape[2] * g.shape[3])
+    elif g.ndim == 3 and v.ndim == 3 and g.shape[1] == v.shape[1]:
+        m = torch.einsum("bti,btj->ij", g, v) / (g.shape[0] * g.shape[1])
+    else:  # a change of layout (flatten, global pooling to a vector): one row per sample
+        m = g.reshape(g.shape[0], -1).t() @ v.reshape(v.shape[0], -1) / g.shape[0]
+    sigma = float(torch.linalg.matrix_norm(m, ord=2))
+    return 2.0 - sigma - 1.0 / (sigma + _EPS_SIGMA)
+
+
+@dataclass
+class AZResult:
+    """Per-feature expressivity E_0..E_L, per-block trainability t_1..t_L, and how they were computed."""
+
+    names: list[str]
+    entropies: list[float]
+    trainability: list[float]
+    protocol: dict[str, Any] = field(default_factory=dict)
+
+
+def az_pass(probe: ProbePasses, work: nn.Module) -> AZResult:
+    """One forward of a Gaussian batch (the probe's shape and size) with AZ-NAS's protocol, then one block-local
+    vector-Jacobian product per block, from the last block to the first.
+
+    ``az_protocol``: ``"cnn"`` (Kaiming re-initialisation, train mode: BatchNorm on batch statistics), ``"vit"``
+    (the model's own initialisation, eval mode: AZ-NAS's AutoFormer variant), ``"auto"`` (``vit`` when the blocks
+    are pre-norm transformer blocks with a ``norm2``, else ``cnn``). Integer inputs (token ids) cannot be Gaussian:
+    the probe batch itself is used, and ``protocol["input"]`` says so.
+    """
+    opts = probe.options
+    protocol = opts.az_protocol
+    if protocol == "auto":
+        protocol = "vit" if any(isinstance(getattr(m, "norm2", None), nn.Module) for m in work.modules()) else "cnn"
+    state = kaiming_state(work, opts.seed) if protocol == "cnn" else {n: p.detach() for n, p in work.named_parameters()}
+    weights = [v.requires_grad_(True) for v in state.values() if v.is_floating_point()]
+    buffers = dict(work.named_buffers())
+    work.train(protocol == "cnn")
+    generator = _generator(opts.seed, probe.inputs.device)
+    if probe.inputs.is_floating_point():
+        x = torch.randn(probe.inputs[: probe.batch_size].shape, generator=generator, device=probe.inputs.device,
+                        dtype=probe.inputs.dtype)
+        source = "gaussian"
+    else:
+        x = probe.inputs[: probe.batch_size]
+        source = "probe (integer inputs cannot be Gaussian)"
+    y = probe.targets_at(slice(0, probe.batch_size))
+    if not weights:
+        raise ProxyError("the model has no floating-point parameters")
+
+    def run(module: nn.Module, inputs: torch.Tensor) -> Any:
+        return probe.forward(module, inputs, y)
+
+    with block_features(work, opts.block_points, covariance_entropy) as features:
+        if opts.forward_fn is None:
+            functional_call(work, {**state, **buffers}, (x,))
+        else:
+            _functional_forward(work, state, buffers, run, x)
+    if len(features.tensors) < 2:
+        raise ProxyError(f"AZ-NAS needs at least two block features, found {len(features.tensors)} "
+                         f"({features.names}); pass block_points=[module names]")
+    entropies = features.measures
+    trainability: list[float] = [math.nan] * (len(features.tensors) - 1)
+    for index in range(len(features.tensors) - 1, 0, -1):
+        current, previous = features.tensors[index], features.tensors[index - 1]
+        v = (torch.randint(0, 2, current.shape, generator=generator, device=current.device) * 2 - 1).to(current.dtype)
+        if not (current.requires_grad and previous.requires_grad):
+            grad = None
+        else:
+            (grad,) = torch.autograd.grad(current, previous, grad_outputs=v, retain_graph=True, allow_unused=True)
+        trainability[index - 1] = block_trainability(grad, v, previous)
+    return AZResult(names=features.names, entropies=entropies, trainability=trainability,
+                    protocol={"protocol": protocol, "input": source, "batch": int(x.shape[0])})
+
+
+def _functional_forward(work: nn.Module, state: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
+                        run: Any, x: torch.Tensor) -> Any:
+    """``forward_fn`` under a re-parametrised module: wrap it so ``functional_call`` can call it."""
+    class _Call(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.module = work
+
+        def forward(self, inputs: torch.Tensor) -> Any:
+            return run(self.module, inputs)
+
+    prefixed = {f"module.{k}": v for k, v in {**state, **buffers}.items()}
+    return functional_call(_Call(), prefixed, (x,))
+
+
+def channel_correlation_min_eigenvalue(sample: torch.Tensor) -> float:
+    """MeCo's term for one module output of one sample, channels as rows: (C, positions). The smallest eigenvalue
+    of the Pearson correlation between channels across positions; NaN/inf entries (constant channels) become 0."""
+    rows = sample.detach().to(torch.float64)
+    if rows.shape[1] < 2 or rows.shape[0] < 1:
+        return 0.0
+    corr = torch.nan_to_num(torch.corrcoef(rows), nan=0.0, posinf=0.0, neginf=0.0)
+    return float(torch.linalg.eigvalsh(corr)[0])
+
+
+@dataclass
+class MeCoResult:
+    terms: list[tuple[str, float]]  # (module name, min eigenvalue) per hooked call with a channel layout
+    dropped: int  # calls whose term was not finite
+
+
+def meco_pass(probe: ProbePasses, work: nn.Module) -> MeCoResult:
+    """MeCo (PROXIES2.md §3): one forward of the first probe sample in train mode with the model's own
+    initialisation; every module call with a (1, C, H, W) output adds the smallest eigenvalue of its channel
+    correlation, and a (1, T, C) token output (a transformer) its C×T channel correlation (MeCo's code would
+    correlate tokens; channels follow the definition). BatchNorm1d on one sample holds the probe's statistics fixed,
+    as the per-sample gradients do."""
+    terms: list[tuple[str, float]] = []
+    dropped = [0]
+
+    def on_output(name: str, module: nn.Module, output: Any) -> None:
+        tensor = output if isinstance(output, torch.Tensor) else (
+            output[0] if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor)
+            else None)
+        if tensor is None or not tensor.is_floating_point() or tensor.shape[0] != 1:
+            return
+        if tensor.ndim == 4:
+            rows = tensor[0].reshape(tensor.shape[1], -1)
+        elif tensor.ndim == 3 and not isinstance(module, (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.AvgPool1d)):
+            rows = tensor[0].t()
+        else:
+            return
+        value = channel_correlation_min_eigenvalue(rows)
+        if math.isfinite(value):
+            terms.append((name, value))
+        else:
+            dropped[0] += 1
+
+    handles = [module.register_forward_hook(lambda m, _a, out, _n=name: on_output(_n or "<model>", m, out))
+               for name, module in work.named_modules()]
+    index = torch.arange(min(probe.inputs.shape[0], probe.options.per_sample_count), device=probe.inputs.device)
+    has_norm = any(is_batch_norm(m) for m in work.modules())
+    try:
+        with probe.single_sample_normalisation(work, index, enabled=has_norm) as new_sample, torch.no_grad():
+            new_sample()
+            terms.clear()
+            probe.forward(work, probe.inputs[:1], probe.targets_at(slice(0, 1)))
+    finally:
+        for handle in handles:
+            handle.remove()
+    if not terms:
+        raise ProxyError("MeCo found no module output with a channel layout ((1, C, H, W) feature maps or (1, T, C) "
+                         "tokens) to correlate")
+    return MeCoResult(terms=terms, dropped=dropped[0])
