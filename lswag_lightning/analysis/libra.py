@@ -18,6 +18,9 @@ Edge cases (each leaves a line in ``LibraSelection.notes``):
 - non-finite proxy values (``nonfinite="drop_rows"``, default): a proxy with more than
   ``max_nonfinite_fraction`` (5%) non-finite rows is excluded; rows where a remaining proxy is NaN/±inf are then
   dropped, and the count is noted. ``nonfinite="exclude_proxy"`` excludes every proxy with any non-finite value;
+  ``nonfinite="rank_last"`` keeps every row and ranks a NaN/-inf (oriented) value last and +inf first (AZ-NAS's
+  rule for an identity block's -inf): each proxy is replaced by its average ranks, which changes no rank-based
+  number (Spearman, equal-frequency bins, rank fusion);
 - rows whose accuracy or params is not finite are dropped (noted);
 - a proxy that is constant on the rows used is excluded (its ρ is undefined);
 - fewer than ``min_rows`` (10) usable rows -> ``ValueError``.
@@ -39,12 +42,13 @@ import pandas as pd
 from scipy import stats
 
 from lswag_lightning.analysis.correlations import spearman
+from lswag_lightning.analysis.fusion import greedy_log_rank
 from lswag_lightning.analysis.table import Orientation, orient, oriented_values, validate_table
 
 log = logging.getLogger(__name__)
 
 FUSION_METHODS = ("rank_mean", "log_rank")
-NONFINITE_POLICIES = ("drop_rows", "exclude_proxy")
+NONFINITE_POLICIES = ("drop_rows", "exclude_proxy", "rank_last")
 ENTROPY_UNIT = "bits"
 
 
@@ -135,7 +139,7 @@ def _prepare(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params:
     for name in proxies:
         bad = keep & ~np.isfinite(values[name])
         count = int(bad.sum())
-        if not count:
+        if not count or nonfinite == "rank_last":
             continue
         if nonfinite == "exclude_proxy" or count > max_nonfinite_fraction * base:
             rule = ("nonfinite='exclude_proxy'" if nonfinite == "exclude_proxy"
@@ -143,6 +147,16 @@ def _prepare(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params:
             excluded[name] = f"{count} of {base} rows NaN/inf ({rule})"
             notes.append(f"{name} excluded: {excluded[name]}")
     pool = [p for p in proxies if p not in excluded]
+    if nonfinite == "rank_last":
+        changed = 0
+        for name in pool:
+            v = values[name].copy()
+            bad = keep & ~np.isfinite(v)
+            changed += int(bad.any())
+            v[np.isnan(v)] = -np.inf
+            values[name] = np.where(keep, stats.rankdata(np.where(keep, v, -np.inf), method="average"), np.nan)
+        if changed:
+            notes.append(f"non-finite values of {changed} proxies ranked last (+inf first): every row kept")
     if nonfinite == "drop_rows":
         before = keep.copy()
         for name in pool:
@@ -341,7 +355,8 @@ class LibraEvaluation:
     fused with ``fusion``), ``best_single`` (the single proxy with the best ρ on the fit part) and ``az_all``
     (AZ-NAS style log-rank fusion of all usable proxies; nothing is fitted). ``in_sample`` holds the same on the
     whole table with the selection made on it too: selection-set numbers, optimistic for ``libra``.
-    ``triples`` counts how often each selection was made over the splits, most frequent first.
+    ``triples`` counts how often each selection was made over the splits, most frequent first; ``greedy_sets``
+    the same for the greedy log-rank sets. ``fixed:<name>`` and ``greedy`` entries appear when asked for.
     """
 
     accuracy: str
@@ -362,6 +377,7 @@ class LibraEvaluation:
     best_single_names: list[str]
     triples: list[tuple[tuple[str, ...], int]]
     notes: list[str] = field(default_factory=list)
+    greedy_sets: list[tuple[tuple[str, ...], int]] = field(default_factory=list)
 
     def summary(self) -> dict[str, dict[str, float]]:
         """{method: {"mean", "std"}} of held-out ρ over splits (std with ddof=1), plus ``libra_minus_best``."""
@@ -379,6 +395,7 @@ class LibraEvaluation:
         d = asdict(self)
         d["selection"] = self.selection.to_dict()
         d["triples"] = [{"proxies": list(t), "count": c} for t, c in self.triples]
+        d["greedy_sets"] = [{"proxies": list(t), "count": c} for t, c in self.greedy_sets]
         d["summary"] = self.summary()
         return _jsonable(d)
 
@@ -387,12 +404,15 @@ def evaluate(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params:
              n_splits: int = 20, fit_fraction: float = 0.5, seed: int = 0, *, window: float = 0.1, bins: int = 24,
              fusion: str = "rank_mean", higher_is_better: Mapping[str, bool] | Orientation | None = None,
              nonfinite: str = "drop_rows", max_nonfinite_fraction: float = 0.05, min_rows: int = 10,
+             fixed_sets: Mapping[str, Sequence[str]] | None = None, greedy: bool = False,
              ) -> LibraEvaluation:
     """LIBRA's held-out ρ: on each of ``n_splits`` seeded random splits, select on ``fit_fraction`` of the usable
     rows and score Spearman of the fused score on the rest (see :class:`LibraEvaluation`).
 
     Non-finite handling and proxy exclusion (as in :func:`select`) are decided once on the whole table, so all
-    splits and all methods see the same rows and the same proxy pool.
+    splits and all methods see the same rows and the same proxy pool. ``fixed_sets`` ({name: proxies}) adds the
+    log-rank fusion of each fixed set (``fixed:<name>``; nothing fitted); ``greedy`` adds the log-rank set grown
+    on each fit part (``greedy``, :func:`lswag_lightning.analysis.fusion.greedy_log_rank`).
     """
     _check_options(window, bins)
     if fusion not in FUSION_METHODS:
@@ -418,10 +438,23 @@ def evaluate(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params:
         fused = _fuse_arrays([sub.values[p] for p in names], method)
         return spearman(fused, sub.accuracy)
 
+    fixed = {name: list(names) for name, names in (fixed_sets or {}).items()}
+    for name, names in fixed.items():
+        missing = [p for p in names if p not in pool]
+        if missing:
+            raise ValueError(f"fixed set {name!r} names proxies outside the usable pool: {missing} (pool: {pool})")
     in_sample = {"libra": rho_of(prep, full.proxies, fusion), "best_single": full.z1,
                  "best_single_rho": full.rho[full.z1], "az_all": rho_of(prep, pool, "log_rank")}
+    for name, names in fixed.items():
+        in_sample[f"fixed:{name}"] = rho_of(prep, names, "log_rank")
+    greedy_sets: Counter = Counter()
+    if greedy:
+        whole = greedy_log_rank({p: prep.values[p] for p in pool}, prep.accuracy)
+        in_sample["greedy"] = rho_of(prep, whole, "log_rank")
+        in_sample["greedy_set"] = ",".join(whole)
     rng = np.random.default_rng(seed)
-    heldout: dict[str, list[float]] = {"libra": [], "best_single": [], "az_all": []}
+    heldout: dict[str, list[float]] = {"libra": [], "best_single": [], "az_all": [],
+                                       **{f"fixed:{name}": [] for name in fixed}, **({"greedy": []} if greedy else {})}
     best_names, triples = [], Counter()
     notes = list(full.notes)
     for _ in range(n_splits):
@@ -434,6 +467,12 @@ def evaluate(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params:
         heldout["libra"].append(rho_of(ev, sel.proxies, fusion))
         heldout["best_single"].append(spearman(ev.values[sel.z1], ev.accuracy))
         heldout["az_all"].append(rho_of(ev, pool, "log_rank"))
+        for name, names in fixed.items():
+            heldout[f"fixed:{name}"].append(rho_of(ev, names, "log_rank"))
+        if greedy:
+            chosen = greedy_log_rank({p: fit.values[p] for p in pool}, fit.accuracy)
+            greedy_sets[tuple(chosen)] += 1
+            heldout["greedy"].append(rho_of(ev, chosen, "log_rank"))
     short = sum(c for t, c in triples.items() if len(t) < 3)
     if short:
         notes.append(f"{short} of {n_splits} splits selected fewer than 3 proxies (window edge cases)")
@@ -441,7 +480,8 @@ def evaluate(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params:
         accuracy=accuracy, params=params, fusion=fusion, window=window, bins=bins, n_splits=n_splits,
         fit_fraction=fit_fraction, seed=seed, n_rows=n, n_fit=n_fit, n_eval=n_eval, proxies=pool, selection=full,
         in_sample=in_sample, heldout=heldout, best_single_names=best_names,
-        triples=sorted(triples.items(), key=lambda kv: (-kv[1], kv[0])), notes=notes)
+        triples=sorted(triples.items(), key=lambda kv: (-kv[1], kv[0])), notes=notes,
+        greedy_sets=sorted(greedy_sets.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 # ------------------------------------------------------------------------------------------------- helpers

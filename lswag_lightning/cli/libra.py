@@ -42,8 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the splits and bootstrap (default 0)")
     p.add_argument("--n-boot", type=int_at_least(0), default=1000, help="bootstrap resamples for the CIs")
     p.add_argument("--nonfinite", choices=NONFINITE_POLICIES, default="drop_rows",
-                   help="NaN/inf proxy values: drop those rows (proxies with >5%% bad rows are excluded) or "
-                        "exclude the proxy")
+                   help="NaN/inf proxy values: drop those rows (proxies with >5%% bad rows are excluded), "
+                        "exclude the proxy, or rank_last (keep every row; NaN/-inf rank last, AZ-NAS's rule)")
+    p.add_argument("--fixed-set", action="append", default=[], metavar="NAME=P1,P2,...",
+                   help="also evaluate the log-rank fusion of this fixed proxy set (nothing fitted); repeatable, "
+                        "e.g. az=az_expressivity,az_progressivity,az_trainability,flops")
+    p.add_argument("--greedy", action="store_true",
+                   help="also evaluate a log-rank set grown greedily on each selection half")
     p.add_argument("--lower-is-better", nargs="+", default=[], metavar="NAME",
                    help="proxies to negate before ranking (overrides the registry)")
     p.add_argument("--higher-is-better", nargs="+", default=[], metavar="NAME",
@@ -87,11 +92,33 @@ def format_summary(ev: LibraEvaluation) -> str:
             f"{_f(s['best_single']['std'])}    {_f(ev.in_sample['best_single_rho'])} ({ev.in_sample['best_single']})",
             f"  {f'AZ-NAS log-rank, all {len(ev.proxies)} proxies':<{label_w}}  {_f(s['az_all']['mean'])} ± "
             f"{_f(s['az_all']['std'])}    {_f(ev.in_sample['az_all'])}",
+            *[f"  {_method_label(k, ev):<{label_w}}  {_f(s[k]['mean'])} ± {_f(s[k]['std'])}    "
+              f"{_f(ev.in_sample[k])}" for k in ev.heldout if k.startswith("fixed:") or k == "greedy"],
             f"  LIBRA − best single (paired): {_f(s['libra_minus_best']['mean'])} ± "
             f"{_f(s['libra_minus_best']['std'])}",
             "Selections over splits: " + "; ".join(f"{','.join(t)} x{c}" for t, c in ev.triples)]
+    if ev.greedy_sets:
+        out.append("Greedy sets over splits: " + "; ".join(f"{','.join(t)} x{c}" for t, c in ev.greedy_sets))
     out += [f"note: {n}" for n in ev.notes]
     return "\n".join(out)
+
+
+def _method_label(key: str, ev: LibraEvaluation) -> str:
+    if key == "greedy":
+        return "greedy log-rank set (fit-chosen)"
+    return f"fixed log-rank set {key.split(':', 1)[1]}"
+
+
+def parse_fixed_sets(items: Sequence[str]) -> dict[str, list[str]]:
+    """``NAME=P1,P2`` items -> {NAME: [P1, P2]}; ``ValueError`` naming the malformed item."""
+    sets: dict[str, list[str]] = {}
+    for item in items:
+        name, sep, names = item.partition("=")
+        proxies = [p for p in names.split(",") if p]
+        if not sep or not name or not proxies:
+            raise ValueError(f"--fixed-set expects NAME=P1,P2,..., got {item!r}")
+        sets[name] = proxies
+    return sets
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,7 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         ev = evaluate(table, proxies, args.accuracy, args.params, n_splits=args.splits,
                       fit_fraction=args.fit_fraction, seed=args.seed, window=args.window, bins=args.bins,
-                      fusion=args.fusion, higher_is_better=orientation, nonfinite=args.nonfinite)
+                      fusion=args.fusion, higher_is_better=orientation, nonfinite=args.nonfinite,
+                      fixed_sets=parse_fixed_sets(args.fixed_set), greedy=args.greedy)
     except ValueError as exc:
         parser.error(str(exc))
     print(f"table: {args.table} ({len(table)} rows); accuracy: {args.accuracy}; params: {args.params}; "

@@ -1,0 +1,58 @@
+"""Fused rankings beyond LIBRA's triple: a fixed set of proxies, and a set grown greedily on the selection rows.
+
+Both fuse by AZ-NAS's log-rank sum, Σ_p log(rank_p / M) over the chosen proxies p (rank M = best of the M rows,
+ties averaged). A fixed set (e.g. AZ-NAS's own expressivity, progressivity, trainability and FLOPs) fits nothing.
+``greedy_log_rank`` fits the set: starting empty, it adds the proxy that most raises the Spearman ρ of the fused
+score with accuracy on the rows it is given, and stops when no proxy raises it by more than ``min_gain`` or the set
+has ``max_size`` proxies. Evaluated on held-out rows (``libra.evaluate``), the choice is as honest as LIBRA's.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from scipy import stats
+
+from lswag_lightning.analysis.correlations import spearman
+
+
+def log_rank_sum(columns: Sequence[np.ndarray]) -> np.ndarray:
+    """Σ log(rank / M) of oriented columns (higher = better); NaN in a column gives NaN for that row."""
+    total = np.zeros(len(columns[0]))
+    for v in columns:
+        ok = ~np.isnan(v)
+        r = np.full(len(v), np.nan)
+        if ok.any():
+            r[ok] = stats.rankdata(v[ok], method="average") / ok.sum()
+        total += np.log(r)
+    return total
+
+
+def greedy_log_rank(values: Mapping[str, np.ndarray], accuracy: np.ndarray, max_size: int = 6,
+                    min_gain: float = 1e-3) -> list[str]:
+    """The proxy set whose log-rank sum has the highest ρ with ``accuracy``, grown one proxy at a time.
+
+    ``values`` are oriented (higher is better) and aligned with ``accuracy``; ties between candidates go to the
+    first in ``values``' order. Returns at least one proxy."""
+    if not values:
+        raise ValueError("greedy_log_rank needs at least one proxy")
+    if max_size < 1:
+        raise ValueError(f"max_size must be >= 1, got {max_size}")
+    chosen: list[str] = []
+    best = -np.inf
+    while len(chosen) < max_size:
+        scores = {}
+        for name in values:
+            if name not in chosen:
+                scores[name] = spearman(log_rank_sum([values[p] for p in (*chosen, name)]), accuracy)
+        scores = {k: v for k, v in scores.items() if np.isfinite(v)}
+        if not scores:
+            break
+        name = max(scores, key=lambda k: scores[k])
+        if chosen and scores[name] <= best + min_gain:
+            break
+        chosen.append(name)
+        best = scores[name]
+    if not chosen:
+        raise ValueError("no proxy has a finite Spearman ρ with the accuracy on these rows")
+    return chosen
