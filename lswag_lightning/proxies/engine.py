@@ -39,6 +39,7 @@ from lswag_lightning.proxies.options import ScoringOptions
 from lswag_lightning.proxies.passes import ProbePasses, check_logits_for_cross_entropy, is_batch_norm
 from lswag_lightning.proxies.registry import ProxySpec, available_proxies, get_proxy
 from lswag_lightning.proxies.report import ProxyReport
+from lswag_lightning.proxies.vkdnw import vkdnw_pass
 from lswag_lightning.proxies.results import (  # noqa: F401  (re-exported for proxy modules)
     ActivationResult,
     GradStatsResult,
@@ -50,7 +51,7 @@ from lswag_lightning.proxies.results import (  # noqa: F401  (re-exported for pr
 
 log = logging.getLogger(__name__)
 
-_GRAD_NEEDS = {"grad_stats", "per_sample_grad_stats", "batch_grads", "synflow_pass", "az_features"}
+_GRAD_NEEDS = {"grad_stats", "per_sample_grad_stats", "batch_grads", "synflow_pass", "az_features", "vkdnw_pass"}
 _BATCH_NEEDS = frozenset({"activations", "naswot_kernel", "batch_grads", "input_grads"})
 
 
@@ -348,7 +349,8 @@ class ScoringSession:
         for name, need, method in (("synflow", "synflow_pass", probe.synflow_pass),
                                    ("flops", "flops_pass", probe.flops_pass),
                                    ("meco", "meco_pass", functools.partial(meco_pass, probe)),
-                                   ("az-nas", "az_features", functools.partial(az_pass, probe))):
+                                   ("az-nas", "az_features", functools.partial(az_pass, probe)),
+                                   ("vkdnw", "vkdnw_pass", functools.partial(vkdnw_pass, probe))):
             if need in needs:
                 def single(work: nn.Module, data: SessionData, _need: str = need, _method: Callable = method) -> None:
                     start = time.perf_counter()
@@ -369,7 +371,7 @@ class ScoringSession:
         report.settings["batch_size"] = self.batch_size
         with torch.random.fork_rng(devices=devices), torch.enable_grad(), self._working_model() as work:
             data = SessionData(options=opts, params=count_parameters(work, opts.params_exclude),
-                               batch_size=self.batch_size)
+                               batch_size=self.batch_size, parameter_tensors=len(list(work.parameters())))
             data.need_seconds["labels"] = 0.0
             data.errors.update(self.unavailable)
             if self.inputs.is_floating_point():

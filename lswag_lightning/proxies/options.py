@@ -37,6 +37,8 @@ class ScoringOptions:
     - ``block_points``: module names whose outputs are AZ-NAS's chain of block features (default: found from the
       network's block container; see ``blocks.py``).
     - ``az_protocol``: ``"cnn"`` (Kaiming re-init, train mode), ``"vit"`` (own init, eval mode) or ``"auto"``.
+    - ``vkdnw_fisher``: ``"repo"`` (the authors' (LJ)ᵀ(LJ), default) or ``"exact"`` (Jᵀ L Lᵀ J = Jᵀ Σ J).
+    - ``vkdnw_chunk``: samples per vectorised Jacobian chunk (memory: chunk × classes × sampled tensors' sizes).
     """
 
     layer_interval: tuple[int, int] | None = None
@@ -57,6 +59,8 @@ class ScoringOptions:
     forward_fn: Callable[[nn.Module, torch.Tensor, torch.Tensor | None], Any] | None = None
     block_points: tuple[str, ...] | None = None
     az_protocol: str = "auto"
+    vkdnw_fisher: str = "repo"
+    vkdnw_chunk: int = 8
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> "ScoringOptions":
@@ -92,6 +96,11 @@ class ScoringOptions:
             if isinstance(points, str) or not all(isinstance(p, str) for p in points):
                 raise ValueError("block_points must be a list of module names (strings)")
             opts["block_points"] = tuple(points)
+        if opts.get("vkdnw_fisher", "repo") not in ("repo", "exact"):
+            raise ValueError(f"vkdnw_fisher={opts['vkdnw_fisher']!r}: use 'repo' or 'exact'")
+        chunk = opts.get("vkdnw_chunk", 8)
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+            raise ValueError(f"vkdnw_chunk={chunk!r}: need an integer >= 1")
         if opts.get("az_protocol", "auto") not in ("auto", "cnn", "vit"):
             raise ValueError(f"az_protocol={opts['az_protocol']!r}: use 'auto', 'cnn' or 'vit'")
         for name in ("output_adapter", "loss_fn", "forward_fn"):

@@ -23,6 +23,8 @@ NEEDS = {
     "az_features": "AZ-NAS: a Gaussian batch through Kaiming re-initialised weights, block features and block-local "
                    "Jacobian products (its own forward + one backward)",
     "meco_pass": "MeCo: one forward of the first probe sample (batch 1, the model's own weights)",
+    "vkdnw_pass": "VKDNW: per-sample Jacobians of the logits on sampled weights, Gaussian batch, eval mode, "
+                  "Kaiming re-initialisation (vectorised reverse passes, one per class)",
 }
 
 
@@ -69,7 +71,7 @@ def register_proxy(name: str, *, higher_is_better: bool, needs: tuple[str, ...] 
 
 def _load_builtin_proxies() -> None:
     # Importing the modules runs their @register_proxy decorators.
-    from lswag_lightning.proxies import az_nas, baselines, lswag  # noqa: F401
+    from lswag_lightning.proxies import az_nas, baselines, lswag, vkdnw  # noqa: F401
 
 
 def available_proxies() -> list[str]:

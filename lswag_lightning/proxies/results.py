@@ -59,6 +59,7 @@ class SessionData:
     options: ScoringOptions
     params: int
     batch_size: int
+    parameter_tensors: int = 0  # ℵ: parameter tensors of the whole model
     results: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     need_seconds: dict[str, float] = field(default_factory=dict)

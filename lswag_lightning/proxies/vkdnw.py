@@ -1,0 +1,156 @@
+"""VKDNW (Týbl & Neumann, CVPR 2025): the entropy of the deciles of the Fisher information spectrum on sampled
+weights, and ℵ, the number of parameter tensors (PROXIES2.md §2).
+
+Protocol: Kaiming re-initialisation (as AZ-NAS, in a parameter dict: no module is written), eval mode with fresh
+BatchNorm statistics (running mean 0, var 1), a Gaussian batch of the probe's shape. The sampled weights are element
+0 of each of the first 128 parameter tensors in registration order (p = 1, the NB201 code behind the paper's
+Table 1). Per sample n: J_n = ∂z_n/∂θ_S (K × P), π_n = (1 - α) softmax(z_n) + α/K with α = 0.05, and L_n the
+closed-form Cholesky factor of diag(π_n) - π_n π_nᵀ (Tanabe & Sagae 1992). The Fisher is
+F = (1/B) Σ_n (L_n J_n)ᵀ (L_n J_n) as the authors' code computes it (``vkdnw_fisher="repo"``, default; the exact
+Fisher (1/B) Σ J_nᵀ L_n L_nᵀ J_n with ``"exact"``). VKDNW = -Σ_{k=1..9} q̂_k ln(q̂_k + 1e-10), q_k the k/10 quantiles
+(linear interpolation) of F's eigenvalues and q̂ = q / (Σ|q| + 1e-10); at most ln 9.
+
+The per-sample Jacobians come from ``torch.func``: ``jacrev`` with respect to one scalar added to element 0 of each
+sampled tensor, ``vmap`` over samples (eval mode makes samples independent), in chunks to bound memory.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.func import functional_call, jacrev, vmap
+
+from lswag_lightning.proxies.author_passes import _generator, kaiming_state
+from lswag_lightning.proxies.options import ScoringOptions
+from lswag_lightning.proxies.passes import ProbePasses
+from lswag_lightning.proxies.registry import register_proxy
+from lswag_lightning.proxies.results import ProxyError, ProxyOutput, SessionData
+
+MAX_TENSORS = 128  # the authors' params_grad_len
+ALPHA = 0.05  # the softmax smoothing of π
+_EPS = 1e-10
+
+
+def smoothed_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """π = (1 - α) softmax(z) + α / K, rows of (B, K)."""
+    k = logits.shape[-1]
+    return (1 - ALPHA) * torch.softmax(logits, dim=-1) + ALPHA / k
+
+
+def multinomial_cholesky(pi: torch.Tensor) -> torch.Tensor:
+    """Closed-form lower Cholesky factor L of diag(π) - ππᵀ for each row π of (B, K) (Tanabe & Sagae 1992):
+    Q_j = 1 - Σ_{k<=j} π_k, L_jj = sqrt(π_j Q_j / Q_{j-1}), L_ij = -π_i L_jj / Q_j (i > j); the last column is 0."""
+    b, k = pi.shape
+    q = 1.0 - torch.cumsum(pi, dim=1)
+    q_prev = torch.cat([torch.ones(b, 1, dtype=pi.dtype, device=pi.device), q[:, :-1]], dim=1)
+    q = q.clone()
+    q[:, -1] = 0.0
+    diag = torch.sqrt((pi * q / q_prev).clamp_min(0.0))
+    safe_q = torch.where(q > 0, q, torch.ones_like(q))
+    lower = -pi[:, :, None] * (diag / safe_q)[:, None, :]  # [b, i, j] = -π_i L_jj / Q_j
+    mask = torch.tril(torch.ones(k, k, dtype=torch.bool, device=pi.device), diagonal=-1)
+    factor = torch.where(mask, lower, torch.zeros_like(lower))
+    factor = factor + torch.diag_embed(diag)
+    factor[:, :, -1] = 0.0
+    return factor
+
+
+def decile_entropy(eigenvalues: torch.Tensor) -> float:
+    """-Σ q̂ ln(q̂ + 1e-10) over the 9 deciles q of the eigenvalues, q̂ = q / (Σ|q| + 1e-10)."""
+    q = torch.quantile(eigenvalues.to(torch.float64), torch.linspace(0.1, 0.9, 9, dtype=torch.float64,
+                                                                     device=eigenvalues.device))
+    q_hat = q / (q.abs().sum() + _EPS)
+    return float(-(q_hat * torch.log(q_hat + _EPS)).sum())
+
+
+@dataclass
+class VKDNWResult:
+    entropy: float
+    tensors: int  # ℵ: parameter tensors of the whole model
+    sampled: list[str]  # the tensors whose element 0 was sampled
+    eigenvalues: list[float]  # of F, ascending
+
+
+def vkdnw_pass(probe: ProbePasses, work: nn.Module) -> VKDNWResult:
+    opts = probe.options
+    names = [n for n, p in work.named_parameters() if p.is_floating_point()]
+    if not names:
+        raise ProxyError("the model has no floating-point parameters")
+    if not probe.inputs.is_floating_point():
+        raise ProxyError("VKDNW feeds a Gaussian batch, so it needs floating-point inputs (the probe inputs are "
+                         f"{probe.inputs.dtype})")
+    state = kaiming_state(work, opts.seed)
+    buffers = {}
+    for name, buf in work.named_buffers():
+        if name.endswith("running_mean"):
+            buffers[name] = torch.zeros_like(buf)
+        elif name.endswith("running_var"):
+            buffers[name] = torch.ones_like(buf)
+        else:
+            buffers[name] = buf
+    work.eval()
+    sampled = names[:MAX_TENSORS]
+    onehots = {}
+    for name in sampled:
+        e0 = torch.zeros_like(state[name]).reshape(-1)
+        e0[0] = 1.0
+        onehots[name] = e0.reshape(state[name].shape)
+    generator = _generator(opts.seed, probe.inputs.device)
+    x = torch.randn(probe.inputs[: probe.batch_size].shape, generator=generator, device=probe.inputs.device,
+                    dtype=probe.inputs.dtype)
+    targets = probe.targets_at(slice(0, 1))
+
+    def logits_of(deltas: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
+        params = dict(state)
+        for index, name in enumerate(sampled):
+            params[name] = state[name] + deltas[index] * onehots[name]
+        call = _ModuleCall(work, probe, targets)
+        prefixed = {f"module.{k}": v for k, v in {**params, **buffers}.items()}
+        return probe.adapter(functional_call(call, prefixed, (sample[None],)))[0]
+
+    deltas = torch.zeros(len(sampled), dtype=x.dtype, device=x.device)
+    jac = vmap(jacrev(logits_of), in_dims=(None, 0), chunk_size=opts.vkdnw_chunk)(deltas, x)  # (B, K, P)
+    with torch.no_grad():
+        logits = vmap(logits_of, in_dims=(None, 0), chunk_size=opts.vkdnw_chunk)(deltas, x)  # (B, K)
+    jac, logits = jac.detach().to(torch.float64), logits.detach().to(torch.float64)
+    factor = multinomial_cholesky(smoothed_probabilities(logits))  # (B, K, K)
+    if opts.vkdnw_fisher == "exact":
+        factor = factor.transpose(1, 2)
+    lj = factor @ jac  # (B, K, P)
+    fisher = torch.einsum("bkp,bkq->pq", lj, lj) / jac.shape[0]
+    try:
+        eig = torch.linalg.eigvalsh(fisher)
+    except RuntimeError:  # the authors' rule when the decomposition fails: VKDNW = 0
+        return VKDNWResult(entropy=0.0, tensors=len(names), sampled=sampled, eigenvalues=[])
+    return VKDNWResult(entropy=decile_entropy(eig), tensors=len(names), sampled=sampled,
+                       eigenvalues=[float(v) for v in eig])
+
+
+class _ModuleCall(nn.Module):
+    """``probe.forward(module, inputs, targets)`` as a module, so ``functional_call`` can re-parametrise it."""
+
+    def __init__(self, module: nn.Module, probe: ProbePasses, targets: torch.Tensor | None) -> None:
+        super().__init__()
+        self.module = module
+        self.probe = probe
+        self.targets = targets
+
+    def forward(self, inputs: torch.Tensor):
+        return self.probe.forward(self.module, inputs, self.targets)
+
+
+@register_proxy("vkdnw", higher_is_better=True, needs=("vkdnw_pass",),
+                description="VKDNW: entropy of the deciles of the Fisher spectrum on sampled weights (CVPR 2025)")
+def vkdnw(data: SessionData, options: ScoringOptions) -> ProxyOutput:
+    result: VKDNWResult = data.get("vkdnw_pass")
+    return ProxyOutput(value=result.entropy, details={
+        "max": math.log(9), "sampled_tensors": len(result.sampled), "fisher": options.vkdnw_fisher,
+        "eigenvalues": result.eigenvalues})
+
+
+@register_proxy("vkdnw_layers", higher_is_better=True, needs=(),
+                description="ℵ: the number of parameter tensors of the model (VKDNW's first ranking key)")
+def vkdnw_layers(data: SessionData, options: ScoringOptions) -> ProxyOutput:
+    return ProxyOutput(value=float(data.parameter_tensors))
