@@ -154,6 +154,16 @@ def test_meco_equals_the_hand_computation():
     assert [t["module"] for t in report.details["meco"]["terms"]] == ["0", "1", "2"]
 
 
+def test_meco_term_is_exactly_zero_with_more_channels_than_positions():
+    from lswag_lightning.proxies.author_passes import channel_correlation_min_eigenvalue
+
+    rows = torch.randn(10, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert channel_correlation_min_eigenvalue(rows) == 0.0  # rank <= 5 < 10 channels
+    assert abs(float(torch.linalg.eigvalsh(torch.corrcoef(rows))[0])) < 1e-12  # what the solver would round to
+    assert channel_correlation_min_eigenvalue(rows.t()) == pytest.approx(
+        float(torch.linalg.eigvalsh(torch.corrcoef(rows.t()))[0]), rel=1e-12)
+
+
 def test_no_blocks_and_no_channel_layout_are_clear_statuses():
     class Flat(nn.Module):
         def __init__(self):

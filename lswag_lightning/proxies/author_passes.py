@@ -182,9 +182,14 @@ def _functional_forward(work: nn.Module, state: dict[str, torch.Tensor], buffers
 
 def channel_correlation_min_eigenvalue(sample: torch.Tensor) -> float:
     """MeCo's term for one module output of one sample, channels as rows: (C, positions). The smallest eigenvalue
-    of the Pearson correlation between channels across positions; NaN/inf entries (constant channels) become 0."""
+    of the Pearson correlation between channels across positions; NaN/inf entries (constant channels) become 0.
+    With more channels than positions the value is exactly 0 and no eigen-solver runs."""
     rows = sample.detach().to(torch.float64)
     if rows.shape[1] < 2 or rows.shape[0] < 1:
+        return 0.0
+    if rows.shape[0] > rows.shape[1] - 1:
+        # More channels than centred positions: the correlation has rank <= positions - 1 < C, so its smallest
+        # eigenvalue is exactly 0 (an eigen-solver would return round-off around it, at O(C³) cost).
         return 0.0
     corr = torch.nan_to_num(torch.corrcoef(rows), nan=0.0, posinf=0.0, neginf=0.0)
     return float(torch.linalg.eigvalsh(corr)[0])
