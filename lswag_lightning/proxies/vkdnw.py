@@ -16,6 +16,7 @@ sampled tensor, ``vmap`` over samples (eval mode makes samples independent), in 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -71,6 +72,7 @@ class VKDNWResult:
     tensors: int  # ℵ: parameter tensors of the whole model
     sampled: list[str]  # the tensors whose element 0 was sampled
     eigenvalues: list[float]  # of F, ascending
+    input: str = "gaussian"  # what was fed: the Gaussian batch, or the probe for integer inputs
 
 
 def vkdnw_pass(probe: ProbePasses, work: nn.Module) -> VKDNWResult:
@@ -78,9 +80,6 @@ def vkdnw_pass(probe: ProbePasses, work: nn.Module) -> VKDNWResult:
     names = [n for n, p in work.named_parameters() if p.is_floating_point()]
     if not names:
         raise ProxyError("the model has no floating-point parameters")
-    if not probe.inputs.is_floating_point():
-        raise ProxyError("VKDNW feeds a Gaussian batch, so it needs floating-point inputs (the probe inputs are "
-                         f"{probe.inputs.dtype})")
     state = kaiming_state(work, opts.seed)
     buffers = {}
     for name, buf in work.named_buffers():
@@ -98,8 +97,13 @@ def vkdnw_pass(probe: ProbePasses, work: nn.Module) -> VKDNWResult:
         e0[0] = 1.0
         onehots[name] = e0.reshape(state[name].shape)
     generator = _generator(opts.seed, probe.inputs.device)
-    x = torch.randn(probe.inputs[: probe.batch_size].shape, generator=generator, device=probe.inputs.device,
-                    dtype=probe.inputs.dtype)
+    if probe.inputs.is_floating_point():
+        x = torch.randn(probe.inputs[: probe.batch_size].shape, generator=generator, device=probe.inputs.device,
+                        dtype=probe.inputs.dtype)
+        source = "gaussian"
+    else:  # token ids or raw pixels cannot be Gaussian: the probe batch itself, as AZ-NAS does here
+        x = probe.inputs[: probe.batch_size]
+        source = "probe (integer inputs cannot be Gaussian)"
     targets = probe.targets_at(slice(0, 1))
 
     def logits_of(deltas: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
@@ -110,8 +114,10 @@ def vkdnw_pass(probe: ProbePasses, work: nn.Module) -> VKDNWResult:
         prefixed = {f"module.{k}": v for k, v in {**params, **buffers}.items()}
         return probe.adapter(functional_call(call, prefixed, (sample[None],)))[0]
 
-    deltas = torch.zeros(len(sampled), dtype=x.dtype, device=x.device)
-    jac = vmap(jacrev(logits_of), in_dims=(None, 0), chunk_size=opts.vkdnw_chunk)(deltas, x)  # (B, K, P)
+    deltas = torch.zeros(len(sampled), dtype=state[sampled[0]].dtype, device=x.device)
+    with warnings.catch_warnings():  # one warning per op without a batching rule (attention): noise, not news
+        warnings.filterwarnings("ignore", message=".*batching rule.*")
+        jac = vmap(jacrev(logits_of), in_dims=(None, 0), chunk_size=opts.vkdnw_chunk)(deltas, x)  # (B, K, P)
     with torch.no_grad():
         logits = vmap(logits_of, in_dims=(None, 0), chunk_size=opts.vkdnw_chunk)(deltas, x)  # (B, K)
     jac, logits = jac.detach().to(torch.float64), logits.detach().to(torch.float64)
@@ -123,9 +129,9 @@ def vkdnw_pass(probe: ProbePasses, work: nn.Module) -> VKDNWResult:
     try:
         eig = torch.linalg.eigvalsh(fisher)
     except RuntimeError:  # the authors' rule when the decomposition fails: VKDNW = 0
-        return VKDNWResult(entropy=0.0, tensors=len(names), sampled=sampled, eigenvalues=[])
+        return VKDNWResult(entropy=0.0, tensors=len(names), sampled=sampled, eigenvalues=[], input=source)
     return VKDNWResult(entropy=decile_entropy(eig), tensors=len(names), sampled=sampled,
-                       eigenvalues=[float(v) for v in eig])
+                       eigenvalues=[float(v) for v in eig], input=source)
 
 
 class _ModuleCall(nn.Module):
@@ -147,7 +153,7 @@ def vkdnw(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     result: VKDNWResult = data.get("vkdnw_pass")
     return ProxyOutput(value=result.entropy, details={
         "max": math.log(9), "sampled_tensors": len(result.sampled), "fisher": options.vkdnw_fisher,
-        "eigenvalues": result.eigenvalues})
+        "input": result.input, "eigenvalues": result.eigenvalues})
 
 
 @register_proxy("vkdnw_layers", higher_is_better=True, needs=(),
