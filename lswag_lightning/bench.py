@@ -569,8 +569,9 @@ class OutputBusyError(RuntimeError):
 
 
 @contextlib.contextmanager
-def exclusive_run(out_dir: Path, lock_name: str = ".lock", what: str | None = None):
-    """Hold ``<out_dir>/<lock_name>`` for the whole run, so two processes never append to one table.
+def exclusive_run(out_dir: Path, lock_name: str = ".lock", what: str | None = None, program: str = "lswag-bench"):
+    """Hold ``<out_dir>/<lock_name>`` for the whole run, so two processes never append to one table (or, for
+    ``lswag-search``, never write one checkpoint).
 
     Raises :class:`OutputBusyError` naming ``what`` (default: the folder) when another process holds it. The lock
     is an OS file lock (``fcntl.flock``): it is released when the process ends, even when killed. Where ``fcntl``
@@ -585,7 +586,7 @@ def exclusive_run(out_dir: Path, lock_name: str = ".lock", what: str | None = No
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise OutputBusyError(f"{what or out_dir} is being written by another lswag-bench process; wait for it "
+            raise OutputBusyError(f"{what or out_dir} is being written by another {program} process; wait for it "
                                   "to end (or stop it) before resuming, or use another --out folder") from None
         try:
             handle.write(str(os.getpid()))
