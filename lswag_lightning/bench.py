@@ -528,10 +528,13 @@ def table_columns(gt: GroundTruth, proxies: Sequence[str]) -> list[str]:
             "status", *(f"seconds.{p}" for p in proxies), "build_seconds", "total_seconds"]
 
 
-def check_settings(out_dir: str | os.PathLike, settings: BenchSettings) -> None:
-    """Refuse (``ValueError`` naming every difference) an ``out_dir`` whose table was made with other settings."""
+def check_settings(out_dir: str | os.PathLike, settings: BenchSettings, *, table_name: str = "table.csv",
+                   meta_name: str = "bench.json") -> None:
+    """Refuse (``ValueError`` naming every difference) an ``out_dir`` whose table was made with other settings.
+
+    ``table_name`` / ``meta_name``: the table and its settings file inside ``out_dir`` (a shard has its own)."""
     out = Path(out_dir)
-    meta_path, table_path = out / "bench.json", out / "table.csv"
+    meta_path, table_path = out / meta_name, out / table_name
     if not (table_path.exists() and table_path.stat().st_size > 0):
         return
     if not meta_path.exists():
@@ -542,7 +545,7 @@ def check_settings(out_dir: str | os.PathLike, settings: BenchSettings) -> None:
     diff = sorted(k for k in set(previous) | set(fingerprint) if previous.get(k) != fingerprint.get(k))
     if diff:
         details = "; ".join(f"{k}: was {previous.get(k)!r}, now {fingerprint.get(k)!r}" for k in diff)
-        raise ValueError(f"{out} holds a run with other settings ({details}). Rerun with the same arguments "
+        raise ValueError(f"{table_path} was made with other settings ({details}). Rerun with the same arguments "
                          "to resume, or choose another --out folder")
 
 
@@ -566,24 +569,25 @@ class OutputBusyError(RuntimeError):
 
 
 @contextlib.contextmanager
-def exclusive_run(out_dir: Path):
-    """Hold ``<out_dir>/.lock`` for the whole run, so two processes never append to one table.
+def exclusive_run(out_dir: Path, lock_name: str = ".lock", what: str | None = None, program: str = "lswag-bench"):
+    """Hold ``<out_dir>/<lock_name>`` for the whole run, so two processes never append to one table (or, for
+    ``lswag-search``, never write one checkpoint).
 
-    Raises :class:`OutputBusyError` naming the folder when another process holds it. The lock is an OS file lock
-    (``fcntl.flock``): it is released when the process ends, even when killed. Where ``fcntl`` is missing
-    (Windows) no lock is taken.
+    Raises :class:`OutputBusyError` naming ``what`` (default: the folder) when another process holds it. The lock
+    is an OS file lock (``fcntl.flock``): it is released when the process ends, even when killed. Where ``fcntl``
+    is missing (Windows) no lock is taken.
     """
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
         yield
         return
-    with open(out_dir / ".lock", "w") as handle:
+    with open(Path(out_dir) / lock_name, "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise OutputBusyError(f"{out_dir} is being written by another lswag-bench process; wait for it to end "
-                               "(or stop it) before resuming, or use another --out folder") from None
+            raise OutputBusyError(f"{what or out_dir} is being written by another {program} process; wait for it "
+                                  "to end (or stop it) before resuming, or use another --out folder") from None
         try:
             handle.write(str(os.getpid()))
             handle.flush()
@@ -620,20 +624,28 @@ def run_benchmark(settings: BenchSettings, gt: GroundTruth, out_dir: str | os.Pa
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with exclusive_run(out):
-        return _run_benchmark_locked(settings, gt, out, data_dir=data_dir, device=device, progress=progress,
-                                     on_row=on_row, stop_after=stop_after)
+        return run_rows(settings, gt, out, data_dir=data_dir, device=device, progress=progress, on_row=on_row,
+                        stop_after=stop_after)
 
 
-def _run_benchmark_locked(settings: BenchSettings, gt: GroundTruth, out: Path, *, data_dir: Any,
-                          device: str | torch.device | None, progress: bool,
-                          on_row: Callable[[int, dict[str, Any]], None] | None, stop_after: int | None) -> RunResult:
+def run_rows(settings: BenchSettings, gt: GroundTruth, out: Path, *, data_dir: Any = None,
+             device: str | torch.device | None = None, progress: bool = True,
+             on_row: Callable[[int, dict[str, Any]], None] | None = None, stop_after: int | None = None,
+             table_name: str = "table.csv", meta_name: str = "bench.json",
+             positions: Sequence[int] | None = None, run_info: Mapping[str, Any] | None = None) -> RunResult:
+    """The body of :func:`run_benchmark`, for a caller that already holds the folder's lock.
+
+    ``positions``: the sample positions this table is for (default: all of ``gt``); ``table_name`` /
+    ``meta_name``: its files in ``out``; ``run_info`` is added to the settings file (e.g. which shard).
+    The returned table holds this table's rows only.
+    """
     from tqdm.auto import tqdm
 
     from lswag_lightning.spaces import get_space
 
-    meta_path = out / "bench.json"
-    table_path = out / "table.csv"
-    check_settings(out, settings)
+    meta_path = out / meta_name
+    table_path = out / table_name
+    check_settings(out, settings, table_name=table_name, meta_name=meta_name)
     dev = torch.device(device or default_device())
     previous_runs = json.loads(meta_path.read_text()).get("runs", []) if meta_path.exists() else []
     this_run = {"device": str(dev), "torch": torch.__version__, "python": platform.python_version(),
@@ -641,24 +653,27 @@ def _run_benchmark_locked(settings: BenchSettings, gt: GroundTruth, out: Path, *
     if dev.type == "cuda":
         this_run["device_name"] = torch.cuda.get_device_name(dev)
     meta = {"settings": settings.fingerprint(), "score_options_source": settings.score_options_source,
-            "gt_source": settings.gt_source, "columns": TABLE_DOC, **this_run, "runs": [*previous_runs, this_run]}
+            "gt_source": settings.gt_source, "columns": TABLE_DOC, **dict(run_info or {}), **this_run,
+            "runs": [*previous_runs, this_run]}
     meta_path.write_text(json.dumps(meta, indent=2))
 
     space = get_space(settings.space)
     columns = table_columns(gt, settings.proxies)
     table_file = TableFile(table_path, columns)
     archs = gt.table["arch"].tolist()
+    planned = list(range(len(archs))) if positions is None else [int(p) for p in positions]
+    wanted = set(planned)
     for index, arch in table_file.done.items():
-        if index >= len(archs) or archs[index] != arch:
-            raise ValueError(f"{table_path}: row sample_index={index} holds {arch!r}, which is not the planned "
-                             "architecture; the table belongs to another sample. Use another --out folder")
-    todo = [i for i in range(len(archs)) if i not in table_file.done]
+        if index not in wanted or index >= len(archs) or archs[index] != arch:
+            raise ValueError(f"{table_path}: row sample_index={index} holds {arch!r}, which is not a planned "
+                             "architecture of this table; it belongs to another sample. Use another --out folder")
+    todo = [i for i in planned if i not in table_file.done]
     x, y = load_probe_batch(data_dir, settings.batch_size, settings.probe_seed, settings.img_size)
     x, y = x.to(dev), y.to(dev)
     start = time.perf_counter()
     scored = failed = 0
     stopped = False
-    bar = tqdm(total=len(archs), initial=len(archs) - len(todo), unit="arch", disable=not progress,
+    bar = tqdm(total=len(planned), initial=len(planned) - len(todo), unit="arch", disable=not progress,
                desc=f"{settings.benchmark}", dynamic_ncols=True)
     try:
         with _float32_exact():
@@ -697,7 +712,7 @@ def _run_benchmark_locked(settings: BenchSettings, gt: GroundTruth, out: Path, *
         bar.close()
     this_run["rows_scored"] = scored
     meta_path.write_text(json.dumps(meta, indent=2))
-    return RunResult(read_table(table_path), scored, len(archs) - len(todo), failed, stopped,
+    return RunResult(read_table(table_path), scored, len(planned) - len(todo), failed, stopped,
                      time.perf_counter() - start)
 
 
@@ -747,10 +762,12 @@ def protocol_lines(settings: BenchSettings, meta: Mapping[str, Any], n_rows: int
     so = settings.score_options
     interval = so.get("layer_interval")
     psi = so.get("psi_layers", "upto")
+    shards = meta.get("shards") or {}
     lines = [
         f"Benchmark `{settings.benchmark}`, space `{settings.space}`; ground truth: {settings.gt_source}.",
         (f"Architectures: {n_rows} scored" + (
-            (f" (the first {n_rows} of" if n_rows < settings.sample else ",")
+            ((f" ({n_rows} of" if shards.get("missing") else f" (the first {n_rows} of") if n_rows < settings.sample
+             else ",")
             + f" a seeded random sample of {settings.sample} (numpy default_rng({settings.seed}).choice, without "
               f"replacement) of the {n_planned_total} in the ground truth" + (")" if n_rows < settings.sample else "")
             if settings.sample else f" (of all {n_planned_total} in the ground truth, in file order)") + "."),
@@ -773,6 +790,12 @@ def protocol_lines(settings: BenchSettings, meta: Mapping[str, Any], n_rows: int
                                                                 if r.get("rows_scored", 1) != 0})) or "?")
         + "; TF32 off on CUDA.",
     ]
+    if shards:
+        missing = shards.get("missing") or {}
+        lines.append(f"Scored in {shards['count']} shards (shard I holds the sample positions p with p mod "
+                     f"{shards['count']} = I), merged by sample position"
+                     + (f"; MISSING: {'; '.join(f'shard {i}: {why}' for i, why in missing.items())}" if missing
+                        else "; all complete") + ".")
     if command:
         lines.append(f"Command: `{command}`")
     return lines

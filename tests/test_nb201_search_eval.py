@@ -112,3 +112,28 @@ def test_score_table_supplies_only_what_it_holds(shared_data_dir, tmp_path):
     assert scorer.owner["lswag"] == 1 and scorer.scorers[1].score_options["layer_interval"] == (0, 0)
     only_lswag, live = recipe.make_scorer(args, ["lswag"])
     assert only_lswag is live and only_lswag.score_options["layer_interval"] == (0, 0)
+
+
+def test_sharded_prescoring_splits_the_cells_and_reports_unfinished_shards(shared_data_dir, tmp_path, monkeypatch,
+                                                                           capsys):
+    """Two shards of the pre-scoring (here over the first 8 cells of the order) write disjoint cells into one
+    score cache; before the second has run, the coverage line names it."""
+    order = recipe.prescore_order(shared_data_dir)
+    monkeypatch.setattr(recipe, "prescore_order", lambda data_dir, seed=0: order[:8])
+    from lswag_lightning.bench_shards import Shard
+
+    shares = [recipe.prescore_share(order[:8], Shard(i, 2)) for i in range(2)]
+    assert sorted(shares[0] + shares[1]) == sorted(order[:8]) and not set(shares[0]) & set(shares[1])
+    cache = tmp_path / "cache"
+    common = ["--out", str(tmp_path / "pre"), "--score-cache", str(cache), "--fitnesses", "params",
+              "--data-dir", str(shared_data_dir), "--threads", "1", "--device", "cpu"]
+    base = [*common, "--prescore-all", "--prescore-only"]
+    assert recipe.main([*base, "--shard", "1/2"]) == 0
+    assert "4 of 8 cells pre-scored; unfinished: shard 0/2: 0 of 4" in capsys.readouterr().out
+    assert recipe.main([*base, "--shard", "0/2"]) == 0
+    assert "8 of 8 cells pre-scored; every shard complete" in capsys.readouterr().out
+    for i in range(2):  # each shard's process wrote its own cells, once
+        records = [json.loads(line) for line in (cache / f"s{i}-of-2-w00.jsonl").read_text().splitlines()]
+        assert sorted(r["arch"] for r in records) == sorted(shares[i])
+    with pytest.raises(SystemExit):  # only the pre-scoring is sharded; the searches run once on the whole cache
+        recipe.main([*common, "--shard", "0/2"])

@@ -228,3 +228,15 @@ def test_score_cache_is_shared_between_runs(capsys, tmp_path):
     assert code == 0
     a, b = pd.read_csv(tmp_path / "a" / "ranked.csv"), pd.read_csv(tmp_path / "b" / "ranked.csv")
     assert set(b["source"]) == {"cache"} and set(a["arch"]) == set(b["arch"])
+
+
+def test_a_second_search_on_the_same_output_folder_is_refused(capsys, tmp_path):
+    """Two searches writing one --out would overwrite each other's checkpoint: while one holds it, another stops."""
+    from lswag_lightning.bench import exclusive_run
+
+    with exclusive_run(tmp_path):  # another open file description: conflicts as another process would
+        code, _, err = run_cli(capsys, [*TINY, "--budget", "2", "--out", str(tmp_path)])
+    assert code == 2 and "being written by another lswag-search process" in err
+    assert not (tmp_path / "checkpoint.json").exists()
+    code, out, _ = run_cli(capsys, [*TINY, "--budget", "2", "--out", str(tmp_path)])  # released: it goes ahead
+    assert code == 0 and "2 architectures scored" in out

@@ -5,12 +5,16 @@ Fixed command lines (recipes and external checks rely on them)::
     lswag-bench nb201|autoformer_ti [--sample N --seed S] [--proxies ...] --out DIR
     lswag-bench custom --space NAME --gt FILE --arch-column COL --accuracy-column COL [--accuracy-column COL2 ...]
                 [--sample N --seed S] [--num-classes K] [--img-size P] --out DIR
+    lswag-bench <same arguments> --shard I/N      # shard I of N (0-based) into DIR/shards/, concurrently with others
+    lswag-bench <same arguments> --report-only [--allow-partial]   # merge the shards, then the report
 
 Writes ``DIR/table.csv`` (one row per architecture, appended and flushed as it goes; a rerun with the same
 arguments resumes), ``DIR/bench.json`` (settings, column meanings) and, unless ``--no-report``,
-``DIR/report.md`` with per-accuracy sub-reports and plots. The data folder comes from ``--data-dir``, else
+``DIR/report.md`` with per-accuracy sub-reports and plots. With ``--shard I/N`` the rows go to
+``DIR/shards/table.I-of-N.csv`` (see :mod:`lswag_lightning.bench_shards`) and ``--report-only`` merges the shards
+into ``DIR/table.csv`` first. The data folder comes from ``--data-dir``, else
 ``$LSWAG_DATA_DIR``, else ``../shared/data`` beside the checkout. Imports neither Lightning, Hydra nor W&B.
-Exit codes: 0 done, 1 interrupted (rerun to resume), 2 bad arguments or data.
+Exit codes: 0 done, 1 interrupted or shards missing (rerun to resume / run them), 2 bad arguments or data.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from lswag_lightning.bench import (AUTOFORMER_DEFAULT_IMG_SIZE, AUTOFORMER_PATCH
                                    PROBE_CLASSES, BenchSettings, OutputBusyError, benchmark_ground_truth,
                                    default_device, default_proxies, load_run, resolve_build_options,
                                    resolve_score_options, run_benchmark, sample_ground_truth, write_bench_report)
+from lswag_lightning.bench_shards import Shard, merge_shards, refuse_if_sharded, run_shard, shard_files
 from lswag_lightning.cli.args import int_at_least
 
 log = logging.getLogger("lswag_lightning.cli.bench")
@@ -41,6 +46,13 @@ def _key_value(text: str) -> tuple[str, Any]:
     except json.JSONDecodeError:
         value = raw  # a bare word is a string (lambda_std=abs)
     return key.strip(), value
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,7 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-report", action="store_true", help="write the table only")
     r.add_argument("--report-only", action="store_true",
                    help="write the report from the table already in --out (same arguments as the run), scoring "
-                        "nothing; e.g. for a table made on another machine, or a partial one")
+                        "nothing; e.g. for a table made on another machine, or a partial one. When --out holds "
+                        "shards, merges them into table.csv first and names the missing ones")
+    r.add_argument("--shard", type=_shard, default=None, metavar="I/N",
+                   help="score only shard I of N (0 <= I < N: the sample positions p with p %% N == I) into "
+                        "OUT/shards/; the N shards may run at once (processes or machines sharing OUT), each "
+                        "resumes like a run; merge with --report-only")
+    r.add_argument("--allow-partial", action="store_true",
+                   help="with --report-only: merge and report even when shards are missing (named in the report)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--n-boot", type=int_at_least(0), default=1000, help="bootstrap resamples (default 1000)")
     r.add_argument("--libra-splits", type=int_at_least(1), default=20,
@@ -122,6 +141,10 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
         parser.error("--seed chooses the architecture sample: give --sample N with it")
     if args.nb201_set != "all" and args.benchmark != "nb201":
         parser.error("--nb201-set only applies to the nb201 benchmark")
+    if args.shard is not None and args.report_only:
+        parser.error("--report-only merges every shard of --out: leave --shard out")
+    if args.allow_partial and not args.report_only:
+        parser.error("--allow-partial only applies to --report-only (merging shards)")
 
 
 def _layer_interval(parser: argparse.ArgumentParser, values: list[str] | None) -> dict[str, Any]:
@@ -150,6 +173,29 @@ def _report(args: argparse.Namespace, argv: Sequence[str] | None, settings: Benc
         print(f"  {acc} (n={info['n']}): " + ", ".join(f"{k} {v:.3f}" for v, k in top)
               + (f"; LIBRA held-out {libra:.3f} ({', '.join(info['libra_choice'])})" if libra is not None else ""))
     print(f"report: {path}")
+
+
+def _report_only(args: argparse.Namespace, argv: Sequence[str] | None, settings: BenchSettings, gt: Any,
+                 total: int, seed: int) -> int:
+    """``--report-only``: merge the shards of ``--out`` when it holds any (0 merged, 1 shards missing and no
+    ``--allow-partial``: nothing written), then the report of ``table.csv``."""
+    if shard_files(args.out):
+        merged = merge_shards(args.out, settings, gt, allow_partial=args.allow_partial)
+        if merged.missing:
+            print(f"shards missing or unfinished: {merged.missing_text()}", file=sys.stderr)
+        if not merged.written:
+            print(f"not merged: {merged.rows} of {merged.planned} rows are done. Run the missing shards (the same "
+                  "command with --shard I/N; a killed one resumes), or add --allow-partial to merge and report "
+                  "the rows present", file=sys.stderr)
+            return 1
+        print(f"merged {len(merged.complete)} of {merged.count} shards complete: {merged.rows} of {merged.planned} "
+              f"rows -> {args.out / 'table.csv'}")
+    table, meta = load_run(args.out, settings)
+    if len(table) < len(gt):
+        print(f"note: {args.out / 'table.csv'} holds {len(table)} of the {len(gt)} planned architectures; "
+              "the report covers those", file=sys.stderr)
+    _report(args, argv, settings, table, meta, total, gt.accuracy_columns, seed)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -198,25 +244,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             score_options_source=sources)
         device = args.device or default_device()
         if args.report_only:
-            table, meta = load_run(args.out, settings)
-            if len(table) < len(gt):
-                print(f"note: {args.out / 'table.csv'} holds {len(table)} of the {len(gt)} planned architectures; "
-                      "the report covers those", file=sys.stderr)
-            _report(args, argv, settings, table, meta, total, gt.accuracy_columns, seed)
-            return 0
-        result = run_benchmark(settings, gt, args.out, data_dir=args.data_dir, device=device,
-                               progress=not args.no_progress, stop_after=args.stop_after)
+            return _report_only(args, argv, settings, gt, total, seed)
+        kwargs = {"data_dir": args.data_dir, "device": device, "progress": not args.no_progress,
+                  "stop_after": args.stop_after}
+        if args.shard is not None:
+            result = run_shard(settings, gt, args.out, args.shard, **kwargs)
+        else:
+            refuse_if_sharded(args.out)
+            result = run_benchmark(settings, gt, args.out, **kwargs)
     except (ValueError, FileNotFoundError, OutputBusyError) as exc:
         print(f"lswag-bench: error: {exc}", file=sys.stderr)
         return 2
     table = result.table
     secs = table["total_seconds"].astype(float)
-    print(f"{args.out / 'table.csv'}: {len(table)} of {len(gt)} architectures ({result.resumed} from an earlier run, "
+    where, planned = ((f"shard {args.shard}: {args.out / 'shards' / f'table.{args.shard.tag}.csv'}",
+                       len(args.shard.positions(len(gt)))) if args.shard else (args.out / "table.csv", len(gt)))
+    print(f"{where}: {len(table)} of {planned} architectures ({result.resumed} from an earlier run, "
           f"{result.scored} scored now in {result.wall_seconds:.1f} s, {result.failed} failed); scoring time per "
           f"architecture: median {secs.median():.3f} s, mean {secs.mean():.3f} s on {device}")
     if result.stopped:
         print("interrupted: rerun the same command to resume", file=sys.stderr)
         return 1
+    if args.shard is not None:
+        print("merge the finished shards (table.csv + report) with the same arguments, --shard left out, plus "
+              "--report-only")
+        return 0
     if not args.no_report:
         meta = json.loads((args.out / "bench.json").read_text())
         _report(args, argv, settings, table, meta, total, gt.accuracy_columns, seed)

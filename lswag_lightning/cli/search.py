@@ -18,6 +18,7 @@ hand-off training job failed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import shlex
 import sys
@@ -224,8 +225,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     opts = resolve_options(args, parser)
+    with contextlib.ExitStack() as output_lock:  # held from the checkpoint's loading to the last output
+        return _search(args, opts, parser, argv, output_lock)
 
+
+def _search(args: argparse.Namespace, opts: dict[str, Any], parser: argparse.ArgumentParser,
+            argv: Sequence[str] | None, output_lock: contextlib.ExitStack) -> int:
+    """The search of :func:`main`; ``--out`` is locked (``output_lock``) once the settings are valid, so a second
+    process on the same folder is refused instead of overwriting the checkpoint."""
     import torch
+
+    from lswag_lightning.bench import OutputBusyError, exclusive_run
 
     from lswag_lightning.search import (InfeasibleBudgetError, ProxyScorer, ScoreCache, Search, SearchSettings,
                                         TableScorer, load_probe_batch, make_fitness, write_outputs)
@@ -261,10 +271,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                                probe=probe)
         scorer = (TableScorer(space, args.score_table, proxies, fallback=live) if args.score_table is not None
                   else live)
+        args.out.mkdir(parents=True, exist_ok=True)
+        output_lock.enter_context(exclusive_run(args.out, program="lswag-search"))
         search = Search(space, scorer, fitness, settings, out_dir=args.out,
                         checkpoint_every=int(opts["checkpoint_every"]), resume=not args.restart,
                         progress=not args.no_progress)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, OutputBusyError) as err:
         parser.error(str(err))
     if search.resumed_from:
         print(f"resuming {search.checkpoint_path}: {search.resumed_from} of {settings.budget} evaluations done")

@@ -15,7 +15,9 @@ Scores are shared: every architecture is scored once, with the union of the prox
 score cache (``--score-cache``, JSON lines keyed by arch string + scoring settings) reused across seeds, strategies,
 fitnesses and later runs. ``--score-table`` reuses ``lswag-bench nb201``'s ``table.csv`` instead (archs it lacks are
 scored live). ``--prescore-all`` first scores all 15,625 cells with ``--workers`` processes (for a GPU machine),
-after which every search is a lookup.
+after which every search is a lookup. ``--shard I/N`` pre-scores only shard I of N of the cells (the positions p of
+the pre-scoring order with p % N == I), so N processes or machines sharing the score cache folder split the space;
+each shard resumes (cells in the cache are skipped), and the cache merges every writer's file when read.
 
 LIBRA's proxies: ``--libra-proxies a,b,c``, or ``--libra-result`` (a ``lswag-libra`` libra.json), or by default
 ``--libra-select naslib-val``: LIBRA's selection (:func:`lswag_lightning.analysis.libra.select`) on the 723
@@ -28,6 +30,9 @@ the evaluation; the report says so.
 
     # the full protocol (5 seeds x budget 1000), e.g. on a GPU machine:
     python recipes/search/nb201_search_eval.py --out runs/nb201_search --prescore-all --workers 12 --device cuda
+    # the same split over machines sharing runs/cache (one command per machine, I = 0..3), then the searches:
+    python recipes/search/nb201_search_eval.py --out runs/pre --score-cache runs/cache --prescore-all \
+        --prescore-only --shard I/4 --device cuda
     # a small CPU run:
     python recipes/search/nb201_search_eval.py --out runs/nb201_small --seeds 0,1 --budget 100 \\
         --libra-proxies lswag,synflow,naswot --threads 1
@@ -97,17 +102,25 @@ def prescore_order(data_dir, seed: int = 0) -> list[str]:
     return first + [a for a in (index_to_arch(int(i)) for i in order) if a not in seen]
 
 
+def prescore_share(order: list[str], shard, worker: int = 0, workers: int = 1) -> list[str]:
+    """The archs of one pre-scoring worker: shard ``shard`` of ``order`` (positions p with p % N == I), then
+    every ``workers``-th of those from ``worker``."""
+    return [order[p] for p in shard.positions(len(order))][worker::workers]
+
+
 def _prescore_worker(job: tuple) -> tuple[int, int, float]:
     """Score this worker's share of the archs until the deadline; returns (worker, scored now, seconds)."""
     args, proxies, worker, workers, deadline = job
     import torch
 
     torch.set_num_threads(1)
-    scorer = make_live_scorer(args, proxies, writer=f"w{worker:02d}")
+    shard = args.shard
+    writer = f"w{worker:02d}" if shard.count == 1 else f"s{shard.tag}-w{worker:02d}"
+    scorer = make_live_scorer(args, proxies, writer=writer)
     space = scorer.space
     start = time.perf_counter()
     done = 0
-    for arch in prescore_order(args.data_dir)[worker::workers]:
+    for arch in prescore_share(prescore_order(args.data_dir), shard, worker, workers):
         if time.time() > deadline:
             break
         if scorer.cache.get(scorer.key, arch, proxies) is not None:
@@ -134,6 +147,27 @@ def prescore_all(args, proxies) -> None:
     wall = time.perf_counter() - start
     print(f"pre-scored {total} archs with {args.workers} worker(s) in {wall:.1f} s "
           f"({wall / max(total, 1):.3f} s per arch overall)", flush=True)
+    prescore_coverage(args, proxies)
+
+
+def prescore_coverage(args, proxies) -> dict[int, tuple[int, int]]:
+    """Print and return, per shard I of ``args.shard.count``, (cells with every proxy in the score cache, cells of
+    the shard): what every process sharing the cache has pre-scored so far, and which shards are unfinished."""
+    from lswag_lightning.bench_shards import Shard
+
+    scorer = make_live_scorer(args, proxies)
+    order = prescore_order(args.data_dir)
+    count = args.shard.count
+    coverage = {}
+    for index in range(count):
+        share = prescore_share(order, Shard(index, count))
+        done = sum(scorer.cache.get(scorer.key, arch, proxies) is not None for arch in share)
+        coverage[index] = (done, len(share))
+    missing = [f"shard {i}/{count}: {d} of {n}" for i, (d, n) in coverage.items() if d < n]
+    done = sum(d for d, _ in coverage.values())
+    print(f"score cache {args.score_cache}: {done} of {len(order)} cells pre-scored"
+          + (f"; unfinished: {'; '.join(missing)}" if missing else "; every shard complete"), flush=True)
+    return coverage
 
 
 # ---------------------------------------------------------------------------------------------- LIBRA trio
@@ -428,6 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prescore-all", action="store_true", help="score all 15,625 cells first (parallel workers)")
     p.add_argument("--prescore-only", action="store_true", help="stop after --prescore-all")
     p.add_argument("--workers", type=int, default=1, help="processes for --prescore-all")
+    p.add_argument("--shard", default="0/1", metavar="I/N",
+                   help="--prescore-all scores only shard I of N (0-based) of the cells, for N processes or machines "
+                        "sharing --score-cache (default 0/1: all)")
     p.add_argument("--deadline", type=float, default=None, help="seconds allowed for --prescore-all")
     p.add_argument("--device", default=None, help="torch device (default cuda if available)")
     p.add_argument("--batch-size", type=int, default=64)
@@ -443,8 +480,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from lswag_lightning.bench_shards import Shard
+
+    try:
+        args.shard = Shard.parse(args.shard)
+    except ValueError as err:
+        parser.error(str(err))
+    if args.shard.count > 1 and not (args.prescore_all and args.prescore_only):
+        parser.error("--shard splits the pre-scoring: give it with --prescore-all --prescore-only, then run the "
+                     "searches once, without --shard, on the shared --score-cache")
     import torch
 
     from lswag_lightning.search import make_fitness
