@@ -32,6 +32,6 @@ zc = ZeroCostProxyCallback(
     score_options={"activation_points": relu_inputs,                         # its ReLU is F.relu
                    "block_points": encoder_blocks})                          # AZ-NAS's chain of blocks
 pl.seed_everything(0)
-pl.Trainer(max_steps=3, logger=False, enable_progress_bar=False, callbacks=[zc]).fit(Demo(vocab_size=64))
+pl.Trainer(max_steps=3, logger=False, enable_checkpointing=False, enable_progress_bar=False, callbacks=[zc]).fit(Demo(vocab_size=64))
 for name, status in zc.report.status.items():
     print(f"{name:13s} {zc.report.values[name]:12.5g}  {status[:100]}")
