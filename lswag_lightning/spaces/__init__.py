@@ -1,7 +1,8 @@
-"""Search spaces: sample / mutate / encode / decode / build for AutoFormer ViTs, NAS-Bench-201 and DARTS.
+"""Search spaces: sample / mutate / encode / decode / build for AutoFormer ViTs, NAS-Bench-101, NAS-Bench-201 and DARTS
+(NAS-Bench-301 genotypes go through ``darts``).
 
 ``get_space(name)`` returns a :class:`SearchSpace`; ``available_spaces()`` lists the names
-(``autoformer_ti``, ``autoformer_s``, ``autoformer_mini``, ``nb201``, ``darts``).
+(``autoformer_ti``, ``autoformer_s``, ``autoformer_mini``, ``nb101``, ``nb201``, ``darts``).
 """
 from __future__ import annotations
 
