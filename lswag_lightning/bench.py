@@ -10,7 +10,7 @@ Benchmarks (the ground truth is read at run time from the data folder, never cop
   ``imagenet16_120_test_acc`` (+ ``nb201_index``). With ``nb201_set="naslib_val"`` the architectures are the 723
   cells of ``nb201/nb201_val_acc_naslib_subset.csv`` and their validation accuracies (the paper's protocol) are
   added as ``cifar10_val_acc``, ``cifar100_val_acc``, ``imagenet16_120_val_acc``.
-- ``nb101`` / ``nb301``: NAS-Bench-Suite-Zero's subsets (``naslib_zc_subsets/``, :mod:`lswag_lightning.naslib_subsets`):
+- ``nb101`` / ``nb301``: NAS-Bench-Suite-Zero's subsets (``naslib_zc_subsets/``, read by ``analysis.published``):
   500 NB101 cells (space ``nb101``) / 725 NB301 genotypes (space ``darts`` with :data:`NB301_BUILD_OPTIONS`),
   CIFAR-10 validation accuracy -> ``cifar10_val_acc``; ``arch`` is the file's key (the scored networks' ``params``
   equal the file's ``params``, which NASLib stores in millions).
@@ -226,24 +226,30 @@ def load_custom_ground_truth(path: str | os.PathLike, space_name: str, arch_colu
 
 def load_naslib_ground_truth(benchmark: str, data_dir: str | os.PathLike | None = None) -> GroundTruth:
     """NAS-Bench-Suite-Zero's ``nb101`` (500 cells) or ``nb301`` (725 genotypes) subset with its CIFAR-10
-    validation accuracy (%); every key is checked to decode in the benchmark's space."""
-    from lswag_lightning import naslib_subsets
+    validation accuracy (%), read by :func:`lswag_lightning.analysis.published.load_published`; ``arch`` is the
+    file's key, checked to decode in the benchmark's space. ``gt.table`` also holds ``published_params`` (the
+    file's count), which is not written to table.csv (lswag-libra would take it for a proxy)."""
+    from lswag_lightning.analysis.published import load_published
     from lswag_lightning.spaces import get_space
 
-    file, loader, ids = {"nb101": (naslib_subsets.NB101_FILE, naslib_subsets.load_nb101_subset, ["gt_row"]),
-                         "nb301": (naslib_subsets.NB301_FILE, naslib_subsets.load_nb301_subset,
-                                   ["gt_row", "naslib_idx"])}[benchmark]
-    root = resolve_data_dir(data_dir, must_contain=file)
-    table = loader(root)
+    published = load_published(benchmark, "cifar10", data_dir)
+    raw = published.table
+    table = pd.DataFrame({"arch": raw["arch"].astype(str), "gt_row": np.arange(len(raw))})
+    ids = ["gt_row"]
+    if "idx" in raw.columns:
+        table["naslib_idx"] = raw["idx"].astype(int).to_numpy()
+        ids.append("naslib_idx")
+    table["cifar10_val_acc"] = raw["val_accuracy"].astype(float).to_numpy()
+    table["published_params"] = raw["params"].astype(np.int64).to_numpy()
     space = get_space(BENCHMARK_SPACES[benchmark])
     for row, key in enumerate(table["arch"]):
         try:
             space.decode(key)
         except ValueError as exc:
-            raise ValueError(f"{root / file}: row {row} is not a {space.name} architecture: {exc}") from None
-    # ``published_params`` stays in ``gt.table`` only: in table.csv lswag-libra would take it for a proxy
-    return GroundTruth(BENCHMARK_SPACES[benchmark], table, [naslib_subsets.ACCURACY_COLUMN], ids,
-                       f"{file} (NAS-Bench-Suite-Zero {benchmark.upper()} subset, CIFAR-10 validation accuracy)")
+            raise ValueError(f"{published.source}: row {row} is not a {space.name} architecture: {exc}") from None
+    return GroundTruth(space.name, table, ["cifar10_val_acc"], ids,
+                       f"{published.source.relative_to(published.source.parents[1])} (NAS-Bench-Suite-Zero "
+                       f"{benchmark.upper()} subset, CIFAR-10 validation accuracy)")
 
 
 def load_autoformer_ground_truth(data_dir: str | os.PathLike | None = None) -> GroundTruth:
