@@ -10,6 +10,10 @@ Benchmarks (the ground truth is read at run time from the data folder, never cop
   ``imagenet16_120_test_acc`` (+ ``nb201_index``). With ``nb201_set="naslib_val"`` the architectures are the 723
   cells of ``nb201/nb201_val_acc_naslib_subset.csv`` and their validation accuracies (the paper's protocol) are
   added as ``cifar10_val_acc``, ``cifar100_val_acc``, ``imagenet16_120_val_acc``.
+- ``nb101`` / ``nb301``: NAS-Bench-Suite-Zero's subsets (``naslib_zc_subsets/``, read by ``analysis.published``):
+  500 NB101 cells (space ``nb101``) / 725 NB301 genotypes (space ``darts`` with :data:`NB301_BUILD_OPTIONS`),
+  CIFAR-10 validation accuracy -> ``cifar10_val_acc``; ``arch`` is the file's key (the scored networks' ``params``
+  equal the file's ``params``, which NASLib stores in millions).
 - ``autoformer_ti``: ``vit/autoprox_gt_autoformer.json`` (Auto-Prox, 100 AutoFormer-Ti subnets), every accuracy
   field (``c100_base_acc``, ``c100_kd_acc``, ``flower_*``, ``chaoyang_*``, ``imagenet_super_acc``), in %.
 - ``custom``: any table (CSV/TSV/parquet/JSONL, or a JSON list of records) of architectures of a shipped space.
@@ -53,7 +57,9 @@ from lswag_lightning.proxies.registry import available_proxies, get_proxy
 
 log = logging.getLogger(__name__)
 
-BENCHMARKS = ("nb201", "autoformer_ti", "custom")
+BENCHMARKS = ("nb201", "nb101", "nb301", "autoformer_ti", "custom")
+#: the search space that scores each named benchmark (``custom`` takes ``--space``)
+BENCHMARK_SPACES = {"nb201": "nb201", "nb101": "nb101", "nb301": "darts", "autoformer_ti": "autoformer_ti"}
 NB201_SETS = ("all", "naslib_val")
 
 NB201_TEST_FILE = "nb201/nasbench201_test_acc_200ep.csv"
@@ -91,7 +97,8 @@ TABLE_DOC = {
     "arch": "the architecture, encoded by the space (space.encode)",
     "space": "search space name",
     "nb201_index": "NAS-Bench-201 benchmark index (nb201 only)",
-    "gt_row": "row of the ground-truth file the architecture came from (autoformer_ti / custom)",
+    "gt_row": "row of the ground-truth file the architecture came from (nb101 / nb301 / autoformer_ti / custom)",
+    "naslib_idx": "NASLib's sample id of the architecture (nb301 only)",
     "init_seed": "torch seed the network was initialised with (derived from init_seed_base and the arch)",
     "params": "trainable parameters of the scored network (a count)",
     "<proxy>": "one column per proxy value under its registry name (lswag.lambda, lswag.psi for Λ and Ψ)",
@@ -215,6 +222,34 @@ def load_custom_ground_truth(path: str | os.PathLike, space_name: str, arch_colu
             raise ValueError(f"{path}: accuracy column {col!r} holds no values")
         table[col] = values.astype(float).to_numpy()
     return GroundTruth(space_name, table, list(accuracy_columns), ["gt_row"], source or str(path))
+
+
+def load_naslib_ground_truth(benchmark: str, data_dir: str | os.PathLike | None = None) -> GroundTruth:
+    """NAS-Bench-Suite-Zero's ``nb101`` (500 cells) or ``nb301`` (725 genotypes) subset with its CIFAR-10
+    validation accuracy (%), read by :func:`lswag_lightning.analysis.published.load_published`; ``arch`` is the
+    file's key, checked to decode in the benchmark's space. ``gt.table`` also holds ``published_params`` (the
+    file's count), which is not written to table.csv (lswag-libra would take it for a proxy)."""
+    from lswag_lightning.analysis.published import load_published
+    from lswag_lightning.spaces import get_space
+
+    published = load_published(benchmark, "cifar10", data_dir)
+    raw = published.table
+    table = pd.DataFrame({"arch": raw["arch"].astype(str), "gt_row": np.arange(len(raw))})
+    ids = ["gt_row"]
+    if "idx" in raw.columns:
+        table["naslib_idx"] = raw["idx"].astype(int).to_numpy()
+        ids.append("naslib_idx")
+    table["cifar10_val_acc"] = raw["val_accuracy"].astype(float).to_numpy()
+    table["published_params"] = raw["params"].astype(np.int64).to_numpy()
+    space = get_space(BENCHMARK_SPACES[benchmark])
+    for row, key in enumerate(table["arch"]):
+        try:
+            space.decode(key)
+        except ValueError as exc:
+            raise ValueError(f"{published.source}: row {row} is not a {space.name} architecture: {exc}") from None
+    return GroundTruth(space.name, table, ["cifar10_val_acc"], ids,
+                       f"{published.source.relative_to(published.source.parents[1])} (NAS-Bench-Suite-Zero "
+                       f"{benchmark.upper()} subset, CIFAR-10 validation accuracy)")
 
 
 def load_autoformer_ground_truth(data_dir: str | os.PathLike | None = None) -> GroundTruth:
@@ -967,6 +1002,8 @@ def benchmark_ground_truth(benchmark: str, data_dir: Any = None, *, nb201_set: s
         return load_nb201_ground_truth(data_dir, nb201_set)
     if benchmark == "autoformer_ti":
         return load_autoformer_ground_truth(data_dir)
+    if benchmark in ("nb101", "nb301"):
+        return load_naslib_ground_truth(benchmark, data_dir)
     if benchmark == "custom":
         if not (space and gt_file and arch_column):
             raise ValueError("custom benchmarks need space, gt_file, arch_column and accuracy_columns")

@@ -267,3 +267,39 @@ def test_rank_duplicates_keep_params_and_main_names():
     dups = rank_duplicates(table, ["flops", "lswag.psi", "naswot", "params", "swap", "zico"])
     # flops ranks exactly as params; lswag.psi as params too (kept: params, then the main names first)
     assert dups == {"flops": "params", "swap": "params", "lswag.psi": "params"}
+
+
+# ------------------------------------------------------------------------- NAS-Bench-Suite-Zero NB101 / NB301
+@pytest.mark.parametrize("benchmark, space, n, ids", [("nb101", "nb101", 500, ["gt_row"]),
+                                                      ("nb301", "darts", 725, ["gt_row", "naslib_idx"])])
+def test_naslib_ground_truth_keeps_the_file_keys_and_accuracies(shared_data_dir, benchmark, space, n, ids):
+    from lswag_lightning.bench import benchmark_ground_truth
+
+    gt = benchmark_ground_truth(benchmark, shared_data_dir)
+    assert gt.space == space and len(gt) == n and gt.id_columns == ids
+    assert gt.accuracy_columns == ["cifar10_val_acc"]
+    raw = json.loads((shared_data_dir / f"naslib_zc_subsets/zc_nasbench{benchmark[2:]}_subset.json").read_text())
+    cells = raw["nasbench101"]["cifar10"] if benchmark == "nb101" else raw["cifar10"]
+    assert gt.table["arch"].tolist() == list(cells)  # the keys exactly as in the file, in file order
+    assert gt.table["cifar10_val_acc"].tolist() == [r["val_accuracy"] for r in cells.values()]
+    assert gt.table["gt_row"].tolist() == list(range(n))
+
+
+def test_nb301_run_scores_the_published_networks(capsys, tmp_path, shared_data_dir):
+    from lswag_lightning.bench import benchmark_ground_truth
+
+    out = tmp_path / "nb301"
+    code, stdout, _ = _run(capsys, ["nb301", "--sample", 2, "--seed", 0, "--out", out, "--proxies", "params",
+                                    "synflow", "--no-report", "--no-progress", "--threads", "1",
+                                    "--data-dir", shared_data_dir])
+    assert code == 0, stdout
+    table = read_table(out / "table.csv")
+    assert list(table.columns[:6]) == ["sample_index", "arch", "space", "gt_row", "naslib_idx", "init_seed"]
+    gt = benchmark_ground_truth("nb301", shared_data_dir).table
+    rows = np.random.default_rng(0).choice(725, size=2, replace=False)
+    assert table["arch"].tolist() == gt["arch"].iloc[rows].tolist()
+    # the NB301 network preset (C=32, 8 cells, op BatchNorms without weights) gives the file's params
+    assert table["params"].tolist() == gt["published_params"].iloc[rows].tolist()
+    assert (table["status"] == "ok").all() and table["space"].eq("darts").all()
+    settings = json.loads((out / "bench.json").read_text())["settings"]
+    assert settings["build_options"]["C"] == 32 and settings["build_options"]["op_affine"] is False

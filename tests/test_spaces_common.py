@@ -14,7 +14,8 @@ from torch import nn
 from lswag_lightning import score_network
 from lswag_lightning.spaces import SearchSpace, available_spaces, get_space
 
-SPACES = ("autoformer_mini", "autoformer_s", "autoformer_ti", "darts", "nb201")
+SPACES = ("autoformer_mini", "autoformer_s", "autoformer_ti", "darts", "nb101", "nb201", "tnb101_macro",
+          "tnb101_micro")
 CONF_DIR = Path(__file__).resolve().parent.parent / "lswag_lightning" / "conf" / "space"
 
 # Small build options so every space gives a CPU-fast network.
@@ -24,10 +25,13 @@ SMALL = {
     "autoformer_s": {"patch_size": 16},
     "nb201": {"C": 8, "N": 1},
     "darts": {"C": 8, "layers": 3},
+    "nb101": {"stem_channels": 8, "cells_per_stack": 1},
+    "tnb101_micro": {"base_channels": 8},
+    "tnb101_macro": {"base_channels": 8},
 }
 
 
-def test_registry_lists_the_five_spaces():
+def test_registry_lists_the_eight_spaces():
     assert available_spaces() == sorted(SPACES)
     for name in SPACES:
         space = get_space(name)

@@ -2,7 +2,7 @@
 
 Fixed command lines (recipes and external checks rely on them)::
 
-    lswag-bench nb201|autoformer_ti [--sample N --seed S] [--proxies ...] --out DIR
+    lswag-bench nb201|nb101|nb301|autoformer_ti [--sample N --seed S] [--proxies ...] --out DIR
     lswag-bench custom --space NAME --gt FILE --arch-column COL --accuracy-column COL [--accuracy-column COL2 ...]
                 [--sample N --seed S] [--num-classes K] [--img-size P] --out DIR
     lswag-bench <same arguments> --shard I/N      # shard I of N (0-based) into DIR/shards/, concurrently with others
@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lswag_lightning.bench import (AUTOFORMER_DEFAULT_IMG_SIZE, AUTOFORMER_PATCH_SIZE, BENCHMARKS, NB201_SETS,
-                                   PROBE_CLASSES, BenchSettings, OutputBusyError, benchmark_ground_truth,
+from lswag_lightning.bench import (AUTOFORMER_DEFAULT_IMG_SIZE, AUTOFORMER_PATCH_SIZE, BENCHMARK_SPACES, BENCHMARKS,
+                                   NB201_SETS, PROBE_CLASSES, BenchSettings, OutputBusyError, benchmark_ground_truth,
                                    default_device, default_proxies, load_run, resolve_build_options,
                                    resolve_score_options, run_benchmark, sample_ground_truth, write_bench_report)
 from lswag_lightning.bench_shards import Shard, merge_shards, refuse_if_sharded, run_shard, shard_files
@@ -63,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "intervals, LIBRA with held-out evaluation). Resumable: rerun the same command to continue.")
     p.add_argument("benchmark", choices=BENCHMARKS,
                    help="nb201 (NAS-Bench-201, 15,625 cells, 200-epoch test accuracy on C10/C100/IN16-120), "
-                        "autoformer_ti (Auto-Prox's 100 AutoFormer-Ti subnets), or custom (--space/--gt/...)")
+                        "nb101 / nb301 (NAS-Bench-Suite-Zero's 500 NB101 cells / 725 NB301 genotypes, CIFAR-10 "
+                        "validation accuracy), autoformer_ti (Auto-Prox's 100 AutoFormer-Ti subnets), or custom "
+                        "(--space/--gt/...)")
     p.add_argument("--out", type=Path, required=True, help="output folder (table.csv, bench.json, report.md)")
     p.add_argument("--sample", type=int_at_least(1), default=None, metavar="N",
                    help="score a seeded random sample of N architectures (default: all of the ground truth)")
@@ -208,10 +210,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from lswag_lightning.proxies.registry import available_proxies, get_proxy
     from lswag_lightning.spaces import get_space
+    from lswag_lightning.spaces.nb301 import NB301_BUILD_OPTIONS
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    space_name = {"nb201": "nb201", "autoformer_ti": "autoformer_ti"}.get(args.benchmark, args.space)
+    space_name = BENCHMARK_SPACES.get(args.benchmark, args.space)
     overrides = dict(args.score_option)
     overrides.update(_layer_interval(parser, args.layer_interval))
     try:
@@ -229,7 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in proxies:
             get_proxy(name)
         preset = ({"patch_size": AUTOFORMER_PATCH_SIZE, "img_size": AUTOFORMER_DEFAULT_IMG_SIZE}
-                  if args.benchmark == "autoformer_ti" else {})
+                  if args.benchmark == "autoformer_ti" else dict(NB301_BUILD_OPTIONS) if args.benchmark == "nb301"
+                  else {})
         build = resolve_build_options(space_name, args.build_option, preset=preset, img_size=args.img_size,
                                       num_classes=args.num_classes)
         build.setdefault("num_classes", PROBE_CLASSES)

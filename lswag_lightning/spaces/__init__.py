@@ -1,7 +1,9 @@
-"""Search spaces: sample / mutate / encode / decode / build for AutoFormer ViTs, NAS-Bench-201 and DARTS.
+"""Search spaces: sample / mutate / encode / decode / build for AutoFormer ViTs, NAS-Bench-101, NAS-Bench-201, DARTS
+(NAS-Bench-301 genotypes go through ``darts``) and TransNAS-Bench-101.
 
 ``get_space(name)`` returns a :class:`SearchSpace`; ``available_spaces()`` lists the names
-(``autoformer_ti``, ``autoformer_s``, ``autoformer_mini``, ``nb201``, ``darts``).
+(``autoformer_ti``, ``autoformer_s``, ``autoformer_mini``, ``nb101``, ``nb201``, ``darts``, ``tnb101_micro``,
+``tnb101_macro``).
 """
 from __future__ import annotations
 

@@ -118,7 +118,7 @@ def register_space(name: str, factory: Callable[[], SearchSpace]) -> None:
 
 def _load_builtin_spaces() -> None:
     # Importing the modules runs their register_space calls.
-    from lswag_lightning.spaces import autoformer, darts, nb201  # noqa: F401
+    from lswag_lightning.spaces import autoformer, darts, nb101, nb201, tnb101  # noqa: F401
 
 
 def available_spaces() -> list[str]:

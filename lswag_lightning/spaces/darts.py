@@ -36,6 +36,7 @@ from timm.layers import drop_path
 from torch import nn
 
 from lswag_lightning.spaces.base import SearchSpace, as_generator, load_json_object, register_space
+from lswag_lightning.spaces.nb301 import compact_fields
 
 OPS: tuple[str, ...] = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",
                         "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
@@ -369,7 +370,7 @@ class DartsCell(nn.Module):
     """One cell: (s0, s1) each (B, *, H, W) -> (B, len(concat) * C, H', W') with H' = H/2 when reducing."""
 
     def __init__(self, edges: tuple[Edge, ...], concat: tuple[int, ...], c_prev_prev: int, c_prev: int, c: int,
-                 reduction: bool, reduction_prev: bool) -> None:
+                 reduction: bool, reduction_prev: bool, op_affine: bool = True) -> None:
         super().__init__()
         self.reduction = reduction
         if reduction_prev:
@@ -377,7 +378,8 @@ class DartsCell(nn.Module):
         else:
             self.preprocess0 = ReLUConvBN(c_prev_prev, c, 1, 1, 0)
         self.preprocess1 = ReLUConvBN(c_prev, c, 1, 1, 0)
-        self.ops = nn.ModuleList(make_op(op, c, 2 if reduction and index < 2 else 1) for op, index in edges)
+        self.ops = nn.ModuleList(make_op(op, c, 2 if reduction and index < 2 else 1, op_affine)
+                                 for op, index in edges)
         self.indices = tuple(index for _, index in edges)
         self.concat = tuple(concat)
         self.multiplier = len(concat)
@@ -421,12 +423,13 @@ class NetworkCIFAR(nn.Module):
     """The DARTS evaluation network; (B, in_chans, H, W) -> logits (B, num_classes).
 
     In train mode with ``auxiliary=True`` ``forward`` returns ``(logits, aux_logits)``.
-    ``drop_path_prob`` is an attribute (schedules set it per epoch, as in DARTS).
+    ``drop_path_prob`` is an attribute (schedules set it per epoch, as in DARTS). ``op_affine=False`` makes the
+    BatchNorms inside the cells' ops non-affine (the stem, preprocessing and head keep theirs).
     """
 
     def __init__(self, genotype: Genotype, num_classes: int = 10, in_chans: int = 3, C: int = 16,
                  layers: int = 8, auxiliary: bool = False, drop_path_prob: float = 0.0,
-                 stem_multiplier: int = 3) -> None:
+                 stem_multiplier: int = 3, op_affine: bool = True) -> None:
         super().__init__()
         self.genotype = genotype
         self.layers = layers
@@ -445,7 +448,7 @@ class NetworkCIFAR(nn.Module):
                 c_curr *= 2
             edges, concat = ((genotype.reduce, genotype.reduce_concat) if reduction
                              else (genotype.normal, genotype.normal_concat))
-            cell = DartsCell(edges, concat, c_prev_prev, c_prev, c_curr, reduction, reduction_prev)
+            cell = DartsCell(edges, concat, c_prev_prev, c_prev, c_curr, reduction, reduction_prev, op_affine)
             self.cells.append(cell)
             reduction_prev = reduction
             c_prev_prev, c_prev = c_prev, cell.multiplier * c_curr
@@ -472,7 +475,11 @@ class DartsSpace(SearchSpace):
     """The DARTS cell space; specs are :class:`Genotype`.
 
     Build options: ``C`` (initial channels, 16; 36 for the published CIFAR-10 models), ``layers`` (cells, 8;
-    20 published), ``auxiliary`` (False), ``drop_path_prob`` (0.0), ``stem_multiplier`` (3).
+    20 published), ``auxiliary`` (False), ``drop_path_prob`` (0.0), ``stem_multiplier`` (3), ``op_affine``
+    (True; False gives the cells' op BatchNorms no weights, as NAS-Bench-Suite-Zero's NB301 networks, see
+    :data:`lswag_lightning.spaces.nb301.NB301_BUILD_OPTIONS`).
+
+    ``decode`` also reads NAS-Bench-301's compact encoding (NASLib keys, :mod:`lswag_lightning.spaces.nb301`).
     """
 
     name = "darts"
@@ -520,10 +527,12 @@ class DartsSpace(SearchSpace):
         return str(self.coerce(spec))
 
     def decode(self, value: str | Mapping | Genotype) -> Genotype:
-        """Parse a ``Genotype(...)`` string, a JSON object string, or a dict with the four fields
-        (edges as ``[op, input]`` pairs)."""
+        """Parse a ``Genotype(...)`` string, a JSON object string, a dict with the four fields (edges as
+        ``[op, input]`` pairs), or NAS-Bench-301's compact ``[[(input, op), ... 8], [... 8]]`` (string or lists)."""
         if isinstance(value, Genotype):
             return validate_genotype(value.to_dict())
+        if isinstance(value, (list, tuple)) or (isinstance(value, str) and value.lstrip()[:1] in ("[", "(")):
+            return validate_genotype(compact_fields(value))
         if isinstance(value, str):
             if value.lstrip().startswith("{"):
                 value = load_json_object(value, "DARTS genotype")
@@ -537,33 +546,70 @@ class DartsSpace(SearchSpace):
 
     def build(self, spec: Any, num_classes: int = 10, in_chans: int = 3, img_size: int = 32, *,
               C: int = 16, layers: int = 8, auxiliary: bool = False, drop_path_prob: float = 0.0,
-              stem_multiplier: int = 3) -> nn.Module:
+              stem_multiplier: int = 3, op_affine: bool = True) -> nn.Module:
         """NetworkCIFAR for ``spec``: (B, in_chans, img_size, img_size) -> logits (B, num_classes).
 
         The auxiliary head expects 8x8 features at 2/3 depth, i.e. ``img_size`` about 32 (29..40).
         """
         genotype = self.coerce(spec)
-        if layers < 3:
-            raise ValueError(f"layers must be >= 3 (two reduction cells at 1/3 and 2/3 depth), got {layers}")
-        if C < 1:
-            raise ValueError(f"C must be >= 1, got {C}")
-        if auxiliary:
-            aux_size = -(-img_size // 4)  # spatial size after the two reductions
-            if aux_size < 5 or (aux_size - 5) // 3 + 1 != 2:
-                raise ValueError(f"auxiliary=True needs 8x8 features at 2/3 depth (img_size about 32, "
-                                 f"29..40), got img_size={img_size}")
+        _check_build_options(C, layers, auxiliary, img_size)
         return NetworkCIFAR(genotype, num_classes=num_classes, in_chans=in_chans, C=C, layers=layers,
-                            auxiliary=auxiliary, drop_path_prob=drop_path_prob, stem_multiplier=stem_multiplier)
+                            auxiliary=auxiliary, drop_path_prob=drop_path_prob, stem_multiplier=stem_multiplier,
+                            op_affine=op_affine)
 
     def param_count(self, spec: Any, num_classes: int = 10, in_chans: int = 3, img_size: int = 32, *,
-                    include_auxiliary: bool = False, **build_options: Any) -> int:
-        """Trainable parameters, counted on a ``meta``-device build; the auxiliary head is left out unless
-        ``include_auxiliary`` (as DARTS reports model sizes)."""
-        with torch.device("meta"):
-            model = self.build(spec, num_classes=num_classes, in_chans=in_chans, img_size=img_size,
-                               **build_options)
-        return int(sum(p.numel() for name, p in model.named_parameters()
-                       if p.requires_grad and (include_auxiliary or "auxiliary" not in name)))
+                    include_auxiliary: bool = False, C: int = 16, layers: int = 8, auxiliary: bool = False,
+                    drop_path_prob: float = 0.0, stem_multiplier: int = 3, op_affine: bool = True) -> int:
+        """Trainable parameters of ``build(...)`` in closed form (no network is built); the auxiliary head is
+        left out unless ``include_auxiliary`` (as DARTS reports model sizes)."""
+        genotype = self.coerce(spec)
+        _check_build_options(C, layers, auxiliary, img_size)
+        c_curr = stem_multiplier * C
+        total = 9 * in_chans * c_curr + 2 * c_curr
+        c_prev_prev, c_prev, c_curr = c_curr, c_curr, C
+        reduction_prev = False
+        c_aux = c_prev
+        for i in range(layers):
+            reduction = i in (layers // 3, 2 * layers // 3)
+            c_curr *= 2 if reduction else 1
+            edges, concat = ((genotype.reduce, genotype.reduce_concat) if reduction
+                             else (genotype.normal, genotype.normal_concat))
+            total += c_prev_prev * c_curr + c_prev * c_curr + 4 * c_curr  # preprocess0 / 1 (+ their BNs)
+            total += sum(_op_params(op, c_curr, 2 if reduction and index < 2 else 1, op_affine)
+                         for op, index in edges)
+            reduction_prev = reduction
+            c_prev_prev, c_prev = c_prev, len(concat) * c_curr
+            if i == 2 * layers // 3:
+                c_aux = c_prev
+        total += c_prev * num_classes + num_classes
+        if auxiliary and include_auxiliary:
+            total += c_aux * 128 + 2 * 128 + 128 * 768 * 4 + 2 * 768 + 768 * num_classes + num_classes
+        return total
+
+
+def _op_params(name: str, c: int, stride: int, affine: bool) -> int:
+    """Trainable parameters of ``make_op(name, c, stride, affine)``."""
+    bn = 2 * c if affine else 0
+    kernel = {"sep_conv_3x3": 3, "sep_conv_5x5": 5, "dil_conv_3x3": 3, "dil_conv_5x5": 5}.get(name)
+    if name.startswith("sep_conv"):
+        return 2 * (c * kernel * kernel + c * c + bn)
+    if name.startswith("dil_conv"):
+        return c * kernel * kernel + c * c + bn
+    if name == "skip_connect" and stride == 2:
+        return c * c + bn  # FactorizedReduce: two 1x1 convs to c/2 channels each
+    return 0
+
+
+def _check_build_options(C: int, layers: int, auxiliary: bool, img_size: int) -> None:
+    if layers < 3:
+        raise ValueError(f"layers must be >= 3 (two reduction cells at 1/3 and 2/3 depth), got {layers}")
+    if C < 1:
+        raise ValueError(f"C must be >= 1, got {C}")
+    if auxiliary:
+        aux_size = -(-img_size // 4)  # spatial size after the two reductions
+        if aux_size < 5 or (aux_size - 5) // 3 + 1 != 2:
+            raise ValueError(f"auxiliary=True needs 8x8 features at 2/3 depth (img_size about 32, "
+                             f"29..40), got img_size={img_size}")
 
 
 register_space("darts", DartsSpace)
