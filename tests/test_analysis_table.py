@@ -69,6 +69,8 @@ def test_validate_names_missing_column_and_columns_present():
 def test_default_proxy_columns_skip_ids_accuracies_and_times():
     cols = default_proxy_columns(_table(), "cifar10_test_acc")
     assert cols == ["params", "lswag", "lswag.psi", "fisher"]
+    with_row = _table().assign(gt_row=range(len(_table())))  # lswag-bench's row in the ground-truth file
+    assert default_proxy_columns(with_row, "cifar10_test_acc") == cols
 
 
 def test_orientation_override_registry_and_assumed():

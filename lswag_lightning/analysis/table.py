@@ -37,7 +37,7 @@ SPACE = "space"
 PARAMS = "params"
 
 #: Column-name patterns that the default proxy list leaves out (identifiers, accuracies, timings).
-_NON_PROXY_SUFFIXES = ("index", "idx", "_id", "seed", "seconds", ".time", "_time")
+_NON_PROXY_SUFFIXES = ("index", "idx", "_id", "_row", "seed", "seconds", ".time", "_time")
 _NON_PROXY_PREFIXES = ("seconds.", "time.", "status.")
 _NON_PROXY_SUBSTRINGS = ("acc",)
 
