@@ -112,7 +112,7 @@ def test_cli_help_lists_usage_and_groups(tmp_path):
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
     assert text.startswith("lswag-train: build one candidate")
-    for line in ("space: autoformer_mini, autoformer_s, autoformer_ti, darts, nb201",
+    for line in ("space: autoformer_mini, autoformer_s, autoformer_ti, darts, nb101, nb201, tnb101_macro, tnb101_micro",
                  "logger: csv, csv_wandb, none, wandb", "trainer: cpu, ddp_cpu, default",
                  "data: cifar10, cifar100, cifar10_npz, digits"):
         assert line in text
