@@ -2,7 +2,7 @@
 MeCo (one real image, the model's own initialisation). PROXIES2.md §1 and §3 define them.
 
 Re-initialised weights are never written into a module: they live in a parameter dict used through
-``torch.func.functional_call``, so the caller's model (and the engine's copy, which other passes use) keeps its
+``torch.func.functional_call`` (``ProbePasses.functional_forward``), so the caller's model (and the engine's copy, which other passes use) keeps its
 weights. Every random draw (weights, Gaussian input, Rademacher vectors) comes from a ``torch.Generator`` seeded with
 the session's ``seed``, so values are reproducible and the global random streams are not touched.
 """
@@ -14,7 +14,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from lswag_lightning.proxies.blocks import block_features
 from lswag_lightning.proxies.passes import ProbePasses, is_batch_norm
@@ -140,14 +139,8 @@ def az_pass(probe: ProbePasses, work: nn.Module) -> AZResult:
     if not weights:
         raise ProxyError("the model has no floating-point parameters")
 
-    def run(module: nn.Module, inputs: torch.Tensor) -> Any:
-        return probe.forward(module, inputs, y)
-
     with block_features(work, opts.block_points, covariance_entropy) as features:
-        if opts.forward_fn is None:
-            functional_call(work, {**state, **buffers}, (x,))
-        else:
-            _functional_forward(work, state, buffers, run, x)
+        probe.functional_forward(work, {**state, **buffers}, x, y)
     if len(features.tensors) < 2:
         raise ProxyError(f"AZ-NAS needs at least two block features, found {len(features.tensors)} "
                          f"({features.names}); pass block_points=[module names]")
@@ -163,21 +156,6 @@ def az_pass(probe: ProbePasses, work: nn.Module) -> AZResult:
         trainability[index - 1] = block_trainability(grad, v, previous)
     return AZResult(names=features.names, entropies=entropies, trainability=trainability,
                     protocol={"protocol": protocol, "input": source, "batch": int(x.shape[0])})
-
-
-def _functional_forward(work: nn.Module, state: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
-                        run: Any, x: torch.Tensor) -> Any:
-    """``forward_fn`` under a re-parametrised module: wrap it so ``functional_call`` can call it."""
-    class _Call(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.module = work
-
-        def forward(self, inputs: torch.Tensor) -> Any:
-            return run(self.module, inputs)
-
-    prefixed = {f"module.{k}": v for k, v in {**state, **buffers}.items()}
-    return functional_call(_Call(), prefixed, (x,))
 
 
 def channel_correlation_min_eigenvalue(sample: torch.Tensor) -> float:

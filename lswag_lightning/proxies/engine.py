@@ -40,14 +40,7 @@ from lswag_lightning.proxies.passes import ProbePasses, check_logits_for_cross_e
 from lswag_lightning.proxies.registry import ProxySpec, available_proxies, get_proxy
 from lswag_lightning.proxies.report import ProxyReport
 from lswag_lightning.proxies.vkdnw import vkdnw_pass
-from lswag_lightning.proxies.results import (  # noqa: F401  (re-exported for proxy modules)
-    ActivationResult,
-    GradStatsResult,
-    ProxyError,
-    ProxyOutput,
-    SessionData,
-    WeightGrads,
-)
+from lswag_lightning.proxies.results import ProxyError, ProxyOutput, SessionData
 
 log = logging.getLogger(__name__)
 

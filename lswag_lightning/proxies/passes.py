@@ -89,17 +89,17 @@ class _Welford:
         )
 
 
-class _CallWithForwardFn(nn.Module):
-    """Wraps ``module`` so that ``functional_call`` can run ``forward_fn(module, inputs, targets)``."""
+class _ProbeCall(nn.Module):
+    """``probe.forward(module, inputs, targets)`` as a module, so that ``functional_call`` can re-parametrise it."""
 
-    def __init__(self, module: nn.Module, forward_fn: Callable, targets: torch.Tensor | None) -> None:
+    def __init__(self, module: nn.Module, probe: "ProbePasses", targets: torch.Tensor | None) -> None:
         super().__init__()
         self.module = module
-        self.forward_fn = forward_fn
+        self.probe = probe
         self.targets = targets
 
     def forward(self, inputs: torch.Tensor) -> Any:
-        return self.forward_fn(self.module, inputs, self.targets)
+        return self.probe.forward(self.module, inputs, self.targets)
 
 
 def _one_value_per_channel(x: torch.Tensor) -> bool:
@@ -139,6 +139,13 @@ class ProbePasses:
         if self.options.forward_fn is not None:
             return self.options.forward_fn(work, inputs, targets)
         return work(inputs)
+
+    def functional_forward(self, work: nn.Module, state: dict[str, torch.Tensor], inputs: torch.Tensor,
+                           targets: torch.Tensor | None) -> Any:
+        """The raw output of ``forward`` with ``work``'s parameters and buffers replaced by ``state`` (names as in
+        ``work.named_parameters()``/``named_buffers()``); ``work`` itself is never written."""
+        prefixed = {f"module.{name}": value for name, value in state.items()}
+        return functional_call(_ProbeCall(work, self, targets), prefixed, (inputs,))
 
     def logits(self, work: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor:
         logits = self.adapter(self.forward(work, inputs, targets))
@@ -362,13 +369,9 @@ class ProbePasses:
                    for name, b in work.named_buffers()}
         dtype = torch.float64 if self.inputs.is_floating_point() else self.inputs.dtype
         ones = torch.ones((1, *self.inputs.shape[1:]), dtype=dtype, device=self.inputs.device)
-        state = {**params, **buffers}
-        module: nn.Module = work
-        if self.options.forward_fn is not None:
-            module = _CallWithForwardFn(work, self.options.forward_fn, self.targets_at(slice(0, 1)))
-            state = {f"module.{k}": v for k, v in state.items()}
         with self.order_recorder(work) as first_call:
-            logits = self.adapter(functional_call(module, state, (ones,)))
+            logits = self.adapter(self.functional_forward(work, {**params, **buffers}, ones,
+                                                          self.targets_at(slice(0, 1))))
         names = [n for n, p in work.named_parameters() if id(p) in weight_ids]
         grads = torch.autograd.grad(logits.sum(), [params[n] for n in names], allow_unused=True)
         by_name = dict(zip(names, grads))

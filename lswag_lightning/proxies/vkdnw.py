@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.func import functional_call, jacrev, vmap
+from torch.func import jacrev, vmap
 
 from lswag_lightning.proxies.author_passes import _generator, kaiming_state
 from lswag_lightning.proxies.options import ScoringOptions
@@ -110,9 +110,7 @@ def vkdnw_pass(probe: ProbePasses, work: nn.Module) -> VKDNWResult:
         params = dict(state)
         for index, name in enumerate(sampled):
             params[name] = state[name] + deltas[index] * onehots[name]
-        call = _ModuleCall(work, probe, targets)
-        prefixed = {f"module.{k}": v for k, v in {**params, **buffers}.items()}
-        return probe.adapter(functional_call(call, prefixed, (sample[None],)))[0]
+        return probe.adapter(probe.functional_forward(work, {**params, **buffers}, sample[None], targets))[0]
 
     deltas = torch.zeros(len(sampled), dtype=state[sampled[0]].dtype, device=x.device)
     with warnings.catch_warnings():  # one warning per op without a batching rule (attention): noise, not news
@@ -132,19 +130,6 @@ def vkdnw_pass(probe: ProbePasses, work: nn.Module) -> VKDNWResult:
         return VKDNWResult(entropy=0.0, tensors=len(names), sampled=sampled, eigenvalues=[], input=source)
     return VKDNWResult(entropy=decile_entropy(eig), tensors=len(names), sampled=sampled,
                        eigenvalues=[float(v) for v in eig], input=source)
-
-
-class _ModuleCall(nn.Module):
-    """``probe.forward(module, inputs, targets)`` as a module, so ``functional_call`` can re-parametrise it."""
-
-    def __init__(self, module: nn.Module, probe: ProbePasses, targets: torch.Tensor | None) -> None:
-        super().__init__()
-        self.module = module
-        self.probe = probe
-        self.targets = targets
-
-    def forward(self, inputs: torch.Tensor):
-        return self.probe.forward(self.module, inputs, self.targets)
 
 
 @register_proxy("vkdnw", higher_is_better=True, needs=("vkdnw_pass",),
