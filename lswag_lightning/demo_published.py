@@ -156,20 +156,20 @@ def format_published(summary: Mapping[str, Any], proxies: Sequence[str] = PROXIE
     short = {"cifar10_test_acc": "CIFAR-10", "cifar100_test_acc": "CIFAR-100",
              "imagenet16_120_test_acc": "ImageNet16-120"}
     lines = [f"Spearman ρ with the published 200-epoch test accuracy, {summary['n']} NAS-Bench-201 cells:",
-             f"{'proxy':<12}" + "".join(f"{short[a]:>16}" for a in ACCURACIES), "-" * 60]
+             f"{'proxy':<22}" + "".join(f"{short[a]:>16}" for a in ACCURACIES), "-" * 70]
 
     def fmt(v: Any) -> str:
         return "n/a" if v is None else f"{v:.3f}"
 
     order = sorted(proxies, key=lambda p: -(summary["spearman"][ACCURACIES[0]].get(p) or -2))
     for p in order:
-        lines.append(f"{p:<12}" + "".join(f"{fmt(summary['spearman'][a].get(p)):>16}" for a in ACCURACIES))
+        lines.append(f"{p:<22}" + "".join(f"{fmt(summary['spearman'][a].get(p)):>16}" for a in ACCURACIES))
     for label, key in (("LIBRA held-out", "libra"), ("best single held-out", "best_single")):
         cells = []
         for a in ACCURACIES:
             ev = summary["libra_heldout"][a]
             cells.append("n/a" if "error" in ev else f"{fmt(ev[key]['mean'])} ± {fmt(ev[key]['std'])}")
-        lines.append(f"{label:<20}" + "".join(f"{c:>16}" for c in cells)[8:])
+        lines.append(f"{label:<22}" + "".join(f"{c:>16}" for c in cells))
     choices = {a: summary["libra_heldout"][a].get("choice") for a in ACCURACIES}
     lines.append("LIBRA's choice on all cells: " + "; ".join(
         f"{short[a]}: {', '.join(c) if c else 'n/a'}" for a, c in choices.items()))
