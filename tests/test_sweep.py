@@ -44,7 +44,7 @@ def test_recipe_composes_both_arms():
         cnn = compose("proxy_vs_accuracy", overrides=["experiment=pva_nb201_digits", "logger=wandb_sweep",
                                                       "sweep_id=abc"], return_hydra_config=True)
     assert vit.space.name == "autoformer_mini" and vit.model.optimizer == "adamw" and vit.data.img_size == 16
-    assert cnn.space.name == "nb201" and cnn.model.optimizer == "sgd" and cnn.space.build_options.N == 1
+    assert cnn.space.name == "nb201" and cnn.model.optimizer == "sgd" and cnn.space.build_options.N == 3
     assert vit.trainer.max_epochs > cnn.trainer.max_epochs >= 1
     params = vit.hydra.sweeper.params
     assert params["experiment"] == "pva_vit_digits,pva_nb201_digits" and params["candidate.index"].startswith("range")
