@@ -7,8 +7,8 @@
    space), ``--candidates`` of the space's samples spread evenly over model size
    (:func:`lswag_lightning.demo_sweep.spread_indices`) are scored at initialisation and trained (``lswag-train -m``,
    joblib launcher, one line printed per finished job); ``--seed-check`` of them (default: all) are trained again
-   with training seed 1, and the Spearman ρ between the two seeds' accuracies says whether the ranking the proxies are compared
-   with is real (>= 0.8) or mostly seed noise.
+   with training seed 1, and the Spearman ρ between the two seeds' accuracies says whether the ranking the
+   proxies are compared with is real (>= 0.8) or mostly seed noise.
 2. ``lswag-collect`` on the seed-0 jobs (:func:`lswag_lightning.collect.collect`: table, correlations, LIBRA
    held-out, plots, one offline W&B run); printed per space first, the pooled view after.
 3. Published truth: ``--published`` NAS-Bench-201 cells shipped with the package, scored on a digits probe and
