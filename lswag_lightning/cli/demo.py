@@ -252,6 +252,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not arms:
         parser.error(f"{recipe_dir / (RECIPE + '.yaml')} has no hydra.sweeper.params.experiment to sweep")
     jobs = args.jobs or os.cpu_count() or 1
+    if args.published:
+        from lswag_lightning.demo_published import load_cells
+
+        shipped = len(load_cells())
+        if args.published > shipped:
+            parser.error(f"--published {args.published}: the package ships {shipped} NB201 cells; pass at most "
+                         f"{shipped} (or regenerate the file with recipes/demo_cells.py --n {args.published})")
     import torch
 
     from lswag_lightning.demo_sweep import arm_candidates, seed_check_subset
