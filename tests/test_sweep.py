@@ -44,7 +44,7 @@ def test_recipe_composes_both_arms():
         cnn = compose("proxy_vs_accuracy", overrides=["experiment=pva_nb201_digits", "logger=wandb_sweep",
                                                       "sweep_id=abc"], return_hydra_config=True)
     assert vit.space.name == "autoformer_mini" and vit.model.optimizer == "adamw" and vit.data.img_size == 16
-    assert cnn.space.name == "nb201" and cnn.model.optimizer == "sgd" and cnn.space.build_options.N == 1
+    assert cnn.space.name == "nb201" and cnn.model.optimizer == "sgd" and cnn.space.build_options.N == 3
     assert vit.trainer.max_epochs > cnn.trainer.max_epochs >= 1
     params = vit.hydra.sweeper.params
     assert params["experiment"] == "pva_vit_digits,pva_nb201_digits" and params["candidate.index"].startswith("range")
@@ -134,17 +134,28 @@ def test_slurm_launcher_config_makes_a_valid_sbatch_script(tmp_path, monkeypatch
 
 
 @pytest.mark.slow
-def test_demo_runs_the_recipe_prints_one_line_per_job_and_collects(tmp_path, capsys, monkeypatch):
-    """``make demo`` at a tiny size: 1 candidate per arm, then the collection (2 rows: table only)."""
+def test_demo_runs_the_recipe_prints_one_line_per_job_and_writes_the_summary(tmp_path, capsys, monkeypatch):
+    """``make demo`` at a tiny size: 3 candidates per space, both seeds, 24 published cells; summary.json schema."""
     from lswag_lightning.cli import demo
 
     monkeypatch.setenv("WANDB_MODE", "offline")
-    assert demo.main(["--candidates", "1", "--jobs", "2", "--out", str(tmp_path), "--no-wandb", *TINY]) == 0
+    assert demo.main(["--candidates", "3", "--seed-check", "3", "--published", "24", "--jobs", "2", "--out",
+                      str(tmp_path), "--no-wandb", *TINY]) == 0
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if line.startswith("[")]
-    assert len(lines) == 2 and lines[0].startswith("[  1/2 ") and lines[1].startswith("[  2/2 ")
-    assert {"autoformer_mini #0" in out, "nb201 #0" in out} == {True}
-    assert "sweep done" in out and "2 of 2 jobs wrote a result (exit code 0)" in out
-    assert "no correlation table" in out and "total " in out
+    assert len(lines) == 12 and lines[0].startswith("[  1/6 ") and lines[-1].startswith("[  6/6 ")
+    assert "sweeps done" in out and "12 jobs wrote a result" in out and "total " in out
+    assert out.index("autoformer_mini: 3 candidates") < out.index("Pooled view") < out.index("published truth")
     (run,) = tmp_path.iterdir()
-    assert len(list((run / "sweep").glob("*/result.json"))) == 2 and (run / "collect" / "table.csv").is_file()
+    assert len(list((run / "sweep").glob("*/seed*/*/result.json"))) == 12
+    summary = json.loads((run / "summary.json").read_text())
+    assert set(summary) == {"spaces", "published", "seconds"} and summary["seconds"] > 0
+    assert set(summary["spaces"]) == {"autoformer_mini", "nb201"}
+    for space in summary["spaces"].values():
+        assert space["n"] == 3 and set(space) == {"n", "seed_agreement_rho", "spearman"}
+        assert space["seed_agreement_rho"] is None or -1 <= space["seed_agreement_rho"] <= 1
+        assert {"lswag", "params"} <= set(space["spearman"])
+    published = summary["published"]
+    assert published["n"] == 24 and set(published["spearman"]) == set(published["libra_heldout"]) == {
+        "cifar10_test_acc", "cifar100_test_acc", "imagenet16_120_test_acc"}
+    assert "lswag" in published["spearman"]["cifar10_test_acc"]

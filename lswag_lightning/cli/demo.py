@@ -1,16 +1,25 @@
-"""``make demo``: the proxy-vs-accuracy recipe on the embedded digits data, then ``lswag-collect``.
+"""``make demo``: the proxy-vs-accuracy recipe on the embedded digits data, judged against a ground truth.
 
-    python -m lswag_lightning.cli.demo                 # 20 ViT + 20 CNN candidates, 2 parallel jobs
-    python -m lswag_lightning.cli.demo --candidates 12 --jobs 4 --out /tmp/demo
+    python -m lswag_lightning.cli.demo        # 20 candidates per space, each trained with 2 seeds; 200 NB201 cells
+    python -m lswag_lightning.cli.demo --candidates 12 --seed-check 6 --published 50 --jobs 4 --out /tmp/demo
 
-It launches the Hydra multirun of ``recipes/proxy_vs_accuracy`` (``lswag-train -m`` with the joblib launcher:
-``--candidates`` candidates of each arm, an AutoFormer-mini ViT arm and a NAS-Bench-201 CNN arm; each job scores
-its freshly initialised candidate with the zero-cost proxies, trains it for a short budget and writes
-``result.json``), prints one line per finished job while the sweep runs, then collects the sweep
-(:func:`lswag_lightning.collect.collect`: table, correlations with bootstrap intervals, LIBRA with held-out
-evaluation, plots, and one offline W&B run) and ends with the correlation table, LIBRA's choice and the report's
-path. Everything goes to ``<out>/<date_time>/`` (``sweep/``, ``sweep.log``, ``collect/``). Exit code 0 when the
-sweep was collected, 1 when no job finished, 2 on bad arguments.
+1. Sweep: for each arm of ``recipes/proxy_vs_accuracy`` (an AutoFormer-mini ViT space and a NAS-Bench-201 CNN
+   space), ``--candidates`` of the space's samples spread evenly over model size
+   (:func:`lswag_lightning.demo_sweep.spread_indices`) are scored at initialisation and trained (``lswag-train -m``,
+   joblib launcher, one line printed per finished job); ``--seed-check`` of them (default: all) are trained again
+   with training seed 1, and the Spearman ρ between the two seeds' accuracies says whether the ranking the
+   proxies are compared with is real (>= 0.8) or mostly seed noise.
+2. ``lswag-collect`` on the seed-0 jobs (:func:`lswag_lightning.collect.collect`: table, correlations, LIBRA
+   held-out, plots, one offline W&B run); printed per space first, the pooled view after.
+3. Published truth: ``--published`` NAS-Bench-201 cells shipped with the package, scored on a digits probe and
+   correlated with their published 200-epoch CIFAR-10 / CIFAR-100 / ImageNet16-120 test accuracies
+   (:mod:`lswag_lightning.demo_published`), LIBRA held-out beside the single proxies.
+
+Everything goes to ``<out>/<date_time>/``: ``sweep/<arm>/seed<k>/<job>/`` (one launch per arm, both seeds when
+``--seed-check`` covers all candidates), the sweeps' logs,
+``collect/``, ``published/`` and ``summary.json`` (``spaces: {name: {n, seed_agreement_rho, spearman}}``,
+``published: {n, spearman, libra_heldout}``, ``seconds``). A GPU, when present, trains the jobs and scores the cells
+(same code). Exit code 0 when the sweep was collected, 1 when no job finished, 2 on bad arguments.
 """
 from __future__ import annotations
 
@@ -24,7 +33,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 RECIPE = "proxy_vs_accuracy"
 #: The recipe folder in a source checkout (``make demo`` runs from one).
@@ -42,10 +51,26 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m lswag_lightning.cli.demo", description=__doc__.splitlines()[0])
     p.add_argument("--candidates", type=_positive_int, default=20,
-                   help="candidates per arm (2 arms: ViT and CNN; default 20 -> 40 jobs)")
+                   help="candidates per space, spread over model size (default 20)")
+    p.add_argument("--seed-check", type=_non_negative_int, default=20,
+                   help="candidates per space trained again with training seed 1 to measure whether the accuracy "
+                        "ranking reproduces (default 20: all of them, in the same launch; 0 skips)")
+    p.add_argument("--published", type=_non_negative_int, default=200,
+                   help="NAS-Bench-201 cells scored against their published accuracies (default 200, the shipped "
+                        "ones; 0 skips)")
     p.add_argument("--jobs", type=_positive_int, default=None,
                    help="parallel jobs (default: the number of CPU cores; each job uses 1 thread)")
     p.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default ./demo_output)")
@@ -64,12 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def sweep_command(recipe_dir: Path, sweep_dir: Path, sweep_id: str, candidates: int, jobs: int, logger: str,
+def sweep_command(recipe_dir: Path, sweep_dir: Path, sweep_id: str, indices: list[int], jobs: int, logger: str,
                   extra: list[str]) -> list[str]:
-    """The ``lswag-train -m`` command line of the demo's sweep (run with this Python)."""
+    """The ``lswag-train -m`` command line of one of the demo's sweeps (run with this Python): the candidates
+    ``indices`` (sampler indices) of the arm and seed named in ``extra`` (``experiment=...``, ``seed=...``)."""
     return [sys.executable, "-m", "lswag_lightning.cli.train", "-m", "--config-dir", str(recipe_dir),
             "--config-name", RECIPE, "hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}",
-            f"hydra.sweep.dir={sweep_dir}", f"sweep_id={sweep_id}", f"candidate.index=range(0,{candidates})",
+            f"hydra.sweep.dir={sweep_dir}", f"sweep_id={sweep_id}",
+            "candidate.index=" + ",".join(str(i) for i in indices),
             f"logger={logger}", *extra]
 
 
@@ -90,7 +117,8 @@ def _elapsed(start: float) -> str:
 def _new_results(sweep_dir: Path, seen: set[Path]) -> list[tuple[Path, dict]]:
     """Result files that appeared since the last call (complete JSON only; result.json is written atomically)."""
     out = []
-    for path in sorted(sweep_dir.glob("*/result.json"), key=lambda p: (len(p.parent.name), p.parent.name)):
+    for path in sorted(sweep_dir.rglob("result.json"), key=lambda p: (str(p.parent.parent), len(p.parent.name),
+                                                                       p.parent.name)):
         if path in seen:
             continue
         try:
@@ -173,6 +201,46 @@ def _log_errors(log_path: Path, limit: int = 5) -> list[str]:
     return hits[-limit:]
 
 
+def _launch(label: str, command: list[str], sweep_dir: Path, log_path: Path, expected: int, args: Any,
+            start: float) -> int:
+    """Run one Hydra multirun (one arm and seed); returns how many of its jobs wrote a result."""
+    print(f"{label}: {expected} jobs -> {sweep_dir}", flush=True)
+    code, finished = run_sweep(command, sweep_dir, log_path, expected, args.timeout, args.accuracy, start)
+    if code != 0:
+        print(f"  {label}: {finished} of {expected} jobs wrote a result (exit code {code})")
+        for line in _log_errors(log_path):
+            print(f"  log: {line[:200]}")
+    return finished
+
+
+def _published(args: Any, jobs: int, out_dir: Path) -> Optional[dict]:
+    """Score the shipped NB201 cells on the digits probe and correlate with their published accuracies."""
+    from lswag_lightning.demo_published import (digits_probe, format_published, load_cells, published_summary,
+                                                score_cells)
+
+    cells = load_cells().head(args.published)
+    x, y = digits_probe()
+    print(f"\npublished truth: scoring {len(cells)} NAS-Bench-201 cells on a digits probe ...", flush=True)
+    t0 = time.perf_counter()
+    table = score_cells(cells, x, y, jobs=jobs)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out_dir / "table.csv", index=False)
+    summary = published_summary(table)
+    print(format_published(summary))
+    print(f"({time.perf_counter() - t0:.0f} s; table: {out_dir / 'table.csv'})")
+    try:
+        from lswag_lightning.analysis.report import write_report
+        from lswag_lightning.demo_published import ACCURACIES, PROXIES
+
+        for acc in ACCURACIES:
+            path = write_report(table, out_dir / f"report_{acc}", accuracy=acc, proxies=list(PROXIES), libra=False,
+                                title=f"NAS-Bench-201: proxies on a digits probe vs published {acc}")
+            print(f"report: {path}")
+    except (ValueError, RuntimeError) as err:
+        print(f"published-truth report not written: {err}")
+    return summary
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -184,53 +252,85 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not arms:
         parser.error(f"{recipe_dir / (RECIPE + '.yaml')} has no hydra.sweeper.params.experiment to sweep")
     jobs = args.jobs or os.cpu_count() or 1
+    if args.published:
+        from lswag_lightning.demo_published import load_cells
+
+        shipped = len(load_cells())
+        if args.published > shipped:
+            parser.error(f"--published {args.published}: the package ships {shipped} NB201 cells; pass at most "
+                         f"{shipped} (or regenerate the file with recipes/demo_cells.py --n {args.published})")
     import torch
+
+    from lswag_lightning.demo_sweep import arm_candidates, seed_check_subset
 
     torch.set_num_threads(1)
     start = time.perf_counter()
     stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     run_dir = (args.out / stamp).resolve()
-    sweep_dir = run_dir / "sweep"
     run_dir.mkdir(parents=True, exist_ok=True)
-    expected = args.candidates * len(arms)
-    command = sweep_command(recipe_dir, sweep_dir, f"demo_{stamp}", args.candidates, jobs, args.logger, args.extra)
-    print(f"proxy-vs-accuracy demo: {expected} candidates ({args.candidates} per arm: {', '.join(arms)}) on digits, "
-          f"{jobs} parallel job(s), 1 thread each")
-    print(f"sweep: {sweep_dir}  (log: {run_dir / 'sweep.log'})")
-    print("command: " + " ".join(command[2:]).replace("lswag_lightning.cli.train -m", "lswag-train -m"), flush=True)
-    code, finished = run_sweep(command, sweep_dir, run_dir / "sweep.log", expected, args.timeout, args.accuracy,
-                               start)
+    extra = list(args.extra)
+    if torch.cuda.is_available():  # same jobs, trained on the GPU (scored on it too: the callback follows the model)
+        extra += ["trainer.accelerator=gpu", "trainer.devices=1"]
+    plan = {arm: arm_candidates(recipe_dir, RECIPE, arm, args.candidates, overrides=args.extra) for arm in arms}
+    print(f"proxy-vs-accuracy demo: {args.candidates} candidates per space ({', '.join(arms)}), spread over model "
+          f"size; {args.seed_check} of each retrained with a second seed; {jobs} parallel job(s)", flush=True)
+    finished = 0
+    for arm, (space, indices) in plan.items():
+        check = seed_check_subset(indices, args.seed_check)
+        launches = [("0,1" if check == indices else "0", indices)] + ([("1", check)] if check and check != indices
+                                                                      else [])
+        for seeds, chosen in launches:
+            sweep_dir = run_dir / "sweep" / arm
+            command = sweep_command(recipe_dir, sweep_dir, f"demo_{stamp}", chosen, jobs, args.logger,
+                                    [f"experiment={arm}", f"seed={seeds}", "hydra.sweep.subdir=seed${seed}/"
+                                     "${hydra.job.num}", *extra])
+            finished += _launch(f"{space}, training seed(s) {seeds}", command, sweep_dir,
+                                run_dir / f"sweep_{arm}_seed{seeds.replace(',', '')}.log",
+                                len(chosen) * len(seeds.split(",")), args, start)
     sweep_seconds = time.perf_counter() - start
-    print(f"sweep done in {_elapsed(start)}: {finished} of {expected} jobs wrote a result (exit code {code})")
-    if code > 0:  # some job failed (Hydra reports it at the end) or the launcher itself did
-        for line in _log_errors(run_dir / "sweep.log"):
-            print(f"  log: {line[:200]}")
+    print(f"sweeps done in {_elapsed(start)}: {finished} jobs wrote a result")
+    print("  command of the last one: " + " ".join(command[2:]).replace("lswag_lightning.cli.train -m",
+                                                                       "lswag-train -m"), flush=True)
 
-    from lswag_lightning.collect import (collect, format_correlations, format_issues, format_libra_choices)
+    from lswag_lightning.collect import collect, format_correlations, format_issues, format_libra_choices, read_results
+    from lswag_lightning.collect import table_proxies
+    from lswag_lightning.demo_sweep import format_spaces, records_table, seed_agreement, spaces_summary
 
-    print("\ncollecting ...", flush=True)
+    print("\ncollecting the seed-0 jobs ...", flush=True)
     try:
-        result = collect([sweep_dir], run_dir / "collect", accuracy=args.accuracy, wandb=args.wandb)
+        result = collect(sorted(run_dir.glob("sweep/*/seed0")), run_dir / "collect", accuracy=args.accuracy,
+                         wandb=args.wandb)
     except ValueError as err:
         print(f"nothing to collect: {err}")
         return 1
+    main_rows = records_table(result.collected.records, args.accuracy)
+    seed1 = sorted(run_dir.glob("sweep/*/seed1"))
+    check_rows = records_table(read_results(seed1).records, args.accuracy) if seed1 else main_rows.iloc[:0]
+    agreement = seed_agreement(main_rows, check_rows, args.accuracy) if len(check_rows) else {}
+    spaces = spaces_summary(result.table, table_proxies(result.table), args.accuracy, agreement)
     print(format_issues(result.collected.issues))
     print()
-    print(format_correlations(result.analysis))
+    print(format_spaces(spaces, args.accuracy))
     print()
     print(format_libra_choices(result.analysis))
     print()
-    print(f"table:  {result.paths['csv']}")
+    print("Pooled view (mixes the spaces' model families, whose accuracies differ as families; the per-space "
+          "numbers above are the question a search asks):")
+    print(format_correlations(result.analysis))
+    print(f"\ntable:  {result.paths['csv']}")
     print(f"report: {result.paths.get('report', '(not written: too few finished jobs)')}")
     for key, path in result.paths.items():
         if key.startswith("report_"):
             print(f"        {path}  ({key[len('report_'):]} only)")
     if result.wandb is not None:
         print(f"W&B (offline) aggregate run: {result.wandb['dir']}")
-        print(f"  read it back: wandb leet inspect --summary {result.wandb['dir']}")
-    collect_seconds = time.perf_counter() - start - sweep_seconds
-    print(f"total {_elapsed(start)} wall (sweep {sweep_seconds:.0f} s, collect {collect_seconds:.0f} s); "
-          f"CPU time {_cpu_seconds():.0f} s over all processes")
+    published = _published(args, jobs, run_dir / "published") if args.published else None
+    seconds = time.perf_counter() - start
+    summary = {"spaces": spaces, "published": published, "seconds": round(seconds, 1)}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"\nsummary: {run_dir / 'summary.json'}")
+    print(f"total {_elapsed(start)} wall (sweeps {sweep_seconds:.0f} s); CPU time {_cpu_seconds():.0f} s over all "
+          "processes")
     return 0
 
 
