@@ -16,16 +16,30 @@ from scipy import stats
 from lswag_lightning.analysis.correlations import spearman
 
 
-def log_rank_sum(columns: Sequence[np.ndarray]) -> np.ndarray:
-    """Σ log(rank / M) of oriented columns (higher = better); NaN in a column gives NaN for that row."""
+FUSION_METHODS = ("rank_mean", "log_rank")
+
+
+def rank_fusion(columns: Sequence[np.ndarray], method: str) -> np.ndarray:
+    """Fuse oriented columns (higher = better) by ranks within the pool: each ranked (ties averaged, rank M = best of
+    the M rows) and normalised to r / M ∈ (0, 1]; ``rank_mean``: mean of r / M, ``log_rank`` (AZ-NAS): Σ log(r / M).
+    NaN in any column gives NaN for that row; ±inf rank as the extremes they are."""
+    if method not in FUSION_METHODS:
+        raise ValueError(f"fusion method must be one of {FUSION_METHODS}, got {method!r}")
+    if not columns:
+        raise ValueError("nothing to fuse: empty proxy list")
     total = np.zeros(len(columns[0]))
     for v in columns:
         ok = ~np.isnan(v)
         r = np.full(len(v), np.nan)
         if ok.any():
-            r[ok] = stats.rankdata(v[ok], method="average") / ok.sum()
-        total += np.log(r)
-    return total
+            r[ok] = stats.rankdata(v[ok], method="average") / ok.sum()  # in (0, 1], 1 = best
+        total += r if method == "rank_mean" else np.log(r)
+    return total / len(columns) if method == "rank_mean" else total
+
+
+def log_rank_sum(columns: Sequence[np.ndarray]) -> np.ndarray:
+    """Σ log(rank / M) of oriented columns (AZ-NAS's fusion); NaN in a column gives NaN for that row."""
+    return rank_fusion(columns, "log_rank")
 
 
 def greedy_log_rank(values: Mapping[str, np.ndarray], accuracy: np.ndarray, max_size: int = 6,

@@ -42,12 +42,11 @@ import pandas as pd
 from scipy import stats
 
 from lswag_lightning.analysis.correlations import spearman
-from lswag_lightning.analysis.fusion import greedy_log_rank
+from lswag_lightning.analysis.fusion import FUSION_METHODS, greedy_log_rank, rank_fusion
 from lswag_lightning.analysis.table import Orientation, orient, oriented_values, validate_table
 
 log = logging.getLogger(__name__)
 
-FUSION_METHODS = ("rank_mean", "log_rank")
 NONFINITE_POLICIES = ("drop_rows", "exclude_proxy", "rank_last")
 ENTROPY_UNIT = "bits"
 
@@ -298,22 +297,6 @@ def select(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params: s
 
 
 # ------------------------------------------------------------------------------------------------- fusion
-def _fuse_arrays(columns: Sequence[np.ndarray], method: str) -> np.ndarray:
-    """Fuse oriented columns by ranks within the pool. NaN in any column -> NaN; ±inf ranks as an extreme."""
-    if method not in FUSION_METHODS:
-        raise ValueError(f"fusion method must be one of {FUSION_METHODS}, got {method!r}")
-    if not columns:
-        raise ValueError("nothing to fuse: empty proxy list")
-    total = np.zeros(len(columns[0]))
-    for v in columns:
-        ok = ~np.isnan(v)
-        r = np.full(len(v), np.nan)
-        if ok.any():
-            r[ok] = stats.rankdata(v[ok], method="average") / ok.sum()  # in (0, 1], 1 = best
-        total += r if method == "rank_mean" else np.log(r)
-    return total / len(columns) if method == "rank_mean" else total
-
-
 def fuse(table: pd.DataFrame, selection: LibraSelection | Sequence[str], method: str = "rank_mean",
          higher_is_better: Mapping[str, bool] | Orientation | None = None) -> pd.Series:
     """One score per row (higher = better) from several proxies, by their ranks within ``table`` (the pool).
@@ -334,7 +317,7 @@ def fuse(table: pd.DataFrame, selection: LibraSelection | Sequence[str], method:
         mapping = higher_is_better
     validate_table(table, names)
     orientation = orient(names, mapping)
-    fused = _fuse_arrays([oriented_values(table, n, orientation) for n in names], method)
+    fused = rank_fusion([oriented_values(table, n, orientation) for n in names], method)
     return pd.Series(fused, index=table.index, name=f"libra_{method}")
 
 
@@ -435,7 +418,7 @@ def evaluate(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params:
         raise ValueError(f"the held-out part has {n_eval} rows (of {n}); need at least 3")
 
     def rho_of(sub: _Prepared, names: Sequence[str], method: str) -> float:
-        fused = _fuse_arrays([sub.values[p] for p in names], method)
+        fused = rank_fusion([sub.values[p] for p in names], method)
         return spearman(fused, sub.accuracy)
 
     fixed = {name: list(names) for name, names in (fixed_sets or {}).items()}

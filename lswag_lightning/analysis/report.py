@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from lswag_lightning.analysis.correlations import correlation_table
-from lswag_lightning.analysis.libra import LibraEvaluation, _fuse_arrays, evaluate
+from lswag_lightning.analysis.fusion import rank_fusion
+from lswag_lightning.analysis.libra import LibraEvaluation, evaluate
 from lswag_lightning.analysis.table import Orientation, default_proxy_columns, orient, oriented_values, validate_table
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,7 @@ def write_report(table: pd.DataFrame, out_dir: str | os.PathLike, *, accuracy: s
         sel = evaluation.selection
         (out / "libra.json").write_text(json.dumps(evaluation.to_dict(), indent=2))
         lib_orient = orient(sel.proxies, sel.higher_is_better)
-        fused = _fuse_arrays([oriented_values(table, p, lib_orient) for p in sel.proxies], evaluation.fusion)
+        fused = rank_fusion([oriented_values(table, p, lib_orient) for p in sel.proxies], evaluation.fusion)
         rho_in = evaluation.in_sample["libra"]
         _scatter(out / "libra_fused.png", fused, acc, f"LIBRA fused score ({evaluation.fusion}: "
                  f"{' + '.join(sel.proxies)})", ylabel,

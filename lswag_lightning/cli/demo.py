@@ -35,43 +35,25 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+from lswag_lightning.cli.args import int_at_least
+
 RECIPE = "proxy_vs_accuracy"
 #: The recipe folder in a source checkout (``make demo`` runs from one).
 DEFAULT_RECIPE_DIR = Path(__file__).resolve().parents[2] / "recipes" / RECIPE
 POLL_SECONDS = 0.5
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m lswag_lightning.cli.demo", description=__doc__.splitlines()[0])
-    p.add_argument("--candidates", type=_positive_int, default=20,
+    p.add_argument("--candidates", type=int_at_least(1), default=20,
                    help="candidates per space, spread over model size (default 20)")
-    p.add_argument("--seed-check", type=_non_negative_int, default=20,
+    p.add_argument("--seed-check", type=int_at_least(0), default=20,
                    help="candidates per space trained again with training seed 1 to measure whether the accuracy "
                         "ranking reproduces (default 20: all of them, in the same launch; 0 skips)")
-    p.add_argument("--published", type=_non_negative_int, default=200,
+    p.add_argument("--published", type=int_at_least(0), default=200,
                    help="NAS-Bench-201 cells scored against their published accuracies (default 200, the shipped "
                         "ones; 0 skips)")
-    p.add_argument("--jobs", type=_positive_int, default=None,
+    p.add_argument("--jobs", type=int_at_least(1), default=None,
                    help="parallel jobs (default: the number of CPU cores; each job uses 1 thread)")
     p.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default ./demo_output)")
     p.add_argument("--accuracy", choices=("val_acc", "test_acc"), default="val_acc",
@@ -80,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-job logger (default csv; wandb_sweep = one offline W&B run per job, in one group)")
     p.add_argument("--no-wandb", dest="wandb", action="store_false",
                    help="skip the aggregate W&B run of lswag-collect (offline by default)")
-    p.add_argument("--timeout", type=_positive_int, default=1800,
+    p.add_argument("--timeout", type=int_at_least(1), default=1800,
                    help="stop the sweep after this many seconds and collect what finished (default 1800)")
     p.add_argument("--recipe-dir", type=Path, default=DEFAULT_RECIPE_DIR,
                    help=f"the recipe folder (default: recipes/{RECIPE} of this checkout)")

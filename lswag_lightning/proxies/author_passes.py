@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from lswag_lightning.proxies.blocks import block_features
-from lswag_lightning.proxies.passes import ProbePasses, is_batch_norm
+from lswag_lightning.proxies.blocks import block_features, first_tensor
+from lswag_lightning.proxies.passes import ProbePasses
 from lswag_lightning.proxies.results import ProxyError
 
 _EPS_ENTROPY = 1e-8  # AZ-NAS: E = -Σ p ln(p + 1e-8)
@@ -189,9 +189,7 @@ def meco_pass(probe: ProbePasses, work: nn.Module) -> MeCoResult:
     dropped = [0]
 
     def on_output(name: str, module: nn.Module, output: Any) -> None:
-        tensor = output if isinstance(output, torch.Tensor) else (
-            output[0] if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor)
-            else None)
+        tensor = first_tensor(output)
         if tensor is None or not tensor.is_floating_point() or tensor.shape[0] != 1:
             return
         if tensor.ndim == 4:
@@ -206,18 +204,17 @@ def meco_pass(probe: ProbePasses, work: nn.Module) -> MeCoResult:
         else:
             dropped[0] += 1
 
-    handles = [module.register_forward_hook(lambda m, _a, out, _n=name: on_output(_n or "<model>", m, out))
-               for name, module in work.named_modules()]
     index = torch.arange(min(probe.inputs.shape[0], probe.options.per_sample_count), device=probe.inputs.device)
-    has_norm = any(is_batch_norm(m) for m in work.modules())
-    try:
-        with probe.single_sample_normalisation(work, index, enabled=has_norm) as new_sample, torch.no_grad():
+    # the statistics forward of single_sample_normalisation (if any) runs on entry, before the hooks exist
+    with probe.single_sample_normalisation(work, index, enabled=True) as new_sample, torch.no_grad():
+        handles = [module.register_forward_hook(lambda m, _a, out, _n=name: on_output(_n or "<model>", m, out))
+                   for name, module in work.named_modules()]
+        try:
             new_sample()
-            terms.clear()
             probe.forward(work, probe.inputs[:1], probe.targets_at(slice(0, 1)))
-    finally:
-        for handle in handles:
-            handle.remove()
+        finally:
+            for handle in handles:
+                handle.remove()
     if not terms:
         raise ProxyError("MeCo found no module output with a channel layout ((1, C, H, W) feature maps or (1, T, C) "
                          "tokens) to correlate")

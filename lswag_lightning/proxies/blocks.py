@@ -53,7 +53,8 @@ def no_blocks_message(model: nn.Module) -> str:
             "names applied one after the other, e.g. the stem and each block]")
 
 
-def _first_tensor(value: Any) -> torch.Tensor | None:
+def first_tensor(value: Any) -> torch.Tensor | None:
+    """A module output as one tensor: the tensor itself, or the first element of a tuple/list; None otherwise."""
     if isinstance(value, torch.Tensor):
         return value
     if isinstance(value, (tuple, list)) and value and isinstance(value[0], torch.Tensor):
@@ -72,7 +73,7 @@ class BlockFeatures:
     measures: list[float] = field(default_factory=list)
 
     def add(self, name: str, tensor: Any) -> None:
-        tensor = _first_tensor(tensor)
+        tensor = first_tensor(tensor)
         if tensor is not None:
             self.names.append(name)
             self.tensors.append(tensor)

@@ -247,7 +247,7 @@ class ScoringSession:
                 param.requires_grad_(flag)
 
     # ------------------------------------------------------------------ the check before any pass
-    def _preflight(self, work: nn.Module) -> bool:
+    def _preflight(self, work: nn.Module, probe: ProbePasses) -> bool:
         """One no-grad, eval-mode forward of the first sample, before any pass.
 
         Raises ``ValueError`` for an output the adapter cannot read, logits the default cross-entropy cannot use,
@@ -262,11 +262,9 @@ class ScoringSession:
             lambda _m, args: single_value.append(args[0].ndim >= 2 and math.prod(args[0].shape[2:]) == 1))
             for m in norms]
         work.eval()
-        targets = None if self.targets is None else self.targets[:1]
         try:
             with torch.no_grad():
-                output = (self.options.forward_fn(work, self.inputs[:1], targets)
-                          if self.options.forward_fn is not None else work(self.inputs[:1]))
+                output = probe.forward(work, self.inputs[:1], probe.targets_at(slice(0, 1)))
         except Exception:  # the passes run the model again and report what fails, per proxy
             log.debug("the one-sample check forward failed; the passes will report it", exc_info=True)
             return bool(norms)
@@ -374,9 +372,9 @@ class ScoringSession:
             if self.targets is not None:
                 self.targets = self.targets.to(self.device)
             initial_buffers = [(b, b.detach().clone()) for b in work.buffers()]
-            single_value_norm = self._preflight(work)
             probe = ProbePasses(self.inputs, self.targets, self.batch_size, opts, self.adapter,
-                                reseed=lambda: _seed_pass(opts.seed, devices), single_value_norm=single_value_norm)
+                                reseed=lambda: _seed_pass(opts.seed, devices))
+            probe.single_value_norm = self._preflight(work, probe)
             for planned in self._plan(probe):
                 with torch.no_grad():
                     for buf, saved in initial_buffers:

@@ -116,12 +116,13 @@ class ProbePasses:
 
     ``inputs`` (batch, ...) and ``targets`` are already on the model's device; ``adapter`` maps a model output to
     logits; ``reseed()`` restarts the pass's random streams (used after an extra forward, so the pass sees the
-    same stream as without it).
+    same stream as without it). ``single_value_norm``: whether a BatchNorm sees one value per channel for a single
+    sample (the engine's one-sample check sets it; see ``single_sample_normalisation``).
     """
 
     def __init__(self, inputs: torch.Tensor, targets: torch.Tensor | None, batch_size: int,
                  options: ScoringOptions, adapter: Callable[[Any], torch.Tensor], reseed: Callable[[], None],
-                 single_value_norm: bool) -> None:
+                 single_value_norm: bool = False) -> None:
         self.inputs = inputs
         self.targets = targets
         self.batch_size = batch_size

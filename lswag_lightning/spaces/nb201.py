@@ -163,6 +163,21 @@ def make_op(name: str, channels: int, affine: bool = True, track_running_stats: 
     raise ValueError(f"unknown NB201 op {name!r}; allowed ops: {', '.join(OPS)}")
 
 
+def four_node_cell(edges: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
+    """The 4-node DAG of NB201 (and TransNAS-Bench-101 micro) cells: node 0 = ``x``, node j = Σ_{i<j} edge(node i),
+    with ``edges`` in the order (1,0), (2,0), (2,1), (3,0), (3,1), (3,2); returns node 3."""
+    nodes = [x]
+    k = 0
+    for target in range(1, 4):
+        total = None
+        for source in range(target):
+            out = edges[k](nodes[source])
+            total = out if total is None else total + out
+            k += 1
+        nodes.append(total)
+    return nodes[-1]
+
+
 class NB201Cell(nn.Module):
     """A cell: node 0 is the input, node j = sum of its incoming edges' ops, the output is node 3.
 
@@ -175,16 +190,7 @@ class NB201Cell(nn.Module):
         self.edges = nn.ModuleList(make_op(op, channels, affine, track_running_stats) for op in arch.ops)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        k = 0
-        for target in range(1, 4):
-            total = None
-            for source in range(target):
-                out = self.edges[k](nodes[source])
-                total = out if total is None else total + out
-                k += 1
-            nodes.append(total)
-        return nodes[-1]
+        return four_node_cell(self.edges, x)
 
 
 class NB201Network(nn.Module):

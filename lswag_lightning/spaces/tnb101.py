@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from lswag_lightning.spaces.base import SearchSpace, as_generator, register_space
-from lswag_lightning.spaces.nb201 import ReLUConvBN
+from lswag_lightning.spaces.nb201 import ReLUConvBN, four_node_cell
 
 MICRO_OPS: tuple[str, ...] = ("zero", "identity", "conv1x1", "conv3x3")
 """TransNAS-Bench micro op code k is ``MICRO_OPS[k]``."""
@@ -108,16 +108,7 @@ class MicroCell(nn.Module):
                                    for code, src in zip(codes, MICRO_FROM))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        k = 0
-        for target in range(1, 4):
-            total = None
-            for source in range(target):
-                out = self.edges[k](nodes[source])
-                total = out if total is None else total + out
-                k += 1
-            nodes.append(total)
-        return nodes[-1]
+        return four_node_cell(self.edges, x)
 
 
 class BasicBlock(nn.Module):
