@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from lswag_lightning import available_proxies, score_network
-from lswag_lightning.proxies.author_passes import block_trainability, covariance_entropy
+from lswag_lightning.proxies.author_passes import block_trainability, covariance_entropy, kaiming_state
 from lswag_lightning.proxies.blocks import find_block_container
 from lswag_lightning.spaces import get_space
 
@@ -198,3 +198,23 @@ def test_block_container_detection():
     assert find_block_container(seq) == ("", seq)
     net = get_space("nb201").build(get_space("nb201").sample(0), num_classes=10, C=4, N=1)
     assert find_block_container(net)[0] == "cells"
+
+
+def test_authors_random_draws_come_from_a_cpu_generator_so_values_do_not_depend_on_the_device():
+    """Kaiming weights are torch.randn from a CPU generator seeded with the session seed, scaled by sqrt(2/fan_in),
+    whatever device the model is on (a CUDA generator would draw other numbers: the values would change with the
+    device). On a machine with a GPU the AZ-NAS and VKDNW values on CPU and CUDA agree to round-off."""
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 5))
+    state = kaiming_state(model, seed=7)
+    gen = torch.Generator().manual_seed(7)
+    expected0 = torch.randn(4, 3, 3, 3, generator=gen) * math.sqrt(2.0 / 27)
+    expected3 = torch.randn(5, 64, generator=gen) * math.sqrt(2.0 / 64)
+    assert torch.equal(state["0.weight"], expected0) and torch.equal(state["3.weight"], expected3)
+    if torch.cuda.is_available():
+        x = torch.randn(8, 3, 6, 6, generator=torch.Generator().manual_seed(0))
+        names = ["az_expressivity", "az_progressivity", "az_trainability", "vkdnw"]
+        y = torch.arange(8) % 5
+        on_cpu = score_network(model, x, y, proxies=names)
+        on_gpu = score_network(model.to("cuda"), x, y, proxies=names)
+        for name in names:
+            assert on_gpu.values[name] == pytest.approx(on_cpu.values[name], rel=1e-4, abs=1e-6)

@@ -3,8 +3,10 @@ MeCo (one real image, the model's own initialisation). PROXIES2.md §1 and §3 d
 
 Re-initialised weights are never written into a module: they live in a parameter dict used through
 ``torch.func.functional_call`` (``ProbePasses.functional_forward``), so the caller's model (and the engine's copy, which other passes use) keeps its
-weights. Every random draw (weights, Gaussian input, Rademacher vectors) comes from a ``torch.Generator`` seeded with
-the session's ``seed``, so values are reproducible and the global random streams are not touched.
+weights. Every random draw (weights, Gaussian input, Rademacher vectors) comes from a CPU ``torch.Generator`` seeded
+with the session's ``seed`` and is then moved to the model's device, so values are reproducible, the same on a CPU and a
+GPU (up to floating-point round-off; a CUDA generator would draw other numbers), and the global random streams are not
+touched.
 """
 from __future__ import annotations
 
@@ -23,25 +25,31 @@ _EPS_ENTROPY = 1e-8  # AZ-NAS: E = -Σ p ln(p + 1e-8)
 _EPS_SIGMA = 1e-6  # AZ-NAS: t = 2 - σ - 1 / (σ + 1e-6)
 
 
-def _generator(seed: int, device: torch.device) -> torch.Generator:
-    generator = torch.Generator(device=device)
+def _generator(seed: int) -> torch.Generator:
+    """A CPU generator: draws are made on the CPU and moved, so they do not depend on the device."""
+    generator = torch.Generator()
     generator.manual_seed(seed)
     return generator
+
+
+def gaussian_like(shape: torch.Size, generator: torch.Generator, device: torch.device,
+                  dtype: torch.dtype) -> torch.Tensor:
+    """Standard normal draws of ``shape`` from ``generator`` (CPU), on ``device``."""
+    return torch.randn(shape, generator=generator, dtype=dtype).to(device)
 
 
 def kaiming_state(work: nn.Module, seed: int) -> dict[str, torch.Tensor]:
     """AZ-NAS/VKDNW re-initialisation as a parameter dict: Conv/Linear weights Kaiming-normal (fan_in, ReLU gain,
     std sqrt(2 / fan_in)), their biases 0; affine BatchNorm/GroupNorm weight 1, bias 0; other parameters unchanged."""
     state: dict[str, torch.Tensor] = {}
-    generators: dict[torch.device, torch.Generator] = {}
+    generator = _generator(seed)
     for module_name, module in work.named_modules():
         prefix = f"{module_name}." if module_name else ""
         for param_name, param in module.named_parameters(recurse=False):
             key = prefix + param_name
             if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)) and param_name == "weight":
-                gen = generators.setdefault(param.device, _generator(seed, param.device))
                 fan_in = param[0].numel()
-                value = torch.randn(param.shape, generator=gen, device=param.device, dtype=param.dtype)
+                value = gaussian_like(param.shape, generator, param.device, param.dtype)
                 state[key] = value * math.sqrt(2.0 / fan_in)
             elif param_name == "bias" and isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
                 state[key] = torch.zeros_like(param)
@@ -127,10 +135,9 @@ def az_pass(probe: ProbePasses, work: nn.Module) -> AZResult:
     weights = [v.requires_grad_(True) for v in state.values() if v.is_floating_point()]
     buffers = dict(work.named_buffers())
     work.train(protocol == "cnn")
-    generator = _generator(opts.seed, probe.inputs.device)
+    generator = _generator(opts.seed)
     if probe.inputs.is_floating_point():
-        x = torch.randn(probe.inputs[: probe.batch_size].shape, generator=generator, device=probe.inputs.device,
-                        dtype=probe.inputs.dtype)
+        x = gaussian_like(probe.inputs[: probe.batch_size].shape, generator, probe.inputs.device, probe.inputs.dtype)
         source = "gaussian"
     else:
         x = probe.inputs[: probe.batch_size]
@@ -148,7 +155,7 @@ def az_pass(probe: ProbePasses, work: nn.Module) -> AZResult:
     trainability: list[float] = [math.nan] * (len(features.tensors) - 1)
     for index in range(len(features.tensors) - 1, 0, -1):
         current, previous = features.tensors[index], features.tensors[index - 1]
-        v = (torch.randint(0, 2, current.shape, generator=generator, device=current.device) * 2 - 1).to(current.dtype)
+        v = (torch.randint(0, 2, current.shape, generator=generator) * 2 - 1).to(current.device, current.dtype)
         if not (current.requires_grad and previous.requires_grad):
             grad = None
         else:

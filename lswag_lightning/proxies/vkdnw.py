@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.func import jacrev, vmap
 
-from lswag_lightning.proxies.author_passes import _generator, kaiming_state
+from lswag_lightning.proxies.author_passes import _generator, gaussian_like, kaiming_state
 from lswag_lightning.proxies.options import ScoringOptions
 from lswag_lightning.proxies.passes import ProbePasses
 from lswag_lightning.proxies.registry import register_proxy
@@ -96,10 +96,9 @@ def vkdnw_pass(probe: ProbePasses, work: nn.Module) -> VKDNWResult:
         e0 = torch.zeros_like(state[name]).reshape(-1)
         e0[0] = 1.0
         onehots[name] = e0.reshape(state[name].shape)
-    generator = _generator(opts.seed, probe.inputs.device)
+    generator = _generator(opts.seed)
     if probe.inputs.is_floating_point():
-        x = torch.randn(probe.inputs[: probe.batch_size].shape, generator=generator, device=probe.inputs.device,
-                        dtype=probe.inputs.dtype)
+        x = gaussian_like(probe.inputs[: probe.batch_size].shape, generator, probe.inputs.device, probe.inputs.dtype)
         source = "gaussian"
     else:  # token ids or raw pixels cannot be Gaussian: the probe batch itself, as AZ-NAS does here
         x = probe.inputs[: probe.batch_size]
