@@ -59,10 +59,25 @@ def test_built_nb301_networks_match_the_file_on_a_few_keys(space, naslib):
         assert built_params(net) == round(naslib[key]["params"]["score"] * 1e6)
 
 
+def test_a_decoded_naslib_key_builds_the_nb301_network_with_the_space_defaults(space, naslib):
+    """decode(key) then build(spec) with no options gives NB301's network (C=32, 8 cells, op BNs without weights);
+    explicit options still win, and a genotype written the DARTS way keeps the small default network."""
+    for key, record in naslib.items():
+        assert space.param_count(space.decode(key)) == round(record["params"]["score"] * 1e6), key
+    key = next(iter(naslib))
+    g = space.decode(key)
+    with torch.device("meta"):
+        assert built_params(space.build(g)) == round(naslib[key]["params"]["score"] * 1e6)
+        assert built_params(space.build(space.decode(str(g)))) == space.param_count(str(g), C=16, layers=8)
+    assert space.param_count(g, C=16, op_affine=True) == space.param_count(str(g))  # explicit options win
+    assert space.decode(g).benchmark == "nb301" and space.mutate(g, 0).benchmark == "nb301"
+    assert space.decode(str(g)) == g and space.decode(str(g)).benchmark is None  # identity ignores the benchmark
+
+
 def test_op_affine_false_drops_only_the_op_batchnorm_weights(space):
     g = space.decode(KEY)
     with torch.device("meta"):
-        affine = space.build(g, C=8, layers=5)
+        affine = space.build(g, C=8, layers=5, op_affine=True)  # a NASLib key defaults to op_affine=False
         plain = space.build(g, C=8, layers=5, op_affine=False)
     missing = {n for n, _ in affine.named_parameters()} - {n for n, _ in plain.named_parameters()}
     assert missing and all(".ops." in n and n.endswith((".weight", ".bias")) for n in missing)

@@ -27,7 +27,7 @@ then returns ``(logits, aux_logits)``, otherwise (eval mode, or no auxiliary hea
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 import numpy as np
@@ -36,7 +36,7 @@ from timm.layers import drop_path
 from torch import nn
 
 from lswag_lightning.spaces.base import SearchSpace, as_generator, load_json_object, register_space
-from lswag_lightning.spaces.nb301 import compact_fields
+from lswag_lightning.spaces.nb301 import NB301_BUILD_OPTIONS, compact_fields
 
 OPS: tuple[str, ...] = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",
                         "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
@@ -48,15 +48,27 @@ _FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
 
 Edge = tuple[str, int]
 
+DEFAULT_BUILD_OPTIONS: dict[str, Any] = {"C": 16, "layers": 8, "op_affine": True, "auxiliary": False}
+"""``build`` options when neither the caller nor the genotype's benchmark sets them: a small CIFAR-10 network."""
+BENCHMARK_BUILD_OPTIONS: dict[str, dict[str, Any]] = {"nb301": dict(NB301_BUILD_OPTIONS)}
+"""Per benchmark, the options of the networks it trained (NAS-Bench-301: C=32, 8 cells, op BatchNorms without
+weights), so that ``build(decode(key))`` gives the network whose ``params`` the benchmark lists."""
+
 
 @dataclass(frozen=True)
 class Genotype:
-    """A DARTS genotype: 8 ``(op, input)`` pairs and the concatenated nodes, for the normal and reduce cells."""
+    """A DARTS genotype: 8 ``(op, input)`` pairs and the concatenated nodes, for the normal and reduce cells.
+
+    ``benchmark`` names the benchmark whose trained networks ``DartsSpace.build`` builds by default: ``"nb301"``
+    for a genotype decoded from NAS-Bench-301's compact key (:data:`BENCHMARK_BUILD_OPTIONS`), else None (the
+    space's own defaults). It is not part of the genotype's identity: equality, hashing and ``str`` ignore it.
+    """
 
     normal: tuple[Edge, ...]
     normal_concat: tuple[int, ...]
     reduce: tuple[Edge, ...]
     reduce_concat: tuple[int, ...]
+    benchmark: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         def edges(es: tuple[Edge, ...]) -> str:
@@ -521,18 +533,19 @@ class DartsSpace(SearchSpace):
         fields = {"normal": genotype.normal, "normal_concat": genotype.normal_concat,
                   "reduce": genotype.reduce, "reduce_concat": genotype.reduce_concat}
         fields[cell] = tuple(edges)
-        return Genotype(**fields)
+        return Genotype(**fields, benchmark=genotype.benchmark)
 
     def encode(self, spec: Any) -> str:
         return str(self.coerce(spec))
 
     def decode(self, value: str | Mapping | Genotype) -> Genotype:
         """Parse a ``Genotype(...)`` string, a JSON object string, a dict with the four fields (edges as
-        ``[op, input]`` pairs), or NAS-Bench-301's compact ``[[(input, op), ... 8], [... 8]]`` (string or lists)."""
+        ``[op, input]`` pairs), or NAS-Bench-301's compact ``[[(input, op), ... 8], [... 8]]`` (string or lists;
+        the genotype then builds NAS-Bench-301's network by default, see :class:`Genotype`)."""
         if isinstance(value, Genotype):
-            return validate_genotype(value.to_dict())
+            return replace(validate_genotype(value.to_dict()), benchmark=value.benchmark)
         if isinstance(value, (list, tuple)) or (isinstance(value, str) and value.lstrip()[:1] in ("[", "(")):
-            return validate_genotype(compact_fields(value))
+            return replace(validate_genotype(compact_fields(value)), benchmark="nb301")
         if isinstance(value, str):
             if value.lstrip().startswith("{"):
                 value = load_json_object(value, "DARTS genotype")
@@ -545,24 +558,29 @@ class DartsSpace(SearchSpace):
         return validate_genotype(value)
 
     def build(self, spec: Any, num_classes: int = 10, in_chans: int = 3, img_size: int = 32, *,
-              C: int = 16, layers: int = 8, auxiliary: bool = False, drop_path_prob: float = 0.0,
-              stem_multiplier: int = 3, op_affine: bool = True) -> nn.Module:
+              C: int | None = None, layers: int | None = None, auxiliary: bool | None = None,
+              drop_path_prob: float = 0.0, stem_multiplier: int = 3, op_affine: bool | None = None) -> nn.Module:
         """NetworkCIFAR for ``spec``: (B, in_chans, img_size, img_size) -> logits (B, num_classes).
 
+        ``C``, ``layers``, ``auxiliary`` and ``op_affine`` left as None take the genotype's benchmark options
+        (NAS-Bench-301 keys: 32, 8, False, False), else :data:`DEFAULT_BUILD_OPTIONS` (16, 8, False, True).
         The auxiliary head expects 8x8 features at 2/3 depth, i.e. ``img_size`` about 32 (29..40).
         """
         genotype = self.coerce(spec)
+        C, layers, auxiliary, op_affine = _network_options(genotype, C, layers, auxiliary, op_affine)
         _check_build_options(C, layers, auxiliary, img_size)
         return NetworkCIFAR(genotype, num_classes=num_classes, in_chans=in_chans, C=C, layers=layers,
                             auxiliary=auxiliary, drop_path_prob=drop_path_prob, stem_multiplier=stem_multiplier,
                             op_affine=op_affine)
 
     def param_count(self, spec: Any, num_classes: int = 10, in_chans: int = 3, img_size: int = 32, *,
-                    include_auxiliary: bool = False, C: int = 16, layers: int = 8, auxiliary: bool = False,
-                    drop_path_prob: float = 0.0, stem_multiplier: int = 3, op_affine: bool = True) -> int:
+                    include_auxiliary: bool = False, C: int | None = None, layers: int | None = None,
+                    auxiliary: bool | None = None, drop_path_prob: float = 0.0, stem_multiplier: int = 3,
+                    op_affine: bool | None = None) -> int:
         """Trainable parameters of ``build(...)`` in closed form (no network is built); the auxiliary head is
         left out unless ``include_auxiliary`` (as DARTS reports model sizes)."""
         genotype = self.coerce(spec)
+        C, layers, auxiliary, op_affine = _network_options(genotype, C, layers, auxiliary, op_affine)
         _check_build_options(C, layers, auxiliary, img_size)
         c_curr = stem_multiplier * C
         total = 9 * in_chans * c_curr + 2 * c_curr
@@ -585,6 +603,15 @@ class DartsSpace(SearchSpace):
         if auxiliary and include_auxiliary:
             total += c_aux * 128 + 2 * 128 + 128 * 768 * 4 + 2 * 768 + 768 * num_classes + num_classes
         return total
+
+
+def _network_options(genotype: Genotype, C: int | None, layers: int | None, auxiliary: bool | None,
+                     op_affine: bool | None) -> tuple[int, int, bool, bool]:
+    """The given options, the unset ones from the genotype's benchmark, else from :data:`DEFAULT_BUILD_OPTIONS`."""
+    defaults = {**DEFAULT_BUILD_OPTIONS, **BENCHMARK_BUILD_OPTIONS.get(genotype.benchmark or "", {})}
+    given = {"C": C, "layers": layers, "auxiliary": auxiliary, "op_affine": op_affine}
+    merged = {k: defaults[k] if v is None else v for k, v in given.items()}
+    return int(merged["C"]), int(merged["layers"]), bool(merged["auxiliary"]), bool(merged["op_affine"])
 
 
 def _op_params(name: str, c: int, stride: int, affine: bool) -> int:
