@@ -10,7 +10,7 @@ from torch import nn
 
 from lswag_lightning import score_network
 from lswag_lightning.proxies.author_passes import kaiming_state
-from lswag_lightning.proxies.vkdnw import decile_entropy, multinomial_cholesky, smoothed_probabilities
+from lswag_lightning.proxies.vkdnw import decile_entropy, multinomial_cholesky, single_score, smoothed_probabilities
 
 
 def test_closed_form_cholesky_factors_the_multinomial_covariance():
@@ -93,3 +93,13 @@ def test_vkdnw_leaves_the_model_and_rng_alone_and_feeds_integer_probes_as_they_a
     report = score_network(Tokens(), torch.randint(0, 10, (4, 5)), None, proxies=["vkdnw", "vkdnw_layers"])
     assert report.ok("vkdnw") and report.details["vkdnw"]["input"].startswith("probe")  # tokens cannot be Gaussian
     assert report.values["vkdnw_layers"] == 3
+
+
+def test_vkdnw_single_orders_by_tensor_count_then_entropy_in_one_pass():
+    x = torch.randn(6, 2, 5, 5, generator=torch.Generator().manual_seed(1))
+    report = score_network(Tiny(), x, None, proxies=["vkdnw", "vkdnw_layers", "vkdnw_single"])
+    layers, entropy = report.values["vkdnw_layers"], report.values["vkdnw"]
+    assert report.values["vkdnw_single"] == pytest.approx(layers + entropy / (2 * math.log(9)), rel=1e-12)
+    # lexicographic: one more tensor beats any entropy; equal counts compare entropies
+    assert single_score(3, math.log(9)) < single_score(4, 0.0)
+    assert single_score(3, 0.2) < single_score(3, 0.3)

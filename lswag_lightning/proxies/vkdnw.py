@@ -144,3 +144,17 @@ def vkdnw(data: SessionData, options: ScoringOptions) -> ProxyOutput:
                 description="ℵ: the number of parameter tensors of the model (VKDNW's first ranking key)")
 def vkdnw_layers(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     return ProxyOutput(value=float(data.parameter_tensors))
+
+
+def single_score(tensors: float, entropy: float) -> float:
+    """VKDNW_single as one number: ℵ + VKDNW / (2 ln 9). VKDNW lies in [0, ln 9], so this orders networks by ℵ
+    first and VKDNW second, exactly the authors' dense lexicographic rank of (ℵ, VKDNW); higher is better."""
+    return float(tensors) + float(entropy) / (2.0 * math.log(9))
+
+
+@register_proxy("vkdnw_single", higher_is_better=True, needs=("vkdnw_pass",),
+                description="VKDNW_single: networks ordered by ℵ, then by VKDNW (ℵ + VKDNW / (2 ln 9))")
+def vkdnw_single(data: SessionData, options: ScoringOptions) -> ProxyOutput:
+    result: VKDNWResult = data.get("vkdnw_pass")
+    return ProxyOutput(value=single_score(data.parameter_tensors, result.entropy),
+                       details={"vkdnw_layers": data.parameter_tensors, "vkdnw": result.entropy})
