@@ -36,6 +36,20 @@ def test_greedy_finds_the_complementary_pair_and_stops():
     assert greedy_log_rank(values, t["acc"].to_numpy(), max_size=1) in (["a"], ["b"])
 
 
+def test_greedy_starts_from_a_given_set_only_when_it_beats_the_best_single_proxy():
+    rng = np.random.default_rng(3)
+    b, c = rng.normal(size=400), rng.normal(size=400)
+    acc = b + c
+    values = {"a": acc + 0.8 * rng.normal(size=400), "b": b, "c": c, "noise": rng.normal(size=400)}
+    alone = greedy_log_rank(values, acc, max_size=1)
+    assert alone == ["a"]  # the best single proxy: b and c are weaker alone
+    started = greedy_log_rank(values, acc, max_size=2, starts={"bc": ["b", "c"], "bad": ["noise", "a"]})
+    assert started == ["b", "c"]  # log-rank(b, c) beats a; the "bad" set does not
+    rho = {tuple(s): stats.spearmanr(log_rank_sum([values[p] for p in s]), acc)[0] for s in (alone, started)}
+    assert rho[("b", "c")] > rho[("a",)] + 0.03
+    assert greedy_log_rank(values, acc, max_size=1, starts={"bad": ["noise", "a"]}) == ["a"]
+
+
 def test_evaluate_reports_fixed_and_greedy_sets_held_out():
     t = synthetic()
     ev = evaluate(t, ["a", "b", "a_noisy", "noise"], "acc", "params", n_splits=5,

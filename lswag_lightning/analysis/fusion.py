@@ -43,17 +43,29 @@ def log_rank_sum(columns: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def greedy_log_rank(values: Mapping[str, np.ndarray], accuracy: np.ndarray, max_size: int = 6,
-                    min_gain: float = 1e-3) -> list[str]:
+                    min_gain: float = 1e-3, starts: Mapping[str, Sequence[str]] | None = None) -> list[str]:
     """The proxy set whose log-rank sum has the highest ρ with ``accuracy``, grown one proxy at a time.
 
-    ``values`` are oriented (higher is better) and aligned with ``accuracy``; ties between candidates go to the
-    first in ``values``' order. Returns at least one proxy."""
+    ``values`` are oriented (higher is better) and aligned with ``accuracy``. The search starts from the best
+    single proxy, or from one of the ``starts`` sets (e.g. published fixed sets such as AZ-NAS's) when its log-rank
+    sum has a higher ρ on these rows: one-at-a-time growth cannot reach a good set whose members are weak alone.
+    It then adds the proxy that raises ρ most, while the gain exceeds ``min_gain`` and the set has fewer than
+    ``max_size`` members. Ties go to the first in ``values``' (then ``starts``') order. Returns at least one proxy."""
     if not values:
         raise ValueError("greedy_log_rank needs at least one proxy")
     if max_size < 1:
         raise ValueError(f"max_size must be >= 1, got {max_size}")
-    chosen: list[str] = []
-    best = -np.inf
+    singles = {name: spearman(values[name], accuracy) for name in values}
+    singles = {k: v for k, v in singles.items() if np.isfinite(v)}
+    if not singles:
+        raise ValueError("no proxy has a finite Spearman ρ with the accuracy on these rows")
+    first = max(singles, key=lambda k: singles[k])
+    chosen, best = [first], singles[first]
+    for members in (starts or {}).values():
+        if members and all(m in values for m in members):
+            rho = spearman(log_rank_sum([values[m] for m in members]), accuracy)
+            if np.isfinite(rho) and rho > best:
+                chosen, best = list(dict.fromkeys(members)), rho
     while len(chosen) < max_size:
         scores = {}
         for name in values:
@@ -63,10 +75,8 @@ def greedy_log_rank(values: Mapping[str, np.ndarray], accuracy: np.ndarray, max_
         if not scores:
             break
         name = max(scores, key=lambda k: scores[k])
-        if chosen and scores[name] <= best + min_gain:
+        if scores[name] <= best + min_gain:
             break
         chosen.append(name)
         best = scores[name]
-    if not chosen:
-        raise ValueError("no proxy has a finite Spearman ρ with the accuracy on these rows")
     return chosen

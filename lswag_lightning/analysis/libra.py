@@ -395,7 +395,8 @@ def evaluate(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params:
     Non-finite handling and proxy exclusion (as in :func:`select`) are decided once on the whole table, so all
     splits and all methods see the same rows and the same proxy pool. ``fixed_sets`` ({name: proxies}) adds the
     log-rank fusion of each fixed set (``fixed:<name>``; nothing fitted); ``greedy`` adds the log-rank set grown
-    on each fit part (``greedy``, :func:`lswag_lightning.analysis.fusion.greedy_log_rank`).
+    on each fit part (``greedy``, :func:`lswag_lightning.analysis.fusion.greedy_log_rank`), starting from the best
+    single proxy or from a fixed set when that one is better on the fit part.
     """
     _check_options(window, bins)
     if fusion not in FUSION_METHODS:
@@ -432,7 +433,7 @@ def evaluate(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params:
         in_sample[f"fixed:{name}"] = rho_of(prep, names, "log_rank")
     greedy_sets: Counter = Counter()
     if greedy:
-        whole = greedy_log_rank({p: prep.values[p] for p in pool}, prep.accuracy)
+        whole = greedy_log_rank({p: prep.values[p] for p in pool}, prep.accuracy, starts=fixed)
         in_sample["greedy"] = rho_of(prep, whole, "log_rank")
         in_sample["greedy_set"] = ",".join(whole)
     rng = np.random.default_rng(seed)
@@ -453,7 +454,7 @@ def evaluate(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params:
         for name, names in fixed.items():
             heldout[f"fixed:{name}"].append(rho_of(ev, names, "log_rank"))
         if greedy:
-            chosen = greedy_log_rank({p: fit.values[p] for p in pool}, fit.accuracy)
+            chosen = greedy_log_rank({p: fit.values[p] for p in pool}, fit.accuracy, starts=fixed)
             greedy_sets[tuple(chosen)] += 1
             heldout["greedy"].append(rho_of(ev, chosen, "log_rank"))
     short = sum(c for t, c in triples.items() if len(t) < 3)
