@@ -14,14 +14,15 @@ def test_validation_table_joins_every_committed_score_for_the_723_cells(shared_d
     recipe = load_recipe("nb201_val_table.py")
     table = recipe.build_table(recipe.DEFAULT_TABLES, shared_data_dir)
     assert len(table) == 723 and table["arch"].is_unique
-    for column in ("lswag", "zico", "meco", "zico_ps", "az_expressivity", "az_trainability", "cifar10_val_acc",
-                   "cifar10_test_acc"):
+    for column in ("lswag", "zico", "meco", "zico_ps", "az_expressivity", "az_trainability", "vkdnw",
+                   "vkdnw_layers", "vkdnw_single", "cifar10_val_acc", "cifar10_test_acc"):
         assert table[column].notna().all(), column
-    # AZ-NAS's own fusion reproduces its published C10 number (0.913 over all cells, test accuracy) within 0.01
+    # AZ-NAS's own fusion against its published C10 number (0.913 over all cells, test accuracy): 0.896 with the
+    # stored values (one Gaussian/Kaiming draw of a CUDA generator; the CPU draw gave 0.909 on the same cells)
     ranked = [stats.rankdata(np.nan_to_num(table[p].to_numpy(float), nan=-np.inf))
               for p in ("az_expressivity", "az_progressivity", "az_trainability", "flops")]
     rho = stats.spearmanr(log_rank_sum(ranked), table["cifar10_test_acc"]).statistic
-    assert rho == pytest.approx(0.909, abs=0.001)
+    assert rho == pytest.approx(0.896, abs=0.001)
 
 
 def test_a_score_table_missing_validation_cells_is_an_error(shared_data_dir, tmp_path):
