@@ -26,7 +26,7 @@ relu_inputs = [f"model.transformer.{side}.layers.{i}.linear1" for side in ("enco
 encoder_blocks = [f"model.transformer.encoder.layers.{i}" for i in (0, 1)]
 # Every proxy except VKDNW: its vectorised Jacobians loop through attention's backward on a CPU (about 45 s here).
 zc = ZeroCostProxyCallback(
-    proxies=[p for p in available_proxies() if p != "vkdnw"], batch_size=16,
+    proxies=[p for p in available_proxies() if p not in ("vkdnw", "vkdnw_single")], batch_size=16,
     forward_fn=lambda module, tokens, target: module(tokens, target),        # forward(inputs, target)
     loss_fn=lambda log_probs, target: F.nll_loss(log_probs, target.reshape(-1)),   # the demo's own loss
     score_options={"activation_points": relu_inputs,                         # its ReLU is F.relu
