@@ -483,6 +483,7 @@ class NetworkCIFAR(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------------- space
+@register_space("darts")
 class DartsSpace(SearchSpace):
     """The DARTS cell space; specs are :class:`Genotype`.
 
@@ -637,6 +638,3 @@ def _check_build_options(C: int, layers: int, auxiliary: bool, img_size: int) ->
         if aux_size < 5 or (aux_size - 5) // 3 + 1 != 2:
             raise ValueError(f"auxiliary=True needs 8x8 features at 2/3 depth (img_size about 32, "
                              f"29..40), got img_size={img_size}")
-
-
-register_space("darts", DartsSpace)

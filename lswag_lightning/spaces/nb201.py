@@ -220,6 +220,7 @@ class NB201Network(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------------- space
+@register_space("nb201")
 class NB201Space(SearchSpace):
     """NAS-Bench-201 cells; specs are :class:`NB201Arch`, strings are the benchmark arch strings.
 
@@ -320,6 +321,3 @@ class NB201Space(SearchSpace):
         total += 2 * widths[-1]  # lastact BN
         total += widths[-1] * num_classes + num_classes
         return total
-
-
-register_space("nb201", NB201Space)
