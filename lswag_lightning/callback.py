@@ -45,7 +45,6 @@ child processes: the launching process's callback object is not updated (Lightni
 """
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -58,43 +57,15 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from lightning.pytorch.utilities.seed import isolate_rng
 from torch import nn
 from torch.utils.data import DataLoader, IterableDataset, default_collate
+from typing_extensions import override
 
+from lswag_lightning.loader_probe import default_batch_adapter, draw_indices, draw_iterable, first_dataloader, seed_all
 from lswag_lightning.proxies import ProxyReport, available_proxies, get_proxy, score_network
 
 
 BatchAdapter = Callable[[Any], Any]
 
-# Keys tried, in order, when a batch is a mapping and no ``batch_adapter`` is given.
-_MAPPING_KEYS = (("x", "y"), ("input", "target"), ("inputs", "targets"), ("image", "label"), ("images", "labels"),
-                 ("pixel_values", "labels"))
-
 _STATE_VERSION = 1
-
-
-def default_batch_adapter(batch: Any) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """``(inputs, targets)`` of a collated batch: a tensor (no targets), a ``(inputs, targets, ...)`` sequence, or a
-    mapping with one of the usual key pairs (``x``/``y``, ``image``/``label``, ...)."""
-    if isinstance(batch, torch.Tensor):
-        return batch, None
-    if isinstance(batch, Mapping):
-        for x_key, y_key in _MAPPING_KEYS:
-            if x_key in batch:
-                return batch[x_key], batch.get(y_key)
-        raise ValueError(f"cannot find the inputs in a batch with keys {sorted(map(str, batch))}; pass "
-                         "batch_adapter=lambda batch: (inputs, targets) to ZeroCostProxyCallback")
-    if isinstance(batch, Sequence) and not isinstance(batch, str) and len(batch) >= 1:
-        return batch[0], (batch[1] if len(batch) > 1 else None)
-    raise ValueError(f"cannot split a batch of type {type(batch).__name__} into (inputs, targets); pass "
-                     "batch_adapter=lambda batch: (inputs, targets) to ZeroCostProxyCallback")
-
-
-def _first_dataloader(loaders: Any) -> Any:
-    """The first dataloader of what ``trainer.train_dataloader`` holds (a loader, or a list/dict of them)."""
-    if isinstance(loaders, Mapping):
-        return _first_dataloader(next(iter(loaders.values()))) if loaders else None
-    if isinstance(loaders, (list, tuple)):
-        return _first_dataloader(loaders[0]) if loaders else None
-    return loaders
 
 
 def _num(value: Any) -> float:
@@ -192,9 +163,11 @@ class ZeroCostProxyCallback(Callback):
 
     # ------------------------------------------------------------------ identity / state
     @property
+    @override
     def state_key(self) -> str:
         return self._generate_state_key(proxies=list(self.proxies), log_prefix=self.log_prefix)
 
+    @override
     def state_dict(self) -> dict[str, Any]:
         return {
             "version": _STATE_VERSION,
@@ -208,6 +181,7 @@ class ZeroCostProxyCallback(Callback):
             "scored_at_step": self.scored_at_step,
         }
 
+    @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         report = state_dict.get("report")
         if report is None:
@@ -249,6 +223,7 @@ class ZeroCostProxyCallback(Callback):
             if value is not None and not callable(value):
                 raise ValueError(f"ZeroCostProxyCallback: {name} must be callable, got {type(value).__name__}")
 
+    @override
     def setup(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", stage: str) -> None:
         if stage == "fit" and not self._validated:
             self.validate()
@@ -261,74 +236,25 @@ class ZeroCostProxyCallback(Callback):
         self.probe_loader_batches = None
         if self.probe_batch is not None:
             return self.probe_batch() if callable(self.probe_batch) else self.probe_batch
-        loader = _first_dataloader(trainer.train_dataloader)
+        loader = first_dataloader(trainer.train_dataloader)
         if not isinstance(loader, DataLoader):
             raise ValueError(f"ZeroCostProxyCallback: the train dataloader is a {type(loader).__name__}, not a "
                              "torch DataLoader; pass probe_batch=(inputs, targets) (or a callable returning it)")
         dataset = loader.dataset
         collate = loader.collate_fn if loader.batch_size is not None else default_collate
         if isinstance(dataset, IterableDataset):
-            return self._draw_iterable(loader, dataset, collate)
-        indices = self._draw_indices(loader, dataset)
+            batch, self.probe_loader_batches = draw_iterable(loader, dataset, collate, self.batch_size)
+            return batch
+        indices, self.probe_loader_batches = draw_indices(loader, dataset, self.batch_size, self.probe_seed)
         self.probe_indices = [int(i) if isinstance(i, int) or torch.is_tensor(i) else i for i in indices]
         return collate([dataset[i] for i in indices])
-
-    def _draw_indices(self, loader: DataLoader, dataset: Any) -> list[Any]:
-        """The first ``batch_size`` indices that a copy of the loader's (batch) sampler yields, taken from as many
-        loader batches as needed.
-
-        Lightning creates the train loader's iterator (and so draws the loader's base seed) before
-        ``on_train_start``; the sampler draws its shuffle seed lazily, at the first batch. Iterating a copy of the
-        sampler from the current random state therefore reproduces the first epoch's order."""
-        memo = {id(dataset): dataset}  # share the dataset (possibly large), copy the sampler state
-        source = loader.batch_sampler if loader.batch_sampler is not None else loader.sampler
-        try:
-            sampler = copy.deepcopy(source, memo)
-        except Exception as err:  # a sampler that cannot be copied: never iterate the trainer's own sampler
-            raise ValueError(f"ZeroCostProxyCallback: cannot copy the train dataloader's sampler "
-                             f"({type(err).__name__}: {err}); pass probe_batch=(inputs, targets) (or a callable "
-                             "returning it)") from err
-        if self.probe_seed is not None:
-            for holder in (sampler, getattr(sampler, "sampler", None)):
-                if isinstance(getattr(holder, "generator", None), torch.Generator):
-                    holder.generator.manual_seed(self.probe_seed)
-        batched = loader.batch_sampler is not None
-        indices: list[Any] = []
-        batches = 0
-        for item in sampler:
-            indices.extend(item if batched else [item])
-            batches += 1
-            if len(indices) >= self.batch_size:
-                break
-        if len(indices) < self.batch_size:
-            raise ValueError(f"ZeroCostProxyCallback: batch_size={self.batch_size} but one epoch of the train "
-                             f"dataloader holds only {len(indices)} samples; lower the callback's batch_size")
-        self.probe_loader_batches = batches if batched else None
-        return indices[: self.batch_size]
-
-    def _draw_iterable(self, loader: DataLoader, dataset: IterableDataset, collate: Callable) -> Any:
-        """The first ``batch_size`` samples of a fresh iterator of an iterable dataset (never the trainer's
-        iterator). Assumes ``iter(dataset)`` restarts from the beginning, as for ordinary iterable datasets."""
-        if loader.batch_size is None:
-            raise ValueError("ZeroCostProxyCallback: the iterable train dataset yields whole batches "
-                             "(batch_size=None); pass probe_batch=(inputs, targets) (or a callable returning it)")
-        samples = []
-        for sample in dataset:
-            samples.append(sample)
-            if len(samples) == self.batch_size:
-                break
-        if len(samples) < self.batch_size:
-            raise ValueError(f"ZeroCostProxyCallback: batch_size={self.batch_size} but the iterable train "
-                             f"dataset yielded only {len(samples)} samples")
-        self.probe_loader_batches = math.ceil(self.batch_size / loader.batch_size)
-        return collate(samples)
 
     def _probe_tensors(self, trainer: "pl.Trainer") -> tuple[torch.Tensor, Any]:
         # Everything random here (sampler shuffle, augmentations in __getitem__, the module's batch-transfer hooks)
         # runs inside isolate_rng, so the global streams continue exactly as without the callback.
         with isolate_rng():
             if self.probe_seed is not None:
-                _seed_all(self.probe_seed)
+                seed_all(self.probe_seed)
             batch = self._draw_probe_batch(trainer)
             batch = trainer.strategy.batch_to_device(batch)
             inputs, targets = (self.batch_adapter or default_batch_adapter)(batch)
@@ -355,6 +281,7 @@ class ZeroCostProxyCallback(Callback):
         return {"report": report, "seconds": time.perf_counter() - start,
                 "probe_indices": self.probe_indices, "probe_loader_batches": self.probe_loader_batches}
 
+    @override
     def on_train_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
         if self.report is not None:  # restored from a checkpoint, or already scored by an earlier fit
             if self.restored and self.log_on_resume:
@@ -493,17 +420,6 @@ class ZeroCostProxyCallback(Callback):
 def _errors(report: ProxyReport) -> dict[str, str]:
     """The statuses of the values that failed (``"error: ..."``); NaN/inf values are results, not failures."""
     return {name: status for name, status in report.status.items() if status.startswith("error:")}
-
-
-def _seed_all(seed: int) -> None:
-    """Seed torch (all devices), numpy and python ``random``; only ever called inside ``isolate_rng``."""
-    import random
-
-    import numpy as np
-
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    random.seed(seed)
 
 
 def _is_wandb_logger(logger: Any) -> bool:

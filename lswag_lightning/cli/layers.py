@@ -7,7 +7,7 @@ Example::
 Samples ``--num`` random networks of SPACE (default 1000), computes for each the per-layer gradient statistic of
 METHOD.md §2/§5 (mean log σ of each weight layer's gradient over K = 2 gradient samples of one probe batch),
 aggregates it per depth bin (mean ± std over networks), and proposes [l̂, L̂] by the rule documented in
-:mod:`lswag_lightning.layer_profile` (statistics only). With ground truth (``--gt auto`` for nb201 and
+:mod:`lswag_lightning.layers` (statistics only). With ground truth (``--gt auto`` for nb201 and
 autoformer_ti, or a FILE with ``--arch-column``/``--accuracy-column``) it also plots the per-bin Spearman ρ of Λ
 (the paper's Fig. 2a) and checks the rule against labels on held-out splits. Writes ``layers.json``,
 ``networks.csv``, ``layer_profile.png`` and ``bin_correlation.png`` to ``--out``.
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -112,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     from lswag_lightning.bench import default_device, load_probe_batch, resolve_build_options, resolve_score_options
-    from lswag_lightning.layer_profile import analyse, profile_networks
+    from lswag_lightning.layers import analyse, profile_networks
     from lswag_lightning.spaces import get_space
 
     if args.threads is not None:
@@ -156,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _reanalyse(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
-    from lswag_lightning.layer_profile import analyse, load_networks
+    from lswag_lightning.layers import analyse, load_networks
 
     try:
         networks, previous, accuracy = load_networks(args.reanalyse)
@@ -174,28 +173,11 @@ def _reanalyse(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
 
 
 def _print_and_write(result, networks, out: Path, device: str) -> None:
-    from lswag_lightning.layer_profile import write_outputs
+    from lswag_lightning.layers import format_result, write_outputs
 
     path = write_outputs(result, networks, out)
-    p = result.proposal
-    print(f"{result.space}: {result.n_networks} networks ({result.seconds_per_network:.3f} s each on {device}); "
-          f"depth {result.depth['min']:.0f}-{result.depth['max']:.0f} weight layers")
-    print("bin  mean log σ ± std   residual")
-    for b in range(len(result.stats.mean)):
-        r = p.residual[b]
-        print(f"{b:>3}  {result.stats.mean[b]:8.3f} ± {result.stats.std[b]:6.3f}   "
-              + ("     –" if r is None or not math.isfinite(r) else f"{r:+7.3f}"))
-    print(f"proposed interval: {list(p.interval) if p.interval is not None else 'None (every layer)'} — {p.reason}")
-    for acc, check in result.label_checks.items():
-        if "skipped" in check:
-            print(f"  {acc}: label check skipped ({check['skipped']})")
-            continue
-        h = check["heldout"]
-        top = check["chosen"][0]
-        print(f"  {acc}: held-out ρ of Λ: all layers {h['all_layers']['mean']:.3f}, rule {h['rule']['mean']:.3f}, "
-              f"label-chosen {h['label_chosen']['mean']:.3f} (most often {top['interval']} x{top['count']})")
+    print(format_result(result, device))
     print(f"written: {path} and plots in {out}")
-
 
 if __name__ == "__main__":
     sys.exit(main())

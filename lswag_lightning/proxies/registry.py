@@ -2,6 +2,10 @@
 
 Each proxy registers once, with what it needs from the scoring engine. The engine reads ``needs`` to plan the
 fewest passes; analysis code reads ``higher_is_better`` to orient values before ranking.
+
+A leaf, as timm's registry: this module imports none of its entries. The package (``lswag_lightning/proxies/
+__init__.py``) imports every proxy module once, so any import under ``lswag_lightning.proxies`` fills the registry
+before an accessor can run.
 """
 from __future__ import annotations
 
@@ -69,20 +73,13 @@ def register_proxy(name: str, *, higher_is_better: bool, needs: tuple[str, ...] 
     return decorate
 
 
-def _load_builtin_proxies() -> None:
-    # Importing the modules runs their @register_proxy decorators.
-    from lswag_lightning.proxies import az_nas, baselines, lswag, vkdnw  # noqa: F401
-
-
 def available_proxies() -> list[str]:
     """Names of all registered proxies, sorted."""
-    _load_builtin_proxies()
     return sorted(_REGISTRY)
 
 
 def get_proxy(name: str) -> ProxySpec:
     """The spec of proxy ``name``; ``ValueError`` naming the closest registered names when unknown."""
-    _load_builtin_proxies()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -93,7 +90,6 @@ def get_proxy(name: str) -> ProxySpec:
 
 def higher_is_better(name: str) -> bool | None:
     """Orientation of a proxy or sub-value name (``lswag.psi`` -> that of ``lswag``); None when unregistered."""
-    _load_builtin_proxies()
     base = name.split(".", 1)[0]
     spec = _REGISTRY.get(base)
     return None if spec is None else spec.higher_is_better

@@ -3,10 +3,13 @@
 
 ``get_space(name)`` returns a :class:`SearchSpace`; ``available_spaces()`` lists the names
 (``autoformer_ti``, ``autoformer_s``, ``autoformer_mini``, ``nb101``, ``nb201``, ``darts``, ``tnb101_micro``,
-``tnb101_macro``).
+``tnb101_macro``). The registry (:mod:`~lswag_lightning.spaces.base`) is a leaf; the space modules are imported
+here, once, and their ``@register_space`` decorators fill it.
 """
 from __future__ import annotations
 
 from lswag_lightning.spaces.base import SearchSpace, available_spaces, get_space, register_space
+# The built-in spaces (their import registers them); the registry never imports them itself.
+from lswag_lightning.spaces import autoformer, darts, nb101, nb201, tnb101  # noqa: F401
 
 __all__ = ["SearchSpace", "available_spaces", "get_space", "register_space"]

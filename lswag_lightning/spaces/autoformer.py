@@ -323,22 +323,20 @@ class AutoFormerSpace(SearchSpace):
         return total
 
 
+@register_space("autoformer_ti")
 def autoformer_ti() -> AutoFormerSpace:
     """AutoFormer-Ti: embed {192, 216, 240}, depth {12, 13, 14}, mlp_ratio {3.5, 4.0}, heads {3, 4}."""
     return AutoFormerSpace("autoformer_ti", (192, 216, 240), (12, 13, 14), (3.5, 4.0), (3, 4), head_dim=64)
 
 
+@register_space("autoformer_s")
 def autoformer_s() -> AutoFormerSpace:
     """AutoFormer-S: embed {320, 384, 448}, depth {12, 13, 14}, mlp_ratio {3.0, 3.5, 4.0}, heads {5, 6, 7}."""
     return AutoFormerSpace("autoformer_s", (320, 384, 448), (12, 13, 14), (3.0, 3.5, 4.0), (5, 6, 7),
                            head_dim=64)
 
 
+@register_space("autoformer_mini")
 def autoformer_mini() -> AutoFormerSpace:
     """CPU-sized: embed {64, 96, 128}, depth {2, 3, 4}, mlp_ratio {2.0, 3.0, 4.0}, heads {2, 3, 4}, head_dim 16."""
     return AutoFormerSpace("autoformer_mini", (64, 96, 128), (2, 3, 4), (2.0, 3.0, 4.0), (2, 3, 4), head_dim=16)
-
-
-register_space("autoformer_ti", autoformer_ti)
-register_space("autoformer_s", autoformer_s)
-register_space("autoformer_mini", autoformer_mini)

@@ -15,7 +15,9 @@ A search space turns *specs* (small immutable descriptions of one architecture) 
 - ``param_count(spec, num_classes=10, **build_options) -> int`` counts trainable parameters, in closed form
   where that is cheap.
 
-Spaces register themselves by name with :func:`register_space`; :func:`get_space` returns a new instance.
+Spaces register themselves by name with the :func:`register_space` decorator; :func:`get_space` returns a new
+instance. The registry is a leaf: this module imports no space; the package (``lswag_lightning/spaces/__init__.py``)
+imports every space module once, so any import under ``lswag_lightning.spaces`` fills it.
 """
 from __future__ import annotations
 
@@ -28,7 +30,6 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 from torch import nn
-
 
 
 def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
@@ -109,27 +110,25 @@ class SearchSpace(abc.ABC):
 _SPACES: dict[str, Callable[[], SearchSpace]] = {}
 
 
-def register_space(name: str, factory: Callable[[], SearchSpace]) -> None:
-    """Register ``factory`` (a no-argument callable returning a space) under ``name``; names are unique."""
-    if name in _SPACES:
-        raise ValueError(f"a search space named {name!r} is already registered")
-    _SPACES[name] = factory
+def register_space(name: str, factory: Callable[[], SearchSpace] | None = None) -> Callable:
+    """Decorator registering a factory (a no-argument callable returning a space: the class itself, or a function)
+    under ``name``; names are unique. ``register_space(name, factory)`` registers directly. Returns the factory."""
+    def decorate(factory: Callable[[], SearchSpace]) -> Callable[[], SearchSpace]:
+        if name in _SPACES:
+            raise ValueError(f"a search space named {name!r} is already registered")
+        _SPACES[name] = factory
+        return factory
 
-
-def _load_builtin_spaces() -> None:
-    # Importing the modules runs their register_space calls.
-    from lswag_lightning.spaces import autoformer, darts, nb101, nb201, tnb101  # noqa: F401
+    return decorate if factory is None else decorate(factory)
 
 
 def available_spaces() -> list[str]:
     """Names of all registered search spaces, sorted."""
-    _load_builtin_spaces()
     return sorted(_SPACES)
 
 
 def get_space(name: str) -> SearchSpace:
     """A new instance of the search space ``name``; ``ValueError`` naming the closest names when unknown."""
-    _load_builtin_spaces()
     try:
         factory = _SPACES[name]
     except KeyError:

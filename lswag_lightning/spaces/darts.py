@@ -36,6 +36,7 @@ from timm.layers import drop_path
 from torch import nn
 
 from lswag_lightning.spaces.base import SearchSpace, as_generator, load_json_object, register_space
+from lswag_lightning.spaces.cnn_ops import FactorizedReduce, ReLUConvBN, make_op
 from lswag_lightning.spaces.nb301 import NB301_BUILD_OPTIONS, compact_fields
 
 OPS: tuple[str, ...] = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",
@@ -291,93 +292,6 @@ def validate_genotype(data: Mapping) -> Genotype:
 
 
 # ----------------------------------------------------------------------------------------------- modules
-class ReLUConvBN(nn.Sequential):
-    """ReLU -> Conv2d (no bias) -> BN; (B, C_in, H, W) -> (B, C_out, H', W')."""
-
-    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int, padding: int,
-                 affine: bool = True) -> None:
-        super().__init__(nn.ReLU(inplace=False),
-                         nn.Conv2d(c_in, c_out, kernel_size, stride=stride, padding=padding, bias=False),
-                         nn.BatchNorm2d(c_out, affine=affine))
-
-
-class DilConv(nn.Sequential):
-    """ReLU -> dilated depthwise conv -> pointwise conv -> BN."""
-
-    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int, padding: int, dilation: int,
-                 affine: bool = True) -> None:
-        super().__init__(nn.ReLU(inplace=False),
-                         nn.Conv2d(c_in, c_in, kernel_size, stride=stride, padding=padding, dilation=dilation,
-                                   groups=c_in, bias=False),
-                         nn.Conv2d(c_in, c_out, 1, bias=False),
-                         nn.BatchNorm2d(c_out, affine=affine))
-
-
-class SepConv(nn.Sequential):
-    """Two stacked separable convs (ReLU, depthwise, pointwise, BN); only the first is strided."""
-
-    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int, padding: int,
-                 affine: bool = True) -> None:
-        super().__init__(DilConv(c_in, c_in, kernel_size, stride, padding, 1, affine),
-                         DilConv(c_in, c_out, kernel_size, 1, padding, 1, affine))
-
-
-class Zero(nn.Module):
-    """The ``none`` op: zeros (spatially subsampled by ``stride``)."""
-
-    def __init__(self, stride: int) -> None:
-        super().__init__()
-        self.stride = stride
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride == 1:
-            return x.mul(0.0)
-        return x[:, :, ::self.stride, ::self.stride].mul(0.0)
-
-
-class FactorizedReduce(nn.Module):
-    """ReLU, then two 1x1 stride-2 convs on the input and on it shifted by one pixel, concatenated, then BN.
-
-    (B, C_in, H, W) -> (B, C_out, H/2, W/2); ``C_out`` must be even. Odd H or W are padded by one pixel.
-    """
-
-    def __init__(self, c_in: int, c_out: int, affine: bool = True) -> None:
-        super().__init__()
-        if c_out % 2:
-            raise ValueError(f"FactorizedReduce needs an even number of output channels, got {c_out}")
-        self.relu = nn.ReLU(inplace=False)
-        self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, padding=0, bias=False)
-        self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, padding=0, bias=False)
-        self.bn = nn.BatchNorm2d(c_out, affine=affine)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu(x)
-        if x.shape[-1] % 2 or x.shape[-2] % 2:
-            x = nn.functional.pad(x, (0, x.shape[-1] % 2, 0, x.shape[-2] % 2))
-        return self.bn(torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:, 1:])], dim=1))
-
-
-def make_op(name: str, channels: int, stride: int, affine: bool = True) -> nn.Module:
-    """The DARTS op ``name`` on ``channels`` channels with ``stride`` 1 or 2."""
-    if name == "none":
-        return Zero(stride)
-    if name == "avg_pool_3x3":
-        return nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
-    if name == "max_pool_3x3":
-        return nn.MaxPool2d(3, stride=stride, padding=1)
-    if name == "skip_connect":
-        return nn.Identity() if stride == 1 else FactorizedReduce(channels, channels, affine)
-    if name == "sep_conv_3x3":
-        return SepConv(channels, channels, 3, stride, 1, affine)
-    if name == "sep_conv_5x5":
-        return SepConv(channels, channels, 5, stride, 2, affine)
-    if name == "dil_conv_3x3":
-        return DilConv(channels, channels, 3, stride, 2, 2, affine)
-    if name == "dil_conv_5x5":
-        return DilConv(channels, channels, 5, stride, 4, 2, affine)
-    raise ValueError(f"unknown DARTS op {name!r}; allowed ops: {', '.join(OPS)}")
-
-
 class DartsCell(nn.Module):
     """One cell: (s0, s1) each (B, *, H, W) -> (B, len(concat) * C, H', W') with H' = H/2 when reducing."""
 
@@ -390,7 +304,8 @@ class DartsCell(nn.Module):
         else:
             self.preprocess0 = ReLUConvBN(c_prev_prev, c, 1, 1, 0)
         self.preprocess1 = ReLUConvBN(c_prev, c, 1, 1, 0)
-        self.ops = nn.ModuleList(make_op(op, c, 2 if reduction and index < 2 else 1, op_affine)
+        self.ops = nn.ModuleList(make_op(op, c, 2 if reduction and index < 2 else 1, op_affine, allowed=OPS,
+                                         space="DARTS")
                                  for op, index in edges)
         self.indices = tuple(index for _, index in edges)
         self.concat = tuple(concat)
@@ -483,6 +398,7 @@ class NetworkCIFAR(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------------- space
+@register_space("darts")
 class DartsSpace(SearchSpace):
     """The DARTS cell space; specs are :class:`Genotype`.
 
@@ -637,6 +553,3 @@ def _check_build_options(C: int, layers: int, auxiliary: bool, img_size: int) ->
         if aux_size < 5 or (aux_size - 5) // 3 + 1 != 2:
             raise ValueError(f"auxiliary=True needs 8x8 features at 2/3 depth (img_size about 32, "
                              f"29..40), got img_size={img_size}")
-
-
-register_space("darts", DartsSpace)

@@ -242,6 +242,7 @@ def _from_flat(values: list[Any]) -> NB101Arch:
     return validate_arch([values[i * n:(i + 1) * n] for i in range(n)], values[n * n:])
 
 
+@register_space("nb101")
 class NB101Space(SearchSpace):
     """NAS-Bench-101 cells; specs are :class:`NB101Arch` (see the module docstring for the accepted forms).
 
@@ -352,6 +353,3 @@ class NB101Space(SearchSpace):
                         total += k * ch[v] * ch[v] + 2 * ch[v]
                 c_in = c_out
         return total + c_out * num_classes + num_classes
-
-
-register_space("nb101", NB101Space)

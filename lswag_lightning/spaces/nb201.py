@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from lswag_lightning.spaces.base import SearchSpace, as_generator, load_json_object, register_space
+from lswag_lightning.spaces.cnn_ops import ReLUConvBN, make_op
 
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
@@ -110,25 +111,6 @@ def parse_arch_string(text: str) -> NB201Arch:
 
 
 # ----------------------------------------------------------------------------------------------- modules
-class ReLUConvBN(nn.Sequential):
-    """ReLU -> Conv2d (no bias) -> BatchNorm2d; (B, C_in, H, W) -> (B, C_out, H/stride, W/stride)."""
-
-    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int, padding: int,
-                 affine: bool = True, track_running_stats: bool = True) -> None:
-        super().__init__(
-            nn.ReLU(inplace=False),
-            nn.Conv2d(c_in, c_out, kernel_size, stride=stride, padding=padding, bias=False),
-            nn.BatchNorm2d(c_out, affine=affine, track_running_stats=track_running_stats),
-        )
-
-
-class Zero(nn.Module):
-    """The ``none`` op: zeros shaped like the input (keeps the graph connected, no parameters)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mul(0.0)
-
-
 class ResidualReduction(nn.Module):
     """The stage transition: ReLUConvBN 3x3/2 -> ReLUConvBN 3x3, plus (2x2 avg-pool -> 1x1 conv) shortcut.
 
@@ -146,21 +128,6 @@ class ResidualReduction(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.downsample(x) + self.conv_b(self.conv_a(x))
-
-
-def make_op(name: str, channels: int, affine: bool = True, track_running_stats: bool = True) -> nn.Module:
-    """The NB201 op ``name`` on ``channels`` channels, stride 1 (shape-preserving)."""
-    if name == "none":
-        return Zero()
-    if name == "skip_connect":
-        return nn.Identity()
-    if name == "nor_conv_1x1":
-        return ReLUConvBN(channels, channels, 1, 1, 0, affine, track_running_stats)
-    if name == "nor_conv_3x3":
-        return ReLUConvBN(channels, channels, 3, 1, 1, affine, track_running_stats)
-    if name == "avg_pool_3x3":
-        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-    raise ValueError(f"unknown NB201 op {name!r}; allowed ops: {', '.join(OPS)}")
 
 
 def four_node_cell(edges: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
@@ -187,7 +154,8 @@ class NB201Cell(nn.Module):
     def __init__(self, arch: NB201Arch, channels: int, affine: bool = True,
                  track_running_stats: bool = True) -> None:
         super().__init__()
-        self.edges = nn.ModuleList(make_op(op, channels, affine, track_running_stats) for op in arch.ops)
+        self.edges = nn.ModuleList(make_op(op, channels, 1, affine, track_running_stats, allowed=OPS, space="NB201")
+                                   for op in arch.ops)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return four_node_cell(self.edges, x)
@@ -220,6 +188,7 @@ class NB201Network(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------------- space
+@register_space("nb201")
 class NB201Space(SearchSpace):
     """NAS-Bench-201 cells; specs are :class:`NB201Arch`, strings are the benchmark arch strings.
 
@@ -320,6 +289,3 @@ class NB201Space(SearchSpace):
         total += 2 * widths[-1]  # lastact BN
         total += widths[-1] * num_classes + num_classes
         return total
-
-
-register_space("nb201", NB201Space)

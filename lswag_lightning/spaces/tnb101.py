@@ -263,6 +263,7 @@ class _TNBSpace(SearchSpace):
         raise NotImplementedError
 
 
+@register_space("tnb101_micro")
 class TNBMicroSpace(_TNBSpace):
     """TransNAS-Bench-101 micro: 4**6 = 4,096 cells in the fixed ``41414`` skeleton."""
 
@@ -303,6 +304,7 @@ class TNBMicroSpace(_TNBSpace):
         return TNBArch(tuple(codes))
 
 
+@register_space("tnb101_macro")
 class TNBMacroSpace(_TNBSpace):
     """TransNAS-Bench-101 macro: skeletons of 4-6 layer codes (1..4), 1-4 halvings, 1-3 doublings."""
 
@@ -363,7 +365,3 @@ class TNBMacroSpace(_TNBSpace):
             except ValueError:
                 continue
         raise ValueError(f"TNB101 macro: no valid mutation of {codes} found in 1000 draws")
-
-
-register_space("tnb101_micro", TNBMicroSpace)
-register_space("tnb101_macro", TNBMacroSpace)
