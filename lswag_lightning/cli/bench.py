@@ -11,7 +11,7 @@ Fixed command lines (recipes and external checks rely on them)::
 Writes ``DIR/table.csv`` (one row per architecture, appended and flushed as it goes; a rerun with the same
 arguments resumes), ``DIR/bench.json`` (settings, column meanings) and, unless ``--no-report``,
 ``DIR/report.md`` with per-accuracy sub-reports and plots. With ``--shard I/N`` the rows go to
-``DIR/shards/table.I-of-N.csv`` (see :mod:`lswag_lightning.bench_shards`) and ``--report-only`` merges the shards
+``DIR/shards/table.I-of-N.csv`` (see :mod:`lswag_lightning.bench.shards`) and ``--report-only`` merges the shards
 into ``DIR/table.csv`` first. The data folder comes from ``--data-dir``, else
 ``$LSWAG_DATA_DIR``, else ``../shared/data`` beside the checkout. Imports neither Lightning, Hydra nor W&B.
 Exit codes: 0 done, 1 interrupted or shards missing (rerun to resume / run them), 2 bad arguments or data.
@@ -31,7 +31,7 @@ from lswag_lightning.bench import (AUTOFORMER_DEFAULT_IMG_SIZE, AUTOFORMER_PATCH
                                    NB201_SETS, PROBE_CLASSES, BenchSettings, OutputBusyError, benchmark_ground_truth,
                                    default_device, default_proxies, load_run, resolve_build_options,
                                    resolve_score_options, run_benchmark, sample_ground_truth, write_bench_report)
-from lswag_lightning.bench_shards import Shard, merge_shards, refuse_if_sharded, run_shard, shard_files
+from lswag_lightning.bench.shards import Shard, merge_shards, refuse_if_sharded, run_shard, shard_files
 from lswag_lightning.cli.args import int_at_least
 
 log = logging.getLogger("lswag_lightning.cli.bench")

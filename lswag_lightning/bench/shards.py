@@ -29,8 +29,10 @@ from typing import Any
 
 import pandas as pd
 
-from lswag_lightning.bench import (TABLE_DOC, BenchSettings, GroundTruth, RunResult, exclusive_run, read_table,
-                                   run_rows, table_columns)
+from lswag_lightning.bench.ground_truth import GroundTruth
+from lswag_lightning.bench.run import RunResult, run_rows
+from lswag_lightning.bench.settings import TABLE_DOC, BenchSettings, table_columns
+from lswag_lightning.bench.tables import exclusive_run, read_table
 
 SHARD_DIR = "shards"
 _TABLE_RE = re.compile(r"^table\.(\d+)-of-(\d+)\.csv$")
@@ -110,8 +112,8 @@ def run_shard(settings: BenchSettings, gt: GroundTruth, out_dir: str | os.PathLi
     """Score shard ``shard`` of ``gt`` (already sampled) into ``<out>/shards/table.I-of-N.csv``.
 
     Resumes that shard's table; refuses other settings, a second copy of the same shard
-    (:class:`~lswag_lightning.bench.OutputBusyError`) and a folder holding an unsharded table. ``kwargs`` go to
-    :func:`lswag_lightning.bench.run_rows` (``data_dir``, ``device``, ``progress``, ``on_row``, ``stop_after``).
+    (:class:`~lswag_lightning.bench.tables.OutputBusyError`) and a folder holding an unsharded table. ``kwargs`` go to
+    :func:`lswag_lightning.bench.run.run_rows` (``data_dir``, ``device``, ``progress``, ``on_row``, ``stop_after``).
     The returned table holds this shard's rows.
     """
     out = Path(out_dir)
