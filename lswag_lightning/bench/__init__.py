@@ -18,11 +18,12 @@ Benchmarks (the ground truth is read at run time from the data folder, never cop
   field (``c100_base_acc``, ``c100_kd_acc``, ``flower_*``, ``chaoyang_*``, ``imagenet_super_acc``), in %.
 - ``custom``: any table (CSV/TSV/parquet/JSONL, or a JSON list of records) of architectures of a shipped space.
 
-Protocol (stated in every report): one probe batch of real CIFAR-10 training images (``images/
-cifar10_train_part0.npz``, shuffled with ``probe_seed``, normalised with the CIFAR-10 channel mean/std, resized
-bilinearly when the resolution is not 32) and their labels serves every architecture and every accuracy
-column. Each network is built on the CPU from a seed derived from its encoded architecture (the same arch gets
-the same initial weights in any sample, on any device), moved to the device, and scored in train() mode by
+Protocol (stated in every report): one probe batch of real CIFAR-10 training images (the ``bench`` protocol of
+:func:`lswag_lightning.probe.probe_batch`: ``images/cifar10_train_part0.npz``, shuffled with ``probe_seed``,
+normalised with the CIFAR-10 channel mean/std, resized bilinearly when the resolution is not 32) and their labels
+serves every architecture and every accuracy column. Each network is built on the CPU from a seed derived from its
+encoded architecture (:func:`lswag_lightning.candidates.build_candidate`: the same arch gets the same initial
+weights in any sample, on any device, and in ``lswag-search``), moved to the device, and scored in train() mode by
 :func:`lswag_lightning.score_network` with the space's shipped proxy defaults (``space.proxy_defaults``) unless
 overridden. On CUDA, TF32 is switched off so that values match float32 CPU scores up to summation order.
 
@@ -33,7 +34,8 @@ same table as an uninterrupted run (timing columns aside). A rerun with differen
 Modules (each imports only those above it): :mod:`.ground_truth` (the benchmarks' files, sampling),
 :mod:`.settings` (:class:`BenchSettings`, build and score options, table columns), :mod:`.tables` (``table.csv``
 appended row by row, the settings check, the folder lock), :mod:`.run` (probe, scoring, the resumable loop),
-:mod:`.shards` (``--shard I/N`` files and their merge), :mod:`.report` (the report). This package never imports
+:mod:`.shards` (``--shard I/N`` files and their merge), :mod:`.summary` (the report's numbers) and
+:mod:`.render` (the report's files, written from those numbers). This package never imports
 :mod:`lswag_lightning.cli`.
 """
 from __future__ import annotations
@@ -43,14 +45,16 @@ from lswag_lightning.bench.ground_truth import (AUTOFORMER_FILE, BENCHMARK_SPACE
                                                 GroundTruth, benchmark_ground_truth, load_autoformer_ground_truth,
                                                 load_custom_ground_truth, load_naslib_ground_truth,
                                                 load_nb201_ground_truth, read_csv_exact, sample_ground_truth)
-from lswag_lightning.bench.report import PAPER_NB201, proxy_columns, protocol_lines, rank_duplicates, write_bench_report
-from lswag_lightning.bench.run import (PROBE_FILE, RunResult, StopRun, load_probe_batch, run_benchmark, run_rows,
-                                       score_architecture)
+from lswag_lightning.bench.render import protocol_lines, render_bench_report, write_bench_report
+from lswag_lightning.bench.summary import (PAPER_NB201, AccuracySummary, BenchSummary, proxy_columns, rank_duplicates,
+                                           summarize_bench)
+from lswag_lightning.bench.run import RunResult, StopRun, load_probe_batch, run_benchmark, run_rows, score_architecture
 from lswag_lightning.bench.settings import (AUTOFORMER_DEFAULT_IMG_SIZE, AUTOFORMER_PATCH_SIZE, PROBE_CLASSES,
-                                            TABLE_DOC, BenchSettings, arch_seed, default_device, default_proxies,
-                                            resolve_build_options, resolve_score_options, shipped_build_options,
-                                            table_columns, value_columns)
+                                            TABLE_DOC, BenchSettings, default_device, default_proxies,
+                                            resolve_build_options, resolve_score_options, table_columns, value_columns)
 from lswag_lightning.bench.shards import (SHARD_DIR, MergeResult, Shard, merge_shards, refuse_if_sharded, run_shard,
                                           shard_dir, shard_files)
 from lswag_lightning.bench.tables import (OutputBusyError, TableFile, check_settings, exclusive_run, load_run,
                                           read_table)
+from lswag_lightning.probe import PROBE_FILE
+from lswag_lightning.candidates import arch_seed, build_candidate

@@ -14,46 +14,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
 from lswag_lightning.bench.ground_truth import GroundTruth
-from lswag_lightning.bench.settings import (TABLE_DOC, BenchSettings, _engine_options, arch_seed, default_device,
-                                            table_columns, value_columns)
+from lswag_lightning.bench.settings import (TABLE_DOC, BenchSettings, _engine_options, default_device, table_columns,
+                                            value_columns)
 from lswag_lightning.bench.tables import TableFile, check_settings, exclusive_run, read_table
-from lswag_lightning.images import CIFAR10_MEAN, CIFAR10_STD, read_image_npz
-from lswag_lightning.paths import resolve_data_dir
+from lswag_lightning.candidates import arch_seed, build_candidate
+from lswag_lightning.jsonio import write_json
+from lswag_lightning.probe import probe_batch
 
 log = logging.getLogger(__name__)
-
-PROBE_FILE = "images/cifar10_train_part0.npz"
 
 
 def load_probe_batch(data_dir: str | os.PathLike | None = None, batch_size: int = 64, seed: int = 0,
                      img_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
-    """One probe batch of CIFAR-10 training images: float32 (B, 3, img_size, img_size), normalised with the
-    CIFAR-10 mean/std, and int64 labels (B,) in 0..9.
-
-    Images are drawn without replacement from ``images/cifar10_train_part0.npz`` (5,000 images, grouped by class)
-    after a ``numpy.random.default_rng(seed)`` permutation; sizes other than 32 are bilinear resizes.
-    """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
-        raise ValueError(f"batch_size must be an integer >= 2, got {batch_size!r}")
-    if isinstance(img_size, bool) or not isinstance(img_size, int) or img_size < 4:
-        raise ValueError(f"img_size must be an integer >= 4 pixels, got {img_size!r}")
-    root = resolve_data_dir(data_dir, must_contain=PROBE_FILE)
-    images, labels = read_image_npz([root / PROBE_FILE])
-    if batch_size > len(labels):
-        raise ValueError(f"batch_size={batch_size} exceeds the {len(labels)} probe images in {PROBE_FILE}")
-    index = np.random.default_rng(seed).permutation(len(labels))[:batch_size]
-    x = torch.from_numpy(np.ascontiguousarray(images[index])).permute(0, 3, 1, 2).to(torch.float32) / 255.0
-    if img_size != x.shape[-1]:
-        x = torch.nn.functional.interpolate(x, size=(img_size, img_size), mode="bilinear", align_corners=False)
-    mean = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(CIFAR10_STD).view(1, 3, 1, 1)
-    return (x - mean) / std, torch.from_numpy(labels[index])
-
+    """``probe_batch("bench", ...)`` in the bench's argument order (see :mod:`lswag_lightning.probe`)."""
+    return probe_batch("bench", data_dir=data_dir, batch_size=batch_size, seed=seed, img_size=img_size)
 
 
 @contextlib.contextmanager
@@ -83,10 +61,7 @@ def score_architecture(space: Any, arch: str, x: torch.Tensor, y: torch.Tensor, 
     from lswag_lightning.proxies.layers import count_parameters
 
     start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(init_seed)
-        model = space.build(space.decode(arch), **build_options)
-    model = model.to(device)
+    model = build_candidate(space, arch, build_options, seed=init_seed).to(device)
     build_seconds = time.perf_counter() - start
     report = score_network(model, x, y, proxies=proxies, **_engine_options(score_options))
     row: dict[str, Any] = {"params": int(report.values["params"]) if report.ok("params") else
@@ -165,7 +140,7 @@ def run_rows(settings: BenchSettings, gt: GroundTruth, out: Path, *, data_dir: A
     meta = {"settings": settings.fingerprint(), "score_options_source": settings.score_options_source,
             "gt_source": settings.gt_source, "columns": TABLE_DOC, **dict(run_info or {}), **this_run,
             "runs": [*previous_runs, this_run]}
-    meta_path.write_text(json.dumps(meta, indent=2))
+    write_json(meta_path, meta, nonfinite="keep")
 
     space = get_space(settings.space)
     columns = table_columns(gt, settings.proxies)
@@ -178,7 +153,8 @@ def run_rows(settings: BenchSettings, gt: GroundTruth, out: Path, *, data_dir: A
             raise ValueError(f"{table_path}: row sample_index={index} holds {arch!r}, which is not a planned "
                              "architecture of this table; it belongs to another sample. Use another --out folder")
     todo = [i for i in planned if i not in table_file.done]
-    x, y = load_probe_batch(data_dir, settings.batch_size, settings.probe_seed, settings.img_size)
+    x, y = probe_batch("bench", data_dir=data_dir, batch_size=settings.batch_size, seed=settings.probe_seed,
+                       img_size=settings.img_size)
     x, y = x.to(dev), y.to(dev)
     start = time.perf_counter()
     scored = failed = 0
@@ -221,7 +197,7 @@ def run_rows(settings: BenchSettings, gt: GroundTruth, out: Path, *, data_dir: A
     finally:
         bar.close()
     this_run["rows_scored"] = scored
-    meta_path.write_text(json.dumps(meta, indent=2))
+    write_json(meta_path, meta, nonfinite="keep")
     return RunResult(read_table(table_path), scored, len(planned) - len(todo), failed, stopped,
                      time.perf_counter() - start)
 

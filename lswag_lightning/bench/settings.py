@@ -2,20 +2,17 @@
 proxies and their options, and the table's columns."""
 from __future__ import annotations
 
-import hashlib
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from lswag_lightning.bench.ground_truth import GroundTruth
+from lswag_lightning.candidates import space_build_options
+from lswag_lightning.jsonio import plain
 from lswag_lightning.proxies.registry import available_proxies, get_proxy
 
-log = logging.getLogger(__name__)
 
 PROBE_CLASSES = 10
 
@@ -43,31 +40,13 @@ TABLE_DOC = {
 
 
 
-def shipped_build_options(space_name: str) -> dict[str, Any]:
-    """``build_options`` of the shipped ``conf/space/<name>.yaml`` ({} when the file or PyYAML is absent)."""
-    path = Path(__file__).resolve().parent.parent / "conf" / "space" / f"{space_name}.yaml"
-    if not path.is_file():
-        return {}
-    try:
-        import yaml
-    except ImportError:  # pragma: no cover - PyYAML ships with timm
-        log.warning("PyYAML not installed: ignoring %s, using the space's build() defaults", path)
-        return {}
-    with path.open() as fh:
-        cfg = yaml.safe_load(fh) or {}
-    options = cfg.get("build_options") or {}
-    if not isinstance(options, Mapping):
-        raise ValueError(f"{path}: build_options must be a mapping")
-    return dict(options)
-
-
 def resolve_build_options(space_name: str, overrides: Mapping[str, Any] = (), *,
                           preset: Mapping[str, Any] = (), img_size: int | None = None,
                           num_classes: int | None = None) -> dict[str, Any]:
     """Build options of the scored networks, later entries winning: the shipped ``conf/space`` options, a
     benchmark ``preset``, ``--build-option`` ``overrides``, then explicit ``img_size`` / ``num_classes``;
     ``img_size`` defaults to 32 (the probe's native CIFAR-10 resolution)."""
-    build = shipped_build_options(space_name)
+    build = space_build_options(space_name)
     build.update(dict(preset))
     build.update(dict(overrides))
     if img_size is not None:
@@ -95,29 +74,9 @@ def value_columns(proxies: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def arch_seed(arch: str, base: int = 0) -> int:
-    """A torch seed (0..2**63-1) from the encoded architecture and ``base``: stable across runs and machines."""
-    digest = hashlib.sha256(f"{int(base)}|{arch}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
-
-
 def default_device() -> str:
     """``cuda`` when available, else ``cpu``."""
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    return value
 
 
 @dataclass
@@ -149,7 +108,7 @@ class BenchSettings:
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings that must match for a resumed run to continue the same table."""
-        return {k: v for k, v in _jsonable(asdict(self)).items() if k not in self._INFORMATIVE}
+        return {k: v for k, v in plain(asdict(self), nonfinite="keep").items() if k not in self._INFORMATIVE}
 
 
 def resolve_score_options(space_defaults: Mapping[str, Any], overrides: Mapping[str, Any]
@@ -164,7 +123,7 @@ def resolve_score_options(space_defaults: Mapping[str, Any], overrides: Mapping[
     for key, value in overrides.items():
         merged[key], source[key] = value, "command line"
     ScoringOptions.from_kwargs(**merged)  # validates: unknown names and bad values raise ValueError
-    return _jsonable(merged), source
+    return plain(merged, nonfinite="keep"), source
 
 
 def _engine_options(score_options: Mapping[str, Any]) -> dict[str, Any]:

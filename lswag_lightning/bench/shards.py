@@ -33,6 +33,7 @@ from lswag_lightning.bench.ground_truth import GroundTruth
 from lswag_lightning.bench.run import RunResult, run_rows
 from lswag_lightning.bench.settings import TABLE_DOC, BenchSettings, table_columns
 from lswag_lightning.bench.tables import exclusive_run, read_table
+from lswag_lightning.jsonio import write_json
 
 SHARD_DIR = "shards"
 _TABLE_RE = re.compile(r"^table\.(\d+)-of-(\d+)\.csv$")
@@ -255,6 +256,6 @@ def merge_shards(out_dir: str | os.PathLike, settings: BenchSettings, gt: Ground
             "gt_source": settings.gt_source, "columns": TABLE_DOC, "runs": runs,
             "shards": {"count": count, "complete": complete, "missing": {str(k): v for k, v in missing.items()},
                        "rows": len(rows), "planned": len(gt)}}
-    (out / "bench.json").write_text(json.dumps(meta, indent=2))
+    write_json(out / "bench.json", meta, nonfinite="keep")
     result.written, result.table = True, read_table(table_path)
     return result

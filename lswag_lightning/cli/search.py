@@ -138,7 +138,8 @@ def _comma_list(value: Any) -> list[str]:
 
 def resolve_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Any]:
     """Built-in defaults < conf/space/<space>.yaml build options < --config < command line."""
-    from lswag_lightning.search.config import load_search_config, space_build_options
+    from lswag_lightning.candidates import space_build_options
+    from lswag_lightning.search.config import load_search_config
 
     cfg: dict[str, Any] = {}
     if args.config:
