@@ -132,27 +132,13 @@ def run_rows(settings: BenchSettings, gt: GroundTruth, out: Path, *, data_dir: A
     table_path = out / table_name
     check_settings(out, settings, table_name=table_name, meta_name=meta_name)
     dev = torch.device(device or default_device())
-    previous_runs = json.loads(meta_path.read_text()).get("runs", []) if meta_path.exists() else []
-    this_run = {"device": str(dev), "torch": torch.__version__, "python": platform.python_version(),
-                "threads": torch.get_num_threads(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-    if dev.type == "cuda":
-        this_run["device_name"] = torch.cuda.get_device_name(dev)
-    meta = {"settings": settings.fingerprint(), "score_options_source": settings.score_options_source,
-            "gt_source": settings.gt_source, "columns": TABLE_DOC, **dict(run_info or {}), **this_run,
-            "runs": [*previous_runs, this_run]}
+    meta, this_run = _start_meta(meta_path, settings, dev, run_info)
     write_json(meta_path, meta, nonfinite="keep")
 
     space = get_space(settings.space)
-    columns = table_columns(gt, settings.proxies)
-    table_file = TableFile(table_path, columns)
-    archs = gt.table["arch"].tolist()
-    planned = list(range(len(archs))) if positions is None else [int(p) for p in positions]
-    wanted = set(planned)
-    for index, arch in table_file.done.items():
-        if index not in wanted or index >= len(archs) or archs[index] != arch:
-            raise ValueError(f"{table_path}: row sample_index={index} holds {arch!r}, which is not a planned "
-                             "architecture of this table; it belongs to another sample. Use another --out folder")
-    todo = [i for i in planned if i not in table_file.done]
+    table_file = TableFile(table_path, table_columns(gt, settings.proxies))
+    planned = list(range(len(gt))) if positions is None else [int(p) for p in positions]
+    todo = _todo(table_file, gt, planned)
     x, y = probe_batch("bench", data_dir=data_dir, batch_size=settings.batch_size, seed=settings.probe_seed,
                        img_size=settings.img_size)
     x, y = x.to(dev), y.to(dev)
@@ -164,24 +150,8 @@ def run_rows(settings: BenchSettings, gt: GroundTruth, out: Path, *, data_dir: A
     try:
         with _float32_exact():
             for index in todo:
-                record = gt.table.iloc[index]
-                arch = archs[index]
-                seed = arch_seed(arch, settings.init_seed_base)
-                row: dict[str, Any] = {"sample_index": index, "arch": arch, "space": settings.space,
-                                       "init_seed": seed}
-                for col in (*gt.id_columns, *gt.accuracy_columns):
-                    row[col] = record[col]
-                try:
-                    row.update(score_architecture(space, arch, x, y, settings.proxies, settings.build_options,
-                                                  settings.score_options, dev, seed))
-                except ValueError:
-                    raise
-                except (RuntimeError, MemoryError) as exc:  # e.g. CUDA out of memory: record and go on
-                    log.warning("%s: scoring failed: %s", arch, exc)
-                    row["status"] = f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
-                    if dev.type == "cuda":
-                        torch.cuda.empty_cache()
-                    failed += 1
+                row, ok = _score_row(space, gt, index, x, y, settings, dev)
+                failed += not ok
                 table_file.append(row)
                 scored += 1
                 bar.update(1)
@@ -201,3 +171,51 @@ def run_rows(settings: BenchSettings, gt: GroundTruth, out: Path, *, data_dir: A
     return RunResult(read_table(table_path), scored, len(planned) - len(todo), failed, stopped,
                      time.perf_counter() - start)
 
+
+def _start_meta(meta_path: Path, settings: BenchSettings, dev: torch.device,
+                run_info: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The settings file's content for this run (earlier runs kept) and this run's entry (updated at the end)."""
+    previous_runs = json.loads(meta_path.read_text()).get("runs", []) if meta_path.exists() else []
+    this_run = {"device": str(dev), "torch": torch.__version__, "python": platform.python_version(),
+                "threads": torch.get_num_threads(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    if dev.type == "cuda":
+        this_run["device_name"] = torch.cuda.get_device_name(dev)
+    meta = {"settings": settings.fingerprint(), "score_options_source": settings.score_options_source,
+            "gt_source": settings.gt_source, "columns": TABLE_DOC, **dict(run_info or {}), **this_run,
+            "runs": [*previous_runs, this_run]}
+    return meta, this_run
+
+
+def _todo(table_file: TableFile, gt: GroundTruth, planned: Sequence[int]) -> list[int]:
+    """The planned positions not yet in the table; ``ValueError`` when the table holds rows of another sample."""
+    archs = gt.table["arch"].tolist()
+    wanted = set(planned)
+    for index, arch in table_file.done.items():
+        if index not in wanted or index >= len(archs) or archs[index] != arch:
+            raise ValueError(f"{table_file.path}: row sample_index={index} holds {arch!r}, which is not a planned "
+                             "architecture of this table; it belongs to another sample. Use another --out folder")
+    return [i for i in planned if i not in table_file.done]
+
+
+def _score_row(space: Any, gt: GroundTruth, index: int, x: torch.Tensor, y: torch.Tensor, settings: BenchSettings,
+               dev: torch.device) -> tuple[dict[str, Any], bool]:
+    """The table row of sample position ``index`` and whether it was scored: a runtime error (e.g. out of memory)
+    gives a row of NaN with the error in ``status`` and False; a ``ValueError`` (invalid settings) propagates."""
+    record = gt.table.iloc[index]
+    arch = str(gt.table["arch"].iloc[index])
+    seed = arch_seed(arch, settings.init_seed_base)
+    row: dict[str, Any] = {"sample_index": index, "arch": arch, "space": settings.space, "init_seed": seed}
+    for col in (*gt.id_columns, *gt.accuracy_columns):
+        row[col] = record[col]
+    try:
+        row.update(score_architecture(space, arch, x, y, settings.proxies, settings.build_options,
+                                      settings.score_options, dev, seed))
+    except ValueError:
+        raise
+    except (RuntimeError, MemoryError) as exc:  # e.g. CUDA out of memory: record and go on
+        log.warning("%s: scoring failed: %s", arch, exc)
+        row["status"] = f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+        return row, False
+    return row, True
