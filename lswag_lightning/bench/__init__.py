@@ -34,8 +34,10 @@ same table as an uninterrupted run (timing columns aside). A rerun with differen
 Modules (each imports only those above it): :mod:`.ground_truth` (the benchmarks' files, sampling),
 :mod:`.settings` (:class:`BenchSettings`, build and score options, table columns), :mod:`.tables` (``table.csv``
 appended row by row, the settings check, the folder lock), :mod:`.run` (probe, scoring, the resumable loop),
-:mod:`.shards` (``--shard I/N`` files and their merge), :mod:`.summary` (the report's numbers) and
-:mod:`.render` (the report's files, written from those numbers). This package never imports
+:mod:`.shards` (``--shard I/N`` files and their merge), :mod:`.plan` (the settings and the sample from a command's
+arguments), :mod:`.summary` (the report's numbers) and :mod:`.render` (the report's files, written from those
+numbers). The probe batch, the seeded build and JSON writing come from :mod:`lswag_lightning.probe`,
+:mod:`lswag_lightning.candidates` and :mod:`lswag_lightning.jsonio`. This package never imports
 :mod:`lswag_lightning.cli`.
 """
 from __future__ import annotations
@@ -45,6 +47,7 @@ from lswag_lightning.bench.ground_truth import (AUTOFORMER_FILE, BENCHMARK_SPACE
                                                 GroundTruth, benchmark_ground_truth, load_autoformer_ground_truth,
                                                 load_custom_ground_truth, load_naslib_ground_truth,
                                                 load_nb201_ground_truth, read_csv_exact, sample_ground_truth)
+from lswag_lightning.bench.plan import BenchPlan, plan_benchmark
 from lswag_lightning.bench.render import protocol_lines, render_bench_report, write_bench_report
 from lswag_lightning.bench.summary import (PAPER_NB201, AccuracySummary, BenchSummary, proxy_columns, rank_duplicates,
                                            summarize_bench)
