@@ -1,4 +1,5 @@
-"""A candidate network of a search space: the space's shipped build options, the seed of its weights, its build.
+"""A candidate network of a search space: the space's shipped build options, the seed of its weights, its build,
+its FLOPs.
 
 Every tool that scores an architecture builds it here, so one architecture gets the same initial weights in
 ``lswag-bench``, ``lswag-search`` and ``lswag-layers``, in any sample, run order and device: the torch seed is a hash
@@ -51,3 +52,16 @@ def build_candidate(space: Any, arch: str, build_options: Mapping[str, Any] | No
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(arch_seed(arch, seed_base) if seed is None else seed)
         return space.build(space.decode(arch) if spec is None else spec, **dict(build_options or {}))
+
+
+def count_flops(space: Any, spec: Any, build_options: Mapping[str, Any]) -> int:
+    """FLOPs of one sample's forward pass (eval mode, CPU, a multiply-add = 2), without touching the global RNG."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    size = int(build_options.get("img_size", 32))
+    chans = int(build_options.get("in_chans", 3))
+    with torch.random.fork_rng(devices=[]):
+        model = space.build(spec, **build_options).eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, chans, size, size))
+    return int(counter.get_total_flops())
