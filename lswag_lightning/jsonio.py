@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,18 +50,20 @@ def decode_values(values: Mapping[str, Any]) -> dict[str, float]:
     return {str(k): decode_float(v) for k, v in values.items()}
 
 
-def plain(value: Any, nonfinite: str = "null") -> Any:
-    """``value`` as plain JSON-ready Python, recursively; non-finite floats by ``nonfinite`` (module docstring)."""
+def plain(value: Any, nonfinite: str = "null", fallback: Callable[[Any], Any] | None = None) -> Any:
+    """``value`` as plain JSON-ready Python, recursively; non-finite floats by ``nonfinite`` (module docstring).
+    ``fallback`` turns any other object (not str, int, float, bool, None, a mapping or a sequence) into one,
+    e.g. ``str`` or ``repr``; without it such objects are left to :mod:`json` (which raises)."""
     if nonfinite not in NONFINITE:
         raise ValueError(f"nonfinite must be one of {', '.join(NONFINITE)}, got {nonfinite!r}")
-    return _plain(value, nonfinite)
+    return _plain(value, nonfinite, fallback)
 
 
-def _plain(value: Any, nonfinite: str) -> Any:
+def _plain(value: Any, nonfinite: str, fallback: Callable[[Any], Any] | None) -> Any:
     if isinstance(value, Mapping):
-        return {str(k): _plain(v, nonfinite) for k, v in value.items()}
+        return {str(k): _plain(v, nonfinite, fallback) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v, nonfinite) for v in value]
+        return [_plain(v, nonfinite, fallback) for v in value]
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, np.bool_):
@@ -73,17 +75,20 @@ def _plain(value: Any, nonfinite: str) -> Any:
         if math.isfinite(value) or nonfinite == "keep":
             return value
         return None if nonfinite == "null" else encode_float(value)
+    if fallback is not None and not (value is None or isinstance(value, (str, int))):
+        return fallback(value)
     return value
 
 
-def dumps(value: Any, *, nonfinite: str = "null", **kwargs: Any) -> str:
-    """``json.dumps(plain(value, nonfinite), **kwargs)``."""
-    return json.dumps(plain(value, nonfinite), **kwargs)
+def dumps(value: Any, *, nonfinite: str = "null", fallback: Callable[[Any], Any] | None = None,
+          **kwargs: Any) -> str:
+    """``json.dumps(plain(value, nonfinite, fallback), **kwargs)``."""
+    return json.dumps(plain(value, nonfinite, fallback), **kwargs)
 
 
-def write_json(path: str | os.PathLike, value: Any, *, nonfinite: str = "null", indent: int | None = 2,
-               newline: bool = False) -> Path:
+def write_json(path: str | os.PathLike, value: Any, *, nonfinite: str = "null",
+               fallback: Callable[[Any], Any] | None = None, indent: int | None = 2, newline: bool = False) -> Path:
     """Write ``value`` as JSON (``indent``; a final newline with ``newline``) to ``path``; returns the path."""
     path = Path(path)
-    path.write_text(dumps(value, nonfinite=nonfinite, indent=indent) + ("\n" if newline else ""))
+    path.write_text(dumps(value, nonfinite=nonfinite, fallback=fallback, indent=indent) + ("\n" if newline else ""))
     return path

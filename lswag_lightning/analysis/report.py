@@ -7,7 +7,6 @@ matplotlib's Agg backend (no display needed).
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -23,6 +22,7 @@ from lswag_lightning.analysis.correlations import correlation_table
 from lswag_lightning.analysis.fusion import rank_fusion
 from lswag_lightning.analysis.libra import LibraEvaluation, evaluate
 from lswag_lightning.analysis.table import Orientation, default_proxy_columns, orient, oriented_values, validate_table
+from lswag_lightning.jsonio import write_json
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ def render_report(summary: ProxyReportSummary, out_dir: str | os.PathLike, *,
     evaluation = s.evaluation
     if evaluation is not None:
         sel = evaluation.selection
-        (out / "libra.json").write_text(json.dumps(evaluation.to_dict(), indent=2))
+        write_json(out / "libra.json", evaluation.to_dict())
         lib_orient = orient(sel.proxies, sel.higher_is_better)
         fused = rank_fusion([oriented_values(s.table, p, lib_orient) for p in sel.proxies], evaluation.fusion)
         rho_in = evaluation.in_sample["libra"]
