@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from lswag_lightning.bench.ground_truth import GroundTruth
-from lswag_lightning.bench.settings import (TABLE_DOC, BenchSettings, _engine_options, default_device, table_columns,
+from lswag_lightning.bench.settings import (TABLE_DOC, BenchSettings, default_device, engine_options, table_columns,
                                             value_columns)
 from lswag_lightning.bench.tables import TableFile, check_settings, exclusive_run, read_table
 from lswag_lightning.candidates import arch_seed, build_candidate
@@ -63,7 +63,7 @@ def score_architecture(space: Any, arch: str, x: torch.Tensor, y: torch.Tensor, 
     start = time.perf_counter()
     model = build_candidate(space, arch, build_options, seed=init_seed).to(device)
     build_seconds = time.perf_counter() - start
-    report = score_network(model, x, y, proxies=proxies, **_engine_options(score_options))
+    report = score_network(model, x, y, proxies=proxies, **engine_options(score_options))
     row: dict[str, Any] = {"params": int(report.values["params"]) if report.ok("params") else
                            count_parameters(model, score_options.get("params_exclude", r"(^|\.)aux"))}
     for key in value_columns(proxies):

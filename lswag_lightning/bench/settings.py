@@ -126,7 +126,9 @@ def resolve_score_options(space_defaults: Mapping[str, Any], overrides: Mapping[
     return plain(merged, nonfinite="keep"), source
 
 
-def _engine_options(score_options: Mapping[str, Any]) -> dict[str, Any]:
+def engine_options(score_options: Mapping[str, Any]) -> dict[str, Any]:
+    """``score_network`` keyword arguments from the JSON-ready ``score_options`` (lists back to tuples; no copy of
+    the model, which is built for this scoring only)."""
     opts = dict(score_options)
     for key in ("layer_interval", "psi_layers"):
         if isinstance(opts.get(key), list):
