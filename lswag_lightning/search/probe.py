@@ -12,9 +12,7 @@ from pathlib import Path
 
 import torch
 
-from lswag_lightning.probe import NUM_CLASSES, PROBE_DATASETS, probe_batch
-
-__all__ = ["NUM_CLASSES", "PROBE_DATASETS", "describe_probe", "load_probe_batch", "probe_fingerprint"]
+from lswag_lightning.probe import probe_batch
 
 
 def load_probe_batch(name: str = "cifar10_npz", batch_size: int = 64, img_size: int = 32, in_chans: int = 3,

@@ -37,6 +37,7 @@ import torch
 from lswag_lightning.candidates import build_candidate
 # encode_float / decode_float are re-exported for search.engine and search.output
 from lswag_lightning.jsonio import decode_float, decode_values, encode_float, encode_values  # noqa: F401
+from lswag_lightning.search.probe import probe_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -249,8 +250,6 @@ class ProxyScorer(Scorer):
                  init_seed: int = 0, score_options: Mapping[str, Any] | None = None,
                  cache: ScoreCache | None = None, probe: Mapping[str, Any] | None = None) -> None:
         from lswag_lightning.proxies import get_proxy
-
-        from lswag_lightning.search.probe import probe_fingerprint
 
         self.proxies = tuple(dict.fromkeys(proxies))
         if not self.proxies:
