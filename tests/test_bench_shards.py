@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from lswag_lightning.bench import exclusive_run, read_table
-from lswag_lightning.bench_shards import Shard
+from lswag_lightning.bench import Shard
 from lswag_lightning.cli.bench import main
 
 ROOT = Path(__file__).resolve().parents[1]

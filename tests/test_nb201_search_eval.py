@@ -120,7 +120,7 @@ def test_sharded_prescoring_splits_the_cells_and_reports_unfinished_shards(share
     score cache; before the second has run, the coverage line names it."""
     order = recipe.prescore_order(shared_data_dir)
     monkeypatch.setattr(recipe, "prescore_order", lambda data_dir, seed=0: order[:8])
-    from lswag_lightning.bench_shards import Shard
+    from lswag_lightning.bench import Shard
 
     shares = [recipe.prescore_share(order[:8], Shard(i, 2)) for i in range(2)]
     assert sorted(shares[0] + shares[1]) == sorted(order[:8]) and not set(shares[0]) & set(shares[1])

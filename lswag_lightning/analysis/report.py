@@ -1,17 +1,18 @@
 """A markdown + PNG report of how well each proxy ranks architectures, and of LIBRA's choice.
 
-``write_report`` writes into ``out_dir``: ``report.md``, ``correlations.csv``, ``libra.json`` (when LIBRA runs),
-``scatter_<proxy>.png`` per proxy, ``spearman_bars.png`` and ``libra_fused.png``. Plots use matplotlib's Agg
-backend (no display needed).
+``write_report`` computes a :class:`ProxyReportSummary` (:func:`summarize_report`: correlations, LIBRA), then
+renders it (:func:`render_report`) into ``out_dir``: ``report.md``, ``correlations.csv``, ``libra.json`` (when
+LIBRA runs), ``scatter_<proxy>.png`` per proxy, ``spearman_bars.png`` and ``libra_fused.png``. Plots use
+matplotlib's Agg backend (no display needed).
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from lswag_lightning.analysis.correlations import correlation_table
 from lswag_lightning.analysis.fusion import rank_fusion
 from lswag_lightning.analysis.libra import LibraEvaluation, evaluate
 from lswag_lightning.analysis.table import Orientation, default_proxy_columns, orient, oriented_values, validate_table
+from lswag_lightning.jsonio import write_json
 
 log = logging.getLogger(__name__)
 
@@ -125,22 +127,32 @@ def _bars(path: Path, corr: pd.DataFrame, accuracy: str) -> None:
     plt.close(fig)
 
 
-def write_report(table: pd.DataFrame, out_dir: str | os.PathLike, *, accuracy: str,
-                 proxies: Sequence[str] | None = None, params: str = "params",
-                 title: str = "Zero-cost proxy report", protocol_lines: Iterable[str] = (),
-                 libra: bool | LibraEvaluation = True, seed: int = 0,
-                 higher_is_better: Mapping[str, bool] | Orientation | None = None, accuracy_unit: str = "%",
-                 n_boot: int = 1000, libra_options: Mapping | None = None, color_by: str | None = None) -> Path:
-    """Write ``report.md`` and the plots for ``table`` into ``out_dir`` (created); return the markdown's path.
+@dataclass
+class ProxyReportSummary:
+    """The numbers of one proxy report, computed before anything is drawn or written.
 
-    ``proxies`` defaults to :func:`default_proxy_columns`. ``libra`` is True (run :func:`evaluate` with
-    ``libra_options``: window, bins, fusion, n_splits, fit_fraction, nonfinite ...), False (skip LIBRA), or a
-    precomputed :class:`LibraEvaluation`. ``protocol_lines`` (free text, one bullet each) describe how the table
-    was made. ``accuracy_unit`` labels the accuracy axis (``%`` by default). ``color_by`` names a column (e.g.
-    ``space``) whose values colour the scatter plots' points, with a legend; the numbers do not change.
+    ``corr`` is :func:`correlation_table`'s output; ``evaluation`` LIBRA's (None when skipped, ``libra_error``
+    says why); ``groups`` colours the scatter plots (one label per row, or None); ``table`` is kept for the plots.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+
+    table: pd.DataFrame
+    accuracy: str
+    proxies: list[str]
+    params: str
+    orientation: Orientation
+    corr: pd.DataFrame
+    evaluation: LibraEvaluation | None
+    libra_error: str
+    groups: np.ndarray | None
+    n_boot: int
+    seed: int
+
+
+def summarize_report(table: pd.DataFrame, *, accuracy: str, proxies: Sequence[str] | None = None,
+                     params: str = "params", libra: bool | LibraEvaluation = True, seed: int = 0,
+                     higher_is_better: Mapping[str, bool] | Orientation | None = None, n_boot: int = 1000,
+                     libra_options: Mapping | None = None, color_by: str | None = None) -> ProxyReportSummary:
+    """Correlations and LIBRA of ``table`` (arguments as :func:`write_report`), nothing written."""
     proxies = list(proxies) if proxies is not None else default_proxy_columns(table, accuracy)
     if not proxies:
         raise ValueError(f"no proxy columns to report; columns present: {', '.join(map(str, table.columns))}")
@@ -150,19 +162,6 @@ def write_report(table: pd.DataFrame, out_dir: str | os.PathLike, *, accuracy: s
     groups = table[color_by].to_numpy(dtype=object) if color_by is not None else None
     orientation = orient(proxies, higher_is_better)
     corr = correlation_table(table, proxies, accuracy, higher_is_better=orientation, n_boot=n_boot, seed=seed)
-    corr.to_csv(out / "correlations.csv", index=False)
-    acc = table[accuracy].to_numpy(dtype=float, na_value=np.nan)
-    ylabel = f"{accuracy} ({accuracy_unit})" if accuracy_unit else accuracy
-    scatter_files = {}
-    for row in corr.itertuples():
-        x, xlabel = _axis(row.proxy, oriented_values(table, row.proxy, orientation), params,
-                          not orientation.higher_is_better[row.proxy])
-        fname = f"scatter_{safe_name(row.proxy)}.png"
-        _scatter(out / fname, x, acc, xlabel, ylabel, f"{row.proxy}: Spearman ρ = {_fmt(row.spearman)} (n = {row.n})",
-                 groups)
-        scatter_files[row.proxy] = fname
-    _bars(out / "spearman_bars.png", corr, accuracy)
-
     evaluation: LibraEvaluation | None = None
     libra_error = ""
     if isinstance(libra, LibraEvaluation):
@@ -178,85 +177,71 @@ def write_report(table: pd.DataFrame, out_dir: str | os.PathLike, *, accuracy: s
                 libra_error = f"LIBRA skipped: {exc}"
         if libra_error:
             log.warning(libra_error)
+    return ProxyReportSummary(table, accuracy, proxies, params, orientation, corr, evaluation, libra_error, groups,
+                              n_boot, seed)
+
+
+def write_report(table: pd.DataFrame, out_dir: str | os.PathLike, *, accuracy: str,
+                 proxies: Sequence[str] | None = None, params: str = "params",
+                 title: str = "Zero-cost proxy report", protocol_lines: Iterable[str] = (),
+                 libra: bool | LibraEvaluation = True, seed: int = 0,
+                 higher_is_better: Mapping[str, bool] | Orientation | None = None, accuracy_unit: str = "%",
+                 n_boot: int = 1000, libra_options: Mapping | None = None, color_by: str | None = None) -> Path:
+    """Write ``report.md`` and the plots for ``table`` into ``out_dir`` (created); return the markdown's path.
+
+    ``proxies`` defaults to :func:`default_proxy_columns`. ``libra`` is True (run :func:`evaluate` with
+    ``libra_options``: window, bins, fusion, n_splits, fit_fraction, nonfinite ...), False (skip LIBRA), or a
+    precomputed :class:`LibraEvaluation`. ``protocol_lines`` (free text, one bullet each) describe how the table
+    was made. ``accuracy_unit`` labels the accuracy axis (``%`` by default). ``color_by`` names a column (e.g.
+    ``space``) whose values colour the scatter plots' points, with a legend; the numbers do not change.
+    Computes with :func:`summarize_report`, then draws and writes with :func:`render_report`.
+    """
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    summary = summarize_report(table, accuracy=accuracy, proxies=proxies, params=params, libra=libra, seed=seed,
+                               higher_is_better=higher_is_better, n_boot=n_boot, libra_options=libra_options,
+                               color_by=color_by)
+    return render_report(summary, out_dir, title=title, protocol_lines=protocol_lines, accuracy_unit=accuracy_unit)
+
+
+def render_report(summary: ProxyReportSummary, out_dir: str | os.PathLike, *,
+                  title: str = "Zero-cost proxy report", protocol_lines: Iterable[str] = (),
+                  accuracy_unit: str = "%") -> Path:
+    """Write ``summary`` into ``out_dir``: ``correlations.csv``, ``libra.json``, the plots and ``report.md``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    s = summary
+    s.corr.to_csv(out / "correlations.csv", index=False)
+    acc = s.table[s.accuracy].to_numpy(dtype=float, na_value=np.nan)
+    ylabel = f"{s.accuracy} ({accuracy_unit})" if accuracy_unit else s.accuracy
+    scatter_files = {}
+    for row in s.corr.itertuples():
+        x, xlabel = _axis(row.proxy, oriented_values(s.table, row.proxy, s.orientation), s.params,
+                          not s.orientation.higher_is_better[row.proxy])
+        fname = f"scatter_{safe_name(row.proxy)}.png"
+        _scatter(out / fname, x, acc, xlabel, ylabel, f"{row.proxy}: Spearman ρ = {_fmt(row.spearman)} (n = {row.n})",
+                 s.groups)
+        scatter_files[row.proxy] = fname
+    _bars(out / "spearman_bars.png", s.corr, s.accuracy)
+    evaluation = s.evaluation
     if evaluation is not None:
         sel = evaluation.selection
-        (out / "libra.json").write_text(json.dumps(evaluation.to_dict(), indent=2))
+        write_json(out / "libra.json", evaluation.to_dict())
         lib_orient = orient(sel.proxies, sel.higher_is_better)
-        fused = rank_fusion([oriented_values(table, p, lib_orient) for p in sel.proxies], evaluation.fusion)
+        fused = rank_fusion([oriented_values(s.table, p, lib_orient) for p in sel.proxies], evaluation.fusion)
         rho_in = evaluation.in_sample["libra"]
         _scatter(out / "libra_fused.png", fused, acc, f"LIBRA fused score ({evaluation.fusion}: "
                  f"{' + '.join(sel.proxies)})", ylabel,
-                 f"LIBRA, selection set (in-sample): ρ = {_fmt(rho_in)}", groups)
-
+                 f"LIBRA, selection set (in-sample): ρ = {_fmt(rho_in)}", s.groups)
     lines = [f"# {title}", ""]
-    n_rows = len(table)
-    lines += [f"{n_rows} architectures; accuracy column `{accuracy}` ({accuracy_unit or 'no unit'}); "
-              f"params column `{params}`; bootstrap: {n_boot} resamples of architectures, seed {seed}, 95% "
+    lines += [f"{len(s.table)} architectures; accuracy column `{s.accuracy}` ({accuracy_unit or 'no unit'}); "
+              f"params column `{s.params}`; bootstrap: {s.n_boot} resamples of architectures, seed {s.seed}, 95% "
               "percentile intervals.", ""]
     lines += ["## Protocol", ""]
     protocol_lines = [str(p) for p in protocol_lines]
     lines += [f"- {p}" for p in protocol_lines] if protocol_lines else ["- (no protocol given)"]
     lines += [""]
-    lines += ["## Correlation with accuracy", "",
-              "Proxies are oriented so that higher is better before ranking. Top-10% hit: the fraction of the 10% "
-              "most accurate architectures that the proxy also places in its top 10%.", "",
-              "| proxy | n | Spearman [95% CI] | Kendall [95% CI] | top-10% hit | excluded rows |",
-              "|---|---|---|---|---|---|"]
-    for row in corr.sort_values("spearman", ascending=False, na_position="last").itertuples():
-        excl = f"{row.n_excluded} ({row.excluded})" if row.n_excluded else "0"
-        lines.append(f"| {row.proxy} | {row.n} | {_ci(row.spearman, row.spearman_lo, row.spearman_hi)} | "
-                     f"{_ci(row.kendall, row.kendall_lo, row.kendall_hi)} | {_fmt(row.top_hit)} | {excl} |")
-    lines += [""]
-    flipped, assumed = orientation.flipped, orientation.assumed
-    lines.append(f"Lower-is-better proxies (negated before ranking): {', '.join(flipped) if flipped else 'none'}.")
-    if assumed:
-        lines.append(f"Orientation ASSUMED higher-is-better (unknown to the proxy registry, no override): "
-                     f"{', '.join(assumed)}.")
-    lines += ["", "![Spearman per proxy](spearman_bars.png)", ""]
-
-    lines += ["## LIBRA", ""]
-    if evaluation is None:
-        lines += [libra_error or "LIBRA not run.", ""]
-    else:
-        sel = evaluation.selection
-        lines += [f"Selection on all {sel.n_rows} usable architectures (window {sel.window:g}, {sel.bins} "
-                  f"equal-frequency bins, IG in {sel.entropy_unit}, fusion `{evaluation.fusion}`): "
-                  f"**{', '.join(sel.proxies)}**.", "",
-                  f"b_val = Spearman({accuracy}, {params}) = {_fmt(sel.bias_accuracy)}; "
-                  f"H(acc | z1) = {_fmt(sel.h_accuracy_given_z1)} bits.", "",
-                  "| proxy | role | ρ | IG given z1 (bits) | bias b_z | abs(b_val − b_z) |",
-                  "|---|---|---|---|---|---|"]
-        roles = {p: r for p, r in zip(sel.proxies, ("z1 (best ρ)", "z2 (min IG)", "z3 (bias match)"))}
-        for p in sorted(sel.rho, key=lambda q: -sel.rho[q]):
-            role = roles.get(p, "window candidate" if p in sel.candidates else "")
-            ig = _fmt(sel.info_gain[p]) if p in sel.info_gain else ""
-            gap = _fmt(abs(sel.bias_accuracy - sel.bias[p])) if math.isfinite(sel.bias_accuracy) else "–"
-            lines.append(f"| {p} | {role} | {_fmt(sel.rho[p])} | {ig} | {_fmt(sel.bias[p])} | {gap} |")
-        lines += [""]
-        if sel.excluded:
-            lines += ["Excluded from LIBRA: " + "; ".join(f"{k}: {v}" for k, v in sel.excluded.items()) + ".", ""]
-        for note in evaluation.notes:
-            lines.append(f"- note: {note}")
-        if evaluation.notes:
-            lines.append("")
-        summ = evaluation.summary()
-        lines += ["### Held-out evaluation", "",
-                  f"{evaluation.n_splits} random splits (seed {evaluation.seed}): select on {evaluation.n_fit} "
-                  f"architectures, Spearman ρ on the other {evaluation.n_eval}; mean ± std over splits.", "",
-                  "| method | held-out ρ | selection-set ρ (in-sample) |", "|---|---|---|",
-                  f"| LIBRA ({evaluation.fusion}) | {_fmt(summ['libra']['mean'])} ± {_fmt(summ['libra']['std'])} "
-                  f"| {_fmt(evaluation.in_sample['libra'])} |",
-                  f"| best single proxy (chosen on the fit part) | {_fmt(summ['best_single']['mean'])} ± "
-                  f"{_fmt(summ['best_single']['std'])} | {_fmt(evaluation.in_sample['best_single_rho'])} "
-                  f"({evaluation.in_sample['best_single']}) |",
-                  f"| AZ-NAS-style log-rank fusion of all {len(evaluation.proxies)} proxies | "
-                  f"{_fmt(summ['az_all']['mean'])} ± {_fmt(summ['az_all']['std'])} | "
-                  f"{_fmt(evaluation.in_sample['az_all'])} |", "",
-                  f"LIBRA − best single, paired per split: {_fmt(summ['libra_minus_best']['mean'])} ± "
-                  f"{_fmt(summ['libra_minus_best']['std'])}.", "",
-                  "Selections over the splits: " + "; ".join(f"{', '.join(t)} ×{c}" for t, c in evaluation.triples)
-                  + ".", "", "![LIBRA fused score](libra_fused.png)", ""]
-
+    lines += _correlation_lines(s)
+    lines += _libra_lines(s)
     lines += ["## Scatter plots", ""]
     lines += [f"![{p}]({f})" for p, f in scatter_files.items()]
     lines += [""]
@@ -264,3 +249,71 @@ def write_report(table: pd.DataFrame, out_dir: str | os.PathLike, *, accuracy: s
     path.write_text("\n".join(lines))
     log.info("report written to %s", path)
     return path
+
+
+def _correlation_lines(s: ProxyReportSummary) -> list[str]:
+    """The markdown section of the correlation table."""
+    lines = ["## Correlation with accuracy", "",
+             "Proxies are oriented so that higher is better before ranking. Top-10% hit: the fraction of the 10% "
+             "most accurate architectures that the proxy also places in its top 10%.", "",
+             "| proxy | n | Spearman [95% CI] | Kendall [95% CI] | top-10% hit | excluded rows |",
+             "|---|---|---|---|---|---|"]
+    for row in s.corr.sort_values("spearman", ascending=False, na_position="last").itertuples():
+        excl = f"{row.n_excluded} ({row.excluded})" if row.n_excluded else "0"
+        lines.append(f"| {row.proxy} | {row.n} | {_ci(row.spearman, row.spearman_lo, row.spearman_hi)} | "
+                     f"{_ci(row.kendall, row.kendall_lo, row.kendall_hi)} | {_fmt(row.top_hit)} | {excl} |")
+    lines += [""]
+    flipped, assumed = s.orientation.flipped, s.orientation.assumed
+    lines.append(f"Lower-is-better proxies (negated before ranking): {', '.join(flipped) if flipped else 'none'}.")
+    if assumed:
+        lines.append(f"Orientation ASSUMED higher-is-better (unknown to the proxy registry, no override): "
+                     f"{', '.join(assumed)}.")
+    lines += ["", "![Spearman per proxy](spearman_bars.png)", ""]
+    return lines
+
+
+def _libra_lines(s: ProxyReportSummary) -> list[str]:
+    """The markdown section of LIBRA's selection and held-out evaluation."""
+    lines = ["## LIBRA", ""]
+    evaluation = s.evaluation
+    if evaluation is None:
+        return lines + [s.libra_error or "LIBRA not run.", ""]
+    sel = evaluation.selection
+    lines += [f"Selection on all {sel.n_rows} usable architectures (window {sel.window:g}, {sel.bins} "
+              f"equal-frequency bins, IG in {sel.entropy_unit}, fusion `{evaluation.fusion}`): "
+              f"**{', '.join(sel.proxies)}**.", "",
+              f"b_val = Spearman({s.accuracy}, {s.params}) = {_fmt(sel.bias_accuracy)}; "
+              f"H(acc | z1) = {_fmt(sel.h_accuracy_given_z1)} bits.", "",
+              "| proxy | role | ρ | IG given z1 (bits) | bias b_z | abs(b_val − b_z) |",
+              "|---|---|---|---|---|---|"]
+    roles = {p: r for p, r in zip(sel.proxies, ("z1 (best ρ)", "z2 (min IG)", "z3 (bias match)"))}
+    for p in sorted(sel.rho, key=lambda q: -sel.rho[q]):
+        role = roles.get(p, "window candidate" if p in sel.candidates else "")
+        ig = _fmt(sel.info_gain[p]) if p in sel.info_gain else ""
+        gap = _fmt(abs(sel.bias_accuracy - sel.bias[p])) if math.isfinite(sel.bias_accuracy) else "–"
+        lines.append(f"| {p} | {role} | {_fmt(sel.rho[p])} | {ig} | {_fmt(sel.bias[p])} | {gap} |")
+    lines += [""]
+    if sel.excluded:
+        lines += ["Excluded from LIBRA: " + "; ".join(f"{k}: {v}" for k, v in sel.excluded.items()) + ".", ""]
+    for note in evaluation.notes:
+        lines.append(f"- note: {note}")
+    if evaluation.notes:
+        lines.append("")
+    summ = evaluation.summary()
+    lines += ["### Held-out evaluation", "",
+              f"{evaluation.n_splits} random splits (seed {evaluation.seed}): select on {evaluation.n_fit} "
+              f"architectures, Spearman ρ on the other {evaluation.n_eval}; mean ± std over splits.", "",
+              "| method | held-out ρ | selection-set ρ (in-sample) |", "|---|---|---|",
+              f"| LIBRA ({evaluation.fusion}) | {_fmt(summ['libra']['mean'])} ± {_fmt(summ['libra']['std'])} "
+              f"| {_fmt(evaluation.in_sample['libra'])} |",
+              f"| best single proxy (chosen on the fit part) | {_fmt(summ['best_single']['mean'])} ± "
+              f"{_fmt(summ['best_single']['std'])} | {_fmt(evaluation.in_sample['best_single_rho'])} "
+              f"({evaluation.in_sample['best_single']}) |",
+              f"| AZ-NAS-style log-rank fusion of all {len(evaluation.proxies)} proxies | "
+              f"{_fmt(summ['az_all']['mean'])} ± {_fmt(summ['az_all']['std'])} | "
+              f"{_fmt(evaluation.in_sample['az_all'])} |", "",
+              f"LIBRA − best single, paired per split: {_fmt(summ['libra_minus_best']['mean'])} ± "
+              f"{_fmt(summ['libra_minus_best']['std'])}.", "",
+              "Selections over the splits: " + "; ".join(f"{', '.join(t)} ×{c}" for t, c in evaluation.triples)
+              + ".", "", "![LIBRA fused score](libra_fused.png)", ""]
+    return lines

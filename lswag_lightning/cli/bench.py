@@ -11,7 +11,7 @@ Fixed command lines (recipes and external checks rely on them)::
 Writes ``DIR/table.csv`` (one row per architecture, appended and flushed as it goes; a rerun with the same
 arguments resumes), ``DIR/bench.json`` (settings, column meanings) and, unless ``--no-report``,
 ``DIR/report.md`` with per-accuracy sub-reports and plots. With ``--shard I/N`` the rows go to
-``DIR/shards/table.I-of-N.csv`` (see :mod:`lswag_lightning.bench_shards`) and ``--report-only`` merges the shards
+``DIR/shards/table.I-of-N.csv`` (see :mod:`lswag_lightning.bench.shards`) and ``--report-only`` merges the shards
 into ``DIR/table.csv`` first. The data folder comes from ``--data-dir``, else
 ``$LSWAG_DATA_DIR``, else ``../shared/data`` beside the checkout. Imports neither Lightning, Hydra nor W&B.
 Exit codes: 0 done, 1 interrupted or shards missing (rerun to resume / run them), 2 bad arguments or data.
@@ -27,11 +27,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lswag_lightning.bench import (AUTOFORMER_DEFAULT_IMG_SIZE, AUTOFORMER_PATCH_SIZE, BENCHMARK_SPACES, BENCHMARKS,
-                                   NB201_SETS, PROBE_CLASSES, BenchSettings, OutputBusyError, benchmark_ground_truth,
-                                   default_device, default_proxies, load_run, resolve_build_options,
-                                   resolve_score_options, run_benchmark, sample_ground_truth, write_bench_report)
-from lswag_lightning.bench_shards import Shard, merge_shards, refuse_if_sharded, run_shard, shard_files
+from lswag_lightning.bench import (AUTOFORMER_DEFAULT_IMG_SIZE, AUTOFORMER_PATCH_SIZE, BENCHMARKS, NB201_SETS,
+                                   PROBE_CLASSES, BenchSettings, OutputBusyError, Shard, default_device, load_run,
+                                   merge_shards, plan_benchmark, refuse_if_sharded, run_benchmark, run_shard,
+                                   shard_files, write_bench_report)
 from lswag_lightning.cli.args import int_at_least
 
 log = logging.getLogger("lswag_lightning.cli.bench")
@@ -208,44 +207,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     _check_args(parser, args)
     import torch
 
-    from lswag_lightning.proxies.registry import available_proxies, get_proxy
-    from lswag_lightning.spaces import get_space
-    from lswag_lightning.spaces.nb301 import NB301_BUILD_OPTIONS
-
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    space_name = BENCHMARK_SPACES.get(args.benchmark, args.space)
-    overrides = dict(args.score_option)
-    overrides.update(_layer_interval(parser, args.layer_interval))
+    score_overrides = dict(args.score_option)
+    score_overrides.update(_layer_interval(parser, args.layer_interval))
     try:
-        space = get_space(space_name)
-        gt = benchmark_ground_truth(args.benchmark, args.data_dir, nb201_set=args.nb201_set, space=space_name,
-                                    gt_file=args.gt, arch_column=args.arch_column,
-                                    accuracy_columns=args.accuracy_column)
-        total = len(gt)
-        seed = 0 if args.seed is None else args.seed
-        gt = sample_ground_truth(gt, args.sample, seed)
-        score_options, sources = resolve_score_options(dict(space.proxy_defaults), overrides)
-        proxies = args.proxies or default_proxies(score_options)
-        if proxies == ["all"]:
-            proxies = available_proxies()
-        for name in proxies:
-            get_proxy(name)
-        preset = ({"patch_size": AUTOFORMER_PATCH_SIZE, "img_size": AUTOFORMER_DEFAULT_IMG_SIZE}
-                  if args.benchmark == "autoformer_ti" else dict(NB301_BUILD_OPTIONS) if args.benchmark == "nb301"
-                  else {})
-        build = resolve_build_options(space_name, args.build_option, preset=preset, img_size=args.img_size,
-                                      num_classes=args.num_classes)
-        build.setdefault("num_classes", PROBE_CLASSES)
-        if int(build["num_classes"]) < PROBE_CLASSES:
-            raise ValueError(f"num_classes={build['num_classes']}: the probe labels are the {PROBE_CLASSES} CIFAR-10 "
-                             f"classes, so the networks need at least {PROBE_CLASSES} outputs (--num-classes)")
-        settings = BenchSettings(
-            benchmark=args.benchmark, space=space_name, proxies=list(proxies), build_options=build,
-            score_options=score_options, batch_size=args.batch_size, probe_seed=args.probe_seed,
-            img_size=int(build["img_size"]), sample=args.sample, seed=seed, init_seed_base=args.init_seed,
-            gt_source=gt.source, gt_file=str(args.gt.resolve()) if args.gt else "", nb201_set=args.nb201_set,
-            score_options_source=sources)
+        plan = plan_benchmark(
+            args.benchmark, space=args.space, data_dir=args.data_dir, nb201_set=args.nb201_set, gt_file=args.gt,
+            arch_column=args.arch_column, accuracy_columns=args.accuracy_column, sample=args.sample, seed=args.seed,
+            proxies=args.proxies, score_overrides=score_overrides, build_overrides=args.build_option,
+            img_size=args.img_size, num_classes=args.num_classes, batch_size=args.batch_size,
+            probe_seed=args.probe_seed, init_seed=args.init_seed)
+        settings, gt, total, seed = plan.settings, plan.gt, plan.total, plan.settings.seed
         device = args.device or default_device()
         if args.report_only:
             return _report_only(args, argv, settings, gt, total, seed)

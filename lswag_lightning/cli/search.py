@@ -138,7 +138,8 @@ def _comma_list(value: Any) -> list[str]:
 
 def resolve_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Any]:
     """Built-in defaults < conf/space/<space>.yaml build options < --config < command line."""
-    from lswag_lightning.search.config import load_search_config, space_build_options
+    from lswag_lightning.candidates import space_build_options
+    from lswag_lightning.search.config import load_search_config
 
     cfg: dict[str, Any] = {}
     if args.config:
@@ -236,9 +237,9 @@ def _search(args: argparse.Namespace, opts: dict[str, Any], parser: argparse.Arg
     import torch
 
     from lswag_lightning.bench import OutputBusyError, exclusive_run
-
+    from lswag_lightning.probe import probe_batch
     from lswag_lightning.search import (InfeasibleBudgetError, ProxyScorer, ScoreCache, Search, SearchSettings,
-                                        TableScorer, load_probe_batch, make_fitness, write_outputs)
+                                        TableScorer, make_fitness, write_outputs)
     from lswag_lightning.search.probe import describe_probe
     from lswag_lightning.spaces import get_space
 
@@ -263,8 +264,10 @@ def _search(args: argparse.Namespace, opts: dict[str, Any], parser: argparse.Arg
             build = settings.build_options
             probe = describe_probe(opts["data"], int(opts["batch_size"]), int(build.get("img_size", 32)),
                                    int(build.get("in_chans", 3)), int(opts["data_seed"]), args.data_dir)
-            images, labels = load_probe_batch(opts["data"], int(opts["batch_size"]), int(build.get("img_size", 32)),
-                                              int(build.get("in_chans", 3)), int(opts["data_seed"]), args.data_dir)
+            images, labels = probe_batch("search", data=opts["data"], batch_size=int(opts["batch_size"]),
+                                         img_size=int(build.get("img_size", 32)),
+                                         in_chans=int(build.get("in_chans", 3)), seed=int(opts["data_seed"]),
+                                         data_dir=args.data_dir)
             cache = ScoreCache(args.score_cache) if args.score_cache is not None else None
             live = ProxyScorer(space, proxies, images, labels, build_options=build, device=device,
                                init_seed=int(opts["init_seed"]), score_options=opts["score_options"], cache=cache,
@@ -306,8 +309,9 @@ def _hand_off(args: argparse.Namespace, opts: dict[str, Any], result: Any, parse
         jobs = train_jobs(opts["space"], archs, args.out, data=opts["train_data"], overrides=opts["train_overrides"])
     except ValueError as err:
         parser.error(str(err))
-    print(f"hand-off: {len(jobs)} lswag-train job(s); as one Hydra multirun:\n  "
-          f"{multirun_command(opts['space'], archs, args.out, data=opts['train_data'], overrides=opts['train_overrides'])}")
+    multirun = multirun_command(opts["space"], archs, args.out, data=opts["train_data"],
+                                overrides=opts["train_overrides"])
+    print(f"hand-off: {len(jobs)} lswag-train job(s); as one Hydra multirun:\n  {multirun}")
     if args.train_dry_run:
         for job in jobs:
             print(job.shell())

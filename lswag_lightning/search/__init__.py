@@ -13,13 +13,15 @@ Library API (no Hydra, no W&B, no Lightning)::
     write_outputs(search, result, "runs/search")
 
 Modules: :mod:`.engine` (the loop, constraints, checkpoints), :mod:`.fitness` (proxy / LIBRA fitness),
-:mod:`.scoring` (live, cached and table scorers), :mod:`.probe` (the probe batch), :mod:`.output` (ranked.csv,
-report.md, fitness.png), :mod:`.handoff` (training the winners with lswag-train), :mod:`.config` (conf/search/).
+:mod:`.scoring` (live, cached and table scorers), :mod:`.probe` (the probe batch: the ``search`` protocol of
+:mod:`lswag_lightning.probe`, its fingerprint), :mod:`.output` (ranked.csv, report.md, fitness.png),
+:mod:`.handoff` (training the winners with lswag-train), :mod:`.config` (conf/search/). Networks are built and
+counted by :mod:`lswag_lightning.candidates`.
 """
 from __future__ import annotations
 
-from lswag_lightning.search.engine import (InfeasibleBudgetError, Evaluation, Search, SearchResult, SearchSettings,
-                                           count_flops)
+from lswag_lightning.candidates import count_flops
+from lswag_lightning.search.engine import InfeasibleBudgetError, Evaluation, Search, SearchResult, SearchSettings
 from lswag_lightning.search.fitness import (Fitness, LibraFitness, ProxyFitness, load_libra_result,
                                             make_fitness)
 from lswag_lightning.search.output import write_outputs
@@ -27,6 +29,7 @@ from lswag_lightning.search.probe import load_probe_batch
 from lswag_lightning.search.scoring import (FunctionScorer, MergedScorer, ProxyScorer, ScoreCache, Scorer,
                                             ScoreResult, TableScorer)
 
-__all__ = ["Evaluation", "Fitness", "FunctionScorer", "InfeasibleBudgetError", "LibraFitness", "MergedScorer", "ProxyFitness",
-           "ProxyScorer", "ScoreCache", "ScoreResult", "Scorer", "Search", "SearchResult", "SearchSettings",
-           "TableScorer", "count_flops", "load_libra_result", "load_probe_batch", "make_fitness", "write_outputs"]
+__all__ = ["Evaluation", "Fitness", "FunctionScorer", "InfeasibleBudgetError", "LibraFitness", "MergedScorer",
+           "ProxyFitness", "ProxyScorer", "ScoreCache", "ScoreResult", "Scorer", "Search", "SearchResult",
+           "SearchSettings", "TableScorer", "count_flops", "load_libra_result", "load_probe_batch", "make_fitness",
+           "write_outputs"]

@@ -1,8 +1,8 @@
 """Ready search settings: the YAML files of the config group ``conf/search/`` (plain YAML, no Hydra needed).
 
 ``load_search_config(name)`` reads ``conf/search/<name>.yaml`` (or a path to a ``.yaml`` file) and checks its keys
-against :data:`SEARCH_KEYS`; ``space_build_options(space)`` reads the build options of ``conf/space/<space>.yaml``,
-the base that a search config's ``build_options`` update. The command line overrides both.
+against :data:`SEARCH_KEYS`. A search config's ``build_options`` update the space's shipped ones
+(:func:`lswag_lightning.candidates.space_build_options`); the command line overrides both.
 """
 from __future__ import annotations
 
@@ -78,14 +78,3 @@ def load_search_config(name: str | os.PathLike) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {unknown}; allowed keys: {', '.join(SEARCH_KEYS)}")
     return data
-
-
-def space_build_options(space: str) -> dict[str, Any]:
-    """``build_options`` of ``conf/space/<space>.yaml`` (empty when the space has no config file)."""
-    path = CONF_DIR / "space" / f"{space}.yaml"
-    if not path.is_file():
-        return {}
-    options = _read_yaml(path).get("build_options") or {}
-    if not isinstance(options, dict):
-        raise ValueError(f"{path}: build_options must be a mapping")
-    return dict(options)

@@ -45,8 +45,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
+from lswag_lightning.candidates import count_flops
 from lswag_lightning.search.fitness import Fitness, finite_or_worst
 from lswag_lightning.search.scoring import Scorer, decode_values, encode_float, encode_values
 
@@ -152,19 +152,6 @@ class Evaluation:
                    values=decode_values(d.get("values", {})), status=dict(d.get("status", {})),
                    seconds=float(d.get("seconds", 0.0)), source=str(d.get("source", "")),
                    parent=None if d.get("parent") is None else int(d["parent"]))
-
-
-def count_flops(space: Any, spec: Any, build_options: Mapping[str, Any]) -> int:
-    """FLOPs of one sample's forward pass (eval mode, CPU, a multiply-add = 2), without touching the global RNG."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    size = int(build_options.get("img_size", 32))
-    chans = int(build_options.get("in_chans", 3))
-    with torch.random.fork_rng(devices=[]):
-        model = space.build(spec, **build_options).eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, chans, size, size))
-    return int(counter.get_total_flops())
 
 
 @dataclass

@@ -3,8 +3,9 @@
 A scorer has ``proxies`` (the registry names it computes), a ``key`` (a string identifying everything that decides
 its values, so cached values are only reused under the same settings) and ``score(spec, arch) -> ScoreResult``.
 
-- :class:`ProxyScorer` builds the network (initialised from a seed derived from ``init_seed`` and the arch string,
-  so an architecture gets the same weights in every run, order and device) and scores it with
+- :class:`ProxyScorer` builds the network with :func:`lswag_lightning.candidates.build_candidate` (initialised from
+  a seed derived from ``init_seed`` and the arch string, so an architecture gets the same weights in every run,
+  order and device, and in ``lswag-bench``) and scores it with
   :func:`lswag_lightning.score_network` on a fixed probe batch. With a :class:`ScoreCache` an architecture is
   scored once per key, across runs, seeds and strategies.
 - :class:`TableScorer` looks proxy values up in a precomputed table (e.g. ``lswag-bench``'s ``table.csv``: an
@@ -33,45 +34,21 @@ from typing import Any
 import numpy as np
 import torch
 
+from lswag_lightning.candidates import build_candidate
+# encode_float / decode_float are re-exported for search.engine and search.output
+from lswag_lightning.jsonio import decode_float, decode_values, encode_float, encode_values  # noqa: F401
+from lswag_lightning.search.probe import probe_fingerprint
+
 log = logging.getLogger(__name__)
 
 SCORER_FORMAT = 1
 
 
 # ----------------------------------------------------------------------------------------------- numbers
-def encode_float(value: float) -> float | str:
-    """A float as JSON: finite values as is, NaN / ±inf as the strings ``"nan"``, ``"inf"``, ``"-inf"``."""
-    value = float(value)
-    if math.isfinite(value):
-        return value
-    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-
-
-def decode_float(value: Any) -> float:
-    """Inverse of :func:`encode_float` (None reads as NaN)."""
-    if value is None:
-        return math.nan
-    return float(value)
-
-
-def encode_values(values: Mapping[str, float]) -> dict[str, float | str]:
-    return {str(k): encode_float(v) for k, v in values.items()}
-
-
-def decode_values(values: Mapping[str, Any]) -> dict[str, float]:
-    return {str(k): decode_float(v) for k, v in values.items()}
-
-
 def stable_hash(obj: Any, length: int = 16) -> str:
     """sha1 of the canonical JSON of ``obj`` (sorted keys), first ``length`` hex digits."""
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:length]
-
-
-def init_seed_for(arch: str, init_seed: int) -> int:
-    """The torch seed that initialises ``arch``'s weights: a hash of (init_seed, arch), in [0, 2**63)."""
-    digest = hashlib.sha256(f"{int(init_seed)}|{arch}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2 ** 63 - 1)
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -259,7 +236,7 @@ class ProxyScorer(Scorer):
         images, labels: the probe batch, ``(B, C, S, S)`` float and ``(B,)`` int64 (see :mod:`.probe`).
         build_options: keyword arguments of ``space.build`` (``num_classes``, ``img_size``, ...).
         device: torch device to score on (default: cuda if available, else cpu).
-        init_seed: seeds the weights: each arch is initialised from ``init_seed_for(arch, init_seed)``, on the CPU
+        init_seed: seeds the weights: each arch is initialised from ``arch_seed(arch, init_seed)``, on the CPU
             (the same weights on every device), then moved to ``device``.
         score_options: extra keyword arguments of ``score_network`` (``layer_interval``, ``lambda_k``, ...); the
             space's ``proxy_defaults`` fill what is not given.
@@ -273,8 +250,6 @@ class ProxyScorer(Scorer):
                  init_seed: int = 0, score_options: Mapping[str, Any] | None = None,
                  cache: ScoreCache | None = None, probe: Mapping[str, Any] | None = None) -> None:
         from lswag_lightning.proxies import get_proxy
-
-        from lswag_lightning.search.probe import probe_fingerprint
 
         self.proxies = tuple(dict.fromkeys(proxies))
         if not self.proxies:
@@ -319,10 +294,8 @@ class ProxyScorer(Scorer):
 
     def build(self, spec: Any, arch: str) -> torch.nn.Module:
         """The freshly initialised network of ``arch`` (seeded, built on the CPU, moved to ``device``)."""
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(init_seed_for(arch, self.init_seed))
-            model = self.space.build(spec, **self.build_options)
-        return model.to(self.device)
+        return build_candidate(self.space, arch, self.build_options, seed_base=self.init_seed,
+                               spec=spec).to(self.device)
 
     def score(self, spec: Any, arch: str) -> ScoreResult:
         if self.cache is not None:

@@ -153,7 +153,7 @@ def prescore_all(args, proxies) -> None:
 def prescore_coverage(args, proxies) -> dict[int, tuple[int, int]]:
     """Print and return, per shard I of ``args.shard.count``, (cells with every proxy in the score cache, cells of
     the shard): what every process sharing the cache has pre-scored so far, and which shards are unfinished."""
-    from lswag_lightning.bench_shards import Shard
+    from lswag_lightning.bench import Shard
 
     scorer = make_live_scorer(args, proxies)
     order = prescore_order(args.data_dir)
@@ -483,7 +483,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from lswag_lightning.bench_shards import Shard
+    from lswag_lightning.bench import Shard
 
     try:
         args.shard = Shard.parse(args.shard)

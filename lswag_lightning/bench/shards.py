@@ -29,8 +29,11 @@ from typing import Any
 
 import pandas as pd
 
-from lswag_lightning.bench import (TABLE_DOC, BenchSettings, GroundTruth, RunResult, exclusive_run, read_table,
-                                   run_rows, table_columns)
+from lswag_lightning.bench.ground_truth import GroundTruth
+from lswag_lightning.bench.run import RunResult, run_rows
+from lswag_lightning.bench.settings import TABLE_DOC, BenchSettings, table_columns
+from lswag_lightning.bench.tables import exclusive_run, read_table
+from lswag_lightning.jsonio import write_json
 
 SHARD_DIR = "shards"
 _TABLE_RE = re.compile(r"^table\.(\d+)-of-(\d+)\.csv$")
@@ -110,8 +113,8 @@ def run_shard(settings: BenchSettings, gt: GroundTruth, out_dir: str | os.PathLi
     """Score shard ``shard`` of ``gt`` (already sampled) into ``<out>/shards/table.I-of-N.csv``.
 
     Resumes that shard's table; refuses other settings, a second copy of the same shard
-    (:class:`~lswag_lightning.bench.OutputBusyError`) and a folder holding an unsharded table. ``kwargs`` go to
-    :func:`lswag_lightning.bench.run_rows` (``data_dir``, ``device``, ``progress``, ``on_row``, ``stop_after``).
+    (:class:`~lswag_lightning.bench.tables.OutputBusyError`) and a folder holding an unsharded table. ``kwargs`` go to
+    :func:`lswag_lightning.bench.run.run_rows` (``data_dir``, ``device``, ``progress``, ``on_row``, ``stop_after``).
     The returned table holds this shard's rows.
     """
     out = Path(out_dir)
@@ -253,6 +256,6 @@ def merge_shards(out_dir: str | os.PathLike, settings: BenchSettings, gt: Ground
             "gt_source": settings.gt_source, "columns": TABLE_DOC, "runs": runs,
             "shards": {"count": count, "complete": complete, "missing": {str(k): v for k, v in missing.items()},
                        "rows": len(rows), "planned": len(gt)}}
-    (out / "bench.json").write_text(json.dumps(meta, indent=2))
+    write_json(out / "bench.json", meta, nonfinite="keep")
     result.written, result.table = True, read_table(table_path)
     return result
