@@ -383,6 +383,28 @@ class LibraEvaluation:
         return _jsonable(d)
 
 
+def _fused_rho(sub: _Prepared, names: Sequence[str], method: str) -> float:
+    """Spearman ρ between the ``method`` fusion of ``names`` on ``sub`` and its accuracy."""
+    return spearman(rank_fusion([sub.values[p] for p in names], method), sub.accuracy)
+
+
+def _score_split(fit: _Prepared, ev: _Prepared, pool: Sequence[str], fixed: Mapping[str, Sequence[str]],
+                 greedy: bool, fusion: str, **select_options) -> tuple[LibraSelection, list | None, dict]:
+    """One split of :func:`evaluate`: select on ``fit`` restricted to ``pool``; each method's held-out ρ on ``ev``
+    (keys of ``LibraEvaluation.heldout``) and the greedy set grown on ``fit`` (None unless ``greedy``)."""
+    fit.values = {p: fit.values[p] for p in pool}
+    sel = _select_prepared(fit, **select_options)
+    rhos = {"libra": _fused_rho(ev, sel.proxies, fusion), "best_single": spearman(ev.values[sel.z1], ev.accuracy),
+            "az_all": _fused_rho(ev, pool, "log_rank")}
+    for name, names in fixed.items():
+        rhos[f"fixed:{name}"] = _fused_rho(ev, names, "log_rank")
+    chosen = None
+    if greedy:
+        chosen = greedy_log_rank({p: fit.values[p] for p in pool}, fit.accuracy, starts=fixed)
+        rhos["greedy"] = _fused_rho(ev, chosen, "log_rank")
+    return sel, chosen, rhos
+
+
 def evaluate(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params: str = "params",
              n_splits: int = 20, fit_fraction: float = 0.5, seed: int = 0, *, window: float = 0.1, bins: int = 24,
              fusion: str = "rank_mean", higher_is_better: Mapping[str, bool] | Orientation | None = None,
@@ -418,23 +440,19 @@ def evaluate(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params:
     if n_eval < 3:
         raise ValueError(f"the held-out part has {n_eval} rows (of {n}); need at least 3")
 
-    def rho_of(sub: _Prepared, names: Sequence[str], method: str) -> float:
-        fused = rank_fusion([sub.values[p] for p in names], method)
-        return spearman(fused, sub.accuracy)
-
     fixed = {name: list(names) for name, names in (fixed_sets or {}).items()}
     for name, names in fixed.items():
         missing = [p for p in names if p not in pool]
         if missing:
             raise ValueError(f"fixed set {name!r} names proxies outside the usable pool: {missing} (pool: {pool})")
-    in_sample = {"libra": rho_of(prep, full.proxies, fusion), "best_single": full.z1,
-                 "best_single_rho": full.rho[full.z1], "az_all": rho_of(prep, pool, "log_rank")}
+    in_sample = {"libra": _fused_rho(prep, full.proxies, fusion), "best_single": full.z1,
+                 "best_single_rho": full.rho[full.z1], "az_all": _fused_rho(prep, pool, "log_rank")}
     for name, names in fixed.items():
-        in_sample[f"fixed:{name}"] = rho_of(prep, names, "log_rank")
+        in_sample[f"fixed:{name}"] = _fused_rho(prep, names, "log_rank")
     greedy_sets: Counter = Counter()
     if greedy:
         whole = greedy_log_rank({p: prep.values[p] for p in pool}, prep.accuracy, starts=fixed)
-        in_sample["greedy"] = rho_of(prep, whole, "log_rank")
+        in_sample["greedy"] = _fused_rho(prep, whole, "log_rank")
         in_sample["greedy_set"] = ",".join(whole)
     rng = np.random.default_rng(seed)
     heldout: dict[str, list[float]] = {"libra": [], "best_single": [], "az_all": [],
@@ -443,20 +461,14 @@ def evaluate(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params:
     notes = list(full.notes)
     for _ in range(n_splits):
         perm = rng.permutation(n)
-        fit, ev = prep.subset(perm[:n_fit]), prep.subset(perm[n_fit:])
-        fit.values = {p: fit.values[p] for p in pool}
-        sel = _select_prepared(fit, window=window, bins=bins, accuracy=accuracy, params=params)
+        sel, chosen, rhos = _score_split(prep.subset(perm[:n_fit]), prep.subset(perm[n_fit:]), pool, fixed, greedy,
+                                         fusion, window=window, bins=bins, accuracy=accuracy, params=params)
         triples[tuple(sel.proxies)] += 1
         best_names.append(sel.z1)
-        heldout["libra"].append(rho_of(ev, sel.proxies, fusion))
-        heldout["best_single"].append(spearman(ev.values[sel.z1], ev.accuracy))
-        heldout["az_all"].append(rho_of(ev, pool, "log_rank"))
-        for name, names in fixed.items():
-            heldout[f"fixed:{name}"].append(rho_of(ev, names, "log_rank"))
-        if greedy:
-            chosen = greedy_log_rank({p: fit.values[p] for p in pool}, fit.accuracy, starts=fixed)
+        if chosen is not None:
             greedy_sets[tuple(chosen)] += 1
-            heldout["greedy"].append(rho_of(ev, chosen, "log_rank"))
+        for method, rho in rhos.items():
+            heldout[method].append(rho)
     short = sum(c for t, c in triples.items() if len(t) < 3)
     if short:
         notes.append(f"{short} of {n_splits} splits selected fewer than 3 proxies (window edge cases)")

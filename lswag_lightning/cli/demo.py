@@ -223,7 +223,8 @@ def _published(args: Any, jobs: int, out_dir: Path) -> Optional[dict]:
     return summary
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def _parse(argv: Optional[list[str]]) -> tuple[argparse.Namespace, Path, list[str], int]:
+    """The checked arguments (``parser.error``, exit code 2, on bad ones): (args, recipe folder, arms, jobs)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     recipe_dir = args.recipe_dir.resolve()
@@ -241,15 +242,17 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.published > shipped:
             parser.error(f"--published {args.published}: the package ships {shipped} NB201 cells; pass at most "
                          f"{shipped} (or regenerate the file with recipes/demo_cells.py --n {args.published})")
+    return args, recipe_dir, arms, jobs
+
+
+def _run_sweeps(args: argparse.Namespace, recipe_dir: Path, arms: list[str], jobs: int, run_dir: Path, stamp: str,
+                start: float) -> tuple[int, list[str]]:
+    """Each arm's launches (seed 0, and seed 1 on the seed-check subset, in one launch when that is all of them);
+    returns (jobs that wrote a result, the last launch's command)."""
     import torch
 
     from lswag_lightning.demo_sweep import arm_candidates, seed_check_subset
 
-    torch.set_num_threads(1)
-    start = time.perf_counter()
-    stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    run_dir = (args.out / stamp).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
     extra = list(args.extra)
     if torch.cuda.is_available():  # same jobs, trained on the GPU (scored on it too: the callback follows the model)
         extra += ["trainer.accelerator=gpu", "trainer.devices=1"]
@@ -269,11 +272,12 @@ def main(argv: Optional[list[str]] = None) -> int:
             finished += _launch(f"{space}, training seed(s) {seeds}", command, sweep_dir,
                                 run_dir / f"sweep_{arm}_seed{seeds.replace(',', '')}.log",
                                 len(chosen) * len(seeds.split(",")), args, start)
-    sweep_seconds = time.perf_counter() - start
-    print(f"sweeps done in {_elapsed(start)}: {finished} jobs wrote a result")
-    print("  command of the last one: " + " ".join(command[2:]).replace("lswag_lightning.cli.train -m",
-                                                                       "lswag-train -m"), flush=True)
+    return finished, command
 
+
+def _collect_and_print(args: argparse.Namespace, run_dir: Path) -> Optional[dict]:
+    """``lswag-collect`` on the seed-0 jobs, the seed agreement, and what they print; returns the per-space summary
+    (None when nothing could be collected)."""
     from lswag_lightning.collect import collect, format_correlations, format_issues, format_libra_choices, read_results
     from lswag_lightning.collect import table_proxies
     from lswag_lightning.demo_sweep import format_spaces, records_table, seed_agreement, spaces_summary
@@ -284,7 +288,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                          wandb=args.wandb)
     except ValueError as err:
         print(f"nothing to collect: {err}")
-        return 1
+        return None
     main_rows = records_table(result.collected.records, args.accuracy)
     seed1 = sorted(run_dir.glob("sweep/*/seed1"))
     check_rows = records_table(read_results(seed1).records, args.accuracy) if seed1 else main_rows.iloc[:0]
@@ -306,6 +310,27 @@ def main(argv: Optional[list[str]] = None) -> int:
             print(f"        {path}  ({key[len('report_'):]} only)")
     if result.wandb is not None:
         print(f"W&B (offline) aggregate run: {result.wandb['dir']}")
+    return spaces
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Parse, run the sweeps, collect and print, score the published cells, write ``summary.json``."""
+    args, recipe_dir, arms, jobs = _parse(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    run_dir = (args.out / stamp).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    finished, command = _run_sweeps(args, recipe_dir, arms, jobs, run_dir, stamp, start)
+    sweep_seconds = time.perf_counter() - start
+    print(f"sweeps done in {_elapsed(start)}: {finished} jobs wrote a result")
+    print("  command of the last one: " + " ".join(command[2:]).replace("lswag_lightning.cli.train -m",
+                                                                       "lswag-train -m"), flush=True)
+    spaces = _collect_and_print(args, run_dir)
+    if spaces is None:
+        return 1
     published = _published(args, jobs, run_dir / "published") if args.published else None
     seconds = time.perf_counter() - start
     summary = {"spaces": spaces, "published": published, "seconds": round(seconds, 1)}
