@@ -9,7 +9,8 @@ lists, numpy scalars as Python ones, paths as strings) and treats non-finite flo
   For files read back by this package: the search's score cache and checkpoint.
 - ``"keep"``: Python's ``NaN`` / ``Infinity`` tokens (not strict JSON). Only for files that have always been
   written so, to keep their bytes: ``lswag-bench``'s ``bench.json`` and ``summary.json`` (whose correlations are
-  already ``None`` when not finite).
+  already ``None`` when not finite), ``lswag-search``'s ``summary.json``, ``checkpoint.json`` and
+  ``train_jobs.json`` (their scores already encoded as strings), ``lswag-collect``'s ``collect.json``.
 """
 from __future__ import annotations
 
