@@ -238,8 +238,7 @@ class ProxyScorer(Scorer):
         device: torch device to score on (default: cuda if available, else cpu).
         init_seed: seeds the weights: each arch is initialised from ``arch_seed(arch, init_seed)``, on the CPU
             (the same weights on every device), then moved to ``device``.
-        score_options: extra keyword arguments of ``score_network`` (``layer_interval``, ``lambda_k``, ...); the
-            space's ``proxy_defaults`` fill what is not given.
+        score_options: extra keyword arguments of ``score_network`` (``layer_interval``, ``lambda_k``, ...).
         cache: a :class:`ScoreCache` shared across runs, or None.
         probe: JSON-ready description of the probe batch (enters the report, not the key: the key uses the
             batch's content hash).
@@ -260,9 +259,7 @@ class ProxyScorer(Scorer):
         self.build_options = dict(build_options or {})
         self.device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
         self.init_seed = int(init_seed)
-        options = dict(getattr(space, "proxy_defaults", None) or {})
-        options.update(score_options or {})
-        self.score_options = options
+        self.score_options = dict(score_options or {})
         self.cache = cache
         self.probe = dict(probe or {})
         if images.ndim != 4 or labels.ndim != 1 or len(images) != len(labels):
