@@ -36,7 +36,7 @@ import torch
 
 from lswag_lightning.candidates import build_candidate
 # encode_float / decode_float are re-exported for search.engine and search.output
-from lswag_lightning.jsonio import decode_float, decode_values, encode_float, encode_values  # noqa: F401
+from lswag_lightning.jsonio import decode_float, decode_values, dumps, encode_float, encode_values  # noqa: F401
 from lswag_lightning.search.probe import probe_fingerprint
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ class ScoreCache:
         self._merge(key, arch, dict(result.values), dict(result.status))
         record = {"key": key, "arch": arch, "values": encode_values(result.values), "status": result.status,
                   "seconds": round(float(result.seconds), 6), "device": device}
-        data = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        data = (dumps(record, nonfinite="keep", separators=(",", ":")) + "\n").encode()  # values encoded
         self.write_path.parent.mkdir(parents=True, exist_ok=True)
         with self.write_path.open("a+b") as fh, _file_lock(fh, shared=False):
             end = fh.seek(0, os.SEEK_END)
