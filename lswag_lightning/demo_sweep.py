@@ -84,7 +84,7 @@ def arm_candidates(recipe_dir: str | Path, config_name: str, arm: str, n: int, *
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from lswag_lightning.cli.train import space_build_options
+    from lswag_lightning.job import space_build_options
     from lswag_lightning.spaces import get_space
 
     GlobalHydra.instance().clear()

@@ -6,10 +6,13 @@ lists, numpy scalars as Python ones, paths as strings) and treats non-finite flo
 - ``"null"`` (the default): ``None``. For reports and records read by people and other tools; the status next
   to a value says why it is missing.
 - ``"string"``: ``"nan"``, ``"inf"``, ``"-inf"`` (:func:`encode_float`), read back exactly by :func:`decode_float`.
-  For files read back by this package: the search's score cache and checkpoint.
+  For values read back by this package: the scores in the search's score cache and checkpoint (their envelope is
+  written with ``"keep"``).
 - ``"keep"``: Python's ``NaN`` / ``Infinity`` tokens (not strict JSON). Only for files that have always been
   written so, to keep their bytes: ``lswag-bench``'s ``bench.json`` and ``summary.json`` (whose correlations are
-  already ``None`` when not finite).
+  already ``None`` when not finite), ``lswag-search``'s ``summary.json``, ``checkpoint.json``,
+  ``train_jobs.json`` and score-cache lines (their scores already encoded as strings), ``lswag-collect``'s
+  ``collect.json``.
 """
 from __future__ import annotations
 

@@ -24,8 +24,9 @@ normalised with the CIFAR-10 channel mean/std, resized bilinearly when the resol
 serves every architecture and every accuracy column. Each network is built on the CPU from a seed derived from its
 encoded architecture (:func:`lswag_lightning.candidates.build_candidate`: the same arch gets the same initial
 weights in any sample, on any device, and in ``lswag-search``), moved to the device, and scored in train() mode by
-:func:`lswag_lightning.score_network` with the space's shipped proxy defaults (``space.proxy_defaults``) unless
-overridden. On CUDA, TF32 is switched off so that values match float32 CPU scores up to summation order.
+:func:`lswag_lightning.score_network` with the engine's default options unless overridden (``--score-option``,
+``--layer-interval``). On CUDA, TF32 is switched off so that values match float32 CPU scores up to summation
+order.
 
 Resumable output: ``<out>/table.csv`` gets one flushed row per architecture (columns: :data:`TABLE_DOC`) and
 ``<out>/bench.json`` records the settings; a rerun with the same settings skips the done rows and ends with the

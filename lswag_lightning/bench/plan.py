@@ -41,13 +41,13 @@ def plan_benchmark(benchmark: str, *, space: str | None = None, data_dir: Any = 
     from lswag_lightning.spaces.nb301 import NB301_BUILD_OPTIONS
 
     space_name = BENCHMARK_SPACES.get(benchmark, space)
-    space_obj = get_space(space_name)
+    get_space(space_name)  # an unknown space fails here, before the ground truth is read
     gt = benchmark_ground_truth(benchmark, data_dir, nb201_set=nb201_set, space=space_name, gt_file=gt_file,
                                 arch_column=arch_column, accuracy_columns=accuracy_columns)
     total = len(gt)
     seed = 0 if seed is None else seed
     gt = sample_ground_truth(gt, sample, seed)
-    score_options, sources = resolve_score_options(dict(space_obj.proxy_defaults), dict(score_overrides or {}))
+    score_options, sources = resolve_score_options(dict(score_overrides or {}))
     proxies = list(proxies or default_proxies(score_options))
     if proxies == ["all"]:
         proxies = available_proxies()

@@ -83,7 +83,7 @@ def default_device() -> str:
 class BenchSettings:
     """Everything that decides the values in the table (compared on resume), plus how the run was made.
 
-    ``score_options`` are the resolved ``score_network`` options (space defaults, then overrides);
+    ``score_options`` are the ``score_network`` options given (the engine's defaults for the rest);
     ``score_options_source`` says where each came from. ``build_options`` go to ``space.build``.
     """
 
@@ -111,19 +111,13 @@ class BenchSettings:
         return {k: v for k, v in plain(asdict(self), nonfinite="keep").items() if k not in self._INFORMATIVE}
 
 
-def resolve_score_options(space_defaults: Mapping[str, Any], overrides: Mapping[str, Any]
-                          ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Space defaults overridden by the caller's options; intervals as lists (JSON), and the source of each."""
+def resolve_score_options(overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The caller's ``score_network`` options, validated, intervals as lists (JSON), and the source of each."""
     from lswag_lightning.proxies.options import ScoringOptions
 
-    merged: dict[str, Any] = {}
-    source: dict[str, str] = {}
-    for key, value in space_defaults.items():
-        merged[key], source[key] = value, "space default (space.proxy_defaults)"
-    for key, value in overrides.items():
-        merged[key], source[key] = value, "command line"
+    merged = dict(overrides)
     ScoringOptions.from_kwargs(**merged)  # validates: unknown names and bad values raise ValueError
-    return plain(merged, nonfinite="keep"), source
+    return plain(merged, nonfinite="keep"), {key: "command line" for key in merged}
 
 
 def engine_options(score_options: Mapping[str, Any]) -> dict[str, Any]:

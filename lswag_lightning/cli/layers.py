@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         archs, gt, population = _population(args, parser, space)
         build = resolve_build_options(args.space, args.build_option, img_size=args.img_size,
                                       num_classes=args.num_classes)
-        score_options, _ = resolve_score_options({}, dict(args.score_option))
+        score_options, _ = resolve_score_options(dict(args.score_option))
         x, y = load_probe_batch(args.data_dir, args.batch_size, args.probe_seed, int(build["img_size"]))
         device = args.device or default_device()
         networks = profile_networks(space, archs, x, y, build_options=build, score_options=score_options,

@@ -27,33 +27,20 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from lswag_lightning.cli.args import int_at_least
 
 log = logging.getLogger("lswag_lightning.search")
 
-#: Built-in defaults, below conf/search/<config>.yaml and the command line.
-DEFAULTS: dict[str, Any] = {
-    "strategy": "evolution", "budget": 100, "seed": 0, "population": 50, "tournament": 10, "rank_pool": "history",
-    "fitness": "lswag", "libra_proxies": None, "libra_result": None, "fusion": None, "proxies": [],
-    "max_params": None, "max_flops": None, "max_failed_proposals": 2000, "data": "cifar10_npz", "batch_size": 64,
-    "data_seed": 0, "init_seed": 0, "score_options": {}, "checkpoint_every": 1, "train_data": "digits",
-    "train_overrides": [], "build_options": {},
-}
-
 
 def _number(text: str) -> float:
-    """A positive count such as 23e6, 23000000 or 23M / 1.5G."""
-    t = text.strip().replace("_", "")
-    scale = {"k": 1e3, "m": 1e6, "g": 1e9}.get(t[-1:].lower(), 1.0)
-    if scale != 1.0:
-        t = t[:-1]
+    """A positive count such as 23e6, 23000000 or 23M / 1.5G (:func:`~lswag_lightning.search.config.parse_count`)."""
+    from lswag_lightning.search.config import parse_count
+
     try:
-        value = float(t) * scale
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number such as 23e6 or 23M, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
-    return value
+        return parse_count(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _key_value(text: str) -> tuple[str, Any]:
@@ -128,81 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _comma_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return [str(v) for v in value]
-
-
 def resolve_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Any]:
-    """Built-in defaults < conf/space/<space>.yaml build options < --config < command line."""
-    from lswag_lightning.candidates import space_build_options
-    from lswag_lightning.search.config import load_search_config
+    """The search's options (:func:`lswag_lightning.search.config.resolve_options`); bad values exit via ``parser``."""
+    from lswag_lightning.search.config import resolve_options as resolve_search_options
 
-    cfg: dict[str, Any] = {}
-    if args.config:
-        try:
-            cfg = load_search_config(args.config)
-        except ValueError as err:
-            parser.error(str(err))
-    space = args.space or cfg.get("space")
-    if not space:
-        parser.error("give the search space (lswag-search SPACE ...) or a --config that names one")
-    if args.space and cfg.get("space") and args.space != cfg["space"]:
-        parser.error(f"SPACE {args.space!r} differs from the space {cfg['space']!r} of --config {args.config}")
-    opts = {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v) for k, v in DEFAULTS.items()}
-    for k, v in cfg.items():
-        if k in ("build_options", "score_options") and v is not None:
-            if not isinstance(v, dict):
-                parser.error(f"--config {args.config}: {k} must be a mapping")
-            opts[k] = dict(v)
-        elif k != "space":
-            opts[k] = v
-    opts["space"] = space
-    for key in ("budget", "seed", "strategy", "population", "tournament", "rank_pool", "max_params", "max_flops",
-                "max_failed_proposals", "fitness", "libra_proxies", "libra_result", "fusion", "data", "batch_size",
-                "data_seed", "init_seed", "checkpoint_every", "train_data"):
-        value = getattr(args, key)
-        if value is not None:
-            opts[key] = value
-    if args.proxies is not None:
-        opts["proxies"] = _comma_list(args.proxies)
-    for key in ("max_params", "max_flops", "train_timeout"):
-        if isinstance(opts.get(key), str):  # YAML 1.1 reads 2.3e7 (no exponent sign) as a string
-            try:
-                opts[key] = _number(opts[key])
-            except argparse.ArgumentTypeError as err:
-                parser.error(f"{key}: {err}")
     try:
-        build = space_build_options(space)
+        return resolve_search_options(vars(args))
     except ValueError as err:
         parser.error(str(err))
-    build.update(opts.get("build_options") or {})
-    if args.img_size is not None:
-        build["img_size"] = args.img_size
-    if args.num_classes is not None:
-        build["num_classes"] = args.num_classes
-    for key, value in args.build_option:
-        build[key] = value
-    opts["build_options"] = build
-    score_options = dict(opts.get("score_options") or {})
-    if args.layer_interval:
-        try:
-            lo, hi = (int(v) for v in args.layer_interval.split(","))
-        except ValueError:
-            parser.error(f"--layer-interval expects lo,hi (two integers 0..10), got {args.layer_interval!r}")
-        score_options["layer_interval"] = (lo, hi)
-    for key, value in args.score_option:
-        score_options[key] = value
-    if isinstance(score_options.get("layer_interval"), list):
-        score_options["layer_interval"] = tuple(score_options["layer_interval"])
-    opts["score_options"] = score_options
-    opts["train_overrides"] = list(opts.get("train_overrides") or []) + list(args.train_override)
-    opts["libra_proxies"] = _comma_list(opts.get("libra_proxies")) or None
-    opts["proxies"] = _comma_list(opts.get("proxies"))
-    return opts
 
 
 def _device(name: str | None):

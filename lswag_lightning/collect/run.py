@@ -2,7 +2,6 @@
 report and the optional W&B run."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -17,6 +16,7 @@ from lswag_lightning.collect.records import RESULT_FILE, Collected, read_results
 from lswag_lightning.collect.table import (ACCURACY_CHOICES, ACCURACY_KEYS, results_table, table_proxies,
                                           write_issues, write_table)
 from lswag_lightning.collect.wandb_run import sweep_wandb_settings, write_wandb_run
+from lswag_lightning.jsonio import write_json
 
 log = logging.getLogger("lswag_lightning.collect")  # one logger name for the package (the CLI prints it)
 
@@ -94,6 +94,6 @@ def collect(paths: Sequence[str | os.PathLike], out_dir: Optional[str | os.PathL
         summary.update(notes=analysis.notes, libra_skipped=analysis.libra_skipped or None,
                        libra=analysis.libra.selection.proxies if analysis.libra is not None else None)
     written["summary"] = out / "collect.json"
-    written["summary"].write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    write_json(written["summary"], summary, nonfinite="keep", fallback=str, newline=True)
     return CollectResult(table=table, collected=collected, analysis=analysis, paths=written, wandb=wandb_info)
 

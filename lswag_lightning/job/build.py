@@ -107,12 +107,10 @@ def is_zero_cost(callback: Any) -> bool:
     return isinstance(callback, ZeroCostProxyCallback)
 
 
-def build_callbacks(cfg: DictConfig, space: Any, output_dir: Path) -> dict[str, Any]:
-    """The ``callbacks/`` group instantiated, by config key; zero-cost callbacks get the space's proxy defaults
-    where the config leaves them open, checkpoints default to ``<job folder>/checkpoints``."""
+def build_callbacks(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
+    """The ``callbacks/`` group instantiated, by config key; checkpoints default to ``<job folder>/checkpoints``."""
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    defaults = dict(getattr(space, "proxy_defaults", None) or {})
     callbacks: dict[str, Any] = {}
     for key, node in (cfg.get("callbacks") or {}).items():
         if node is None:
@@ -120,13 +118,6 @@ def build_callbacks(cfg: DictConfig, space: Any, output_dir: Path) -> dict[str, 
         if "_target_" not in node:
             raise ConfigError(f"callbacks.{key} has no _target_")
         callback = instantiate(node, f"callbacks.{key}")
-        if is_zero_cost(callback):
-            # The space's proxy defaults fill what the config leaves open (e.g. its layer interval).
-            if callback.layer_interval is None and defaults.get("layer_interval") is not None:
-                callback.layer_interval = defaults["layer_interval"]
-            for option, value in defaults.items():
-                if option != "layer_interval":
-                    callback.score_options.setdefault(option, value)
         if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
             callback.dirpath = str(output_dir / "checkpoints")
         callbacks[str(key)] = callback

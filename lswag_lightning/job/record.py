@@ -3,8 +3,6 @@ and failure alike, and closes the job's W&B run; the record's proxy fields and i
 from __future__ import annotations
 
 import datetime as _dt
-import json
-import math
 import platform
 import sys
 import time
@@ -15,32 +13,26 @@ from types import TracebackType
 from typing import Any, Optional
 
 from lswag_lightning.job.build import env_rank_zero
+from lswag_lightning.jsonio import dumps, plain
 
 RESULT_SCHEMA_VERSION = 1
 
 
-def _json_safe(value: Any) -> Any:
-    """Plain JSON: non-finite floats become None, tuples lists, unknown objects their repr."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
+def _item_or_repr(value: Any) -> Any:
+    """The record's fallback for objects JSON lacks: numpy / torch scalars by ``.item()``, anything else its repr."""
+    if hasattr(value, "item") and callable(value.item):
         try:
-            return _json_safe(value.item())
+            return plain(value.item(), fallback=_item_or_repr)
         except (TypeError, ValueError):
             pass
     return repr(value)
 
 
 def write_json(path: Path, record: dict[str, Any]) -> None:
-    """``record`` as plain JSON (:func:`_json_safe`), written through a temporary file and renamed."""
+    """``record`` as strict JSON (:func:`~lswag_lightning.jsonio.plain`: non-finite floats null, other objects by
+    :func:`_item_or_repr`), written through a temporary file and renamed."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(_json_safe(record), indent=2, allow_nan=False) + "\n")
+    tmp.write_text(dumps(record, fallback=_item_or_repr, indent=2, allow_nan=False) + "\n")
     tmp.replace(path)
 
 

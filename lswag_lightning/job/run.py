@@ -90,7 +90,7 @@ def train(cfg: DictConfig, output_dir: str | os.PathLike | None = None) -> dict[
         datamodule, train_size = setup_data(cfg)
         log.info("candidate %s of %s: %s", how["index"] if how["by"] == "index" else "(arch)", space_name, arch)
 
-        named_callbacks = build_callbacks(cfg, space, job.output_dir)
+        named_callbacks = build_callbacks(cfg, job.output_dir)
         callbacks = list(named_callbacks.values())
         job.zero_cost = [cb for cb in callbacks if is_zero_cost(cb)]
         validate_zero_cost(named_callbacks, train_size)

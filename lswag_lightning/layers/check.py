@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from lswag_lightning.layers.common import BINS, _jsonable
+from lswag_lightning.jsonio import plain
+from lswag_lightning.layers.common import BINS
 
 
 def interval_lambda(lambda_bins: np.ndarray, interval: tuple[int, int] | None) -> np.ndarray:
@@ -84,7 +85,7 @@ def label_check(lambda_bins: np.ndarray, accuracy: np.ndarray, rule_interval: tu
     gain = {k: mean_std(np.asarray(v) - np.asarray(held["all_layers"])) for k, v in held.items() if k != "all_layers"}
     in_sample = {f"{lo}-{hi}": _spearman(values[(lo, hi)], acc) for lo, hi in intervals}
     best_all = max(intervals, key=lambda iv: np.nan_to_num(in_sample[f"{iv[0]}-{iv[1]}"], nan=-2.0))
-    return _jsonable({
+    return plain({
         "n": n, "n_splits": n_splits, "fit_fraction": fit_fraction, "seed": seed,
         "heldout": {k: mean_std(v) for k, v in held.items()}, "gain_over_all_layers": gain,
         "chosen": [{"interval": list(iv), "count": c} for iv, c in chosen.most_common()],

@@ -2,7 +2,6 @@
 the plots (matplotlib, imported on first use). Computes nothing."""
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -11,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lswag_lightning.jsonio import write_json
 from lswag_lightning.layers.common import BINS, STAT_COLUMNS
 from lswag_lightning.layers.rule import BinStats, IntervalProposal
 from lswag_lightning.layers.summary import LayerProfileResult
@@ -99,9 +99,7 @@ def write_outputs(result: LayerProfileResult, networks: pd.DataFrame, out_dir: s
         rho_all = {a: c.get("in_sample_rho_all_layers", math.nan) for a, c in result.label_checks.items()}
         plot_bin_correlation(out / "bin_correlation.png", result.per_bin_rho, rho_all, result.proposal.interval,
                              f"{result.space}: Spearman ρ of Λ restricted to one depth bin ({result.n_networks} nets)")
-    path = out / "layers.json"
-    path.write_text(json.dumps(result.to_dict(), indent=2))
-    return path
+    return write_json(out / "layers.json", result.to_dict(), indent=2)
 
 
 def format_result(result: LayerProfileResult, device: str) -> str:

@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from lswag_lightning.layers.common import BINS, N_BINS, _jsonable
+from lswag_lightning.jsonio import plain
+from lswag_lightning.layers.common import BINS, N_BINS
 
 DEFAULT_K = 3.0
 DEFAULT_VISIBLE = 0.5
@@ -80,7 +81,7 @@ class IntervalProposal:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["interval"] = list(self.interval) if self.interval is not None else None
-        return _jsonable(d)
+        return plain(d)
 
 
 def propose_interval(stats: BinStats, *, k: float = DEFAULT_K, visible: float = DEFAULT_VISIBLE,

@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lswag_lightning.jsonio import plain
 from lswag_lightning.layers.check import label_check, per_bin_correlation
-from lswag_lightning.layers.common import BINS, LAMBDA_COLUMNS, N_BINS, STAT_COLUMNS, _jsonable
+from lswag_lightning.layers.common import BINS, LAMBDA_COLUMNS, N_BINS, STAT_COLUMNS
 from lswag_lightning.layers.rule import DEFAULT_K, DEFAULT_VISIBLE, BinStats, IntervalProposal, propose_interval
 
 
@@ -30,7 +31,7 @@ class LayerProfileResult:
     seconds_per_network: float = math.nan
 
     def to_dict(self) -> dict:
-        return _jsonable({
+        return plain({
             "space": self.space, "n_networks": self.n_networks,
             "proposed_interval": list(self.proposal.interval) if self.proposal.interval is not None else None,
             "spike": self.proposal.spike, "reason": self.proposal.reason, "rule": self.proposal.rule,

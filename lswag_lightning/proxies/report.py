@@ -5,10 +5,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-
-def _json_number(value: float) -> float | None:
-    """JSON has no NaN/inf: non-finite values become None (the status says why)."""
-    return value if math.isfinite(value) else None
+from lswag_lightning.jsonio import plain
 
 
 @dataclass
@@ -44,7 +41,7 @@ class ProxyReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (non-finite values become None; ``status`` keeps the reason)."""
         return {
-            "values": {k: _json_number(float(v)) for k, v in self.values.items()},
+            "values": plain({k: float(v) for k, v in self.values.items()}),  # NaN/inf: null (status says why)
             "status": dict(self.status),
             "seconds": {k: float(v) for k, v in self.seconds.items()},
             "higher_is_better": dict(self.higher_is_better),

@@ -15,8 +15,9 @@ Library API (no Hydra, no W&B, no Lightning)::
 Modules: :mod:`.engine` (the loop, constraints, checkpoints), :mod:`.fitness` (proxy / LIBRA fitness),
 :mod:`.scoring` (live, cached and table scorers), :mod:`.probe` (the probe batch: the ``search`` protocol of
 :mod:`lswag_lightning.probe`, its fingerprint), :mod:`.output` (ranked.csv, report.md, fitness.png),
-:mod:`.handoff` (training the winners with lswag-train), :mod:`.config` (conf/search/). Networks are built and
-counted by :mod:`lswag_lightning.candidates`.
+:mod:`.handoff` (training the winners with lswag-train), :mod:`.config` (conf/search/ and the merge of defaults,
+config and command line into one search's options). Networks are built and counted by
+:mod:`lswag_lightning.candidates`.
 """
 from __future__ import annotations
 

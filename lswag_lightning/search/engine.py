@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from lswag_lightning.candidates import count_flops
+from lswag_lightning.jsonio import dumps, plain
 from lswag_lightning.search.fitness import Fitness, finite_or_worst
 from lswag_lightning.search.scoring import Scorer, decode_values, encode_float, encode_values
 
@@ -120,7 +121,7 @@ class SearchSettings:
         """The settings a resumed search must share with its checkpoint (all but ``budget``)."""
         d = self.to_dict()
         d.pop("budget")
-        return json.loads(json.dumps(d, default=str))
+        return plain(d, nonfinite="keep", fallback=str)
 
 
 # -------------------------------------------------------------------------------------------- evaluations
@@ -246,7 +247,7 @@ class Search:
                  "counters": self._counters_snapshot, "stopped": self.stopped, "elapsed": self.elapsed,
                  "complete": self.complete}
         tmp = self.checkpoint_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(state))
+        tmp.write_text(dumps(state, nonfinite="keep"))  # values already encoded by encode_float
         tmp.replace(self.checkpoint_path)
 
     def _load_checkpoint(self) -> None:

@@ -14,7 +14,6 @@ containing ``${`` (an interpolation for Hydra) or a backslash is refused; no shi
 """
 from __future__ import annotations
 
-import json
 import logging
 import shlex
 import subprocess
@@ -22,6 +21,8 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
+
+from lswag_lightning.jsonio import write_json
 
 log = logging.getLogger(__name__)
 
@@ -108,5 +109,5 @@ def run_train_jobs(jobs: Sequence[TrainJob], *, log_dir: str | Path | None = Non
                         run_dir / "train.log")
     if log_dir is not None:
         Path(log_dir).mkdir(parents=True, exist_ok=True)
-        (Path(log_dir) / "train_jobs.json").write_text(json.dumps([asdict(j) for j in jobs], indent=1))
+        write_json(Path(log_dir) / "train_jobs.json", [asdict(j) for j in jobs], nonfinite="keep", indent=1)
     return list(jobs)

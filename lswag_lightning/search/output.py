@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Sequence
@@ -17,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from lswag_lightning.jsonio import dumps, write_json
 from lswag_lightning.search.engine import Search, SearchResult
 from lswag_lightning.search.scoring import encode_float
 
@@ -92,7 +92,7 @@ def write_outputs(search: Search, result: SearchResult, out_dir: str | Path, *, 
                "fitness": fit.describe(), "settings": s.to_dict(), "scorer": search.scorer.describe(),
                "counters": c, "resumed_from": result.resumed_from, "seconds": result.seconds,
                "trajectory": [[int(i) + 1, encode_float(v)] for i, v in result.trajectory]}
-    paths["summary"].write_text(json.dumps(summary, indent=1, default=str))
+    write_json(paths["summary"], summary, nonfinite="keep", fallback=str, indent=1)
 
     lines = [f"# lswag-search: {s.space}, {s.strategy}, fitness {fit.name}", ""]
     if command:
@@ -104,14 +104,14 @@ def write_outputs(search: Search, result: SearchResult, out_dir: str | Path, *, 
     status = ("budget spent" if result.complete else (result.stopped or "interrupted; rerun the same command to "
                                                                          "resume"))
     lines += ["## Settings", "",
-              f"- space `{s.space}`, build options `{json.dumps(s.build_options)}`",
+              f"- space `{s.space}`, build options `{dumps(s.build_options, nonfinite='keep')}`",
               f"- strategy `{s.strategy}`" + (f": population P = {s.population}, tournament S = {s.tournament}, "
                                               "aging (the oldest member leaves)" if s.strategy == "evolution" else ""),
               f"- budget: {s.budget} architectures scored; seed {s.seed}",
               f"- constraints: max params {_fmt(s.max_params) if s.max_params else 'none'}, max FLOPs "
               f"{_fmt(s.max_flops) if s.max_flops else 'none'} (checked before scoring; rejected proposals cost no "
               "budget)",
-              f"- scorer: `{json.dumps(search.scorer.describe(), default=str)}`",
+              f"- scorer: `{dumps(search.scorer.describe(), nonfinite='keep', fallback=str)}`",
               "", "## Fitness", "", fit.explain(), ""]
     if pool_dependent:
         lines += [f"Rank pool: `{s.rank_pool}`. " + (

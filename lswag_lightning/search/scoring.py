@@ -36,7 +36,7 @@ import torch
 
 from lswag_lightning.candidates import build_candidate
 # encode_float / decode_float are re-exported for search.engine and search.output
-from lswag_lightning.jsonio import decode_float, decode_values, encode_float, encode_values  # noqa: F401
+from lswag_lightning.jsonio import decode_float, decode_values, dumps, encode_float, encode_values  # noqa: F401
 from lswag_lightning.search.probe import probe_fingerprint
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ class ScoreCache:
         self._merge(key, arch, dict(result.values), dict(result.status))
         record = {"key": key, "arch": arch, "values": encode_values(result.values), "status": result.status,
                   "seconds": round(float(result.seconds), 6), "device": device}
-        data = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        data = (dumps(record, nonfinite="keep", separators=(",", ":")) + "\n").encode()  # values encoded
         self.write_path.parent.mkdir(parents=True, exist_ok=True)
         with self.write_path.open("a+b") as fh, _file_lock(fh, shared=False):
             end = fh.seek(0, os.SEEK_END)
@@ -238,8 +238,7 @@ class ProxyScorer(Scorer):
         device: torch device to score on (default: cuda if available, else cpu).
         init_seed: seeds the weights: each arch is initialised from ``arch_seed(arch, init_seed)``, on the CPU
             (the same weights on every device), then moved to ``device``.
-        score_options: extra keyword arguments of ``score_network`` (``layer_interval``, ``lambda_k``, ...); the
-            space's ``proxy_defaults`` fill what is not given.
+        score_options: extra keyword arguments of ``score_network`` (``layer_interval``, ``lambda_k``, ...).
         cache: a :class:`ScoreCache` shared across runs, or None.
         probe: JSON-ready description of the probe batch (enters the report, not the key: the key uses the
             batch's content hash).
@@ -260,9 +259,7 @@ class ProxyScorer(Scorer):
         self.build_options = dict(build_options or {})
         self.device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
         self.init_seed = int(init_seed)
-        options = dict(getattr(space, "proxy_defaults", None) or {})
-        options.update(score_options or {})
-        self.score_options = options
+        self.score_options = dict(score_options or {})
         self.cache = cache
         self.probe = dict(probe or {})
         if images.ndim != 4 or labels.ndim != 1 or len(images) != len(labels):

@@ -59,14 +59,9 @@ class SearchSpace(abc.ABC):
 
     Attributes:
         name: the registry name of the space (e.g. ``"nb201"``).
-        proxy_defaults: per-space defaults for the zero-cost proxies (e.g. the L-SWAG layer interval);
-            empty until they are calibrated.
     """
 
     name: str = ""
-
-    def __init__(self) -> None:
-        self.proxy_defaults: dict = {}
 
     @abc.abstractmethod
     def sample(self, rng: np.random.Generator | int | None) -> Any:

@@ -40,7 +40,6 @@ the evaluation; the report says so.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import multiprocessing as mp
@@ -51,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lswag_lightning.jsonio import write_json
 from lswag_lightning.paths import resolve_data_dir
 
 log = logging.getLogger("nb201_search_eval")
@@ -538,7 +538,7 @@ def main(argv=None) -> int:
             libra["libra"]["datasets"] = list(TEST_COLUMNS)
         for name, sel in libra.items():
             print(f"LIBRA selection {name}: {sel['proxies']} for {', '.join(sel['datasets'])}", flush=True)
-    (args.out / "libra_proxies.json").write_text(json.dumps(libra, indent=1, default=str))
+    write_json(args.out / "libra_proxies.json", libra, nonfinite="keep", fallback=str, indent=1)
     needed = list(dict.fromkeys([p for p in fitness_names if p != "libra"]
                                 + [p for sel in libra.values() for p in sel["proxies"]]))
     if computed_live(scorer) - set(needed):  # the searches compute live only what their fitnesses use
@@ -562,9 +562,9 @@ def main(argv=None) -> int:
     summary.to_csv(args.out / "summary.csv", index=False)
     global_opt = global_fitness_optimum(scorer, fitnesses, acc, eval_datasets)
     path = write_summary(args, summary, per_run, libra, global_opt, scorer, time.perf_counter() - start)
-    (args.out / "summary.json").write_text(json.dumps({"summary": summary.to_dict(orient="records"),
-                                                       "global_fitness_optimum": global_opt, "libra": libra},
-                                                      indent=1, default=str))
+    write_json(args.out / "summary.json", {"summary": summary.to_dict(orient="records"),
+                                           "global_fitness_optimum": global_opt, "libra": libra},
+               nonfinite="keep", fallback=str, indent=1)
     print(path.read_text())
     return 0
 
