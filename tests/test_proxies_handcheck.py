@@ -255,3 +255,24 @@ def test_snip_on_a_model_without_batchnorm_reuses_the_split_gradients():
     x, y = torch.randn(8, 6), torch.randint(0, 4, (8,))
     report = score_network(net, x, y, proxies=("snip", "grad_norm", "zico"))
     assert set(report.passes) == {"gradient statistics"}  # no second backward
+
+
+def test_packed_patterns_are_the_same_bits_on_every_path():
+    """The CPU path (numpy packbits) and the tensor path (other devices) give identical words; bit s%8 of byte
+    s//8 is sample s."""
+    from lswag_lightning.proxies import layers
+
+    gen = torch.Generator().manual_seed(0)
+    for samples, neurons in ((64, 300), (5, 7), (130, 50), (1, 3)):
+        active = torch.rand(samples, neurons, generator=gen) > 0.5
+        cpu = pack_patterns(active)
+        words = -(-samples // 64)
+        bits = torch.nn.functional.pad(active.t().to(torch.uint8), (0, words * 64 - samples))
+        expected = (bits.reshape(neurons, words * 8, 8) * torch.tensor([1, 2, 4, 8, 16, 32, 64, 128],
+                    dtype=torch.uint8)).sum(-1, dtype=torch.int64).to(torch.uint8).view(torch.int64)
+        assert torch.equal(cpu, expected.reshape(neurons, words))
+        if torch.cuda.is_available():
+            assert torch.equal(pack_patterns(active.cuda()).cpu(), cpu)
+    one = torch.zeros(64, 1, dtype=torch.bool)
+    one[3, 0] = True
+    assert int(pack_patterns(one)[0, 0]) == 1 << 3

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Iterable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -138,10 +139,17 @@ def pack_patterns(active: torch.Tensor) -> torch.Tensor:
     """Bit-pack sample-wise activation patterns.
 
     ``active``: bool (S, n), S samples × n neurons. Returns int64 (n, W) with W = ceil(S / 64): row j holds
-    neuron j's S-bit pattern. Two neurons have equal rows exactly when their patterns are equal.
+    neuron j's S-bit pattern (sample s is bit s % 8 of byte s // 8, bytes in memory order). Two neurons have equal
+    rows exactly when their patterns are equal. On the CPU numpy's packbits does it (about 6x faster than the
+    tensor arithmetic on the NB201 and ViT activation points; the same bits).
     """
     samples, neurons = active.shape
     words = max(1, -(-samples // 64))
+    if active.device.type == "cpu":
+        packed = np.packbits(active.t().contiguous().numpy(), axis=1, bitorder="little")  # (n, ceil(S / 8))
+        if packed.shape[1] < words * 8:
+            packed = np.pad(packed, ((0, 0), (0, words * 8 - packed.shape[1])))
+        return torch.from_numpy(np.ascontiguousarray(packed)).view(torch.int64).reshape(neurons, words)
     bits = active.t().to(torch.uint8)
     pad = words * 64 - samples
     if pad:

@@ -450,8 +450,9 @@ class _ActivationHooks:
                 start = time.perf_counter()
                 exact = torch.float32 if active.shape[1] < 2**24 else torch.float64
                 xf = active.to(exact)
-                self.gram.add_((xf @ xf.t()).to(torch.float64))
-                self.row_sums.add_(xf.sum(1, dtype=torch.float64))
+                gram = (xf @ xf.t()).to(torch.float64)
+                self.gram.add_(gram)
+                self.row_sums.add_(gram.diagonal())  # x is 0/1, so Σ_j x_ij = Σ_j x_ij² (exact counts)
                 self.seconds["gram"] += time.perf_counter() - start
 
     def remove(self) -> None:
