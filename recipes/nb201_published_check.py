@@ -54,6 +54,7 @@ from lswag_lightning import score_network
 from lswag_lightning.analysis.correlations import kendall, spearman
 from lswag_lightning.analysis.published import load_nb201_flat
 from lswag_lightning.paths import resolve_data_dir
+from lswag_lightning.probe import CROP_PADDING, crop_and_flip  # NASLib's training augmentation
 from lswag_lightning.spaces import get_space
 
 #: our proxy name -> NAS-Bench-Suite-Zero column it is compared with.
@@ -78,7 +79,6 @@ CIFAR10_MEAN = (0.49139968, 0.48215827, 0.44653124)
 CIFAR10_STD = (0.24703233, 0.24348505, 0.26158768)
 TRAIN_FILES = ("images/cifar10_train_part0.npz", "images/cifar10_train_part1.npz")
 NASLIB_BATCH_SIZE = 32
-CROP_PADDING = 4
 
 
 # ----------------------------------------------------------------------------------------------------- data
@@ -114,27 +114,6 @@ def load_cifar10_train(data_dir: str | Path | None = None) -> tuple[np.ndarray, 
     if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (32, 32, 3):
         raise ValueError(f"expected uint8 images of shape (N, 32, 32, 3), got {x.dtype} {x.shape}")
     return x, y
-
-
-def crop_and_flip(images: np.ndarray, offsets: np.ndarray, flips: np.ndarray,
-                  padding: int = CROP_PADDING) -> np.ndarray:
-    """NASLib's training augmentation with given randomness, on uint8 (N, H, W, C) images.
-
-    Each image is zero-padded by ``padding`` pixels on every side and cropped back to H x W at ``offsets[i] =
-    (top, left)`` in 0..2*padding (torchvision ``RandomCrop(H, padding)``), then mirrored left-right where
-    ``flips[i]`` is true (``RandomHorizontalFlip``). Offsets (padding, padding) and no flip return the input.
-    """
-    n, h, w, _ = images.shape
-    offsets, flips = np.asarray(offsets), np.asarray(flips, dtype=bool)
-    if offsets.shape != (n, 2) or flips.shape != (n,):
-        raise ValueError(f"need offsets of shape ({n}, 2) and flips of shape ({n},), "
-                         f"got {offsets.shape} and {flips.shape}")
-    if offsets.min(initial=0) < 0 or offsets.max(initial=0) > 2 * padding:
-        raise ValueError(f"crop offsets must lie in 0..{2 * padding}")
-    padded = np.pad(images, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-    out = np.stack([padded[i, top:top + h, left:left + w] for i, (top, left) in enumerate(offsets)])
-    out[flips] = out[flips, :, ::-1]
-    return out
 
 
 def normalise(images: np.ndarray) -> torch.Tensor:

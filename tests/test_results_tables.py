@@ -18,6 +18,13 @@ NASLIB = {"nb101": ("naslib_zc_subsets/zc_nasbench101_subset.json", "nb101", 500
           "nb301": ("naslib_zc_subsets/zc_nasbench301_subset.json", "darts", 725)}
 
 
+def committed_scores(benchmark: str) -> pd.DataFrame:
+    path = RESULTS / f"{benchmark}_scores.parquet"
+    if not path.is_file():
+        pytest.skip(f"{path.name} not committed yet")
+    return pd.read_parquet(path)
+
+
 def naslib_records(shared_data_dir: Path, file: str) -> dict:
     data = json.loads((shared_data_dir / file).read_text())
     return data["cifar10"] if "cifar10" in data else next(iter(data.values()))["cifar10"]
@@ -26,10 +33,7 @@ def naslib_records(shared_data_dir: Path, file: str) -> dict:
 @pytest.mark.parametrize("benchmark", sorted(NASLIB))
 def test_naslib_score_tables_hold_every_key_and_every_registered_proxy(shared_data_dir, benchmark):
     file, space_name, rows = NASLIB[benchmark]
-    path = RESULTS / f"{benchmark}_scores.parquet"
-    if not path.is_file():
-        pytest.skip(f"{path.name} not committed yet")
-    scores = pd.read_parquet(path)
+    scores = committed_scores(benchmark)
     records = naslib_records(shared_data_dir, file)
     assert len(scores) == rows and set(scores["arch"]) == set(records)  # the key strings exactly as in the file
     expected = set(available_proxies()) - {"swap_reg"}  # swap_reg needs µ and σ, which no benchmark sets
@@ -47,11 +51,8 @@ def test_stored_values_are_what_the_engine_computes_on_a_cpu(shared_data_dir, be
     from lswag_lightning.bench import arch_seed, load_probe_batch, resolve_build_options, score_architecture
     from lswag_lightning.spaces.nb301 import NB301_BUILD_OPTIONS
 
-    file, space_name, _ = NASLIB[benchmark]
-    path = RESULTS / f"{benchmark}_scores.parquet"
-    if not path.is_file():
-        pytest.skip(f"{path.name} not committed yet")
-    row = pd.read_parquet(path).iloc[0]
+    _, space_name, _ = NASLIB[benchmark]
+    row = committed_scores(benchmark).iloc[0]
     preset = dict(NB301_BUILD_OPTIONS) if benchmark == "nb301" else {}
     build = resolve_build_options(space_name, preset=preset, num_classes=10)
     images, labels = load_probe_batch(shared_data_dir, 64, 0)
