@@ -151,10 +151,17 @@ def _naslib_batch(data_dir: str | os.PathLike | None, batch_size: int, seed: int
         offsets = rng.integers(0, 2 * CROP_PADDING + 1, size=(batch_size, 2))
         flips = rng.random(batch_size) < 0.5
         batch = crop_and_flip(batch, offsets, flips)
-    x = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).to(torch.float32) / 255.0
+    return naslib_normalise(batch), torch.from_numpy(labels[index])
+
+
+def naslib_normalise(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) RGB -> float32 (N, 3, H, W): ``(pixel / 255 - NASLIB_MEAN) / NASLIB_STD`` per channel."""
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"expected uint8 RGB images (N, H, W, 3), got {images.dtype} {images.shape}")
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).to(torch.float32) / 255.0
     mean = torch.tensor(NASLIB_MEAN, dtype=torch.float32)[:, None, None]
     std = torch.tensor(NASLIB_STD, dtype=torch.float32)[:, None, None]
-    return (x - mean) / std, torch.from_numpy(labels[index])
+    return (x - mean) / std
 
 
 def crop_and_flip(images: np.ndarray, offsets: np.ndarray, flips: np.ndarray,

@@ -53,8 +53,8 @@ import torch
 from lswag_lightning import score_network
 from lswag_lightning.analysis.correlations import kendall, spearman
 from lswag_lightning.analysis.published import load_nb201_flat
-from lswag_lightning.paths import resolve_data_dir
-from lswag_lightning.probe import CROP_PADDING, crop_and_flip  # NASLib's training augmentation
+from lswag_lightning.probe import crop_and_flip, naslib_normalise as normalise  # noqa: F401 (NASLib's transform)
+from lswag_lightning.probe import probe_batch as draw_probe
 from lswag_lightning.spaces import get_space
 
 #: our proxy name -> NAS-Bench-Suite-Zero column it is compared with.
@@ -75,9 +75,6 @@ TARGET_SPEARMAN = 0.9
 #: NASLib's ZeroCost predictor stores this value when a score is NaN or infinite.
 NASLIB_FAILURE = -1e8
 #: CIFAR-10 channel mean and std (RGB, in [0, 1] units) as in NASLib's ``_data_transforms_cifar10``.
-CIFAR10_MEAN = (0.49139968, 0.48215827, 0.44653124)
-CIFAR10_STD = (0.24703233, 0.24348505, 0.26158768)
-TRAIN_FILES = ("images/cifar10_train_part0.npz", "images/cifar10_train_part1.npz")
 NASLIB_BATCH_SIZE = 32
 
 
@@ -99,52 +96,12 @@ def load_published(data_dir: str | Path | None = None, limit: int | None = None)
     return table if limit is None else table.head(limit).reset_index(drop=True)
 
 
-def load_cifar10_train(data_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The 10,000 shared CIFAR-10 training images: uint8 (N, 32, 32, 3) RGB and int64 labels (N,), class-sorted."""
-    root = resolve_data_dir(data_dir, must_contain=TRAIN_FILES[0])
-    images, labels = [], []
-    for name in TRAIN_FILES:
-        path = root / name
-        if not path.exists():
-            raise FileNotFoundError(f"{path} is missing; the data README (§7) lists the CIFAR-10 image files")
-        with np.load(path) as data:
-            images.append(data["x"])
-            labels.append(data["y"])
-    x, y = np.concatenate(images), np.concatenate(labels).astype(np.int64)
-    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (32, 32, 3):
-        raise ValueError(f"expected uint8 images of shape (N, 32, 32, 3), got {x.dtype} {x.shape}")
-    return x, y
-
-
-def normalise(images: np.ndarray) -> torch.Tensor:
-    """uint8 (N, H, W, 3) RGB -> float32 (N, 3, H, W): ``(pixel / 255 - CIFAR10_MEAN) / CIFAR10_STD`` per channel."""
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"expected uint8 RGB images (N, H, W, 3), got {images.dtype} {images.shape}")
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).to(torch.float32) / 255.0
-    mean = torch.tensor(CIFAR10_MEAN, dtype=torch.float32)[:, None, None]
-    std = torch.tensor(CIFAR10_STD, dtype=torch.float32)[:, None, None]
-    return (x - mean) / std
-
-
 def probe_batch(data_dir: str | Path | None = None, batch_size: int = NASLIB_BATCH_SIZE, seed: int = 0,
                 augment: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """One fixed batch: ``batch_size`` shuffled training images (seeded), augmented as NASLib, normalised.
-
-    Returns float32 inputs (batch_size, 3, 32, 32) and int64 labels (batch_size,).
-    """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
-        raise ValueError(f"batch_size must be an integer >= 2 (NASWOT and jacov compare samples), got {batch_size!r}")
-    images, labels = load_cifar10_train(data_dir)
-    if batch_size > len(labels):
-        raise ValueError(f"batch_size={batch_size} exceeds the {len(labels)} shared training images")
-    rng = np.random.default_rng(seed)
-    index = rng.permutation(len(labels))[:batch_size]
-    batch = images[index]
-    if augment:
-        offsets = rng.integers(0, 2 * CROP_PADDING + 1, size=(batch_size, 2))
-        flips = rng.random(batch_size) < 0.5
-        batch = crop_and_flip(batch, offsets, flips)
-    return normalise(batch), torch.from_numpy(labels[index])
+    """One fixed batch: ``batch_size`` shuffled training images (seeded), augmented as NASLib, normalised: the
+    ``naslib`` protocol of :func:`lswag_lightning.probe.probe_batch`. Returns float32 (batch_size, 3, 32, 32)
+    inputs and int64 (batch_size,) labels."""
+    return draw_probe("naslib", data_dir=data_dir, batch_size=batch_size, seed=seed, augment=augment)
 
 
 def default_device() -> str:

@@ -26,13 +26,6 @@ TEST_COLUMNS = {"CIFAR10TestAccuracy200Epochs": "cifar10_test_acc", "CIFAR100Tes
                 "ImageNetTestAccuracy200Epochs": "imagenet16_120_test_acc"}
 
 
-def add_vkdnw_single(table: pd.DataFrame) -> pd.DataFrame:
-    sys.path.insert(0, str(ROOT / "recipes" / "bench"))
-    from export_scores import add_vkdnw_single as derive
-
-    return derive(table)
-
-
 def build_table(score_tables: list[Path], data_dir: Path | None = None, cells: str = "naslib_val") -> pd.DataFrame:
     """``cells="naslib_val"``: the 723 validation cells (validation and test accuracies; every score table must hold
     them all). ``cells="scored"``: every cell that all score tables hold (test accuracies only)."""
@@ -57,6 +50,8 @@ def build_table(score_tables: list[Path], data_dir: Path | None = None, cells: s
                              "score them first (recipes/search/nb201_search_eval.py --prescore-all scores these "
                              "723 cells first)")
         table = table.merge(scores[["arch", *new]], on="arch", how="left", validate="one_to_one")
+    from lswag_lightning.analysis.table import add_vkdnw_single
+
     return add_vkdnw_single(table)
 
 

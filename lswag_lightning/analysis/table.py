@@ -184,3 +184,16 @@ def oriented_values(table: pd.DataFrame, name: str, orientation: Orientation) ->
     NaN stays NaN and ±inf keeps its meaning (``-inf`` = worst after orientation).
     """
     return orientation.sign(name) * table[name].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def add_vkdnw_single(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with a ``vkdnw_single`` column derived from ``vkdnw_layers`` and ``vkdnw`` when both are present
+    and it is not (tables scored before that registry entry): the number the engine computes from the same two
+    values (:func:`lswag_lightning.proxies.vkdnw.single_score`)."""
+    from lswag_lightning.proxies.vkdnw import single_score
+
+    if "vkdnw_single" in table.columns or not {"vkdnw", "vkdnw_layers"} <= set(table.columns):
+        return table
+    out = table.copy()
+    out["vkdnw_single"] = [single_score(n, h) for n, h in zip(out["vkdnw_layers"], out["vkdnw"])]
+    return out

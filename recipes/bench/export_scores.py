@@ -2,9 +2,9 @@
 string exactly as in its file), then one column per proxy value in the table (every registered proxy the run
 scored, with their sub-values such as ``lswag.lambda``). Rows keep the table's order; non-finite values are kept.
 
-``vkdnw_single`` (ℵ first, then VKDNW: :func:`lswag_lightning.proxies.vkdnw.single_score`) is derived from the
-``vkdnw_layers`` and ``vkdnw`` columns when the table predates that registry entry: the same number the engine
-computes, since it reads only those two values.
+``vkdnw_single`` (ℵ first, then VKDNW) is derived from the ``vkdnw_layers`` and ``vkdnw`` columns when the table
+predates that registry entry (:func:`lswag_lightning.analysis.table.add_vkdnw_single`: the number the engine
+computes, since it reads only those two values).
 
     python recipes/bench/export_scores.py runs/nb101_all/table.csv --out results/nb101_scores.parquet
 """
@@ -16,18 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from lswag_lightning.analysis.table import add_vkdnw_single
+
 NOT_SCORES = {"sample_index", "arch", "space", "gt_row", "naslib_idx", "nb201_index", "init_seed", "status",
               "build_seconds", "total_seconds"}
-
-
-def add_vkdnw_single(table: pd.DataFrame) -> pd.DataFrame:
-    """``vkdnw_single`` from ``vkdnw_layers`` and ``vkdnw`` when both are present and it is not."""
-    from lswag_lightning.proxies.vkdnw import single_score
-
-    if "vkdnw_single" not in table.columns and {"vkdnw", "vkdnw_layers"} <= set(table.columns):
-        table = table.copy()
-        table["vkdnw_single"] = [single_score(n, h) for n, h in zip(table["vkdnw_layers"], table["vkdnw"])]
-    return table
 
 
 def score_columns(table: pd.DataFrame) -> list[str]:

@@ -22,7 +22,7 @@ import pandas as pd
 FIXED = {"params": ["params"], "lswag": ["lswag"],
          "az": ["az_expressivity", "az_progressivity", "az_trainability", "flops"],
          "vkdnw_agg": ["vkdnw_single", "jacov", "az_expressivity", "az_trainability", "flops"]}
-NOT_PROXIES = {"arch", "status", "swap", "swap_reg"}  # swap = lswag.psi with the default settings
+NOT_PROXIES = {"swap", "swap_reg"}  # swap = lswag.psi with the default settings; swap_reg needs µ and σ
 
 
 def fmt(values) -> str:
@@ -56,7 +56,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     table = pd.read_csv(args.table)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from export_scores import add_vkdnw_single, score_columns
+    from export_scores import score_columns
+
+    from lswag_lightning.analysis.table import add_vkdnw_single
 
     table = add_vkdnw_single(table)
     accuracies = args.accuracy or [c for c in table.columns if c.endswith("_acc")]

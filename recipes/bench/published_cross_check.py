@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from export_scores import add_vkdnw_single, score_columns  # noqa: E402
+from lswag_lightning.analysis.table import add_vkdnw_single
 
-COUNTERPARTS = {"naswot": "nwot", "synflow": "synflow", "snip": "snip", "grad_norm": "grad_norm", "jacov": "jacov",
-                "flops": "flops", "params": "params"}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from export_scores import score_columns  # noqa: E402
+from nb201_published_check import COUNTERPARTS  # noqa: E402  (our proxy -> its NB-Suite-Zero column)
 
 
 def joined(benchmark: str, table_path: Path, data_dir: Path | None = None) -> tuple[pd.DataFrame, list, list]:
@@ -43,27 +44,24 @@ def joined(benchmark: str, table_path: Path, data_dir: Path | None = None) -> tu
 
 
 def rho_rows(table: pd.DataFrame, columns: list[str], accuracy: str) -> pd.DataFrame:
-    from lswag_lightning.analysis.correlations import bootstrap_spearman, percentile_interval, spearman
-    from lswag_lightning.proxies.registry import get_proxy
+    """ρ [95% bootstrap CI] with ``accuracy`` per column (ours oriented by the registry; the published ones are
+    already oriented by :func:`joined`), and ρ between our value and its published counterpart where both exist."""
+    from lswag_lightning.analysis.correlations import correlation_table
 
-    rows = []
-    acc = table[accuracy].to_numpy(float)
-    for col in columns:
-        values = table[col].to_numpy(float)
-        if not col.startswith("published:"):
-            name = col.split(".")[0]
-            if not get_proxy(name).higher_is_better:
-                values = -values
-        ok = np.isfinite(values) & np.isfinite(acc)
-        low, high = percentile_interval(bootstrap_spearman(values[ok], acc[ok], n_boot=1000, seed=0))
-        ours_vs_pub = np.nan
-        if col in COUNTERPARTS and f"published:{COUNTERPARTS[col]}" in table.columns:
-            other = table[f"published:{COUNTERPARTS[col]}"].to_numpy(float)
-            both = ok & np.isfinite(other)
-            ours_vs_pub = pd.Series(values[both]).corr(pd.Series(other[both]), method="spearman")
-        rows.append({"proxy": col, "rho": spearman(values[ok], acc[ok]), "low": low, "high": high, "n": int(ok.sum()),
-                     "rho_ours_vs_published": ours_vs_pub})
-    return pd.DataFrame(rows).sort_values("rho", ascending=False)
+    published = {c: True for c in columns if c.startswith("published:")}
+    rows = correlation_table(table, columns, accuracy, higher_is_better=published, kendall_ci=False)
+    agree = []
+    for col, higher in zip(rows["proxy"], rows["higher_is_better"]):
+        other = f"published:{COUNTERPARTS.get(col, '')}"
+        if other not in table:
+            agree.append(np.nan)
+            continue
+        both = table[[col, other]].replace([np.inf, -np.inf], np.nan).dropna()
+        ours = both[col] if higher else -both[col]  # both sides oriented: higher is better
+        agree.append(ours.corr(both[other], method="spearman"))
+    rows["rho_ours_vs_published"] = agree
+    rows = rows.rename(columns={"spearman": "rho", "spearman_lo": "low", "spearman_hi": "high"})
+    return rows.sort_values("rho", ascending=False)
 
 
 def main(argv=None) -> int:
