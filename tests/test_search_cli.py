@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -36,6 +37,10 @@ def run_cli(capsys, argv):
     (["nb201", "--fitness", "libra", "--libra-proxies", "lswag,zico", "--libra-result", "r.json", "--out", "X"],
      "not both"),
     (["nb201", "--fitness", "lswg", "--out", "X"], "unknown proxy 'lswg'"),
+    (["nb201", "--fitness", "fused", "--out", "X"], "needs its proxies: --fused-proxies"),
+    (["nb201", "--fitness", "fused", "--fused-proxies", "synflow", "--out", "X"], "two or more proxies"),
+    (["nb201", "--fitness", "lswag", "--fused-proxies", "synflow,naswot", "--out", "X"],
+     "--fused-proxies only applies to --fitness fused"),
     (["nb201", "--population", "5", "--tournament", "8", "--out", "X"], "must be <= population"),
     (["nb201", "--max-params", "lots", "--out", "X"], "expected a number such as 23e6"),
     (["nb201", "--budget", "0", "--out", "X"], "must be an integer >= 1"),
@@ -92,6 +97,18 @@ def test_libra_fitness_through_the_cli(capsys, tmp_path):
     fused = sum(ranked[c].rank() / len(ranked) for c in ("synflow", "params_proxy", "naswot")) / 3
     pd.testing.assert_series_equal(ranked["fitness"], fused, check_names=False)
     assert "LIBRA fusion of `synflow`, `params`, `naswot`" in (tmp_path / "report.md").read_text()
+
+
+def test_fused_fitness_of_four_proxies_through_the_cli(capsys, tmp_path):
+    """--fitness fused: a log-rank sum of a set larger than LIBRA's trio, ranked among every arch scored so far."""
+    code, _, _ = run_cli(capsys, [*BASE, "--fitness", "fused", "--fused-proxies", "synflow,params,naswot,jacov",
+                                  "--budget", "5", "--out", str(tmp_path)])
+    assert code == 0
+    ranked = pd.read_csv(tmp_path / "ranked.csv")
+    fused = sum(np.log(ranked[c].rank() / len(ranked)) for c in ("synflow", "params_proxy", "naswot", "jacov"))
+    np.testing.assert_allclose(ranked["fitness"], fused)
+    assert "rank fusion of `synflow`, `params`, `naswot`, `jacov`" in (tmp_path / "report.md").read_text()
+    assert json.loads((tmp_path / "summary.json").read_text())["fitness"]["type"] == "fused"
 
 
 # ------------------------------------------------------------------------------------------------ configs

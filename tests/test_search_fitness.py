@@ -1,4 +1,4 @@
-"""Search fitness: single-proxy orientation, LIBRA rank fusion by hand, lswag-libra results."""
+"""Search fitness: single-proxy orientation, LIBRA and fused-set rank fusion by hand, lswag-libra results."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from lswag_lightning.search import LibraFitness, ProxyFitness, load_libra_result, make_fitness
-from lswag_lightning.search.fitness import finite_or_worst
+from lswag_lightning.search.fitness import FusedFitness, finite_or_worst, load_greedy_set
 
 POOL = pd.DataFrame({"a": [1.0, 3.0, 2.0, 5.0], "b": [10.0, 10.0, 30.0, 20.0], "c": [0.1, 0.4, 0.3, 0.2]})
 ORIENT = {"a": True, "b": True, "c": False}
@@ -103,3 +103,61 @@ def test_load_libra_result_errors(tmp_path):
     bad.write_text(json.dumps({"something": 1}))
     with pytest.raises(ValueError, match="no LIBRA selection found"):
         load_libra_result(bad)
+
+
+def test_fused_fitness_log_rank_of_any_set_by_hand():
+    pool = POOL.assign(d=[2.0, 1.0, 4.0, 3.0])
+    fit = FusedFitness(["a", "b", "c", "d"], higher_is_better={**ORIENT, "d": True})(pool)
+    # as test_libra_log_rank_by_hand, plus d ranked 2,1,4,3 /4
+    expected = [math.log(0.25) + math.log(0.375) + math.log(1.0) + math.log(0.5),
+                math.log(0.75) + math.log(0.375) + math.log(0.25) + math.log(0.25),
+                math.log(0.5) + math.log(1.0) + math.log(0.5) + math.log(1.0),
+                math.log(1.0) + math.log(0.75) + math.log(0.75) + math.log(0.75)]
+    np.testing.assert_allclose(fit, expected)
+    described = FusedFitness(["a", "b", "c", "d"], higher_is_better={**ORIENT, "d": True}).describe()
+    assert described["type"] == "fused" and described["method"] == "log_rank" and described["higher_is_better"]["c"] is False
+
+
+def test_make_fused_fitness_and_its_errors():
+    f = make_fitness("fused", fused_proxies="vkdnw_single,jacov,az_expressivity,az_trainability,flops,synflow")
+    assert isinstance(f, FusedFitness) and f.method == "log_rank" and len(f.proxies) == 6 and f.name == "fused"
+    assert make_fitness("fused", fused_proxies=["lswag", "zico"], fusion="rank_mean").method == "rank_mean"
+    with pytest.raises(ValueError, match="two or more proxies"):
+        make_fitness("fused", fused_proxies="lswag")
+    with pytest.raises(ValueError, match="needs its proxies: --fused-proxies"):
+        make_fitness("fused")
+    with pytest.raises(ValueError, match="--fused-proxies only applies to --fitness fused"):
+        make_fitness("libra", libra_proxies="lswag,zico,naswot", fused_proxies="lswag,zico")
+    with pytest.raises(ValueError, match="applies to --fitness libra"):
+        make_fitness("fused", libra_proxies="lswag,zico,naswot")
+    with pytest.raises(ValueError, match="unknown proxy"):
+        make_fitness("fused", fused_proxies="lswag,not_a_proxy")
+
+
+def test_fused_fitness_from_the_greedy_set_of_lswag_libra(tmp_path):
+    from lswag_lightning.cli import libra as libra_cli
+
+    rng = np.random.default_rng(1)
+    n = 160
+    acc = rng.normal(size=n)
+    table = pd.DataFrame({"acc": 80 + acc, "params": 1e5 * np.exp((acc + rng.normal(size=n)) / 4),
+                          "lswag": acc + rng.normal(scale=0.6, size=n), "zico": acc + rng.normal(scale=0.6, size=n),
+                          "naswot": acc + rng.normal(scale=0.6, size=n), "synflow": rng.normal(size=n)})
+    path = tmp_path / "table.csv"
+    table.to_csv(path, index=False)
+    out = tmp_path / "libra"
+    assert libra_cli.main([str(path), "--accuracy", "acc", "--params", "params", "--splits", "2", "--n-boot", "10",
+                           "--proxies", "lswag", "zico", "naswot", "synflow", "--greedy", "--out", str(out)]) == 0
+    greedy = json.loads((out / "libra.json").read_text())["in_sample"]["greedy_set"].split(",")
+    assert load_greedy_set(out) == greedy
+    # three independent noisy copies of the accuracy: fusing them beats each alone, so the greedy set holds them
+    assert set(greedy) >= {"lswag", "zico", "naswot"}
+    fit = make_fitness("fused", libra_result=out)
+    assert isinstance(fit, FusedFitness) and list(fit.proxies) == greedy and fit.method == "log_rank"
+    with pytest.raises(ValueError, match="not both"):
+        make_fitness("fused", fused_proxies="lswag,zico", libra_result=out)
+    plain = tmp_path / "plain"
+    assert libra_cli.main([str(path), "--accuracy", "acc", "--params", "params", "--splits", "2", "--n-boot", "10",
+                           "--proxies", "lswag", "zico", "naswot", "synflow", "--out", str(plain)]) == 0
+    with pytest.raises(ValueError, match="no greedy set.*--greedy"):
+        load_greedy_set(plain)

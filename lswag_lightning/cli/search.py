@@ -74,10 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-failed-proposals", type=int_at_least(1),
                    help="rejected proposals in a row before giving up (default 2000)")
     f = p.add_argument_group("fitness")
-    f.add_argument("--fitness", help="libra, or a proxy name: lswag (default), zico, naswot, synflow, ...")
+    f.add_argument("--fitness", help="libra, fused, or a proxy name: lswag (default), zico, naswot, synflow, ...")
     f.add_argument("--libra-proxies", help="LIBRA's proxies, comma-separated: a,b,c")
-    f.add_argument("--libra-result", type=Path, help="libra.json written by lswag-libra (its selection is used)")
-    f.add_argument("--fusion", choices=("rank_mean", "log_rank"), help="LIBRA fusion (default rank_mean)")
+    f.add_argument("--libra-result", type=Path,
+                   help="libra.json written by lswag-libra (fitness libra: its selection; fitness fused: its greedy "
+                        "set, from lswag-libra --greedy)")
+    f.add_argument("--fused-proxies", help="fitness fused: two or more proxies fused by rank, comma-separated")
+    f.add_argument("--fusion", choices=("rank_mean", "log_rank"),
+                   help="rank fusion (default rank_mean for libra, log_rank for fused)")
     f.add_argument("--proxies", help="extra proxies to compute and report in ranked.csv, comma-separated")
     s = p.add_argument_group("scoring")
     s.add_argument("--data", choices=("digits", "cifar10_npz"), help="probe images (default cifar10_npz)")
@@ -168,7 +172,8 @@ def _search(args: argparse.Namespace, opts: dict[str, Any], parser: argparse.Arg
     try:
         space = get_space(opts["space"])
         fitness = make_fitness(opts["fitness"], libra_proxies=opts["libra_proxies"],
-                               libra_result=opts["libra_result"], fusion=opts["fusion"])
+                               libra_result=opts["libra_result"], fusion=opts["fusion"],
+                               fused_proxies=opts["fused_proxies"])
         proxies = list(dict.fromkeys([*fitness.proxies, *opts["proxies"]]))
         settings = SearchSettings(
             space=opts["space"], strategy=opts["strategy"], budget=int(opts["budget"]), seed=int(opts["seed"]),

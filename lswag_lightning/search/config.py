@@ -20,7 +20,8 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 #: Built-in defaults, below conf/search/<config>.yaml and the command line.
 DEFAULTS: dict[str, Any] = {
     "strategy": "evolution", "budget": 100, "seed": 0, "population": 50, "tournament": 10, "rank_pool": "history",
-    "fitness": "lswag", "libra_proxies": None, "libra_result": None, "fusion": None, "proxies": [],
+    "fitness": "lswag", "libra_proxies": None, "libra_result": None, "fused_proxies": None, "fusion": None,
+    "proxies": [],
     "max_params": None, "max_flops": None, "max_failed_proposals": 2000, "data": "cifar10_npz", "batch_size": 64,
     "data_seed": 0, "init_seed": 0, "score_options": {}, "checkpoint_every": 1, "train_data": "digits",
     "train_overrides": [], "build_options": {},
@@ -28,7 +29,8 @@ DEFAULTS: dict[str, Any] = {
 
 #: Command-line values that replace the merged ones when given (not None).
 _SCALAR_OPTIONS = ("budget", "seed", "strategy", "population", "tournament", "rank_pool", "max_params", "max_flops",
-                   "max_failed_proposals", "fitness", "libra_proxies", "libra_result", "fusion", "data", "batch_size",
+                   "max_failed_proposals", "fitness", "libra_proxies", "libra_result", "fused_proxies", "fusion", "data",
+                   "batch_size",
                    "data_seed", "init_seed", "checkpoint_every", "train_data")
 
 #: Keys a search config may set, with what they mean (the command-line option of the same name overrides them).
@@ -41,9 +43,10 @@ SEARCH_KEYS: dict[str, str] = {
     "population": "evolution population size P",
     "tournament": "evolution tournament sample size S",
     "rank_pool": "history | population: pool of LIBRA's rank fusion during the search",
-    "fitness": "libra or a proxy name (lswag, zico, ...)",
+    "fitness": "libra, fused or a proxy name (lswag, zico, ...)",
     "libra_proxies": "list of LIBRA's proxies (for fitness libra)",
-    "libra_result": "path of a lswag-libra libra.json (for fitness libra)",
+    "libra_result": "path of a lswag-libra libra.json (fitness libra: its selection; fitness fused: its greedy set)",
+    "fused_proxies": "list of two or more proxies fused by rank (for fitness fused)",
     "fusion": "rank_mean | log_rank",
     "proxies": "extra proxies computed and written to ranked.csv",
     "max_params": "parameter budget (count, e.g. 23e6)",
@@ -186,5 +189,6 @@ def resolve_options(given: Mapping[str, Any]) -> dict[str, Any]:
     opts["score_options"] = _score_options(opts, given.get("layer_interval"), given.get("score_option") or ())
     opts["train_overrides"] = list(opts.get("train_overrides") or []) + list(given.get("train_override") or ())
     opts["libra_proxies"] = comma_list(opts.get("libra_proxies")) or None
+    opts["fused_proxies"] = comma_list(opts.get("fused_proxies")) or None
     opts["proxies"] = comma_list(opts.get("proxies"))
     return opts

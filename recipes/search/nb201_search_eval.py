@@ -28,6 +28,11 @@ Datasets that choose the same trio share one search. ``naslib-val-cifar10`` sele
 three. Either way validation labels of 723 architectures choose the proxies, never the test accuracies used for
 the evaluation; the report says so.
 
+``--fitnesses fused``: a set of any size fused by log-rank (:class:`lswag_lightning.search.fitness.FusedFitness`),
+from ``--fused-proxies a,b,c,...`` or ``--fused-result`` (the greedy set of a ``lswag-libra --greedy`` libra.json,
+e.g. grown on the same 723 validation accuracies; see the README's "Beyond the paper"). One fused search serves
+all three datasets.
+
     # the full protocol (5 seeds x budget 1000), e.g. on a GPU machine:
     python recipes/search/nb201_search_eval.py --out runs/nb201_search --prescore-all --workers 12 --device cuda
     # the same split over machines sharing runs/cache (one command per machine, I = 0..3), then the searches:
@@ -168,6 +173,23 @@ def prescore_coverage(args, proxies) -> dict[int, tuple[int, int]]:
     print(f"score cache {args.score_cache}: {done} of {len(order)} cells pre-scored"
           + (f"; unfinished: {'; '.join(missing)}" if missing else "; every shard complete"), flush=True)
     return coverage
+
+
+def fused_selection(args) -> dict:
+    """The fused fitness's proxies: ``--fused-proxies`` or the greedy set of ``--fused-result``; SystemExit with the
+    fix when neither is given."""
+    from lswag_lightning.search.fitness import load_greedy_set
+
+    if args.fused_proxies and args.fused_result:
+        raise SystemExit("give --fused-proxies or --fused-result, not both")
+    if args.fused_proxies:
+        return {"proxies": [p.strip() for p in args.fused_proxies.split(",") if p.strip()],
+                "how": "given with --fused-proxies"}
+    if args.fused_result:
+        return {"proxies": load_greedy_set(args.fused_result),
+                "how": f"the greedy log-rank set of {args.fused_result}"}
+    raise SystemExit("--fitnesses fused needs its set: --fused-proxies a,b,c,... or --fused-result "
+                     "<lswag-libra --greedy out>/libra.json")
 
 
 # ---------------------------------------------------------------------------------------------- LIBRA trio
@@ -384,8 +406,9 @@ def _fmt(value: float) -> str:
 
 
 def write_summary(args, summary: pd.DataFrame, per_run: pd.DataFrame, libra: dict[str, dict], global_opt: dict,
-                  scorer, seconds: float) -> Path:
-    """``libra``: the LIBRA fitness plan (search fitness name -> selection with its ``datasets``)."""
+                  scorer, seconds: float, fused: dict | None = None) -> Path:
+    """``libra``: the LIBRA fitness plan (search fitness name -> selection with its ``datasets``); ``fused``: the
+    fused fitness's proxies and where they came from (None without one)."""
     names = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16_120": "ImageNet16-120"}
     live = live_parts(scorer)
     lines = ["# NB201 zero-shot search: test accuracy of the returned architecture", "",
@@ -396,7 +419,9 @@ def write_summary(args, summary: pd.DataFrame, per_run: pd.DataFrame, libra: dic
              f"proxies scored: {', '.join(scorer.proxies)}.", "",
              *([f"- LIBRA for {' / '.join(names[d] for d in sel['datasets'])} (search `{name}`): "
                 f"{', '.join(sel['proxies'])} ({sel['how']})." for name, sel in libra.items()]
-               or ["No LIBRA fitness in this run."]), "",
+               or ["No LIBRA fitness in this run."]),
+             *([f"- Fused fitness (search `fused`, all three datasets): log-rank sum of "
+                f"{', '.join(fused['proxies'])} ({fused['how']})."] if fused else []), "",
              *(["The LIBRA row evaluates each dataset with the LIBRA fitness selected for that dataset.", ""]
                if len(libra) > 1 else []),
              "Test accuracies (200 epochs, nasbench201_test_acc_200ep.csv) are read only after the searches, to "
@@ -439,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated search seeds (default 0..4)")
     p.add_argument("--budget", type=int, default=1000)
     p.add_argument("--strategies", default="evolution,random")
-    p.add_argument("--fitnesses", default="lswag,libra", help="comma-separated: libra and/or proxy names")
+    p.add_argument("--fitnesses", default="lswag,libra", help="comma-separated: libra, fused and/or proxy names")
     p.add_argument("--population", type=int, default=50)
     p.add_argument("--tournament", type=int, default=10)
     p.add_argument("--rank-pool", choices=("history", "population"), default="history",
@@ -452,6 +477,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "accuracy, and evaluates each dataset with its own LIBRA fitness; naslib-val-cifar10 selects "
                         "once on CIFAR-10 validation accuracy for all three")
     p.add_argument("--libra-candidates", default=DEFAULT_CANDIDATES, help="proxies LIBRA may choose from")
+    p.add_argument("--fused-proxies", help="fitness fused: its proxies a,b,c,... (log-rank fusion)")
+    p.add_argument("--fused-result", type=Path,
+                   help="fitness fused: a lswag-libra --greedy libra.json whose greedy set is fused")
     p.add_argument("--score-cache", type=Path, help="score cache folder (default OUT/score_cache)")
     p.add_argument("--cache-writer", default="main",
                    help="this process's file in the score cache (<name>.jsonl): give parallel runs sharing one "
@@ -495,7 +523,7 @@ def main(argv=None) -> int:
     import torch
 
     from lswag_lightning.search import make_fitness
-    from lswag_lightning.search.fitness import LibraFitness
+    from lswag_lightning.search.fitness import FusedFitness, LibraFitness
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -520,8 +548,10 @@ def main(argv=None) -> int:
             proxies, hib, _ = load_libra_result(args.libra_result)
             libra = {"libra": {"proxies": proxies, "higher_is_better": hib, "datasets": list(TEST_COLUMNS),
                                "how": f"from {args.libra_result}"}}
-    proxies = list(dict.fromkeys([p for p in fitness_names if p != "libra"]
-                                 + [p for sel in libra.values() for p in sel["proxies"]]))
+    fused = fused_selection(args) if "fused" in fitness_names else None
+    plain = [p for p in fitness_names if p not in ("libra", "fused")]
+    proxies = list(dict.fromkeys(plain + [p for sel in libra.values() for p in sel["proxies"]]
+                                 + (fused["proxies"] if fused else [])))
     if "libra" in fitness_names and not libra:
         proxies = list(dict.fromkeys(proxies + candidates))
     if args.prescore_all:
@@ -538,9 +568,10 @@ def main(argv=None) -> int:
             libra["libra"]["datasets"] = list(TEST_COLUMNS)
         for name, sel in libra.items():
             print(f"LIBRA selection {name}: {sel['proxies']} for {', '.join(sel['datasets'])}", flush=True)
-    write_json(args.out / "libra_proxies.json", libra, nonfinite="keep", fallback=str, indent=1)
-    needed = list(dict.fromkeys([p for p in fitness_names if p != "libra"]
-                                + [p for sel in libra.values() for p in sel["proxies"]]))
+    write_json(args.out / "libra_proxies.json", {**libra, **({"fused": fused} if fused else {})},
+               nonfinite="keep", fallback=str, indent=1)
+    needed = list(dict.fromkeys(plain + [p for sel in libra.values() for p in sel["proxies"]]
+                                + (fused["proxies"] if fused else [])))
     if computed_live(scorer) - set(needed):  # the searches compute live only what their fitnesses use
         scorer, live = make_scorer(args, needed)
     fitnesses, eval_datasets = {}, {}
@@ -550,6 +581,8 @@ def main(argv=None) -> int:
                 fitnesses[fname] = LibraFitness(sel["proxies"], "rank_mean", sel.get("higher_is_better"),
                                                 source=sel["how"])
                 eval_datasets[fname] = sel["datasets"]
+        elif name == "fused":
+            fitnesses[name] = FusedFitness(fused["proxies"], "log_rank", source=fused["how"])
         else:
             fitnesses[name] = make_fitness(name)
     runs = run_searches(args, scorer, fitnesses, eval_datasets)
@@ -561,7 +594,7 @@ def main(argv=None) -> int:
     summary = summarise(per_run)
     summary.to_csv(args.out / "summary.csv", index=False)
     global_opt = global_fitness_optimum(scorer, fitnesses, acc, eval_datasets)
-    path = write_summary(args, summary, per_run, libra, global_opt, scorer, time.perf_counter() - start)
+    path = write_summary(args, summary, per_run, libra, global_opt, scorer, time.perf_counter() - start, fused)
     write_json(args.out / "summary.json", {"summary": summary.to_dict(orient="records"),
                                            "global_fitness_optimum": global_opt, "libra": libra},
                nonfinite="keep", fallback=str, indent=1)
