@@ -6,7 +6,10 @@ present, otherwise digits resized to 32x32):
   - ``lswag`` alone through ``score_network``;
   - all proxies in one ``score_network`` call (the engine shares passes);
   - all proxies each in its own ``score_network`` call (one copy and one set of passes per proxy, as
-    foresight / NASLib compute them).
+    foresight / NASLib compute them);
+  - the ten classic proxies (``TEN``: ``ALL`` without swap_reg) in one call, with the default whole-batch gradient
+    for snip/grad_norm and with ``batch_grads="split"`` (their gradient from Λ's split pass; the same values on
+    models without BatchNorm, slightly different ones with it: ``recipes/bench/batch_grads_check.py``).
 Each timing is the median of ``--repeats`` runs after one warm-up. Run:
 
     .venv/bin/python recipes/engine_benchmark.py --threads 1 --repeats 5   # --device cuda on a GPU
@@ -28,6 +31,7 @@ from lswag_lightning.paths import default_data_dir
 # The proxies the engine issue lists. zico_ps (our per-sample ZiCo variant) needs a pass of its own that nothing
 # else shares (one backward per sample), so it is timed in its own column rather than folded into "all".
 ALL = ("lswag", "zico", "swap", "swap_reg", "naswot", "synflow", "snip", "grad_norm", "jacov", "params", "flops")
+TEN = tuple(p for p in ALL if p != "swap_reg")
 
 
 def probe_batch(batch_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -113,16 +117,20 @@ def main(argv: list[str] | None = None) -> None:
     lines = [f"batch {args.batch_size} of {source}; {where}; median of {args.repeats} runs "
              f"after a warm-up; torch {torch.__version__}", "",
              "| model | train step (s) | lswag alone | all proxies, one call | all proxies, one call each | "
-             "speed-up of sharing | zico_ps alone |", "|---|---|---|---|---|---|---|"]
+             "speed-up of sharing | ten classic, one call | ten classic, batch_grads=split | zico_ps alone |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, model in models().items():
         model = model.to(device)
         step = timed(train_step(model, x, y), args.repeats)
         lswag = timed(lambda: score_network(model, x, y, proxies=("lswag",)), args.repeats)
         joint = timed(lambda: score_network(model, x, y, proxies=ALL), args.repeats)
         separate = timed(lambda: [score_network(model, x, y, proxies=(p,)) for p in ALL], args.repeats)
+        ten = timed(lambda: score_network(model, x, y, proxies=TEN), args.repeats)
+        ten_split = timed(lambda: score_network(model, x, y, proxies=TEN, batch_grads="split"), args.repeats)
         zico_ps = timed(lambda: score_network(model, x, y, proxies=("zico_ps",)), args.repeats)
         lines.append(f"| {name} | {step:.3f} | {lswag / step:.2f}x | {joint / step:.2f}x | "
-                     f"{separate / step:.2f}x | {separate / joint:.2f}x | {zico_ps / step:.2f}x |")
+                     f"{separate / step:.2f}x | {separate / joint:.2f}x | {ten / step:.2f}x | {ten_split / step:.2f}x | "
+                     f"{zico_ps / step:.2f}x |")
         print(lines[-1], flush=True)
     text = "\n".join(lines)
     print("\n" + text)

@@ -250,6 +250,31 @@ def test_snip_on_a_batchnorm_model_uses_one_full_batch_backward():
     assert set(report.passes) == {"gradient statistics", "batch"}
 
 
+def test_batch_grads_split_on_a_batchnorm_model_is_the_mean_of_the_half_batch_gradients():
+    # batch_grads="split": snip/grad_norm take the mean of Λ's two half-batch gradients (each half normalised by
+    # its own BatchNorm statistics), computed by hand here, and no batch pass runs (zico shares the split pass).
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 4))
+    x, y = torch.randn(8, 6), torch.randint(0, 4, (8,))
+    weights = [net[0].weight, net[3].weight]
+    halves = [torch.autograd.grad(nn.functional.cross_entropy(net(x[i:i + 4]), y[i:i + 4]), weights) for i in (0, 4)]
+    mean = [(a + b) / 2 for a, b in zip(*halves)]
+    whole = torch.autograd.grad(nn.functional.cross_entropy(net(x), y), weights)
+    report = score_network(net, x, y, proxies=("snip", "grad_norm", "zico"), batch_grads="split")
+    assert report.values["snip"] == pytest.approx(
+        sum(float((w.detach().double() * g.double()).abs().sum()) for w, g in zip(weights, mean)), rel=1e-6)
+    assert report.values["grad_norm"] == pytest.approx(sum(float(g.double().norm()) for g in mean), rel=1e-6)
+    assert report.values["snip"] != pytest.approx(  # BatchNorm couples the samples: not the batch gradient
+        sum(float((w.detach().double() * g.double()).abs().sum()) for w, g in zip(weights, whole)), rel=1e-3)
+    assert set(report.passes) == {"gradient statistics"}
+    alone = score_network(net, x, y, proxies=("snip",), batch_grads="split")
+    assert alone.values["snip"] == report.values["snip"]  # alone equals together
+    with pytest.raises(ValueError, match="batch_grads='split'.*lambda_samples='per_sample'"):
+        score_network(net, x, y, proxies=("snip",), batch_grads="split", lambda_samples="per_sample")
+    with pytest.raises(ValueError, match="batch_grads='halves': use 'batch' or 'split'"):
+        score_network(net, x, y, proxies=("snip",), batch_grads="halves")
+
+
 def test_snip_on_a_model_without_batchnorm_reuses_the_split_gradients():
     net = _mlp(6)
     x, y = torch.randn(8, 6), torch.randint(0, 4, (8,))

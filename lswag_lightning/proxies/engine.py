@@ -291,13 +291,17 @@ class ScoringSession:
     def _batch_grads_from_split(self) -> bool:
         """Whether the batch gradient (snip, grad_norm) is the mean of the K split gradients.
 
-        True when the model has no BatchNorm (so a sample's output does not depend on the others) and the batch
-        splits into K equal parts: the mean cross-entropy of the batch is then the mean of the parts' losses, and
-        its gradient the mean of their gradients, so the split pass serves it without another backward.
+        Always with ``batch_grads="split"`` (the user chose that definition). Otherwise only when it is the same
+        number: the model has no BatchNorm (so a sample's output does not depend on the others) and the batch
+        splits into K equal parts, so the mean cross-entropy of the batch is the mean of the parts' losses and its
+        gradient the mean of their gradients; the split pass then serves it without another backward.
         """
         opts = self.options
-        return ("batch_grads" in self.needs and opts.lambda_samples == "split" and opts.loss_fn is None
-                and self.inputs.shape[0] % opts.lambda_k == 0
+        if "batch_grads" not in self.needs or opts.lambda_samples != "split":
+            return False
+        if opts.batch_grads == "split":
+            return True
+        return (opts.loss_fn is None and self.inputs.shape[0] % opts.lambda_k == 0
                 and not any(is_batch_norm(m) for m in self.model.modules()))
 
     def _plan(self, probe: ProbePasses) -> list[PlannedPass]:

@@ -20,6 +20,12 @@ class ScoringOptions:
     - ``lambda_k``: K for split/batches (default 2). ``lambda_std``: std of the ``"signed"`` gradient (default,
       as ZiCo's code) or of ``"abs"`` |g| (the paper's formula).
     - ``per_sample_count``: samples used by ``zico_ps`` and per-sample Λ (default 32).
+    - ``batch_grads``: the weight gradient of snip and grad_norm: ``"batch"`` (one forward + backward of the whole
+      batch, as NASLib and foresight compute it; default) or ``"split"`` (the mean of the K part gradients of Λ's
+      split pass, so no backward of its own: about one training step less when lswag or zico is scored too).
+      Without BatchNorm the two are equal (the engine then takes the split pass anyway); with BatchNorm each part
+      is normalised by its own statistics, so the values differ slightly (README, "Engine benchmark").
+      ``"split"`` needs ``lambda_samples="split"``.
     - ``psi_layers``: activation points Ψ counts: ``"upto"`` (bins <= hi of ``layer_interval``, the paper's
       Definition 1, default), ``"interval"`` ([lo, hi]), ``"all"``, or an explicit (lo, hi).
     - ``activation_points``: module names whose outputs are binarised instead of the detected activations.
@@ -46,6 +52,7 @@ class ScoringOptions:
     lambda_k: int = 2
     lambda_std: str = "signed"
     per_sample_count: int = 32
+    batch_grads: str = "batch"
     psi_layers: str | tuple[int, int] = "upto"
     activation_points: tuple[str, ...] | None = None
     swap_mu: float | None = None
@@ -80,6 +87,12 @@ class ScoringOptions:
         count = opts.get("per_sample_count", 32)
         if not isinstance(count, int) or count < 2:
             raise ValueError(f"per_sample_count={count!r}: need an integer >= 2")
+        if opts.get("batch_grads", "batch") not in ("batch", "split"):
+            raise ValueError(f"batch_grads={opts['batch_grads']!r}: use 'batch' or 'split'")
+        if opts.get("batch_grads") == "split" and opts.get("lambda_samples", "split") != "split":
+            raise ValueError(f"batch_grads='split' takes snip/grad_norm's gradient from Λ's split pass, but "
+                             f"lambda_samples={opts['lambda_samples']!r}; use lambda_samples='split' or "
+                             "batch_grads='batch'")
         psi = opts.get("psi_layers", "upto")
         if isinstance(psi, str):
             if psi not in ("upto", "interval", "all"):
