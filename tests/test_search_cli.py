@@ -129,6 +129,26 @@ def test_shipped_configs_load_and_resolve(name, tmp_path):
         assert min(counts) < 23e6 < max(counts)  # the 23M budget cuts through the space
 
 
+def test_the_shipped_nb201_config_searches_with_the_fused_fitness(tmp_path):
+    from lswag_lightning.search import make_fitness
+    from lswag_lightning.search.fitness import FusedFitness
+
+    parser = cli.build_parser()
+
+    def fitness_of(*argv):
+        opts = cli.resolve_options(parser.parse_args(["--config", "nb201", *argv, "--out", str(tmp_path)]), parser)
+        return make_fitness(opts["fitness"], libra_proxies=opts["libra_proxies"], libra_result=opts["libra_result"],
+                            fusion=opts["fusion"], fused_proxies=opts["fused_proxies"])
+
+    fused = fitness_of()
+    assert isinstance(fused, FusedFitness) and fused.method == "log_rank"
+    assert fused.proxies == ("vkdnw_single", "jacov", "az_expressivity", "az_trainability", "flops", "synflow")
+    # another fitness on the command line leaves the config's set and fusion behind
+    assert fitness_of("--fitness", "lswag").proxies == ("lswag",)
+    libra = fitness_of("--fitness", "libra", "--libra-proxies", "lswag,naswot,flops")
+    assert libra.proxies == ("lswag", "naswot", "flops") and libra.method == "rank_mean"
+
+
 def test_command_line_beats_config(tmp_path):
     parser = cli.build_parser()
     opts = cli.resolve_options(parser.parse_args(["--config", "nb201", "--budget", "7", "--fitness", "zico",
@@ -233,6 +253,30 @@ def test_score_table_lookups_never_read_accuracy_columns(capsys, tmp_path):
     assert "cifar10_test_acc" not in ranked.columns and set(ranked["source"]) == {"table"}
     expected = table.set_index("arch").loc[ranked["arch"], "synflow"].to_numpy()
     assert (ranked["synflow"].to_numpy() == expected).all()
+
+
+def test_score_tables_supply_what_they_hold_and_the_rest_is_scored_live(capsys, tmp_path):
+    """Two tables (synflow in the first, naswot in the second for a few cells only) and params scored live: each
+    value comes from where it is, an arch the second table lacks is scored live, --table-only names what is missing."""
+    import itertools
+
+    from lswag_lightning.spaces.nb201 import OPS, arch_string
+
+    archs = [arch_string(o) for o in itertools.product(OPS, repeat=6)]
+    synflow = pd.DataFrame({"arch": archs, "synflow": [float(a.count("conv_3x3")) for a in archs]})
+    first, second = tmp_path / "synflow.csv", tmp_path / "naswot.csv"
+    synflow.to_csv(first, index=False)
+    pd.DataFrame({"arch": archs[:3], "naswot": [1.0, 2.0, 3.0]}).to_csv(second, index=False)
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, [*BASE, "--score-table", str(first), str(second), "--fitness", "fused",
+                                    "--fused-proxies", "synflow,naswot,params", "--budget", "5", "--out", str(out)])
+    assert code == 0, err
+    ranked = pd.read_csv(out / "ranked.csv").set_index("arch")
+    assert (ranked["synflow"] == synflow.set_index("arch").loc[ranked.index, "synflow"]).all()
+    assert (ranked["params"] == ranked["params_proxy"]).all()  # scored live: the built network's count
+    code, _, err = run_cli(capsys, [*BASE, "--score-table", str(first), "--table-only", "--fitness", "fused",
+                                    "--fused-proxies", "synflow,params", "--budget", "5", "--out", str(tmp_path / "t")])
+    assert code == 2 and "no score table holds ['params']" in err
 
 
 def test_score_cache_is_shared_between_runs(capsys, tmp_path):

@@ -99,9 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", help="torch device (default cuda if available, else cpu)")
     s.add_argument("--threads", type=int_at_least(1), help="torch.set_num_threads (default: torch's)")
     s.add_argument("--score-cache", type=Path, help="score cache (.jsonl file or folder) shared across runs")
-    s.add_argument("--score-table", type=Path,
-                   help="precomputed proxy table (e.g. lswag-bench's table.csv: arch + one column per proxy); "
-                        "archs it lacks are scored live unless --table-only")
+    s.add_argument("--score-table", type=Path, nargs="+",
+                   help="precomputed proxy tables (e.g. lswag-bench's table.csv: arch + one column per proxy); each "
+                        "proxy comes from the first table with its column; proxies no table holds, and archs a "
+                        "table lacks, are scored live unless --table-only")
     s.add_argument("--table-only", action="store_true", help="with --score-table: never score live")
     r = p.add_argument_group("run")
     r.add_argument("--checkpoint-every", type=int_at_least(1), help="evaluations between checkpoints (default 1)")
@@ -163,8 +164,9 @@ def _search(args: argparse.Namespace, opts: dict[str, Any], parser: argparse.Arg
     from lswag_lightning.bench import OutputBusyError, exclusive_run
     from lswag_lightning.probe import probe_batch
     from lswag_lightning.search import (InfeasibleBudgetError, ProxyScorer, ScoreCache, Search, SearchSettings,
-                                        TableScorer, make_fitness, write_outputs)
+                                        make_fitness, write_outputs)
     from lswag_lightning.search.probe import describe_probe
+    from lswag_lightning.search.scoring import tables_then_live
     from lswag_lightning.spaces import get_space
 
     if args.threads:
@@ -181,7 +183,7 @@ def _search(args: argparse.Namespace, opts: dict[str, Any], parser: argparse.Arg
             max_params=opts["max_params"], max_flops=opts["max_flops"],
             max_failed_proposals=int(opts["max_failed_proposals"]),
             build_options=opts["build_options"]).validate()
-        if args.table_only and args.score_table is None:
+        if args.table_only and not args.score_table:
             raise ValueError("--table-only needs --score-table")
         device = _device(args.device)
         live = None
@@ -197,8 +199,15 @@ def _search(args: argparse.Namespace, opts: dict[str, Any], parser: argparse.Arg
             live = ProxyScorer(space, proxies, images, labels, build_options=build, device=device,
                                init_seed=int(opts["init_seed"]), score_options=opts["score_options"], cache=cache,
                                probe=probe)
-        scorer = (TableScorer(space, args.score_table, proxies, fallback=live) if args.score_table is not None
-                  else live)
+        scorer = live
+        if args.score_table:
+            def live_for(names: list[str]) -> Any:
+                return live if len(names) == len(proxies) else ProxyScorer(
+                    space, names, images, labels, build_options=build, device=device,
+                    init_seed=int(opts["init_seed"]), score_options=opts["score_options"], cache=cache, probe=probe)
+
+            scorer = tables_then_live(space, args.score_table, proxies, fallback=live,
+                                      live_for=None if args.table_only else live_for)
         args.out.mkdir(parents=True, exist_ok=True)
         output_lock.enter_context(exclusive_run(args.out, program="lswag-search"))
         search = Search(space, scorer, fitness, settings, out_dir=args.out,

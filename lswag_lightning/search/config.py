@@ -166,6 +166,11 @@ def resolve_options(given: Mapping[str, Any]) -> dict[str, Any]:
     from lswag_lightning.candidates import space_build_options
 
     opts = _config_options(given.get("config"), given.get("space"))
+    if given.get("fitness") is not None and given["fitness"] != opts.get("fitness"):
+        # a config's proxy set and fusion belong to its fitness: --fitness lswag on a config with a fused fitness
+        # drops the config's set (a set given on the command line is still checked against the fitness)
+        for key in ("libra_proxies", "libra_result", "fused_proxies", "fusion"):
+            opts[key] = None
     for key in _SCALAR_OPTIONS:
         if given.get(key) is not None:
             opts[key] = given[key]

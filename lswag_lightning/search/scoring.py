@@ -11,7 +11,8 @@ its values, so cached values are only reused under the same settings) and ``scor
 - :class:`TableScorer` looks proxy values up in a precomputed table (e.g. ``lswag-bench``'s ``table.csv``: an
   ``arch`` column and one column per proxy), falling back to another scorer for archs it lacks. It reads only the
   proxy columns it is asked for, so accuracy columns of such a table never reach the search.
-- :class:`MergedScorer` joins scorers proxy by proxy (a table's stored proxies + live scoring of the others).
+- :class:`MergedScorer` joins scorers proxy by proxy (a table's stored proxies + live scoring of the others);
+  :func:`tables_then_live` builds that join from several tables.
 - :class:`FunctionScorer` wraps a plain function ``fn(spec) -> {proxy: value}`` (tests, synthetic fitness).
 
 Values are floats as the proxies return them (NaN / ±inf kept, never replaced); ``ScoreResult.values`` also holds
@@ -439,3 +440,33 @@ class MergedScorer(Scorer):
                 if self._owner_of(name) == i:
                     status[name] = state
         return ScoreResult(values, status, seconds, "+".join(dict.fromkeys(sources)))
+
+
+def tables_then_live(space: Any, tables: Sequence[Any], proxies: Sequence[str], *, fallback: Scorer | None,
+                     live_for: Callable[[list[str]], Scorer] | None,
+                     skip: Callable[[str], bool] = lambda name: False) -> Scorer:
+    """Each proxy read from the first of ``tables`` (paths or DataFrames) with a column for it, the others scored
+    by ``live_for(names)``; archs a table lacks go to ``fallback`` (None: an error naming the table).
+
+    ``skip(name)`` keeps a proxy out of every table (e.g. L-SWAG under another layer interval than the tables
+    hold). Without ``live_for`` (tables only), a proxy no table holds is a ``ValueError`` naming the tables.
+    """
+    from lswag_lightning.analysis.table import load_table
+
+    proxies = list(dict.fromkeys(proxies))
+    parts: list[Scorer] = []
+    served: list[str] = []
+    for table in tables:
+        name = None if hasattr(table, "columns") else str(table)
+        frame = table if name is None else load_table(Path(table))
+        mine = [p for p in proxies if p in frame.columns and p not in served and not skip(p)]
+        if mine:
+            parts.append(TableScorer(space, frame, mine, fallback=fallback, name=name))
+            served += mine
+    extra = [p for p in proxies if p not in served]
+    if extra:
+        if live_for is None:
+            raise ValueError(f"no score table holds {extra} (tables: {', '.join(map(str, tables))}); score them "
+                             "live (drop --table-only) or add a table with those columns")
+        parts.append(live_for(extra))
+    return parts[0] if len(parts) == 1 else MergedScorer(parts)

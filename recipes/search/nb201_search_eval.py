@@ -247,30 +247,32 @@ def libra_fitness_plan(selections: dict[str, dict]) -> dict[str, dict]:
 
 
 def make_scorer(args, proxies):
-    """(scorer, live scorer). With ``--score-table``: the table's values for the proxies it has a column for, and
-    live (cached) scoring of the others, merged proxy by proxy; archs the table lacks are scored live."""
-    from lswag_lightning.analysis.table import load_table
-    from lswag_lightning.search import MergedScorer, ScoreCache, TableScorer
+    """(scorer, live scorer). With ``--score-table`` (one or more tables): each proxy is read from the first table
+    with a column for it, and the others are scored live (cached), merged proxy by proxy; archs a table lacks are
+    scored live (:func:`lswag_lightning.search.scoring.tables_then_live`)."""
+    from lswag_lightning.search import ScoreCache
+    from lswag_lightning.search.scoring import tables_then_live
 
-    if args.score_table is None:
+    if not args.score_table:
         live = make_live_scorer(args, proxies, writer=args.cache_writer)
         return live, live
-    table = load_table(args.score_table)
+    paths = args.score_table if isinstance(args.score_table, list) else [args.score_table]
     # a table holds one scoring setting: L-SWAG values under another --layer-interval/--psi-layers are not in it
     lswag_changed = bool(args.layer_interval or args.psi_layers)
-    stored = [p for p in proxies if p in table.columns and not (lswag_changed and p.split(".")[0] == "lswag")]
-    extra = [p for p in proxies if p not in stored]
     cache = ScoreCache(args.score_cache, writer=args.cache_writer)
     live = make_live_scorer(args, proxies, cache=cache)
-    if not stored:
-        print(f"{args.score_table} holds none of {', '.join(proxies)} under these settings: all scored live",
-              flush=True)
-        return live, live
-    stored_scorer = TableScorer(live.space, table, stored, fallback=live, name=str(args.score_table))
-    if not extra:
-        return stored_scorer, live
-    print(f"{args.score_table} lacks {', '.join(extra)}: those are scored live (cache {args.score_cache})", flush=True)
-    return MergedScorer([stored_scorer, make_live_scorer(args, extra, cache=cache)]), live
+    names = ", ".join(map(str, paths))
+
+    def live_for(extra):
+        if len(extra) == len(proxies):
+            print(f"{names} hold none of {', '.join(proxies)} under these settings: all scored live", flush=True)
+            return live
+        print(f"{names} lack {', '.join(extra)}: those are scored live (cache {args.score_cache})", flush=True)
+        return make_live_scorer(args, extra, cache=cache)
+
+    scorer = tables_then_live(live.space, paths, proxies, fallback=live, live_for=live_for,
+                              skip=lambda p: lswag_changed and p.split(".")[0] == "lswag")
+    return scorer, live
 
 
 # ------------------------------------------------------------------------------------------------ searches
@@ -484,9 +486,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-writer", default="main",
                    help="this process's file in the score cache (<name>.jsonl): give parallel runs sharing one "
                         "cache different names")
-    p.add_argument("--score-table", type=Path,
+    p.add_argument("--score-table", type=Path, nargs="+",
                    help="stored proxy values to reuse (csv/parquet: arch + one column per proxy, e.g. lswag-bench's "
-                        "table.csv or results/nb201_all_cells_scores.parquet); proxies it lacks are scored live")
+                        "table.csv or results/nb201_all_cells_scores.parquet); several tables: each proxy comes from "
+                        "the first with its column; proxies none holds, and archs a table lacks, are scored live")
     p.add_argument("--prescore-all", action="store_true", help="score all 15,625 cells first (parallel workers)")
     p.add_argument("--prescore-only", action="store_true", help="stop after --prescore-all")
     p.add_argument("--workers", type=int, default=1, help="processes for --prescore-all")
