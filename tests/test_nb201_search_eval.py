@@ -140,12 +140,24 @@ def test_score_table_supplies_only_what_it_holds(shared_data_dir, tmp_path):
     assert [type(s).__name__ for s in scorer.scorers] == ["TableScorer", "TableScorer", "ProxyScorer"]
 
 
+def test_prescoring_a_bench_sample_takes_exactly_the_cells_lswag_bench_samples(shared_data_dir, tmp_path):
+    from lswag_lightning.bench.plan import plan_benchmark
+
+    bench = plan_benchmark("nb201", data_dir=shared_data_dir, sample=40, seed=3, proxies=["params"])
+    cells = recipe.prescore_order(shared_data_dir, bench_sample=(40, 3))
+    assert cells == list(bench.gt.table["arch"]) and len(set(cells)) == 40
+    args = recipe.build_parser().parse_args(["--out", str(tmp_path), "--prescore-bench-sample", "40,3"])
+    assert args.prescore_bench_sample == (40, 3)
+    with pytest.raises(SystemExit):
+        recipe.build_parser().parse_args(["--out", str(tmp_path), "--prescore-bench-sample", "40"])
+
+
 def test_sharded_prescoring_splits_the_cells_and_reports_unfinished_shards(shared_data_dir, tmp_path, monkeypatch,
                                                                            capsys):
     """Two shards of the pre-scoring (here over the first 8 cells of the order) write disjoint cells into one
     score cache; before the second has run, the coverage line names it."""
     order = recipe.prescore_order(shared_data_dir)
-    monkeypatch.setattr(recipe, "prescore_order", lambda data_dir, seed=0: order[:8])
+    monkeypatch.setattr(recipe, "prescore_order", lambda data_dir, seed=0, bench_sample=None: order[:8])
     from lswag_lightning.bench import Shard
 
     shares = [recipe.prescore_share(order[:8], Shard(i, 2)) for i in range(2)]

@@ -91,10 +91,19 @@ def make_live_scorer(args, proxies, writer: str = "main", cache=None):
                        probe=describe_probe("cifar10_npz", args.batch_size, 32, 3, args.data_seed, args.data_dir))
 
 
-def prescore_order(data_dir, seed: int = 0) -> list[str]:
+def prescore_order(data_dir, seed: int = 0, bench_sample: tuple[int, int] | None = None) -> list[str]:
     """All 15,625 NB201 arch strings: first the 723 of the NASLib validation subset (LIBRA's default selection set),
-    then the rest in a seeded random order, so a partial pre-scoring is still useful."""
+    then the rest in a seeded random order, so a partial pre-scoring is still useful.
+
+    ``bench_sample=(N, S)``: only the N cells of ``lswag-bench nb201 --sample N --seed S``, in its draw order."""
     from lswag_lightning.spaces.nb201 import NUM_ARCHS, index_to_arch
+
+    if bench_sample is not None:
+        from lswag_lightning.bench.ground_truth import load_nb201_ground_truth, sample_ground_truth
+
+        count, sample_seed = bench_sample
+        gt = sample_ground_truth(load_nb201_ground_truth(data_dir), count, sample_seed)
+        return [str(a) for a in gt.table["arch"]]
 
     first: list[str] = []
     try:
@@ -125,7 +134,8 @@ def _prescore_worker(job: tuple) -> tuple[int, int, float]:
     space = scorer.space
     start = time.perf_counter()
     done = 0
-    for arch in prescore_share(prescore_order(args.data_dir), shard, worker, workers):
+    for arch in prescore_share(prescore_order(args.data_dir, bench_sample=args.prescore_bench_sample), shard, worker,
+                               workers):
         if time.time() > deadline:
             break
         if scorer.cache.get(scorer.key, arch, proxies) is not None:
@@ -161,7 +171,7 @@ def prescore_coverage(args, proxies) -> dict[int, tuple[int, int]]:
     from lswag_lightning.bench import Shard
 
     scorer = make_live_scorer(args, proxies)
-    order = prescore_order(args.data_dir)
+    order = prescore_order(args.data_dir, bench_sample=args.prescore_bench_sample)
     count = args.shard.count
     coverage = {}
     for index in range(count):
@@ -460,6 +470,14 @@ def write_summary(args, summary: pd.DataFrame, per_run: pd.DataFrame, libra: dic
 
 
 # ----------------------------------------------------------------------------------------------------- main
+def _sample_and_seed(text: str) -> tuple[int, int]:
+    try:
+        count, seed = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N,S (sample size and seed, e.g. 1000,0), got {text!r}") from None
+    return count, seed
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--out", type=Path, required=True)
@@ -492,6 +510,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "the first with its column; proxies none holds, and archs a table lacks, are scored live")
     p.add_argument("--prescore-all", action="store_true", help="score all 15,625 cells first (parallel workers)")
     p.add_argument("--prescore-only", action="store_true", help="stop after --prescore-all")
+    p.add_argument("--prescore-bench-sample", type=_sample_and_seed, default=None, metavar="N,S",
+                   help="--prescore-all scores only the N cells of `lswag-bench nb201 --sample N --seed S`")
     p.add_argument("--workers", type=int, default=1, help="processes for --prescore-all")
     p.add_argument("--shard", default="0/1", metavar="I/N",
                    help="--prescore-all scores only shard I of N (0-based) of the cells, for N processes or machines "
