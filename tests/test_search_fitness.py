@@ -70,16 +70,20 @@ def test_make_fitness_from_the_command_line_values():
         make_fitness("lswag", libra_proxies="a,b,c")
 
 
+def _noisy_copies_table(seed: int, n: int, noise: tuple[float, float, float]) -> pd.DataFrame:
+    """An accuracy column, params tracking it loosely, three noisy copies of it (lswag, zico, naswot) and noise."""
+    rng = np.random.default_rng(seed)
+    acc = rng.normal(size=n)
+    params = acc + rng.normal(scale=1.0, size=n)
+    return pd.DataFrame({"acc": 80 + acc, "params": 1e5 * np.exp(params / 4),
+                         **{p: acc + rng.normal(scale=s, size=n) for p, s in zip(("lswag", "zico", "naswot"), noise)},
+                         "synflow": rng.normal(size=n)})
+
+
 def test_load_libra_result_written_by_lswag_libra(tmp_path):
     from lswag_lightning.cli import libra as libra_cli
 
-    rng = np.random.default_rng(0)
-    n = 120
-    acc = rng.normal(size=n)
-    params = acc + rng.normal(scale=1.0, size=n)
-    table = pd.DataFrame({"acc": 80 + acc, "params": 1e5 * np.exp(params / 4),
-                          "lswag": acc + rng.normal(scale=0.5, size=n), "zico": acc + rng.normal(scale=0.6, size=n),
-                          "naswot": acc + rng.normal(scale=0.7, size=n), "synflow": rng.normal(size=n)})
+    table = _noisy_copies_table(0, 120, (0.5, 0.6, 0.7))
     path = tmp_path / "table.csv"
     table.to_csv(path, index=False)
     out = tmp_path / "libra"
@@ -137,12 +141,7 @@ def test_make_fused_fitness_and_its_errors():
 def test_fused_fitness_from_the_greedy_set_of_lswag_libra(tmp_path):
     from lswag_lightning.cli import libra as libra_cli
 
-    rng = np.random.default_rng(1)
-    n = 160
-    acc = rng.normal(size=n)
-    table = pd.DataFrame({"acc": 80 + acc, "params": 1e5 * np.exp((acc + rng.normal(size=n)) / 4),
-                          "lswag": acc + rng.normal(scale=0.6, size=n), "zico": acc + rng.normal(scale=0.6, size=n),
-                          "naswot": acc + rng.normal(scale=0.6, size=n), "synflow": rng.normal(size=n)})
+    table = _noisy_copies_table(1, 160, (0.6, 0.6, 0.6))
     path = tmp_path / "table.csv"
     table.to_csv(path, index=False)
     out = tmp_path / "libra"

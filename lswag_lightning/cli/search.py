@@ -1,7 +1,8 @@
-"""``lswag-search``: zero-shot architecture search with a zero-cost proxy or LIBRA as fitness.
+"""``lswag-search``: zero-shot architecture search with a zero-cost proxy, LIBRA or a fused set as fitness.
 
-    lswag-search SPACE --budget N --seed S --fitness lswag|libra|<proxy> [--libra-proxies a,b,c]
-                 [--max-params M] --out DIR
+    lswag-search SPACE --budget N --seed S --fitness lswag|libra|fused|<proxy> [--libra-proxies a,b,c]
+                 [--fused-proxies a,b,c,...] [--max-params M] --out DIR
+    lswag-search --config nb201 --seed 0 --out runs/nb201      # the fused fitness chosen on validation data
     lswag-search nb201 --budget 1000 --seed 0 --fitness libra --libra-proxies lswag,naswot,synflow --out runs/s0
     lswag-search --config autoformer_s --fitness libra --libra-result runs/vit/libra/libra.json --out runs/afs
     lswag-search autoformer_mini --data digits --budget 50 --fitness lswag --train-top 2 --out runs/mini
