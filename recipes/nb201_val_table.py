@@ -64,9 +64,10 @@ def main(argv=None) -> int:
                    help="the 723 NASLib validation cells (default), or every cell all score tables hold (test "
                         "accuracies only)")
     args = p.parse_args(argv)
+    from lswag_lightning.analysis.table import save_table
+
     table = build_table(args.scores, args.data_dir, args.cells)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
+    save_table(table, args.out)
     print(f"{len(table)} cells, {table.shape[1]} columns -> {args.out}")
     return 0
 

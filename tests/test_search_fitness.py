@@ -80,16 +80,20 @@ def _noisy_copies_table(seed: int, n: int, noise: tuple[float, float, float]) ->
                          "synflow": rng.normal(size=n)})
 
 
-def test_load_libra_result_written_by_lswag_libra(tmp_path):
+def _run_lswag_libra(table: pd.DataFrame, folder, out, *options: str):
+    """``lswag-libra`` (2 splits, 10 bootstrap draws) on ``table`` written into ``folder``; its output in ``out``."""
     from lswag_lightning.cli import libra as libra_cli
 
-    table = _noisy_copies_table(0, 120, (0.5, 0.6, 0.7))
-    path = tmp_path / "table.csv"
+    path = folder / "table.csv"
     table.to_csv(path, index=False)
-    out = tmp_path / "libra"
     assert libra_cli.main([str(path), "--accuracy", "acc", "--params", "params", "--splits", "2", "--n-boot", "10",
-                           "--proxies", "lswag", "zico", "naswot", "synflow", "params", "--fusion", "log_rank",
-                           "--out", str(out)]) == 0
+                           *options, "--out", str(out)]) == 0
+    return out
+
+
+def test_load_libra_result_written_by_lswag_libra(tmp_path):
+    out = _run_lswag_libra(_noisy_copies_table(0, 120, (0.5, 0.6, 0.7)), tmp_path, tmp_path / "libra", "--proxies",
+                           "lswag", "zico", "naswot", "synflow", "params", "--fusion", "log_rank")
     written = json.loads((out / "libra.json").read_text())
     proxies, hib, fusion = load_libra_result(out)  # the folder or the file
     assert proxies == written["selection"]["proxies"] and len(proxies) == 3
@@ -139,14 +143,9 @@ def test_make_fused_fitness_and_its_errors():
 
 
 def test_fused_fitness_from_the_greedy_set_of_lswag_libra(tmp_path):
-    from lswag_lightning.cli import libra as libra_cli
-
     table = _noisy_copies_table(1, 160, (0.6, 0.6, 0.6))
-    path = tmp_path / "table.csv"
-    table.to_csv(path, index=False)
-    out = tmp_path / "libra"
-    assert libra_cli.main([str(path), "--accuracy", "acc", "--params", "params", "--splits", "2", "--n-boot", "10",
-                           "--proxies", "lswag", "zico", "naswot", "synflow", "--greedy", "--out", str(out)]) == 0
+    candidates = ("--proxies", "lswag", "zico", "naswot", "synflow")
+    out = _run_lswag_libra(table, tmp_path, tmp_path / "libra", *candidates, "--greedy")
     greedy = json.loads((out / "libra.json").read_text())["in_sample"]["greedy_set"].split(",")
     assert load_greedy_set(out) == greedy
     # three independent noisy copies of the accuracy: fusing them beats each alone, so the greedy set holds them
@@ -155,8 +154,6 @@ def test_fused_fitness_from_the_greedy_set_of_lswag_libra(tmp_path):
     assert isinstance(fit, FusedFitness) and list(fit.proxies) == greedy and fit.method == "log_rank"
     with pytest.raises(ValueError, match="not both"):
         make_fitness("fused", fused_proxies="lswag,zico", libra_result=out)
-    plain = tmp_path / "plain"
-    assert libra_cli.main([str(path), "--accuracy", "acc", "--params", "params", "--splits", "2", "--n-boot", "10",
-                           "--proxies", "lswag", "zico", "naswot", "synflow", "--out", str(plain)]) == 0
+    plain = _run_lswag_libra(table, tmp_path, tmp_path / "plain", *candidates)
     with pytest.raises(ValueError, match="no greedy set.*--greedy"):
         load_greedy_set(plain)

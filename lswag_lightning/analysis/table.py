@@ -69,6 +69,21 @@ def load_table(path: str | os.PathLike) -> pd.DataFrame:
     raise ValueError(f"{path}: unsupported table format {suffix!r}; use .csv, .tsv, .parquet, .json or .jsonl")
 
 
+def save_table(table: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write ``table`` (no index) as CSV (``.csv``) or parquet (``.parquet``/``.pq``), creating the folder; the
+    writing side of :func:`load_table`. Returns the path."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise ValueError(f"{path}: unsupported table format {suffix!r}; use .csv or .parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        table.to_csv(path, index=False)
+    else:
+        table.to_parquet(path, index=False)
+    return path
+
+
 def validate_table(table: pd.DataFrame, columns: Iterable[str], *, numeric: bool = True) -> None:
     """Check that every name in ``columns`` is a column of ``table`` (and numeric when ``numeric``).
 

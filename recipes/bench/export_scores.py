@@ -42,9 +42,10 @@ def main(argv=None) -> int:
     p.add_argument("table", type=Path, help="a lswag-bench table.csv (merged)")
     p.add_argument("--out", type=Path, required=True, help="parquet to write")
     args = p.parse_args(argv)
+    from lswag_lightning.analysis.table import save_table
+
     scores = export(args.table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    scores.to_parquet(args.out, index=False)
+    save_table(scores, args.out)
     print(f"{len(scores)} architectures x {scores.shape[1] - 1} columns -> {args.out}")
     return 0
 

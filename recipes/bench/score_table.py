@@ -40,9 +40,10 @@ def main(argv=None) -> int:
     p.add_argument("--scores", type=Path, default=None, help="score table (default results/<benchmark>_scores.parquet)")
     p.add_argument("--data-dir", type=Path, default=None)
     args = p.parse_args(argv)
+    from lswag_lightning.analysis.table import save_table
+
     table = build_table(args.benchmark, args.scores, args.data_dir)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
+    save_table(table, args.out)
     print(f"{len(table)} architectures, {table.shape[1]} columns -> {args.out}")
     return 0
 

@@ -42,11 +42,12 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True, help="parquet file to write")
     p.add_argument("--data-dir", type=Path, default=None)
     args = p.parse_args(argv)
+    from lswag_lightning.analysis.table import save_table
+
     recipe_args = recipe_parser().parse_args(["--out", str(args.out.parent), "--device", "cpu"]
                                              + (["--data-dir", str(args.data_dir)] if args.data_dir else []))
     table = export(args.score_cache, args.proxies, recipe_args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(args.out, index=False)
+    save_table(table, args.out)
     print(f"{len(table)} architectures x {len(args.proxies)} proxies -> {args.out}")
     return 0
 
