@@ -187,7 +187,7 @@ def _search(args: argparse.Namespace, opts: dict[str, Any], parser: argparse.Arg
         if args.table_only and not args.score_table:
             raise ValueError("--table-only needs --score-table")
         device = _device(args.device)
-        live = None
+        live = live_for = None
         if not args.table_only:
             build = settings.build_options
             probe = describe_probe(opts["data"], int(opts["batch_size"]), int(build.get("img_size", 32)),
@@ -197,18 +197,17 @@ def _search(args: argparse.Namespace, opts: dict[str, Any], parser: argparse.Arg
                                          in_chans=int(build.get("in_chans", 3)), seed=int(opts["data_seed"]),
                                          data_dir=args.data_dir)
             cache = ScoreCache(args.score_cache) if args.score_cache is not None else None
-            live = ProxyScorer(space, proxies, images, labels, build_options=build, device=device,
-                               init_seed=int(opts["init_seed"]), score_options=opts["score_options"], cache=cache,
-                               probe=probe)
+
+            def live_for(names: list[str]) -> Any:
+                """The live scorer of ``names`` (all proxies: the fallback for archs a table lacks)."""
+                return ProxyScorer(space, names, images, labels, build_options=build, device=device,
+                                   init_seed=int(opts["init_seed"]), score_options=opts["score_options"],
+                                   cache=cache, probe=probe)
+
+            live = live_for(proxies)
         scorer = live
         if args.score_table:
-            def live_for(names: list[str]) -> Any:
-                return live if len(names) == len(proxies) else ProxyScorer(
-                    space, names, images, labels, build_options=build, device=device,
-                    init_seed=int(opts["init_seed"]), score_options=opts["score_options"], cache=cache, probe=probe)
-
-            scorer = tables_then_live(space, args.score_table, proxies, fallback=live,
-                                      live_for=None if args.table_only else live_for)
+            scorer = tables_then_live(space, args.score_table, proxies, fallback=live, live_for=live_for)
         args.out.mkdir(parents=True, exist_ok=True)
         output_lock.enter_context(exclusive_run(args.out, program="lswag-search"))
         search = Search(space, scorer, fitness, settings, out_dir=args.out,
