@@ -3,6 +3,7 @@
 ``score_network`` and ``ProxyReport`` are pure PyTorch. The Lightning callback is imported lazily so that the
 proxies can be used from a notebook or another framework without importing Lightning.
 """
+
 from __future__ import annotations
 
 from lswag_lightning.proxies import ProxyReport, available_proxies, score_network

@@ -43,12 +43,13 @@ broadcast too and raised on every rank, so no rank waits forever. With ``strateg
 child processes: the launching process's callback object is not updated (Lightning sends back only
 ``trainer.callback_metrics``, where the values are also stored as ``<log_prefix><name>``).
 """
+
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any, Callable, Optional
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -61,7 +62,6 @@ from typing_extensions import override
 
 from lswag_lightning.loader_probe import default_batch_adapter, draw_indices, draw_iterable, first_dataloader, seed_all
 from lswag_lightning.proxies import ProxyReport, available_proxies, get_proxy, score_network
-
 
 BatchAdapter = Callable[[Any], Any]
 
@@ -115,18 +115,18 @@ class ZeroCostProxyCallback(Callback):
         proxies: str | Sequence[str] = ("lswag",),
         batch_size: int = 64,
         layer_interval: Any = None,
-        loss_fn: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         log_prefix: str = "zc/",
         *,
-        batch_adapter: Optional[BatchAdapter] = None,
-        output_adapter: Optional[Callable[[Any], torch.Tensor]] = None,
-        model_fn: Optional[Callable[["pl.LightningModule"], nn.Module]] = None,
-        probe_seed: Optional[int] = 0,
+        batch_adapter: BatchAdapter | None = None,
+        output_adapter: Callable[[Any], torch.Tensor] | None = None,
+        model_fn: Callable[[pl.LightningModule], nn.Module] | None = None,
+        probe_seed: int | None = 0,
         probe_batch: Any = None,
         log_on_resume: bool = True,
-        forward_fn: Optional[Callable[[nn.Module, torch.Tensor, Any], Any]] = None,
+        forward_fn: Callable[[nn.Module, torch.Tensor, Any], Any] | None = None,
         on_error: str = "warn",
-        score_options: Optional[Mapping[str, Any]] = None,
+        score_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         names = (proxies,) if isinstance(proxies, str) else tuple(proxies)
@@ -146,15 +146,15 @@ class ZeroCostProxyCallback(Callback):
         self.score_options: dict[str, Any] = dict(score_options or {})
 
         #: The last :class:`ProxyReport` (None until scored or restored).
-        self.report: Optional[ProxyReport] = None
+        self.report: ProxyReport | None = None
         #: Wall seconds the callback spent (drawing the probe batch + scoring), on the rank that scored.
-        self.seconds: Optional[float] = None
+        self.seconds: float | None = None
         #: Dataset indices of the probe samples (None for iterable datasets and ``probe_batch``), for inspection.
-        self.probe_indices: Optional[list[int]] = None
+        self.probe_indices: list[int] | None = None
         #: Number of train-loader batches the probe was drawn from (None with ``probe_batch``).
-        self.probe_loader_batches: Optional[int] = None
+        self.probe_loader_batches: int | None = None
         #: ``trainer.global_step`` when the scores were computed (0: before any optimiser step).
-        self.scored_at_step: Optional[int] = None
+        self.scored_at_step: int | None = None
         #: True when the scores came from a checkpoint (``load_state_dict``) rather than from this fit.
         self.restored = False
         #: True when this process ran ``score_network`` (only global rank 0 does).
@@ -194,8 +194,10 @@ class ZeroCostProxyCallback(Callback):
         self.restored = True
         missing = [p for p in self.proxies if p not in self.report.values and p not in self.report.status]
         if missing:
-            rank_zero_warn(f"ZeroCostProxyCallback: the checkpoint holds no scores for {missing}; they are not "
-                           "computed now, because the checkpoint's weights are no longer the initialisation")
+            rank_zero_warn(
+                f"ZeroCostProxyCallback: the checkpoint holds no scores for {missing}; they are not "
+                "computed now, because the checkpoint's weights are no longer the initialisation"
+            )
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
@@ -216,21 +218,22 @@ class ZeroCostProxyCallback(Callback):
             raise ValueError(f"ZeroCostProxyCallback: on_error must be 'warn' or 'raise', got {self.on_error!r}")
         reserved = {"loss_fn", "layer_interval", "output_adapter", "forward_fn", "proxies"} & set(self.score_options)
         if reserved:
-            raise ValueError(f"ZeroCostProxyCallback: pass {sorted(reserved)} as the callback's own arguments, "
-                             "not in score_options")
+            raise ValueError(
+                f"ZeroCostProxyCallback: pass {sorted(reserved)} as the callback's own arguments, not in score_options"
+            )
         for name in ("batch_adapter", "output_adapter", "model_fn", "loss_fn", "forward_fn"):
             value = getattr(self, name)
             if value is not None and not callable(value):
                 raise ValueError(f"ZeroCostProxyCallback: {name} must be callable, got {type(value).__name__}")
 
     @override
-    def setup(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", stage: str) -> None:
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage == "fit" and not self._validated:
             self.validate()
             self._validated = True
 
     # ------------------------------------------------------------------ the probe batch
-    def _draw_probe_batch(self, trainer: "pl.Trainer") -> Any:
+    def _draw_probe_batch(self, trainer: pl.Trainer) -> Any:
         """The collated probe batch (before device transfer). Runs inside ``isolate_rng``."""
         self.probe_indices = None
         self.probe_loader_batches = None
@@ -238,8 +241,10 @@ class ZeroCostProxyCallback(Callback):
             return self.probe_batch() if callable(self.probe_batch) else self.probe_batch
         loader = first_dataloader(trainer.train_dataloader)
         if not isinstance(loader, DataLoader):
-            raise ValueError(f"ZeroCostProxyCallback: the train dataloader is a {type(loader).__name__}, not a "
-                             "torch DataLoader; pass probe_batch=(inputs, targets) (or a callable returning it)")
+            raise ValueError(
+                f"ZeroCostProxyCallback: the train dataloader is a {type(loader).__name__}, not a "
+                "torch DataLoader; pass probe_batch=(inputs, targets) (or a callable returning it)"
+            )
         dataset = loader.dataset
         collate = loader.collate_fn if loader.batch_size is not None else default_collate
         if isinstance(dataset, IterableDataset):
@@ -249,7 +254,7 @@ class ZeroCostProxyCallback(Callback):
         self.probe_indices = [int(i) if isinstance(i, int) or torch.is_tensor(i) else i for i in indices]
         return collate([dataset[i] for i in indices])
 
-    def _probe_tensors(self, trainer: "pl.Trainer") -> tuple[torch.Tensor, Any]:
+    def _probe_tensors(self, trainer: pl.Trainer) -> tuple[torch.Tensor, Any]:
         # Everything random here (sampler shuffle, augmentations in __getitem__, the module's batch-transfer hooks)
         # runs inside isolate_rng, so the global streams continue exactly as without the callback.
         with isolate_rng():
@@ -259,12 +264,14 @@ class ZeroCostProxyCallback(Callback):
             batch = trainer.strategy.batch_to_device(batch)
             inputs, targets = (self.batch_adapter or default_batch_adapter)(batch)
         if not isinstance(inputs, torch.Tensor):
-            raise ValueError(f"ZeroCostProxyCallback: the probe inputs are a {type(inputs).__name__}, not a tensor; "
-                             "pass batch_adapter=lambda batch: (inputs, targets)")
+            raise ValueError(
+                f"ZeroCostProxyCallback: the probe inputs are a {type(inputs).__name__}, not a tensor; "
+                "pass batch_adapter=lambda batch: (inputs, targets)"
+            )
         return inputs, targets
 
     # ------------------------------------------------------------------ scoring
-    def _score(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> dict[str, Any]:
+    def _score(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
         start = time.perf_counter()
         inputs, targets = self._probe_tensors(trainer)
         model = self.model_fn(pl_module) if self.model_fn is not None else pl_module
@@ -274,23 +281,36 @@ class ZeroCostProxyCallback(Callback):
         if self.forward_fn is not None:
             options["forward_fn"] = self.forward_fn
         with isolate_rng(), torch.enable_grad():
-            report = score_network(model, inputs, targets, proxies=self.proxies, loss_fn=self.loss_fn,
-                                   layer_interval=self.layer_interval, **options)
+            report = score_network(
+                model,
+                inputs,
+                targets,
+                proxies=self.proxies,
+                loss_fn=self.loss_fn,
+                layer_interval=self.layer_interval,
+                **options,
+            )
         self.computed_here = True
         # The report object itself is broadcast (pickled), so non-finite values stay as they are on every rank.
-        return {"report": report, "seconds": time.perf_counter() - start,
-                "probe_indices": self.probe_indices, "probe_loader_batches": self.probe_loader_batches}
+        return {
+            "report": report,
+            "seconds": time.perf_counter() - start,
+            "probe_indices": self.probe_indices,
+            "probe_loader_batches": self.probe_loader_batches,
+        }
 
     @override
-    def on_train_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.report is not None:  # restored from a checkpoint, or already scored by an earlier fit
             if self.restored and self.log_on_resume:
                 self._log(trainer)
             return
         if trainer.global_step > 0:  # resumed from a checkpoint written without this callback's scores
-            rank_zero_warn("ZeroCostProxyCallback: resuming at step "
-                           f"{trainer.global_step} from a checkpoint without zero-cost scores; not scoring, because "
-                           "the weights are no longer the initialisation")
+            rank_zero_warn(
+                "ZeroCostProxyCallback: resuming at step "
+                f"{trainer.global_step} from a checkpoint without zero-cost scores; not scoring, because "
+                "the weights are no longer the initialisation"
+            )
             return
         payload: dict[str, Any] = {}
         if trainer.is_global_zero:
@@ -302,12 +322,17 @@ class ZeroCostProxyCallback(Callback):
                     if trainer.world_size > 1:
                         trainer.strategy.broadcast({"error": f"{type(err).__name__}: {err}"}, src=0)
                     raise
-                payload = {"report": self._failure_report(err), "seconds": time.perf_counter() - start,
-                           "probe_indices": self.probe_indices, "probe_loader_batches": self.probe_loader_batches}
+                payload = {
+                    "report": self._failure_report(err),
+                    "seconds": time.perf_counter() - start,
+                    "probe_indices": self.probe_indices,
+                    "probe_loader_batches": self.probe_loader_batches,
+                }
             failed = _errors(payload["report"])
             if failed and self.on_error == "raise":
-                message = self._failure_text(failed, len(payload["report"].status),
-                                             "set on_error='warn' to train anyway")
+                message = self._failure_text(
+                    failed, len(payload["report"].status), "set on_error='warn' to train anyway"
+                )
                 if trainer.world_size > 1:
                     trainer.strategy.broadcast({"error": message}, src=0)
                 raise RuntimeError(message)
@@ -321,8 +346,9 @@ class ZeroCostProxyCallback(Callback):
         self.scored_at_step = trainer.global_step
         failed = _errors(self.report)
         if failed:
-            rank_zero_warn(self._failure_text(failed, len(self.report.status),
-                                              "training goes on unchanged (on_error='warn')"))
+            rank_zero_warn(
+                self._failure_text(failed, len(self.report.status), "training goes on unchanged (on_error='warn')")
+            )
         self._log(trainer)
 
     def _failure_report(self, err: Exception) -> ProxyReport:
@@ -345,8 +371,10 @@ class ZeroCostProxyCallback(Callback):
         for name, status in failed.items():
             reasons.setdefault(status.removeprefix("error: "), []).append(name)
         lines = [f"{', '.join(names)}: {reason}" for reason, names in reasons.items()]
-        return (f"ZeroCostProxyCallback: {len(failed)} of {total} zero-cost values could not be computed; "
-                f"{consequence}.\n  " + "\n  ".join(lines))
+        return (
+            f"ZeroCostProxyCallback: {len(failed)} of {total} zero-cost values could not be computed; "
+            f"{consequence}.\n  " + "\n  ".join(lines)
+        )
 
     # ------------------------------------------------------------------ logging
     def metrics(self) -> dict[str, float]:
@@ -378,7 +406,7 @@ class ZeroCostProxyCallback(Callback):
     def _group(self) -> str:
         return self.log_prefix.rstrip("/._-") or "zc"
 
-    def _log(self, trainer: "pl.Trainer") -> None:
+    def _log(self, trainer: pl.Trainer) -> None:
         metrics = self.metrics()
         # In trainer.callback_metrics too, so the values can be monitored and survive ddp_spawn.
         for name, value in metrics.items():
@@ -410,8 +438,9 @@ class ZeroCostProxyCallback(Callback):
         parts = []
         for name in self.proxies:
             status = self.report.status.get(name, "missing")
-            parts.append(f"{name}={self.report.values.get(name, math.nan):.4g}" if status == "ok"
-                         else f"{name}=[{status}]")
+            parts.append(
+                f"{name}={self.report.values.get(name, math.nan):.4g}" if status == "ok" else f"{name}=[{status}]"
+            )
         origin = "restored from checkpoint" if self.restored else f"{self.seconds or 0.0:.2f} s"
         size = self.report.settings.get("batch_size", self.batch_size)
         return f"zero-cost proxies at init (batch {size}, {origin}): " + ", ".join(parts)

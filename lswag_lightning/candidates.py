@@ -6,6 +6,7 @@ Every tool that scores an architecture builds it here, so one architecture gets 
 of the encoded architecture and a base seed (:func:`arch_seed`), and the network is built on the CPU under that seed
 with the global RNG state restored afterwards (:func:`build_candidate`). The caller moves it to its device.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,8 +45,15 @@ def arch_seed(arch: str, base: int = 0) -> int:
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
-def build_candidate(space: Any, arch: str, build_options: Mapping[str, Any] | None = None, *,
-                    seed: int | None = None, seed_base: int = 0, spec: Any = None) -> torch.nn.Module:
+def build_candidate(
+    space: Any,
+    arch: str,
+    build_options: Mapping[str, Any] | None = None,
+    *,
+    seed: int | None = None,
+    seed_base: int = 0,
+    spec: Any = None,
+) -> torch.nn.Module:
     """``space.build(spec, **build_options)`` on the CPU under torch seed ``seed`` (default
     ``arch_seed(arch, seed_base)``), the global RNG state restored afterwards. ``spec`` defaults to
     ``space.decode(arch)``; ``arch`` is the encoded architecture."""

@@ -10,12 +10,13 @@ fixes its train/val split with ``split_seed``, and checks at ``setup`` that ``ba
 - :class:`CIFARDataModule`: CIFAR-10/100 from a local folder of ``.npz`` files (``npz_dir``; arrays ``x`` uint8
   NHWC and ``y`` int) or from torchvision (``data_dir``; downloaded when ``download`` and the network allow it).
 """
+
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import lightning.pytorch as pl
 import numpy as np
@@ -51,9 +52,19 @@ class ArrayImageDataset(Dataset):
     normalise with ``mean`` / ``std``. Random draws use the global torch RNG (seeded per worker by the loader).
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, *, img_size: Optional[int] = None,
-                 in_chans: Optional[int] = None, augment: bool = False, crop_padding: int = 4,
-                 hflip: bool = True, mean: Sequence[float] = (0.0,), std: Sequence[float] = (1.0,)) -> None:
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        img_size: int | None = None,
+        in_chans: int | None = None,
+        augment: bool = False,
+        crop_padding: int = 4,
+        hflip: bool = True,
+        mean: Sequence[float] = (0.0,),
+        std: Sequence[float] = (1.0,),
+    ) -> None:
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise ValueError(f"images must be a uint8 tensor (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
         if len(images) != len(labels):
@@ -76,8 +87,9 @@ class ArrayImageDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.images[index].float().div_(255.0)
         if x.shape[-1] != self.img_size or x.shape[-2] != self.img_size:
-            x = F.interpolate(x[None], size=(self.img_size, self.img_size), mode="bilinear", align_corners=False,
-                              antialias=True)[0]
+            x = F.interpolate(
+                x[None], size=(self.img_size, self.img_size), mode="bilinear", align_corners=False, antialias=True
+            )[0]
         if x.shape[0] != self.in_chans:
             x = x.expand(self.in_chans, -1, -1)
         if self.augment:
@@ -90,7 +102,7 @@ class ArrayImageDataset(Dataset):
             size = x.shape[-1]
             padded = F.pad(x, (pad, pad, pad, pad))
             top, left = torch.randint(0, 2 * pad + 1, (2,)).tolist()
-            x = padded[:, top:top + size, left:left + size]
+            x = padded[:, top : top + size, left : left + size]
         if self.hflip and bool(torch.rand(()) < 0.5):
             x = x.flip(-1)
         return x.contiguous()
@@ -120,8 +132,16 @@ class _ArrayDataModule(pl.LightningDataModule):
     in_chans: int
     img_size: int
 
-    def __init__(self, *, batch_size: int, eval_batch_size: Optional[int], num_workers: int, pin_memory: bool,
-                 persistent_workers: bool, drop_last: bool) -> None:
+    def __init__(
+        self,
+        *,
+        batch_size: int,
+        eval_batch_size: int | None,
+        num_workers: int,
+        pin_memory: bool,
+        persistent_workers: bool,
+        drop_last: bool,
+    ) -> None:
         super().__init__()
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -133,20 +153,28 @@ class _ArrayDataModule(pl.LightningDataModule):
         self.pin_memory = pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
         self.drop_last = drop_last
-        self.train_set: Optional[ArrayImageDataset] = None
-        self.val_set: Optional[ArrayImageDataset] = None
-        self.test_set: Optional[ArrayImageDataset] = None
+        self.train_set: ArrayImageDataset | None = None
+        self.val_set: ArrayImageDataset | None = None
+        self.test_set: ArrayImageDataset | None = None
 
     def _check_batch_size(self) -> None:
         n = len(self.train_set)
         if self.batch_size > n:
-            raise ValueError(f"{type(self).__name__}: batch_size={self.batch_size} is larger than the training set "
-                             f"({n} samples); lower data.batch_size")
+            raise ValueError(
+                f"{type(self).__name__}: batch_size={self.batch_size} is larger than the training set "
+                f"({n} samples); lower data.batch_size"
+            )
 
     def _loader(self, dataset: Dataset, *, train: bool) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.batch_size if train else self.eval_batch_size, shuffle=train,
-                          num_workers=self.num_workers, pin_memory=self.pin_memory,
-                          persistent_workers=self.persistent_workers, drop_last=self.drop_last and train)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size if train else self.eval_batch_size,
+            shuffle=train,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+            drop_last=self.drop_last and train,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, train=True)
@@ -160,8 +188,11 @@ class _ArrayDataModule(pl.LightningDataModule):
     @property
     def sizes(self) -> dict[str, int]:
         """Number of samples per split (after ``setup``)."""
-        return {name: len(ds) for name, ds in (("train", self.train_set), ("val", self.val_set),
-                                                ("test", self.test_set)) if ds is not None}
+        return {
+            name: len(ds)
+            for name, ds in (("train", self.train_set), ("val", self.val_set), ("test", self.test_set))
+            if ds is not None
+        }
 
 
 class DigitsDataModule(_ArrayDataModule):
@@ -181,12 +212,32 @@ class DigitsDataModule(_ArrayDataModule):
     name = "digits"
     num_classes = 10
 
-    def __init__(self, batch_size: int = 64, img_size: int = 16, in_chans: int = 1, *, val_size: int = 270,
-                 test_size: int = 270, split_seed: int = 0, augment: bool = False, crop_padding: int = 2,
-                 normalize: bool = True, eval_batch_size: Optional[int] = None, num_workers: int = 0,
-                 pin_memory: bool = False, persistent_workers: bool = False, drop_last: bool = False) -> None:
-        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, num_workers=num_workers,
-                         pin_memory=pin_memory, persistent_workers=persistent_workers, drop_last=drop_last)
+    def __init__(
+        self,
+        batch_size: int = 64,
+        img_size: int = 16,
+        in_chans: int = 1,
+        *,
+        val_size: int = 270,
+        test_size: int = 270,
+        split_seed: int = 0,
+        augment: bool = False,
+        crop_padding: int = 2,
+        normalize: bool = True,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        drop_last: bool = False,
+    ) -> None:
+        super().__init__(
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            persistent_workers=persistent_workers,
+            drop_last=drop_last,
+        )
         if in_chans not in (1, 3):
             raise ValueError(f"in_chans must be 1 or 3, got {in_chans!r}")
         if not isinstance(img_size, int) or img_size < 8:
@@ -201,7 +252,7 @@ class DigitsDataModule(_ArrayDataModule):
         self.crop_padding = crop_padding
         self.normalize = normalize
 
-    def setup(self, stage: Optional[str] = None) -> None:
+    def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
         from sklearn.datasets import load_digits
@@ -212,16 +263,23 @@ class DigitsDataModule(_ArrayDataModule):
         labels = torch.from_numpy(digits.target.astype(np.int64))
         n = len(images)
         if self.val_size + self.test_size >= n:
-            raise ValueError(f"val_size + test_size = {self.val_size + self.test_size} leaves no training images "
-                             f"(digits has {n})")
+            raise ValueError(
+                f"val_size + test_size = {self.val_size + self.test_size} leaves no training images (digits has {n})"
+            )
         perm = np.random.default_rng(self.split_seed).permutation(n)
         test_idx = np.sort(perm[: self.test_size])
-        val_idx = np.sort(perm[self.test_size: self.test_size + self.val_size])
-        train_idx = np.sort(perm[self.test_size + self.val_size:])
+        val_idx = np.sort(perm[self.test_size : self.test_size + self.val_size])
+        train_idx = np.sort(perm[self.test_size + self.val_size :])
         mean, std = (DIGITS_MEAN, DIGITS_STD) if self.normalize else (0.0, 1.0)
         common = dict(img_size=self.img_size, in_chans=self.in_chans, mean=(mean,), std=(std,))
-        self.train_set = ArrayImageDataset(images[train_idx], labels[train_idx], augment=self.augment,
-                                           crop_padding=self.crop_padding, hflip=False, **common)
+        self.train_set = ArrayImageDataset(
+            images[train_idx],
+            labels[train_idx],
+            augment=self.augment,
+            crop_padding=self.crop_padding,
+            hflip=False,
+            **common,
+        )
         self.val_set = ArrayImageDataset(images[val_idx], labels[val_idx], **common)
         self.test_set = ArrayImageDataset(images[test_idx], labels[test_idx], **common)
         self._check_batch_size()
@@ -247,14 +305,37 @@ class CIFARDataModule(_ArrayDataModule):
         img_size: resize (bilinear) when different from 32. ``in_chans`` is always 3.
     """
 
-    def __init__(self, name: str = "cifar10", batch_size: int = 64, img_size: int = 32, *,
-                 npz_dir: Optional[str] = None, data_dir: Optional[str] = None, download: bool = True,
-                 val_size: int = 1000, test_size: int = 2000, limit_train: Optional[int] = None,
-                 split_seed: int = 0, augment: bool = True, crop_padding: int = 4, hflip: bool = True,
-                 normalize: bool = True, eval_batch_size: Optional[int] = None, num_workers: int = 0,
-                 pin_memory: bool = False, persistent_workers: bool = False, drop_last: bool = False) -> None:
-        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, num_workers=num_workers,
-                         pin_memory=pin_memory, persistent_workers=persistent_workers, drop_last=drop_last)
+    def __init__(
+        self,
+        name: str = "cifar10",
+        batch_size: int = 64,
+        img_size: int = 32,
+        *,
+        npz_dir: str | None = None,
+        data_dir: str | None = None,
+        download: bool = True,
+        val_size: int = 1000,
+        test_size: int = 2000,
+        limit_train: int | None = None,
+        split_seed: int = 0,
+        augment: bool = True,
+        crop_padding: int = 4,
+        hflip: bool = True,
+        normalize: bool = True,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        drop_last: bool = False,
+    ) -> None:
+        super().__init__(
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            persistent_workers=persistent_workers,
+            drop_last=drop_last,
+        )
         if name not in ("cifar10", "cifar100"):
             raise ValueError(f"name must be 'cifar10' or 'cifar100', got {name!r}")
         if not isinstance(img_size, int) or img_size < 8:
@@ -283,14 +364,18 @@ class CIFARDataModule(_ArrayDataModule):
     def _npz_files(self) -> tuple[list[Path], list[Path]]:
         folder = Path(os.path.expanduser(str(self.npz_dir)))
         if not folder.is_dir():
-            raise FileNotFoundError(f"{self.name}: local data folder npz_dir={str(folder)!r} does not exist; point "
-                                    f"data.npz_dir at a folder holding {self.name}_train*.npz (or set "
-                                    "LSWAG_DATA_DIR), or set data.npz_dir=null to use torchvision")
+            raise FileNotFoundError(
+                f"{self.name}: local data folder npz_dir={str(folder)!r} does not exist; point "
+                f"data.npz_dir at a folder holding {self.name}_train*.npz (or set "
+                "LSWAG_DATA_DIR), or set data.npz_dir=null to use torchvision"
+            )
         train = sorted(folder.glob(f"{self.name}_train*.npz"))
         test = sorted(folder.glob(f"{self.name}_test*.npz"))
         if not train:
-            raise FileNotFoundError(f"{self.name}: no {self.name}_train*.npz file in {folder} "
-                                    f"(found: {sorted(p.name for p in folder.glob('*.npz'))})")
+            raise FileNotFoundError(
+                f"{self.name}: no {self.name}_train*.npz file in {folder} "
+                f"(found: {sorted(p.name for p in folder.glob('*.npz'))})"
+            )
         return train, test
 
     def _torchvision_root(self) -> Path:
@@ -305,13 +390,17 @@ class CIFARDataModule(_ArrayDataModule):
             ds = cls(str(root), train=train, download=False)
         except RuntimeError:
             if not self.download:
-                raise FileNotFoundError(f"{self.name} not found under {root} and data.download=false; set "
-                                        "data.data_dir to a torchvision CIFAR folder or data.npz_dir to .npz files")
+                raise FileNotFoundError(
+                    f"{self.name} not found under {root} and data.download=false; set "
+                    "data.data_dir to a torchvision CIFAR folder or data.npz_dir to .npz files"
+                ) from None
             try:
                 ds = cls(str(root), train=train, download=True)
             except Exception as err:
-                raise RuntimeError(f"{self.name}: download to {root} failed ({type(err).__name__}: {err}); "
-                                   "without network access point data.npz_dir at a folder of .npz files") from err
+                raise RuntimeError(
+                    f"{self.name}: download to {root} failed ({type(err).__name__}: {err}); "
+                    "without network access point data.npz_dir at a folder of .npz files"
+                ) from err
         return np.asarray(ds.data, dtype=np.uint8), np.asarray(ds.targets, dtype=np.int64)
 
     def prepare_data(self) -> None:
@@ -319,7 +408,7 @@ class CIFARDataModule(_ArrayDataModule):
             self._torchvision(train=True)
             self._torchvision(train=False)
 
-    def setup(self, stage: Optional[str] = None) -> None:
+    def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
         if self.npz_dir is not None:
@@ -342,16 +431,29 @@ class CIFARDataModule(_ArrayDataModule):
         images = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
         labels = torch.from_numpy(y)
         test_images = torch.from_numpy(x_test).permute(0, 3, 1, 2).contiguous()
-        mean, std = ((CIFAR10_MEAN, CIFAR10_STD) if self.name == "cifar10" else (CIFAR100_MEAN, CIFAR100_STD)) \
-            if self.normalize else ((0.0,), (1.0,))
+        mean, std = (
+            ((CIFAR10_MEAN, CIFAR10_STD) if self.name == "cifar10" else (CIFAR100_MEAN, CIFAR100_STD))
+            if self.normalize
+            else ((0.0,), (1.0,))
+        )
         common = dict(img_size=self.img_size, in_chans=3, mean=mean, std=std)
-        self.train_set = ArrayImageDataset(images[train_idx], labels[train_idx], augment=self.augment,
-                                           crop_padding=self.crop_padding, hflip=self.hflip, **common)
+        self.train_set = ArrayImageDataset(
+            images[train_idx],
+            labels[train_idx],
+            augment=self.augment,
+            crop_padding=self.crop_padding,
+            hflip=self.hflip,
+            **common,
+        )
         self.val_set = ArrayImageDataset(images[val_idx], labels[val_idx], **common)
         self.test_set = ArrayImageDataset(test_images, torch.from_numpy(y_test), **common)
         self._check_batch_size()
-        log.info("%s: %s images (source: %s)", self.name, self.sizes,
-                 self.npz_dir if self.npz_dir is not None else self._torchvision_root())
+        log.info(
+            "%s: %s images (source: %s)",
+            self.name,
+            self.sizes,
+            self.npz_dir if self.npz_dir is not None else self._torchvision_root(),
+        )
 
 
 def get_datamodule(name: str, **options) -> pl.LightningDataModule:

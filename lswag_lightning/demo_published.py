@@ -13,6 +13,7 @@ seed derived from its arch string (:func:`lswag_lightning.bench.arch_seed`), and
 Spearman ρ per proxy and accuracy column, and LIBRA's held-out ρ (20 random halves) beside the best single proxy.
 Deterministic on one device: same cells, same seeds, same batch.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,8 +42,10 @@ def load_cells(path: str | Path | None = None) -> pd.DataFrame:
     """The shipped cells: ``nb201_index``, ``arch`` and the three accuracies of :data:`ACCURACIES`, file order."""
     path = Path(path) if path is not None else CELLS_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; it ships with the package (reinstall, or regenerate it with "
-                                "recipes/demo_cells.py from the NAS-Bench-201 table)")
+        raise FileNotFoundError(
+            f"{path} is missing; it ships with the package (reinstall, or regenerate it with "
+            "recipes/demo_cells.py from the NAS-Bench-201 table)"
+        )
     table = pd.read_csv(path)
     missing = [c for c in ("nb201_index", "arch", *ACCURACIES) if c not in table.columns]
     if missing:
@@ -50,8 +53,9 @@ def load_cells(path: str | Path | None = None) -> pd.DataFrame:
     return table
 
 
-def digits_probe(batch_size: int = PROBE_BATCH, img_size: int = PROBE_SIZE, seed: int = 0
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+def digits_probe(
+    batch_size: int = PROBE_BATCH, img_size: int = PROBE_SIZE, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A probe batch from scikit-learn's digits: float32 (B, 3, img_size, img_size) and int64 labels (B,).
 
     ``batch_size`` images drawn without replacement (``numpy.random.default_rng(seed)``), scaled to [0, 1],
@@ -73,8 +77,14 @@ def digits_probe(batch_size: int = PROBE_BATCH, img_size: int = PROBE_SIZE, seed
     return x, torch.from_numpy(digits.target[index].astype(np.int64))
 
 
-def _score_chunk(archs: Sequence[str], x: torch.Tensor, y: torch.Tensor, proxies: Sequence[str],
-                 build_options: Mapping[str, Any], device: str) -> list[dict[str, Any]]:
+def _score_chunk(
+    archs: Sequence[str],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    proxies: Sequence[str],
+    build_options: Mapping[str, Any],
+    device: str,
+) -> list[dict[str, Any]]:
     """Score ``archs`` one after the other in this process (1 torch thread on a CPU)."""
     from lswag_lightning.bench import arch_seed, score_architecture
     from lswag_lightning.spaces import get_space
@@ -83,13 +93,19 @@ def _score_chunk(archs: Sequence[str], x: torch.Tensor, y: torch.Tensor, proxies
         torch.set_num_threads(1)
     space, dev = get_space("nb201"), torch.device(device)
     x, y = x.to(dev), y.to(dev)
-    return [score_architecture(space, arch, x, y, proxies, build_options, {}, dev, arch_seed(arch))
-            for arch in archs]
+    return [score_architecture(space, arch, x, y, proxies, build_options, {}, dev, arch_seed(arch)) for arch in archs]
 
 
-def score_cells(cells: pd.DataFrame, x: torch.Tensor, y: torch.Tensor, *, proxies: Sequence[str] = PROXIES,
-                build_options: Mapping[str, Any] | None = None, device: str | None = None,
-                jobs: int = 1) -> pd.DataFrame:
+def score_cells(
+    cells: pd.DataFrame,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    proxies: Sequence[str] = PROXIES,
+    build_options: Mapping[str, Any] | None = None,
+    device: str | None = None,
+    jobs: int = 1,
+) -> pd.DataFrame:
     """``cells`` with one column per proxy value (and ``params``, ``status``, timing columns) added, same order.
 
     On a CPU ``jobs`` worker processes score interleaved slices of the cells (1 thread each); on a GPU one
@@ -104,8 +120,11 @@ def score_cells(cells: pd.DataFrame, x: torch.Tensor, y: torch.Tensor, *, proxie
     else:
         slices = [archs[k::jobs] for k in range(jobs)]
         with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-            parts = list(pool.map(_score_chunk, slices, [x] * jobs, [y] * jobs, [proxies] * jobs,
-                                  [options] * jobs, [device] * jobs))
+            parts = list(
+                pool.map(
+                    _score_chunk, slices, [x] * jobs, [y] * jobs, [proxies] * jobs, [options] * jobs, [device] * jobs
+                )
+            )
         rows = [None] * len(archs)
         for k, part in enumerate(parts):
             rows[k::jobs] = part
@@ -117,8 +136,9 @@ def _finite(value: float) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
-def published_summary(table: pd.DataFrame, proxies: Sequence[str] = PROXIES, *, n_splits: int = 20,
-                      seed: int = 0) -> dict[str, Any]:
+def published_summary(
+    table: pd.DataFrame, proxies: Sequence[str] = PROXIES, *, n_splits: int = 20, seed: int = 0
+) -> dict[str, Any]:
     """``{"n", "spearman": {accuracy: {proxy: ρ}}, "libra_heldout": {accuracy: {...}}}`` of a scored table.
 
     ρ is over the rows where the proxy is finite (disconnected cells make NASWOT / synflow / jacov non-finite).
@@ -147,16 +167,24 @@ def published_summary(table: pd.DataFrame, proxies: Sequence[str] = PROXIES, *, 
         out["libra_heldout"][acc] = {
             "libra": {"mean": _finite(s["libra"]["mean"]), "std": _finite(s["libra"]["std"])},
             "best_single": {"mean": _finite(s["best_single"]["mean"]), "std": _finite(s["best_single"]["std"])},
-            "choice": list(ev.selection.proxies), "n": int(ev.n_rows)}
+            "choice": list(ev.selection.proxies),
+            "n": int(ev.n_rows),
+        }
     return out
 
 
 def format_published(summary: Mapping[str, Any], proxies: Sequence[str] = PROXIES) -> str:
     """The published-truth table for a terminal: one row per proxy, one column per dataset, LIBRA below."""
-    short = {"cifar10_test_acc": "CIFAR-10", "cifar100_test_acc": "CIFAR-100",
-             "imagenet16_120_test_acc": "ImageNet16-120"}
-    lines = [f"Spearman ρ with the published 200-epoch test accuracy, {summary['n']} NAS-Bench-201 cells:",
-             f"{'proxy':<22}" + "".join(f"{short[a]:>16}" for a in ACCURACIES), "-" * 70]
+    short = {
+        "cifar10_test_acc": "CIFAR-10",
+        "cifar100_test_acc": "CIFAR-100",
+        "imagenet16_120_test_acc": "ImageNet16-120",
+    }
+    lines = [
+        f"Spearman ρ with the published 200-epoch test accuracy, {summary['n']} NAS-Bench-201 cells:",
+        f"{'proxy':<22}" + "".join(f"{short[a]:>16}" for a in ACCURACIES),
+        "-" * 70,
+    ]
 
     def fmt(v: Any) -> str:
         return "n/a" if v is None else f"{v:.3f}"
@@ -171,6 +199,8 @@ def format_published(summary: Mapping[str, Any], proxies: Sequence[str] = PROXIE
             cells.append("n/a" if "error" in ev else f"{fmt(ev[key]['mean'])} ± {fmt(ev[key]['std'])}")
         lines.append(f"{label:<22}" + "".join(f"{c:>16}" for c in cells))
     choices = {a: summary["libra_heldout"][a].get("choice") for a in ACCURACIES}
-    lines.append("LIBRA's choice on all cells: " + "; ".join(
-        f"{short[a]}: {', '.join(c) if c else 'n/a'}" for a, c in choices.items()))
+    lines.append(
+        "LIBRA's choice on all cells: "
+        + "; ".join(f"{short[a]}: {', '.join(c) if c else 'n/a'}" for a, c in choices.items())
+    )
     return "\n".join(lines)

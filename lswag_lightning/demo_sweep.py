@@ -12,6 +12,7 @@ the second:
   can be rerun alone with ``lswag-train candidate.index=<i>``.
 - :func:`seed_agreement` is the Spearman ρ between the accuracies of the same candidates trained with two seeds.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,8 +26,9 @@ import pandas as pd
 from lswag_lightning.analysis.correlations import spearman
 
 
-def spread_indices(space: Any, n: int, *, pool: int = 256, seed: int = 0,
-                   build_options: Mapping[str, Any] | None = None) -> list[int]:
+def spread_indices(
+    space: Any, n: int, *, pool: int = 256, seed: int = 0, build_options: Mapping[str, Any] | None = None
+) -> list[int]:
     """``n`` sampler indices in ``0..pool-1`` whose candidates span the pool's range of parameter counts.
 
     The pool is the first ``pool`` samples (``space.sample(default_rng([seed, i]))``); duplicates of an
@@ -46,15 +48,17 @@ def spread_indices(space: Any, n: int, *, pool: int = 256, seed: int = 0,
         if arch not in seen:
             seen[arch] = (space.param_count(spec, **options), index)
     if len(seen) < n:
-        raise ValueError(f"the first {pool} samples hold only {len(seen)} distinct architectures, fewer than "
-                         f"n={n}; raise pool")
+        raise ValueError(
+            f"the first {pool} samples hold only {len(seen)} distinct architectures, fewer than n={n}; raise pool"
+        )
     ordered = sorted(seen.items(), key=lambda item: (item[1][0], item[0]))
     positions = np.unique(np.round(np.linspace(0, len(ordered) - 1, n)).astype(int))
     return sorted(ordered[int(p)][1][1] for p in positions)
 
 
-def seed_agreement(first: pd.DataFrame, second: pd.DataFrame, accuracy: str = "val_acc",
-                   key: Sequence[str] = ("space", "arch")) -> dict[str, dict[str, Any]]:
+def seed_agreement(
+    first: pd.DataFrame, second: pd.DataFrame, accuracy: str = "val_acc", key: Sequence[str] = ("space", "arch")
+) -> dict[str, dict[str, Any]]:
     """Per space: ``{"n": candidates trained with both seeds, "rho": Spearman of their two accuracies}``.
 
     ``first`` / ``second`` are result tables (:func:`lswag_lightning.collect.results_table`) of the same
@@ -74,8 +78,9 @@ def seed_agreement(first: pd.DataFrame, second: pd.DataFrame, accuracy: str = "v
     return out
 
 
-def arm_candidates(recipe_dir: str | Path, config_name: str, arm: str, n: int, *, pool: int = 256,
-                   overrides: Sequence[str] = ()) -> tuple[str, list[int]]:
+def arm_candidates(
+    recipe_dir: str | Path, config_name: str, arm: str, n: int, *, pool: int = 256, overrides: Sequence[str] = ()
+) -> tuple[str, list[int]]:
     """``(space name, sampler indices)`` of ``n`` size-spread candidates for one arm (experiment) of a recipe.
 
     The arm's config is composed as ``lswag-train`` would compose it (Hydra compose API, ``experiment=<arm>``
@@ -112,9 +117,16 @@ def seed_check_subset(indices: Sequence[int], k: int) -> list[int]:
 
 def records_table(records: Sequence[Mapping[str, Any]], accuracy: str = "val_acc") -> pd.DataFrame:
     """``space``, ``arch``, ``seed`` and ``accuracy`` (in %) of finished result.json records."""
-    rows = [{"space": r.get("space"), "arch": r.get("arch"), "seed": r.get("seed"),
-             accuracy: 100.0 * float(r[accuracy]) if r.get(accuracy) is not None else math.nan}
-            for r in records if r.get("status") == "ok"]
+    rows = [
+        {
+            "space": r.get("space"),
+            "arch": r.get("arch"),
+            "seed": r.get("seed"),
+            accuracy: 100.0 * float(r[accuracy]) if r.get(accuracy) is not None else math.nan,
+        }
+        for r in records
+        if r.get("status") == "ok"
+    ]
     return pd.DataFrame(rows, columns=["space", "arch", "seed", accuracy])
 
 
@@ -122,8 +134,9 @@ def _finite(value: Any) -> float | None:
     return float(value) if value is not None and math.isfinite(float(value)) else None
 
 
-def spaces_summary(table: pd.DataFrame, proxies: Sequence[str], accuracy: str,
-                   agreement: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+def spaces_summary(
+    table: pd.DataFrame, proxies: Sequence[str], accuracy: str, agreement: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
     """``{space: {"n", "seed_agreement_rho", "spearman": {proxy: ρ}}}`` of a collected sweep, spaces sorted.
 
     ``table`` is the collected result table (:func:`lswag_lightning.collect.results_table`: ``space``, the proxy
@@ -138,9 +151,11 @@ def spaces_summary(table: pd.DataFrame, proxies: Sequence[str], accuracy: str,
             v = rows[proxy].to_numpy(float) if proxy in rows.columns else np.full(len(rows), math.nan)
             ok = np.isfinite(v) & np.isfinite(y)
             rhos[str(proxy)] = _finite(spearman(v[ok], y[ok])) if ok.sum() >= 3 else None
-        out[str(space)] = {"n": int(len(rows)),
-                           "seed_agreement_rho": _finite((agreement.get(str(space)) or {}).get("rho")),
-                           "spearman": rhos}
+        out[str(space)] = {
+            "n": int(len(rows)),
+            "seed_agreement_rho": _finite((agreement.get(str(space)) or {}).get("rho")),
+            "spearman": rhos,
+        }
     return out
 
 
@@ -149,12 +164,21 @@ def format_spaces(spaces: Mapping[str, Mapping[str, Any]], accuracy: str = "val_
     lines = []
     for space, s in spaces.items():
         agree = s.get("seed_agreement_rho")
-        verdict = ("not measured" if agree is None else
-                   f"{agree:.3f} ({'>=' if agree >= target else 'BELOW'} {target}: the accuracy ranking "
-                   + ("reproduces" if agree >= target else "is partly seed noise; read the ρ below with care") + ")")
+        verdict = (
+            "not measured"
+            if agree is None
+            else f"{agree:.3f} ({'>=' if agree >= target else 'BELOW'} {target}: the accuracy ranking "
+            + ("reproduces" if agree >= target else "is partly seed noise; read the ρ below with care")
+            + ")"
+        )
         rhos = sorted(s["spearman"].items(), key=lambda kv: -(kv[1] if kv[1] is not None else -2))
-        lines.append(f"{space}: {s['n']} candidates; {accuracy} rank agreement between training seeds 0 and 1: "
-                     f"{verdict}")
-        lines.append("  Spearman ρ with " + accuracy + ": " + ", ".join(
-            f"{p} {'n/a' if r is None else f'{r:.3f}'}" for p, r in rhos))
+        lines.append(
+            f"{space}: {s['n']} candidates; {accuracy} rank agreement between training seeds 0 and 1: {verdict}"
+        )
+        lines.append(
+            "  Spearman ρ with "
+            + accuracy
+            + ": "
+            + ", ".join(f"{p} {'n/a' if r is None else f'{r:.3f}'}" for p, r in rhos)
+        )
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 Imports only numpy, so it serves code that must not pull in Lightning (search, bench).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -14,6 +14,7 @@ lists, numpy scalars as Python ones, paths as strings) and treats non-finite flo
   ``train_jobs.json`` and score-cache lines (their scores already encoded as strings), ``lswag-collect``'s
   ``collect.json``.
 """
+
 from __future__ import annotations
 
 import json
@@ -83,14 +84,20 @@ def _plain(value: Any, nonfinite: str, fallback: Callable[[Any], Any] | None) ->
     return value
 
 
-def dumps(value: Any, *, nonfinite: str = "null", fallback: Callable[[Any], Any] | None = None,
-          **kwargs: Any) -> str:
+def dumps(value: Any, *, nonfinite: str = "null", fallback: Callable[[Any], Any] | None = None, **kwargs: Any) -> str:
     """``json.dumps(plain(value, nonfinite, fallback), **kwargs)``."""
     return json.dumps(plain(value, nonfinite, fallback), **kwargs)
 
 
-def write_json(path: str | os.PathLike, value: Any, *, nonfinite: str = "null",
-               fallback: Callable[[Any], Any] | None = None, indent: int | None = 2, newline: bool = False) -> Path:
+def write_json(
+    path: str | os.PathLike,
+    value: Any,
+    *,
+    nonfinite: str = "null",
+    fallback: Callable[[Any], Any] | None = None,
+    indent: int | None = 2,
+    newline: bool = False,
+) -> Path:
     """Write ``value`` as JSON (``indent``; a final newline with ``newline``) to ``path``; returns the path."""
     path = Path(path)
     path.write_text(dumps(value, nonfinite=nonfinite, fallback=fallback, indent=indent) + ("\n" if newline else ""))

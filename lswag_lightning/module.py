@@ -9,10 +9,12 @@ Logged (torchmetrics): ``train/loss``, ``train/acc`` (per epoch; the loss per st
 ``val/acc_best``, ``test/loss``, ``test/acc``. :attr:`CandidateClassifier.final_metrics` keeps the last values as
 floats at the end of fit and of test (``trainer.test`` resets the trainer's ``callback_metrics``; this does not).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -25,15 +27,23 @@ OPTIMIZERS = ("adamw", "sgd")
 SCHEDULERS = ("cosine", "none")
 
 
-def build_candidate(space: str, arch: str | Mapping[str, Any], *, num_classes: int, in_chans: int, img_size: int,
-                    space_options: Optional[Mapping[str, Any]] = None) -> nn.Module:
+def build_candidate(
+    space: str,
+    arch: str | Mapping[str, Any],
+    *,
+    num_classes: int,
+    in_chans: int,
+    img_size: int,
+    space_options: Mapping[str, Any] | None = None,
+) -> nn.Module:
     """The network of architecture ``arch`` (an encoded string or a dict) in search space ``space``."""
     from lswag_lightning.spaces import get_space
 
     space_obj = get_space(space)
     spec = space_obj.decode(arch)
-    return space_obj.build(spec, num_classes=num_classes, in_chans=in_chans, img_size=img_size,
-                           **dict(space_options or {}))
+    return space_obj.build(
+        spec, num_classes=num_classes, in_chans=in_chans, img_size=img_size, **dict(space_options or {})
+    )
 
 
 class CandidateClassifier(pl.LightningModule):
@@ -54,14 +64,14 @@ class CandidateClassifier(pl.LightningModule):
 
     def __init__(
         self,
-        net: Optional[nn.Module] = None,
+        net: nn.Module | None = None,
         *,
-        space: Optional[str] = None,
-        arch: Optional[str] = None,
+        space: str | None = None,
+        arch: str | None = None,
         num_classes: int = 10,
         in_chans: int = 3,
         img_size: int = 32,
-        space_options: Optional[Mapping[str, Any]] = None,
+        space_options: Mapping[str, Any] | None = None,
         optimizer: str = "adamw",
         lr: float = 1e-3,
         weight_decay: float = 0.05,
@@ -89,8 +99,9 @@ class CandidateClassifier(pl.LightningModule):
         if net is None:
             if space is None or arch is None:
                 raise ValueError("CandidateClassifier needs either net= or both space= and arch=")
-            net = build_candidate(space, arch, num_classes=num_classes, in_chans=in_chans, img_size=img_size,
-                                  space_options=space_options)
+            net = build_candidate(
+                space, arch, num_classes=num_classes, in_chans=in_chans, img_size=img_size, space_options=space_options
+            )
         self.net = net
         self.train_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")

@@ -4,6 +4,7 @@ The data are never copied into the project. They are read at run time from, in o
 an explicit path argument, the ``LSWAG_DATA_DIR`` environment variable, or ``../shared/data`` next to the
 source checkout (the layout of this project's development machines and CI).
 """
+
 from __future__ import annotations
 
 import os

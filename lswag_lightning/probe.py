@@ -24,6 +24,7 @@ The images come in the drawn, random order: the files are sorted by class and Λ
 parts. Labels are int64 class indices 0..9. Only numpy, torch and :mod:`lswag_lightning.images` are imported at
 module level (scikit-learn for ``digits``).
 """
+
 from __future__ import annotations
 
 import os
@@ -48,9 +49,17 @@ NASLIB_STD = (0.24703233, 0.24348505, 0.26158768)
 CROP_PADDING = 4
 
 
-def probe_batch(protocol: str, *, batch_size: int = 64, seed: int = 0, img_size: int = 32,
-                data_dir: str | os.PathLike | None = None, data: str = "cifar10_npz", in_chans: int = 3,
-                augment: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def probe_batch(
+    protocol: str,
+    *,
+    batch_size: int = 64,
+    seed: int = 0,
+    img_size: int = 32,
+    data_dir: str | os.PathLike | None = None,
+    data: str = "cifar10_npz",
+    in_chans: int = 3,
+    augment: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One reproducible probe batch ``(images (B, C, S, S) float32, labels (B,) int64)`` under ``protocol``
     (``bench``, ``search`` or ``naslib``; see the module docstring). ``data`` and ``in_chans`` apply to
     ``search``, ``augment`` to ``naslib``; the same arguments always give the same batch."""
@@ -73,8 +82,9 @@ def _check_sizes(batch_size: int, img_size: int) -> None:
         raise ValueError(f"img_size must be an int >= 4, got {img_size!r}")
 
 
-def _bench_batch(data_dir: str | os.PathLike | None, batch_size: int, seed: int,
-                 img_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _bench_batch(
+    data_dir: str | os.PathLike | None, batch_size: int, seed: int, img_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     root = resolve_data_dir(data_dir, must_contain=PROBE_FILE)
     images, labels = read_image_npz([root / PROBE_FILE])
     if batch_size > len(labels):
@@ -88,8 +98,9 @@ def _bench_batch(data_dir: str | os.PathLike | None, batch_size: int, seed: int,
     return (x - mean) / std, torch.from_numpy(labels[index])
 
 
-def _search_batch(name: str, batch_size: int, img_size: int, in_chans: int, seed: int,
-                  data_dir: str | os.PathLike | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _search_batch(
+    name: str, batch_size: int, img_size: int, in_chans: int, seed: int, data_dir: str | os.PathLike | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     if name not in PROBE_DATASETS:
         raise ValueError(f"unknown probe dataset {name!r}; use one of {', '.join(PROBE_DATASETS)}")
     _check_sizes(batch_size, img_size)
@@ -109,8 +120,9 @@ def _search_batch(name: str, batch_size: int, img_size: int, in_chans: int, seed
         x = torch.from_numpy(pool[idx]).permute(0, 3, 1, 2).float().div_(255.0)
         means, stds = CIFAR10_MEAN, CIFAR10_STD
     if x.shape[-1] != img_size:
-        x = F.interpolate(x, size=(img_size, img_size), mode="bilinear", align_corners=False,
-                          antialias=img_size < x.shape[-1])
+        x = F.interpolate(
+            x, size=(img_size, img_size), mode="bilinear", align_corners=False, antialias=img_size < x.shape[-1]
+        )
     if x.shape[1] != in_chans:
         x = x.repeat(1, in_chans, 1, 1)
     m = torch.tensor(means, dtype=torch.float32).view(1, -1, 1, 1)
@@ -130,13 +142,15 @@ def _cifar10_npz(data_dir: str | os.PathLike | None) -> tuple[np.ndarray, np.nda
     folder = resolve_data_dir(data_dir, must_contain="images") / "images"
     files = sorted(folder.glob("cifar10_train*.npz"))
     if not files:
-        raise FileNotFoundError(f"no cifar10_train*.npz in {folder}; pass --data-dir (the folder holding images/) "
-                                "or use --data digits")
+        raise FileNotFoundError(
+            f"no cifar10_train*.npz in {folder}; pass --data-dir (the folder holding images/) or use --data digits"
+        )
     return read_image_npz(files)
 
 
-def _naslib_batch(data_dir: str | os.PathLike | None, batch_size: int, seed: int,
-                  augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _naslib_batch(
+    data_dir: str | os.PathLike | None, batch_size: int, seed: int, augment: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     root = resolve_data_dir(data_dir, must_contain=NASLIB_FILES[0])
     missing = [name for name in NASLIB_FILES if not (root / name).exists()]
     if missing:
@@ -164,8 +178,9 @@ def naslib_normalise(images: np.ndarray) -> torch.Tensor:
     return (x - mean) / std
 
 
-def crop_and_flip(images: np.ndarray, offsets: np.ndarray, flips: np.ndarray,
-                  padding: int = CROP_PADDING) -> np.ndarray:
+def crop_and_flip(
+    images: np.ndarray, offsets: np.ndarray, flips: np.ndarray, padding: int = CROP_PADDING
+) -> np.ndarray:
     """NASLib's training augmentation with given randomness, on uint8 (N, H, W, C) images.
 
     Each image is zero-padded by ``padding`` pixels on every side and cropped back to H x W at ``offsets[i] =
@@ -175,11 +190,12 @@ def crop_and_flip(images: np.ndarray, offsets: np.ndarray, flips: np.ndarray,
     n, h, w, _ = images.shape
     offsets, flips = np.asarray(offsets), np.asarray(flips, dtype=bool)
     if offsets.shape != (n, 2) or flips.shape != (n,):
-        raise ValueError(f"need offsets of shape ({n}, 2) and flips of shape ({n},), "
-                         f"got {offsets.shape} and {flips.shape}")
+        raise ValueError(
+            f"need offsets of shape ({n}, 2) and flips of shape ({n},), got {offsets.shape} and {flips.shape}"
+        )
     if offsets.min(initial=0) < 0 or offsets.max(initial=0) > 2 * padding:
         raise ValueError(f"crop offsets must lie in 0..{2 * padding}")
     padded = np.pad(images, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-    out = np.stack([padded[i, top:top + h, left:left + w] for i, (top, left) in enumerate(offsets)])
+    out = np.stack([padded[i, top : top + h, left : left + w] for i, (top, left) in enumerate(offsets)])
     out[flips] = out[flips, :, ::-1]
     return out

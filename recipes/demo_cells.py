@@ -8,6 +8,7 @@ checks that every arch string equals the one computed from the index (``lswag_li
 
     .venv/bin/python recipes/demo_cells.py [--n 200] [--seed 0] [--data-dir ../shared/data]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,12 @@ from lswag_lightning.demo_published import CELLS_FILE
 from lswag_lightning.paths import resolve_data_dir
 from lswag_lightning.spaces.nb201 import NUM_ARCHS, index_to_arch
 
-COLUMNS = {"CIFAR10TestAccuracy200Epochs": "cifar10_test_acc", "CIFAR100TestAccuracy200Epochs": "cifar100_test_acc",
-           "ImageNetTestAccuracy200Epochs": "imagenet16_120_test_acc", "ArchitectureString": "arch"}
+COLUMNS = {
+    "CIFAR10TestAccuracy200Epochs": "cifar10_test_acc",
+    "CIFAR100TestAccuracy200Epochs": "cifar100_test_acc",
+    "ImageNetTestAccuracy200Epochs": "imagenet16_120_test_acc",
+    "ArchitectureString": "arch",
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ Each timing is the median of ``--repeats`` runs after one warm-up. Run:
 
     .venv/bin/python recipes/engine_benchmark.py --threads 1 --repeats 5   # --device cuda on a GPU
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,7 +60,8 @@ def models() -> dict[str, nn.Module]:
     torch.manual_seed(0)
     out: dict[str, nn.Module] = {
         "ViT (timm, 32px, patch 4, dim 192, depth 6, 3 heads)": VisionTransformer(
-            img_size=32, patch_size=4, embed_dim=192, depth=6, num_heads=3, num_classes=10),
+            img_size=32, patch_size=4, embed_dim=192, depth=6, num_heads=3, num_classes=10
+        ),
     }
     try:
         from lswag_lightning.spaces import get_space
@@ -114,23 +116,30 @@ def main(argv: list[str] | None = None) -> None:
     x, y, source = probe_batch(args.batch_size, seed=0)
     x, y = x.to(device), y.to(device)
     where = f"{args.threads} CPU thread(s)" if device.type == "cpu" else torch.cuda.get_device_name(device)
-    lines = [f"batch {args.batch_size} of {source}; {where}; median of {args.repeats} runs "
-             f"after a warm-up; torch {torch.__version__}", "",
-             "| model | train step (s) | lswag alone | all proxies, one call | all proxies, one call each | "
-             "speed-up of sharing | ten classic, one call | ten classic, batch_grads=split | zico_ps alone |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"batch {args.batch_size} of {source}; {where}; median of {args.repeats} runs "
+        f"after a warm-up; torch {torch.__version__}",
+        "",
+        "| model | train step (s) | lswag alone | all proxies, one call | all proxies, one call each | "
+        "speed-up of sharing | ten classic, one call | ten classic, batch_grads=split | zico_ps alone |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, model in models().items():
         model = model.to(device)
         step = timed(train_step(model, x, y), args.repeats)
-        lswag = timed(lambda: score_network(model, x, y, proxies=("lswag",)), args.repeats)
-        joint = timed(lambda: score_network(model, x, y, proxies=ALL), args.repeats)
-        separate = timed(lambda: [score_network(model, x, y, proxies=(p,)) for p in ALL], args.repeats)
-        ten = timed(lambda: score_network(model, x, y, proxies=TEN), args.repeats)
-        ten_split = timed(lambda: score_network(model, x, y, proxies=TEN, batch_grads="split"), args.repeats)
-        zico_ps = timed(lambda: score_network(model, x, y, proxies=("zico_ps",)), args.repeats)
-        lines.append(f"| {name} | {step:.3f} | {lswag / step:.2f}x | {joint / step:.2f}x | "
-                     f"{separate / step:.2f}x | {separate / joint:.2f}x | {ten / step:.2f}x | {ten_split / step:.2f}x | "
-                     f"{zico_ps / step:.2f}x |")
+        lswag = timed(lambda model=model: score_network(model, x, y, proxies=("lswag",)), args.repeats)
+        joint = timed(lambda model=model: score_network(model, x, y, proxies=ALL), args.repeats)
+        separate = timed(lambda model=model: [score_network(model, x, y, proxies=(p,)) for p in ALL], args.repeats)
+        ten = timed(lambda model=model: score_network(model, x, y, proxies=TEN), args.repeats)
+        ten_split = timed(
+            lambda model=model: score_network(model, x, y, proxies=TEN, batch_grads="split"), args.repeats
+        )
+        zico_ps = timed(lambda model=model: score_network(model, x, y, proxies=("zico_ps",)), args.repeats)
+        lines.append(
+            f"| {name} | {step:.3f} | {lswag / step:.2f}x | {joint / step:.2f}x | "
+            f"{separate / step:.2f}x | {separate / joint:.2f}x | {ten / step:.2f}x | {ten_split / step:.2f}x | "
+            f"{zico_ps / step:.2f}x |"
+        )
         print(lines[-1], flush=True)
     text = "\n".join(lines)
     print("\n" + text)

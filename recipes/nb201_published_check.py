@@ -37,14 +37,15 @@ second time with another batch and init and adds our own seed-to-seed ρ, the ce
 
     .venv/bin/python recipes/nb201_published_check.py --threads 1 --out runs/nb201_published
 """
+
 from __future__ import annotations
 
 import argparse
 import math
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -53,7 +54,8 @@ import torch
 from lswag_lightning import score_network
 from lswag_lightning.analysis.correlations import kendall, spearman
 from lswag_lightning.analysis.published import load_nb201_flat
-from lswag_lightning.probe import crop_and_flip, naslib_normalise as normalise  # noqa: F401 (NASLib's transform)
+from lswag_lightning.probe import crop_and_flip  # noqa: F401 (NASLib's transform)
+from lswag_lightning.probe import naslib_normalise as normalise  # noqa: F401 (re-exported for the tests)
 from lswag_lightning.probe import probe_batch as draw_probe
 from lswag_lightning.spaces import get_space
 
@@ -90,14 +92,17 @@ def load_published(data_dir: str | Path | None = None, limit: int | None = None)
     table = load_nb201_flat("cifar10", data_dir).table
     missing = [c for c in ("arch", "nb201_index", *COUNTERPARTS.values()) if c not in table.columns]
     if missing:
-        raise ValueError(f"the published NB201 table lacks the columns {missing}; expected the NASLib flat CSV "
-                         "described in the data README (§3)")
+        raise ValueError(
+            f"the published NB201 table lacks the columns {missing}; expected the NASLib flat CSV "
+            "described in the data README (§3)"
+        )
     table = table.reset_index(drop=True)
     return table if limit is None else table.head(limit).reset_index(drop=True)
 
 
-def probe_batch(data_dir: str | Path | None = None, batch_size: int = NASLIB_BATCH_SIZE, seed: int = 0,
-                augment: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def probe_batch(
+    data_dir: str | Path | None = None, batch_size: int = NASLIB_BATCH_SIZE, seed: int = 0, augment: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One fixed batch: ``batch_size`` shuffled training images (seeded), augmented as NASLib, normalised: the
     ``naslib`` protocol of :func:`lswag_lightning.probe.probe_batch`. Returns float32 (batch_size, 3, 32, 32)
     inputs and int64 (batch_size,) labels."""
@@ -114,14 +119,22 @@ def validate_proxies(proxies: Sequence[str]) -> list[str]:
     names = list(dict.fromkeys(proxies))
     unknown = [p for p in names if p not in COUNTERPARTS]
     if unknown or not names:
-        raise ValueError(f"proxies {unknown or '(none)'} have no published NASLib counterpart; choose from "
-                         f"{', '.join(COUNTERPARTS)}")
+        raise ValueError(
+            f"proxies {unknown or '(none)'} have no published NASLib counterpart; choose from {', '.join(COUNTERPARTS)}"
+        )
     return names
 
 
-def score_architectures(archs: Sequence[str], inputs: torch.Tensor, targets: torch.Tensor,
-                        proxies: Sequence[str], *, device: str | torch.device = "cpu", seed: int = 0,
-                        progress: Callable[[int, int, float], None] | None = None) -> pd.DataFrame:
+def score_architectures(
+    archs: Sequence[str],
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    proxies: Sequence[str],
+    *,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> pd.DataFrame:
     """Our values of ``proxies`` for each NB201 arch string: a frame with ``arch`` and one column per proxy.
 
     Each network is built with ``torch.manual_seed(seed)`` just before ``get_space("nb201").build`` (10
@@ -175,12 +188,19 @@ def compare(ours: pd.DataFrame, published: pd.DataFrame, proxies: Sequence[str])
         nonzero = keep & (b != 0)
         scaled = a[nonzero] * UNIT_SCALE.get(proxy, 1.0)
         ratio = float(np.median(scaled / b[nonzero])) if nonzero.any() else math.nan
-        rows.append({
-            "proxy": proxy, "published": column, "n": int(keep.sum()), "n_excluded": int((~keep).sum()),
-            "n_both_failed": int((~ok_a & ~ok_b).sum()), "spearman": rho, "kendall": kendall(a[keep], b[keep]),
-            "median_ratio": ratio,
-            "meets_target": (bool(rho >= TARGET_SPEARMAN) if proxy in TARGET_PROXIES else None),
-        })
+        rows.append(
+            {
+                "proxy": proxy,
+                "published": column,
+                "n": int(keep.sum()),
+                "n_excluded": int((~keep).sum()),
+                "n_both_failed": int((~ok_a & ~ok_b).sum()),
+                "spearman": rho,
+                "kendall": kendall(a[keep], b[keep]),
+                "median_ratio": ratio,
+                "meets_target": (bool(rho >= TARGET_SPEARMAN) if proxy in TARGET_PROXIES else None),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -188,24 +208,48 @@ def markdown_table(summary: pd.DataFrame) -> str:
     """The summary as a markdown table (proxy, published column, n, excluded, Spearman, Kendall, [our
     seed-to-seed Spearman,] median ratio, target)."""
     noise = "spearman_self" in summary.columns
-    header = ["our proxy", "NASLib column", "n", "excluded", "Spearman ρ", "Kendall τ",
-              *(["ρ ours vs ours (other seed)"] if noise else []), "median ours/published", "target ρ ≥ 0.9"]
+    header = [
+        "our proxy",
+        "NASLib column",
+        "n",
+        "excluded",
+        "Spearman ρ",
+        "Kendall τ",
+        *(["ρ ours vs ours (other seed)"] if noise else []),
+        "median ours/published",
+        "target ρ ≥ 0.9",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in summary.itertuples():
         target = "—" if row.proxy not in TARGET_PROXIES else ("met" if row.meets_target else "MISSED")
         excluded = f"{row.n_excluded} ({row.n_both_failed} failed on both sides)" if row.n_excluded else "0"
-        cells = [row.proxy, row.published, str(row.n), excluded, f"{row.spearman:.3f}",
-                 f"{row.kendall:.3f}", *([f"{row.spearman_self:.3f}"] if noise else []),
-                 f"{row.median_ratio:.3f}", target]
+        cells = [
+            row.proxy,
+            row.published,
+            str(row.n),
+            excluded,
+            f"{row.spearman:.3f}",
+            f"{row.kendall:.3f}",
+            *([f"{row.spearman_self:.3f}"] if noise else []),
+            f"{row.median_ratio:.3f}",
+            target,
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def run_check(data_dir: str | Path | None = None, *, limit: int | None = None,
-              batch_size: int = NASLIB_BATCH_SIZE, proxies: Sequence[str] = tuple(COUNTERPARTS),
-              device: str | torch.device | None = None, seed: int = 0, augment: bool = True,
-              noise_seed: int | None = None,
-              progress: Callable[[int, int, float], None] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run_check(
+    data_dir: str | Path | None = None,
+    *,
+    limit: int | None = None,
+    batch_size: int = NASLIB_BATCH_SIZE,
+    proxies: Sequence[str] = tuple(COUNTERPARTS),
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    augment: bool = True,
+    noise_seed: int | None = None,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score the first ``limit`` published CIFAR-10 architectures and compare; returns (values, summary).
 
     ``values`` has per architecture ``arch``, ``nb201_index``, ``ours.<proxy>``, ``published.<column>`` and
@@ -230,8 +274,9 @@ def run_check(data_dir: str | Path | None = None, *, limit: int | None = None,
     values["seconds"] = ours["seconds"]
     if noise_seed is not None:
         inputs2, targets2 = probe_batch(data_dir, batch_size, noise_seed, augment)
-        again = score_architectures(archs, inputs2, targets2, proxies, device=device, seed=noise_seed,
-                                    progress=progress)
+        again = score_architectures(
+            archs, inputs2, targets2, proxies, device=device, seed=noise_seed, progress=progress
+        )
         self_rho = []
         for proxy in proxies:
             values[f"ours_noise.{proxy}"] = again[proxy]
@@ -251,27 +296,48 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=None,
-                        help="ground-truth folder holding nb201/ and images/ (default: $LSWAG_DATA_DIR or "
-                             "../shared/data)")
-    parser.add_argument("--limit", type=_positive_int, default=None,
-                        help="score the first N CIFAR-10 rows of the published file (default: all 724)")
-    parser.add_argument("--batch-size", type=_positive_int, default=NASLIB_BATCH_SIZE,
-                        help=f"probe batch size (default {NASLIB_BATCH_SIZE}: the one NASLib used for the file)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="ground-truth folder holding nb201/ and images/ (default: $LSWAG_DATA_DIR or ../shared/data)",
+    )
+    parser.add_argument(
+        "--limit",
+        type=_positive_int,
+        default=None,
+        help="score the first N CIFAR-10 rows of the published file (default: all 724)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=NASLIB_BATCH_SIZE,
+        help=f"probe batch size (default {NASLIB_BATCH_SIZE}: the one NASLib used for the file)",
+    )
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--proxies", nargs="+", default=list(COUNTERPARTS),
-                        help=f"our proxies to check (default: all with a counterpart: {' '.join(COUNTERPARTS)})")
+    parser.add_argument(
+        "--proxies",
+        nargs="+",
+        default=list(COUNTERPARTS),
+        help=f"our proxies to check (default: all with a counterpart: {' '.join(COUNTERPARTS)})",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the batch, the augmentation and each init")
-    parser.add_argument("--noise-seed", type=int, default=None,
-                        help="also score every architecture with this second seed (another batch and init) and "
-                             "report our own seed-to-seed Spearman, the ceiling NASLib's per-arch sampling allows")
-    parser.add_argument("--no-augment", dest="augment", action="store_false",
-                        help="skip NASLib's random crop + flip of the probe batch")
+    parser.add_argument(
+        "--noise-seed",
+        type=int,
+        default=None,
+        help="also score every architecture with this second seed (another batch and init) and "
+        "report our own seed-to-seed Spearman, the ceiling NASLib's per-arch sampling allows",
+    )
+    parser.add_argument(
+        "--no-augment", dest="augment", action="store_false", help="skip NASLib's random crop + flip of the probe batch"
+    )
     parser.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads (default 1)")
-    parser.add_argument("--out", default=None,
-                        help="folder for values.csv (per architecture), summary.csv and summary.md")
+    parser.add_argument(
+        "--out", default=None, help="folder for values.csv (per architecture), summary.csv and summary.md"
+    )
     return parser
 
 
@@ -284,13 +350,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         if done % 50 == 0 or done == total:
             print(f"[{done}/{total}] {seconds:.0f} s", file=sys.stderr, flush=True)
 
-    values, summary = run_check(args.data_dir, limit=args.limit, batch_size=args.batch_size, proxies=proxies,
-                                device=args.device, seed=args.seed, augment=args.augment,
-                                noise_seed=args.noise_seed, progress=progress)
-    protocol = (f"{len(values)} NB201 CIFAR-10 architectures, batch {args.batch_size} of CIFAR-10 training images"
-                f" ({'random crop + flip, ' if args.augment else ''}CIFAR mean/std), seed {args.seed}, "
-                f"{values['seconds'].sum():.0f} s of scoring"
-                + (f" (noise seed {args.noise_seed})" if args.noise_seed is not None else ""))
+    values, summary = run_check(
+        args.data_dir,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        proxies=proxies,
+        device=args.device,
+        seed=args.seed,
+        augment=args.augment,
+        noise_seed=args.noise_seed,
+        progress=progress,
+    )
+    protocol = (
+        f"{len(values)} NB201 CIFAR-10 architectures, batch {args.batch_size} of CIFAR-10 training images"
+        f" ({'random crop + flip, ' if args.augment else ''}CIFAR mean/std), seed {args.seed}, "
+        f"{values['seconds'].sum():.0f} s of scoring"
+        + (f" (noise seed {args.noise_seed})" if args.noise_seed is not None else "")
+    )
     table = markdown_table(summary)
     print(protocol)
     print(table)

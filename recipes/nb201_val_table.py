@@ -11,6 +11,7 @@ A cell missing from a score table is an error (those columns would be incomplete
     lswag-libra runs/nb201_val/table.csv --accuracy cifar10_val_acc --nonfinite rank_last --fusion log_rank --greedy \
         --fixed-set az=az_expressivity,az_progressivity,az_trainability,flops
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,10 +21,15 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_TABLES = [ROOT / "results" / "nb201_all_cells_scores.parquet",
-                  ROOT / "results" / "nb201_scored_subset_new_proxies.parquet"]
-TEST_COLUMNS = {"CIFAR10TestAccuracy200Epochs": "cifar10_test_acc", "CIFAR100TestAccuracy200Epochs": "cifar100_test_acc",
-                "ImageNetTestAccuracy200Epochs": "imagenet16_120_test_acc"}
+DEFAULT_TABLES = [
+    ROOT / "results" / "nb201_all_cells_scores.parquet",
+    ROOT / "results" / "nb201_scored_subset_new_proxies.parquet",
+]
+TEST_COLUMNS = {
+    "CIFAR10TestAccuracy200Epochs": "cifar10_test_acc",
+    "CIFAR100TestAccuracy200Epochs": "cifar100_test_acc",
+    "ImageNetTestAccuracy200Epochs": "imagenet16_120_test_acc",
+}
 
 
 def build_table(score_tables: list[Path], data_dir: Path | None = None, cells: str = "naslib_val") -> pd.DataFrame:
@@ -46,9 +52,11 @@ def build_table(score_tables: list[Path], data_dir: Path | None = None, cells: s
         new = [c for c in scores.columns if c != "arch" and c not in table.columns]
         missing = sorted(set(table["arch"]) - set(scores["arch"]))
         if missing:
-            raise ValueError(f"{path} lacks {len(missing)} of the {len(table)} validation cells (e.g. {missing[0]}); "
-                             "score them first (recipes/search/nb201_search_eval.py --prescore-all scores these "
-                             "723 cells first)")
+            raise ValueError(
+                f"{path} lacks {len(missing)} of the {len(table)} validation cells (e.g. {missing[0]}); "
+                "score them first (recipes/search/nb201_search_eval.py --prescore-all scores these "
+                "723 cells first)"
+            )
         table = table.merge(scores[["arch", *new]], on="arch", how="left", validate="one_to_one")
     from lswag_lightning.analysis.table import add_vkdnw_single
 
@@ -60,9 +68,12 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True, help="CSV to write")
     p.add_argument("--scores", type=Path, nargs="+", default=DEFAULT_TABLES, help="score tables (parquet/csv)")
     p.add_argument("--data-dir", type=Path, default=None)
-    p.add_argument("--cells", choices=("naslib_val", "scored"), default="naslib_val",
-                   help="the 723 NASLib validation cells (default), or every cell all score tables hold (test "
-                        "accuracies only)")
+    p.add_argument(
+        "--cells",
+        choices=("naslib_val", "scored"),
+        default="naslib_val",
+        help="the 723 NASLib validation cells (default), or every cell all score tables hold (test accuracies only)",
+    )
     args = p.parse_args(argv)
     from lswag_lightning.analysis.table import save_table
 

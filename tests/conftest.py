@@ -1,4 +1,5 @@
 """Shared fixtures. Tests that need ../shared/data skip without it, unless LSWAG_REQUIRE_SHARED_DATA=1 (CI)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -19,8 +20,10 @@ def shared_data_dir():
     """The ground-truth data folder; skips (or fails under LSWAG_REQUIRE_SHARED_DATA=1) when it is absent."""
     path = default_data_dir()
     if not (path / "nb201").is_dir():
-        message = (f"shared ground-truth data not found at {path}; set LSWAG_DATA_DIR to the folder "
-                   "holding nb201/, vit/ and images/")
+        message = (
+            f"shared ground-truth data not found at {path}; set LSWAG_DATA_DIR to the folder "
+            "holding nb201/, vit/ and images/"
+        )
         if REQUIRE_SHARED_DATA:
             pytest.fail(message + " (LSWAG_REQUIRE_SHARED_DATA=1 makes this an error)")
         pytest.skip(message)

@@ -1,4 +1,5 @@
 """Spearman / Kendall with bootstrap intervals, the top-10% hit rate, non-finite handling, paired differences."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,9 +8,14 @@ import pytest
 from scipy import stats
 
 from lswag_lightning.analysis import table as table_mod
-from lswag_lightning.analysis.correlations import (bootstrap_kendall, bootstrap_spearman, correlation_table,
-                                                   paired_difference, rank_correlation_matrix,
-                                                   top_hit_rate)
+from lswag_lightning.analysis.correlations import (
+    bootstrap_kendall,
+    bootstrap_spearman,
+    correlation_table,
+    paired_difference,
+    rank_correlation_matrix,
+    top_hit_rate,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -20,9 +26,15 @@ def _no_registry(monkeypatch):
 def _synthetic(n: int = 120, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     acc = rng.normal(size=n)
-    return pd.DataFrame({"acc": 70 + 5 * acc, "good": acc + 0.3 * rng.normal(size=n),
-                         "weak": acc + 2.0 * rng.normal(size=n), "loss": -acc + 0.3 * rng.normal(size=n),
-                         "ties": np.round(acc + 0.5 * rng.normal(size=n))})
+    return pd.DataFrame(
+        {
+            "acc": 70 + 5 * acc,
+            "good": acc + 0.3 * rng.normal(size=n),
+            "weak": acc + 2.0 * rng.normal(size=n),
+            "loss": -acc + 0.3 * rng.normal(size=n),
+            "ties": np.round(acc + 0.5 * rng.normal(size=n)),
+        }
+    )
 
 
 def test_point_estimates_equal_scipy():
@@ -46,10 +58,12 @@ def test_vectorised_bootstrap_equals_scipy_on_each_resample():
     np.testing.assert_allclose(bootstrap_kendall(x, y, indices=idx), expect_k, atol=1e-12)
     x = x.copy()
     x[:3] = [-np.inf, -np.inf, np.inf]  # nonfinite="rank" keeps infinities as extreme ranks
-    np.testing.assert_allclose(bootstrap_spearman(x, y, indices=idx),
-                               [stats.spearmanr(x[r], y[r]).statistic for r in idx], atol=1e-12)
-    np.testing.assert_allclose(bootstrap_kendall(x, y, indices=idx),
-                               [stats.kendalltau(x[r], y[r]).statistic for r in idx], atol=1e-12)
+    np.testing.assert_allclose(
+        bootstrap_spearman(x, y, indices=idx), [stats.spearmanr(x[r], y[r]).statistic for r in idx], atol=1e-12
+    )
+    np.testing.assert_allclose(
+        bootstrap_kendall(x, y, indices=idx), [stats.kendalltau(x[r], y[r]).statistic for r in idx], atol=1e-12
+    )
 
 
 def test_rank_correlation_matrix():

@@ -1,4 +1,5 @@
 """The markdown + PNG report writer."""
+
 from __future__ import annotations
 
 import json
@@ -20,21 +21,45 @@ def _no_registry(monkeypatch):
 def _table(n: int = 80) -> pd.DataFrame:
     rng = np.random.default_rng(1)
     u, v = rng.normal(size=(2, n))
-    return pd.DataFrame({"arch": [f"net{i}" for i in range(n)], "space": "toy", "params": 1e6 * np.exp(u + v),
-                         "lswag": np.exp(3 * u + 0.3 * rng.normal(size=n)),  # positive, > 3 decades -> log axis
-                         "zico": u + 0.5 * rng.normal(size=n), "latency": -u + rng.normal(size=n),
-                         "top1": 70 + 5 * u})
+    return pd.DataFrame(
+        {
+            "arch": [f"net{i}" for i in range(n)],
+            "space": "toy",
+            "params": 1e6 * np.exp(u + v),
+            "lswag": np.exp(3 * u + 0.3 * rng.normal(size=n)),  # positive, > 3 decades -> log axis
+            "zico": u + 0.5 * rng.normal(size=n),
+            "latency": -u + rng.normal(size=n),
+            "top1": 70 + 5 * u,
+        }
+    )
 
 
 def test_write_report_files_and_markdown(tmp_path):
     t = _table()
     out = tmp_path / "rep"
-    path = write_report(t, out, accuracy="top1", params="params", title="Toy report",
-                        protocol_lines=["80 toy nets", "batch 64"], n_boot=100,
-                        higher_is_better={"latency": False}, libra_options={"n_splits": 3, "window": 0.3})
+    path = write_report(
+        t,
+        out,
+        accuracy="top1",
+        params="params",
+        title="Toy report",
+        protocol_lines=["80 toy nets", "batch 64"],
+        n_boot=100,
+        higher_is_better={"latency": False},
+        libra_options={"n_splits": 3, "window": 0.3},
+    )
     assert path == out / "report.md"
-    for name in ("report.md", "correlations.csv", "libra.json", "spearman_bars.png", "libra_fused.png",
-                 "scatter_params.png", "scatter_lswag.png", "scatter_zico.png", "scatter_latency.png"):
+    for name in (
+        "report.md",
+        "correlations.csv",
+        "libra.json",
+        "spearman_bars.png",
+        "libra_fused.png",
+        "scatter_params.png",
+        "scatter_lswag.png",
+        "scatter_zico.png",
+        "scatter_latency.png",
+    ):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     md = path.read_text()
     assert md.startswith("# Toy report")
@@ -51,8 +76,9 @@ def test_write_report_files_and_markdown(tmp_path):
 def test_write_report_with_precomputed_libra_or_without(tmp_path):
     t = _table()
     ev = evaluate(t, ["lswag", "zico", "params"], "top1", "params", n_splits=2, window=0.3)
-    md = write_report(t, tmp_path / "a", accuracy="top1", proxies=["lswag", "zico", "params"], libra=ev,
-                      n_boot=0).read_text()
+    md = write_report(
+        t, tmp_path / "a", accuracy="top1", proxies=["lswag", "zico", "params"], libra=ev, n_boot=0
+    ).read_text()
     assert f"**{', '.join(ev.selection.proxies)}**" in md
     md = write_report(t, tmp_path / "b", accuracy="top1", proxies=["zico"], libra=False, n_boot=0).read_text()
     assert "LIBRA not run." in md and not (tmp_path / "b" / "libra_fused.png").exists()

@@ -1,4 +1,5 @@
 """Result-table loading, validation, default proxy columns and orientation."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,7 @@ import pandas as pd
 import pytest
 
 from lswag_lightning.analysis import table as table_mod
-from lswag_lightning.analysis.table import (default_proxy_columns, load_table, orient, oriented_values,
-                                            validate_table)
+from lswag_lightning.analysis.table import default_proxy_columns, load_table, orient, oriented_values, validate_table
 
 _REAL_REGISTRY_LOOKUP = table_mod.registry_higher_is_better
 FAKE_REGISTRY = {"lswag": True, "params": True, "latency_ms": False}
@@ -18,15 +18,23 @@ FAKE_REGISTRY = {"lswag": True, "params": True, "latency_ms": False}
 @pytest.fixture(autouse=True)
 def _fake_registry(monkeypatch):
     """Orientation comes from a fake registry, so these tests do not depend on the proxy engine."""
-    monkeypatch.setattr(table_mod, "registry_higher_is_better",
-                        lambda name: FAKE_REGISTRY.get(name.split(".", 1)[0]))
+    monkeypatch.setattr(table_mod, "registry_higher_is_better", lambda name: FAKE_REGISTRY.get(name.split(".", 1)[0]))
 
 
 def _table() -> pd.DataFrame:
-    return pd.DataFrame({"arch": ["a", "b", "c"], "space": ["s"] * 3, "params": [1e5, 2e5, 3e5],
-                         "lswag": [1.0, 2.0, 3.0], "lswag.psi": [4.0, 5.0, 6.0], "fisher": [0.1, 0.3, 0.2],
-                         "cifar10_test_acc": [90.0, 91.0, 92.0], "nb201_index": [5, 6, 7],
-                         "lswag.time": [0.1, 0.1, 0.1]})
+    return pd.DataFrame(
+        {
+            "arch": ["a", "b", "c"],
+            "space": ["s"] * 3,
+            "params": [1e5, 2e5, 3e5],
+            "lswag": [1.0, 2.0, 3.0],
+            "lswag.psi": [4.0, 5.0, 6.0],
+            "fisher": [0.1, 0.3, 0.2],
+            "cifar10_test_acc": [90.0, 91.0, 92.0],
+            "nb201_index": [5, 6, 7],
+            "lswag.time": [0.1, 0.1, 0.1],
+        }
+    )
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "json", "jsonl"])
@@ -75,8 +83,13 @@ def test_default_proxy_columns_skip_ids_accuracies_and_times():
 
 def test_orientation_override_registry_and_assumed():
     o = orient(["lswag", "lswag.psi", "latency_ms", "fisher", "params"], {"params": False})
-    assert o.higher_is_better == {"lswag": True, "lswag.psi": True, "latency_ms": False, "fisher": True,
-                                  "params": False}
+    assert o.higher_is_better == {
+        "lswag": True,
+        "lswag.psi": True,
+        "latency_ms": False,
+        "fisher": True,
+        "params": False,
+    }
     assert o.source["params"] == "override" and o.source["lswag.psi"] == "registry"
     assert o.assumed == ["fisher"]
     assert sorted(o.flipped) == ["latency_ms", "params"]

@@ -1,4 +1,5 @@
 """lswag-bench: argument checks, a tiny NB201 run against the published table, resumption, custom tables."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,17 @@ import pytest
 import torch
 
 from lswag_lightning.analysis.table import default_proxy_columns
-from lswag_lightning.bench import (NB201_TEST_COLUMNS, TableFile, arch_seed, exclusive_run, load_nb201_ground_truth,
-                                   load_probe_batch, read_csv_exact, read_table, sample_ground_truth)
+from lswag_lightning.bench import (
+    NB201_TEST_COLUMNS,
+    TableFile,
+    arch_seed,
+    exclusive_run,
+    load_nb201_ground_truth,
+    load_probe_batch,
+    read_csv_exact,
+    read_table,
+    sample_ground_truth,
+)
 from lswag_lightning.cli.bench import main
 from lswag_lightning.spaces import get_space
 from lswag_lightning.spaces.nb201 import index_to_arch
@@ -34,17 +44,20 @@ def _without_timing(table: pd.DataFrame) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------------ argument errors
-@pytest.mark.parametrize("args, message", [
-    (["custom", "--out", "x"], "custom needs --space, --gt, --arch-column, --accuracy-column"),
-    (["nb201", "--space", "nb201", "--out", "x"], "only apply to 'custom'"),
-    (["nb201", "--seed", "3", "--out", "x"], "give --sample N with it"),
-    (["autoformer_ti", "--nb201-set", "naslib_val", "--out", "x"], "only applies to the nb201"),
-    (["nb201", "--sample", "0", "--out", "x"], "must be an integer >= 1"),
-    (["nb201", "--num-classes", "5", "--out", "x"], "must be an integer >= 10"),
-    (["nb201", "--layer-interval", "1", "x", "--out", "x"], "two depth bins"),
-    (["nb201", "--score-option", "novalue", "--out", "x"], "expected KEY=VALUE"),
-    (["nb201", "--sample", "3"], "--out"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["custom", "--out", "x"], "custom needs --space, --gt, --arch-column, --accuracy-column"),
+        (["nb201", "--space", "nb201", "--out", "x"], "only apply to 'custom'"),
+        (["nb201", "--seed", "3", "--out", "x"], "give --sample N with it"),
+        (["autoformer_ti", "--nb201-set", "naslib_val", "--out", "x"], "only applies to the nb201"),
+        (["nb201", "--sample", "0", "--out", "x"], "must be an integer >= 1"),
+        (["nb201", "--num-classes", "5", "--out", "x"], "must be an integer >= 10"),
+        (["nb201", "--layer-interval", "1", "x", "--out", "x"], "two depth bins"),
+        (["nb201", "--score-option", "novalue", "--out", "x"], "expected KEY=VALUE"),
+        (["nb201", "--sample", "3"], "--out"),
+    ],
+)
 def test_bad_arguments_exit_2_naming_the_fix(capsys, args, message):
     with pytest.raises(SystemExit) as exc:
         main(args)
@@ -82,14 +95,30 @@ def test_probe_batch_is_seeded_normalised_and_resized(shared_data_dir):
 # ------------------------------------------------------------------------------------------------ nb201 run
 def test_nb201_run_writes_the_documented_table_and_report(capsys, tmp_path, shared_data_dir):
     out = tmp_path / "nb201"
-    code, stdout, _ = _run(capsys, ["nb201", "--sample", 6, "--seed", 0, "--out", out, *CHEAP, *TINY,
-                                    "--data-dir", shared_data_dir])
+    code, stdout, _ = _run(
+        capsys, ["nb201", "--sample", 6, "--seed", 0, "--out", out, *CHEAP, *TINY, "--data-dir", shared_data_dir]
+    )
     assert code == 0, stdout
     table = read_table(out / "table.csv")
     assert list(table.columns) == [
-        "sample_index", "arch", "space", "nb201_index", "init_seed", "params", "naswot", "swap",
-        "cifar10_test_acc", "cifar100_test_acc", "imagenet16_120_test_acc", "status",
-        "seconds.params", "seconds.naswot", "seconds.swap", "build_seconds", "total_seconds"]
+        "sample_index",
+        "arch",
+        "space",
+        "nb201_index",
+        "init_seed",
+        "params",
+        "naswot",
+        "swap",
+        "cifar10_test_acc",
+        "cifar100_test_acc",
+        "imagenet16_120_test_acc",
+        "status",
+        "seconds.params",
+        "seconds.naswot",
+        "seconds.swap",
+        "build_seconds",
+        "total_seconds",
+    ]
     # the documented sample: numpy default_rng(0) draws 6 of the 15,625 benchmark indices, in draw order
     expected = np.random.default_rng(0).choice(15625, size=6, replace=False)
     assert table["nb201_index"].tolist() == expected.tolist()
@@ -104,15 +133,16 @@ def test_nb201_run_writes_the_documented_table_and_report(capsys, tmp_path, shar
     assert table["params"].tolist() == [space.param_count(a, C=8, N=1) for a in table["arch"]]
     # a value that is not ok is kept as such and explained in `status` (tiny nets can give NASWOT a singular kernel)
     for row in table.itertuples():
-        assert row.status == "ok" or (row.status.startswith("naswot: inf: the Hamming kernel is singular")
-                                      and row.naswot == -np.inf)
+        assert row.status == "ok" or (
+            row.status.startswith("naswot: inf: the Hamming kernel is singular") and row.naswot == -np.inf
+        )
     assert table["init_seed"].tolist() == [arch_seed(a, 0) for a in table["arch"]]
     assert (table["total_seconds"] > 0).all()
     # lswag-libra's default proxy columns are exactly the proxy values (no ids, seeds, timings or accuracies)
     assert default_proxy_columns(table, list(NB201_TEST_COLUMNS)) == ["params", "naswot", "swap"]
     report = (out / "report.md").read_text()
     assert "same CIFAR-10 images" in report and "batch of 64" in report and "32x32 px" in report
-    assert "C\": 8" in report  # the build options are stated
+    assert 'C": 8' in report  # the build options are stated
     meta = json.loads((out / "bench.json").read_text())
     assert meta["settings"]["proxies"] == ["params", "naswot", "swap"] and meta["settings"]["sample"] == 6
 
@@ -146,8 +176,20 @@ def test_a_second_process_on_the_same_folder_is_refused(capsys, tmp_path, shared
     # Two runs appending to one table would interleave duplicate rows; while one holds the folder, another stops.
     out = tmp_path / "busy"
     out.mkdir()
-    args = ["nb201", "--sample", 2, "--seed", 0, *CHEAP, *TINY, "--no-report", "--data-dir", shared_data_dir,
-            "--out", out]
+    args = [
+        "nb201",
+        "--sample",
+        2,
+        "--seed",
+        0,
+        *CHEAP,
+        *TINY,
+        "--no-report",
+        "--data-dir",
+        shared_data_dir,
+        "--out",
+        out,
+    ]
     with exclusive_run(out):  # a separate open file description: conflicts like another process would
         code, _, err = _run(capsys, args)
     assert code == 2 and "being written by another lswag-bench process" in err
@@ -169,15 +211,40 @@ def test_custom_table_ranks_a_known_accuracy(capsys, tmp_path, shared_data_dir):
     space = get_space("nb201")
     archs = [index_to_arch(i) for i in range(0, 15625, 700)][:20]
     params = [space.param_count(a, C=8, N=1) for a in archs]
-    gt = pd.DataFrame({"cell": archs, "acc_up": np.asarray(params) / 1e4, "acc_down": -np.asarray(params) / 1e4,
-                       "other": 1})
+    gt = pd.DataFrame(
+        {"cell": archs, "acc_up": np.asarray(params) / 1e4, "acc_down": -np.asarray(params) / 1e4, "other": 1}
+    )
     gt_file = tmp_path / "gt.csv"
     gt.to_csv(gt_file, index=False)
     out = tmp_path / "custom"
-    code, stdout, _ = _run(capsys, ["custom", "--space", "nb201", "--gt", gt_file, "--arch-column", "cell",
-                                    "--accuracy-column", "acc_up", "--accuracy-column", "acc_down",
-                                    "--proxies", "params", "naswot", "--out", out, *TINY, "--n-boot", 20,
-                                    "--libra-splits", 3, "--data-dir", shared_data_dir])
+    code, stdout, _ = _run(
+        capsys,
+        [
+            "custom",
+            "--space",
+            "nb201",
+            "--gt",
+            gt_file,
+            "--arch-column",
+            "cell",
+            "--accuracy-column",
+            "acc_up",
+            "--accuracy-column",
+            "acc_down",
+            "--proxies",
+            "params",
+            "naswot",
+            "--out",
+            out,
+            *TINY,
+            "--n-boot",
+            20,
+            "--libra-splits",
+            3,
+            "--data-dir",
+            shared_data_dir,
+        ],
+    )
     assert code == 0, stdout
     table = read_table(out / "table.csv")
     assert list(table.columns[:6]) == ["sample_index", "arch", "space", "gt_row", "init_seed", "params"]
@@ -197,34 +264,68 @@ def test_custom_json_records_with_dict_archs(capsys, tmp_path, shared_data_dir):
     """A JSON list of records keeps dict architectures (Auto-Prox style, hidden_dim for embed_dim) intact."""
     space = get_space("autoformer_mini")
     specs = [space.sample(i) for i in range(3)]
-    records = [{"arch": {"hidden_dim": s.embed_dim, "depth": s.depth, "mlp_ratio": list(s.mlp_ratio),
-                         "num_heads": list(s.num_heads)}, "top1": 50.0 + i} for i, s in enumerate(specs)]
+    records = [
+        {
+            "arch": {
+                "hidden_dim": s.embed_dim,
+                "depth": s.depth,
+                "mlp_ratio": list(s.mlp_ratio),
+                "num_heads": list(s.num_heads),
+            },
+            "top1": 50.0 + i,
+        }
+        for i, s in enumerate(specs)
+    ]
     records.append(dict(records[0]))  # a duplicate row: same arch, same init seed, same values
     gt_file = tmp_path / "gt.json"
     gt_file.write_text(json.dumps(records))
     out = tmp_path / "vit"
-    code, stdout, _ = _run(capsys, ["custom", "--space", "autoformer_mini", "--gt", gt_file, "--arch-column",
-                                    "arch", "--accuracy-column", "top1", "--proxies", "params", "swap",
-                                    "--out", out, "--no-report", "--no-progress", "--data-dir", shared_data_dir])
+    code, stdout, _ = _run(
+        capsys,
+        [
+            "custom",
+            "--space",
+            "autoformer_mini",
+            "--gt",
+            gt_file,
+            "--arch-column",
+            "arch",
+            "--accuracy-column",
+            "top1",
+            "--proxies",
+            "params",
+            "swap",
+            "--out",
+            out,
+            "--no-report",
+            "--no-progress",
+            "--data-dir",
+            shared_data_dir,
+        ],
+    )
     assert code == 0, stdout
     table = read_table(out / "table.csv")
     assert table["arch"].tolist()[:3] == [space.encode(s) for s in specs]
     assert table["params"].tolist()[:3] == [space.param_count(s) for s in specs]
-    assert _without_timing(table).drop(columns=["sample_index", "gt_row"]).iloc[3].equals(
-        _without_timing(table).drop(columns=["sample_index", "gt_row"]).iloc[0])
+    assert (
+        _without_timing(table)
+        .drop(columns=["sample_index", "gt_row"])
+        .iloc[3]
+        .equals(_without_timing(table).drop(columns=["sample_index", "gt_row"]).iloc[0])
+    )
 
 
 def test_custom_bad_table_names_the_row(capsys, tmp_path, shared_data_dir):
     gt_file = tmp_path / "gt.csv"
-    pd.DataFrame({"cell": [index_to_arch(0), "|bogus~0|+|none~0|none~1|+|none~0|none~1|none~2|"],
-                  "acc": [1.0, 2.0]}).to_csv(gt_file, index=False)
+    pd.DataFrame(
+        {"cell": [index_to_arch(0), "|bogus~0|+|none~0|none~1|+|none~0|none~1|none~2|"], "acc": [1.0, 2.0]}
+    ).to_csv(gt_file, index=False)
     base = ["custom", "--space", "nb201", "--gt", gt_file, "--out", tmp_path / "o", "--arch-column"]
     code, _, err = _run(capsys, [*base, "cell", "--accuracy-column", "acc"])
     assert code == 2 and "row 1" in err and "unknown op 'bogus'" in err
     code, _, err = _run(capsys, [*base, "cell", "--accuracy-column", "accuracy"])
     assert code == 2 and "'accuracy' not found" in err
-    pd.DataFrame({"cell": [index_to_arch(0), index_to_arch(1)], "acc": ["91.2", "ninety"]}).to_csv(gt_file,
-                                                                                                  index=False)
+    pd.DataFrame({"cell": [index_to_arch(0), index_to_arch(1)], "acc": ["91.2", "ninety"]}).to_csv(gt_file, index=False)
     code, _, err = _run(capsys, [*base, "cell", "--accuracy-column", "acc", *TINY])
     assert code == 2 and "non-numeric values (row 1: 'ninety')" in err
 
@@ -235,8 +336,11 @@ def test_sampling_is_seeded_and_bounded(shared_data_dir):
     assert a.table.equals(b.table) and not a.table.equals(sample_ground_truth(gt, 10, 2).table)
     assert a.table["nb201_index"].is_unique
     val = load_nb201_ground_truth(shared_data_dir, "naslib_val")
-    assert len(val) == 723 and val.accuracy_columns[:3] == ["cifar10_val_acc", "cifar100_val_acc",
-                                                            "imagenet16_120_val_acc"]
+    assert len(val) == 723 and val.accuracy_columns[:3] == [
+        "cifar10_val_acc",
+        "cifar100_val_acc",
+        "imagenet16_120_val_acc",
+    ]
     assert (val.table["arch"] == [index_to_arch(int(i)) for i in val.table["nb201_index"]]).all()
 
 
@@ -248,12 +352,17 @@ for name in ("hydra", "omegaconf", "wandb", "lightning", "pytorch_lightning"):
     sys.modules[name] = None  # any import of these now raises ImportError
 from lswag_lightning.cli.bench import main
 import lswag_lightning.cli.layers, lswag_lightning.layer_profile, lswag_lightning.analysis.report
-sys.exit(main(["nb201", "--sample", "2", "--out", {str(tmp_path / 'o')!r}, "--proxies", "params",
+sys.exit(main(["nb201", "--sample", "2", "--out", {str(tmp_path / "o")!r}, "--proxies", "params",
                "--no-report", "--no-progress", "--device", "cpu", "--data-dir", {str(shared_data_dir)!r},
                "--build-option", "C=8", "--build-option", "N=1"]))
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                            cwd=Path(__file__).resolve().parent.parent)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert len(read_table(tmp_path / "o" / "table.csv")) == 2
 
@@ -262,16 +371,25 @@ def test_rank_duplicates_keep_params_and_main_names():
     from lswag_lightning.bench import rank_duplicates
 
     x = np.array([3.0, 1.0, 2.0, 5.0, np.nan])
-    table = pd.DataFrame({"flops": 7 * x, "params": x, "lswag.psi": x ** 3, "swap": x + 1, "zico": -x,
-                          "naswot": np.array([3.0, 1.0, 2.0, 5.0, 0.0])})
+    table = pd.DataFrame(
+        {
+            "flops": 7 * x,
+            "params": x,
+            "lswag.psi": x**3,
+            "swap": x + 1,
+            "zico": -x,
+            "naswot": np.array([3.0, 1.0, 2.0, 5.0, 0.0]),
+        }
+    )
     dups = rank_duplicates(table, ["flops", "lswag.psi", "naswot", "params", "swap", "zico"])
     # flops ranks exactly as params; lswag.psi as params too (kept: params, then the main names first)
     assert dups == {"flops": "params", "swap": "params", "lswag.psi": "params"}
 
 
 # ------------------------------------------------------------------------- NAS-Bench-Suite-Zero NB101 / NB301
-@pytest.mark.parametrize("benchmark, space, n, ids", [("nb101", "nb101", 500, ["gt_row"]),
-                                                      ("nb301", "darts", 725, ["gt_row", "naslib_idx"])])
+@pytest.mark.parametrize(
+    "benchmark, space, n, ids", [("nb101", "nb101", 500, ["gt_row"]), ("nb301", "darts", 725, ["gt_row", "naslib_idx"])]
+)
 def test_naslib_ground_truth_keeps_the_file_keys_and_accuracies(shared_data_dir, benchmark, space, n, ids):
     from lswag_lightning.bench import benchmark_ground_truth
 
@@ -289,9 +407,27 @@ def test_nb301_run_scores_the_published_networks(capsys, tmp_path, shared_data_d
     from lswag_lightning.bench import benchmark_ground_truth
 
     out = tmp_path / "nb301"
-    code, stdout, _ = _run(capsys, ["nb301", "--sample", 2, "--seed", 0, "--out", out, "--proxies", "params",
-                                    "synflow", "--no-report", "--no-progress", "--threads", "1",
-                                    "--data-dir", shared_data_dir])
+    code, stdout, _ = _run(
+        capsys,
+        [
+            "nb301",
+            "--sample",
+            2,
+            "--seed",
+            0,
+            "--out",
+            out,
+            "--proxies",
+            "params",
+            "synflow",
+            "--no-report",
+            "--no-progress",
+            "--threads",
+            "1",
+            "--data-dir",
+            shared_data_dir,
+        ],
+    )
     assert code == 0, stdout
     table = read_table(out / "table.csv")
     assert list(table.columns[:6]) == ["sample_index", "arch", "space", "gt_row", "naslib_idx", "init_seed"]

@@ -4,6 +4,7 @@ Fast tests compose the configs and check the command each job runs; the slow tes
 the submitit_local launcher (2 shard jobs in their own processes, then the merge) on 6 tiny NB201 cells and compares
 the merged table with one unsharded run.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,23 @@ def test_local_config_sweeps_one_job_per_shard_and_builds_each_jobs_command():
     assert cfg.hydra.launcher._target_.endswith("JoblibLauncher")
     assert OmegaConf.to_container(cfg.hydra.sweeper.params, resolve=True) == {"shard": "range(0,3)"}
     assert cfg.out == "runs/bench/nb201_40_seed0_sharded" and cfg.hydra.sweep.dir == f"{cfg.out}/hydra"
-    assert recipe.bench_argv(cfg) == ["nb201", "--out", cfg.out, "--no-progress", "--sample", "40", "--seed", "0",
-                                      "--proxies", "lswag", "params", "--shard", "2/3", "--threads", "1"]
+    assert recipe.bench_argv(cfg) == [
+        "nb201",
+        "--out",
+        cfg.out,
+        "--no-progress",
+        "--sample",
+        "40",
+        "--seed",
+        "0",
+        "--proxies",
+        "lswag",
+        "params",
+        "--shard",
+        "2/3",
+        "--threads",
+        "1",
+    ]
     assert recipe.job_gpu(cfg) == "0"  # shard 2 of 3 on GPUs [0, 1]: round robin
     merge = _compose("sharded", "shards=3", "sample=40", "merge=true", "allow_partial=true")
     assert recipe.bench_argv(merge)[-2:] == ["--report-only", "--allow-partial"] and recipe.job_gpu(merge) is None
@@ -56,13 +72,22 @@ def test_slurm_config_shows_partition_gpus_time_and_requeues_timeouts():
 @pytest.mark.slow
 def test_submitit_local_runs_the_sharded_recipe_end_to_end(tmp_path, shared_data_dir, capsys):
     out = tmp_path / "sharded"
-    env = {**os.environ, "HYDRA_FULL_ERROR": "1", "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+    env = {
+        **os.environ,
+        "HYDRA_FULL_ERROR": "1",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+    }
     common = ["shards=2", "sample=6", f"out={out}", f"data_dir={shared_data_dir}", TINY_ARGS]
     script = str(RECIPE_DIR / "sharded.py")
-    jobs = subprocess.run([sys.executable, script, "-m", "hydra/launcher=submitit_local",
-                           "hydra.launcher.timeout_min=10", *common], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=600)
+    jobs = subprocess.run(
+        [sys.executable, script, "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", *common],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert jobs.returncode == 0, (jobs.stdout + jobs.stderr)[-3000:]
     assert (out / "hydra" / ".submitit").is_dir()  # real submitit jobs, one per shard
     assert sorted(p.name for p in (out / "shards").glob("table.*.csv")) == ["table.0-of-2.csv", "table.1-of-2.csv"]
@@ -72,9 +97,34 @@ def test_submitit_local_runs_the_sharded_recipe_end_to_end(tmp_path, shared_data
     assert main(recipe.bench_argv(_compose("sharded", *common, "merge=true"))) == 0
     assert "merged 2 of 2 shards complete: 6 of 6 rows" in capsys.readouterr().out and (out / "report.md").is_file()
     single = tmp_path / "single"
-    assert main(["nb201", "--sample", "6", "--seed", "0", "--proxies", "params", "naswot", "swap", "--build-option",
-                 "C=8", "--build-option", "N=1", "--threads", "1", "--no-progress", "--no-report", "--data-dir",
-                 str(shared_data_dir), "--out", str(single)]) == 0
+    assert (
+        main(
+            [
+                "nb201",
+                "--sample",
+                "6",
+                "--seed",
+                "0",
+                "--proxies",
+                "params",
+                "naswot",
+                "swap",
+                "--build-option",
+                "C=8",
+                "--build-option",
+                "N=1",
+                "--threads",
+                "1",
+                "--no-progress",
+                "--no-report",
+                "--data-dir",
+                str(shared_data_dir),
+                "--out",
+                str(single),
+            ]
+        )
+        == 0
+    )
 
     def values(table: pd.DataFrame) -> pd.DataFrame:
         return table.drop(columns=[c for c in table.columns if c.startswith("seconds.") or c.endswith("_seconds")])

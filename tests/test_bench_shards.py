@@ -3,6 +3,7 @@
 Every run scores the same 6 NB201 cells (seed 0) with cheap proxies on tiny networks, one CPU thread each, so the
 sharded tables can be compared value for value with one unsharded run.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,13 +15,23 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lswag_lightning.bench import exclusive_run, read_table
-from lswag_lightning.bench import Shard
+from lswag_lightning.bench import Shard, exclusive_run, read_table
 from lswag_lightning.cli.bench import main
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--build-option", "C=8", "--build-option", "N=1", "--no-progress", "--threads", "1", "--n-boot", "20",
-        "--libra-splits", "2"]
+TINY = [
+    "--build-option",
+    "C=8",
+    "--build-option",
+    "N=1",
+    "--no-progress",
+    "--threads",
+    "1",
+    "--n-boot",
+    "20",
+    "--libra-splits",
+    "2",
+]
 CHEAP = ["--proxies", "params", "naswot", "swap"]
 
 # A shard process that dies by SIGKILL in the middle of writing its second row (after one flushed row).
@@ -42,8 +53,10 @@ sys.exit(main(sys.argv[1:]))
 
 
 def _args(data_dir: Path, out: Path, *extra) -> list[str]:
-    return [str(a) for a in ["nb201", "--sample", 6, "--seed", 0, *CHEAP, *TINY, "--data-dir", data_dir,
-                             "--out", out, *extra]]
+    return [
+        str(a)
+        for a in ["nb201", "--sample", 6, "--seed", 0, *CHEAP, *TINY, "--data-dir", data_dir, "--out", out, *extra]
+    ]
 
 
 def _env() -> dict[str, str]:
@@ -70,17 +83,24 @@ def test_shards_are_disjoint_cover_the_sample_and_parse_strictly():
         assert max(map(len, parts)) - min(map(len, parts)) <= 1  # balanced
     assert Shard.parse(" 2/5 ") == Shard(2, 5) and str(Shard(2, 5)) == "2/5" and Shard(2, 5).tag == "2-of-5"
     assert Shard(1, 3).positions(10) == [1, 4, 7]  # position only: the same in any order of execution
-    for bad, message in (("2/2", "numbered 0..N-1"), ("0/0", "does not exist"), ("1-4", "expects I/N"),
-                         ("a/b", "expects I/N")):
+    for bad, message in (
+        ("2/2", "numbered 0..N-1"),
+        ("0/0", "does not exist"),
+        ("1-4", "expects I/N"),
+        ("a/b", "expects I/N"),
+    ):
         with pytest.raises(ValueError, match=message):
             Shard.parse(bad)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--shard", "3/3"], "numbered 0..N-1"),
-    (["--shard", "0/2", "--report-only"], "leave --shard out"),
-    (["--allow-partial"], "only applies to --report-only"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--shard", "3/3"], "numbered 0..N-1"),
+        (["--shard", "0/2", "--report-only"], "leave --shard out"),
+        (["--allow-partial"], "only applies to --report-only"),
+    ],
+)
 def test_bad_shard_arguments_exit_2(capsys, tmp_path, args, message):
     with pytest.raises(SystemExit) as exc:
         main(["nb201", "--sample", "4", "--out", str(tmp_path), *args])
@@ -89,9 +109,17 @@ def test_bad_shard_arguments_exit_2(capsys, tmp_path, args, message):
 
 def test_two_concurrent_shard_processes_merge_to_the_unsharded_table(capsys, tmp_path, shared_data_dir, unsharded):
     out = tmp_path / "sharded"
-    procs = [subprocess.Popen([sys.executable, "-m", "lswag_lightning.cli.bench",
-                               *_args(shared_data_dir, out, "--shard", f"{i}/2")], env=_env(), cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "lswag_lightning.cli.bench", *_args(shared_data_dir, out, "--shard", f"{i}/2")],
+            env=_env(),
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert "shard 0/2" in outputs[0] and "3 of 3 architectures" in outputs[0]
@@ -110,8 +138,14 @@ def test_two_concurrent_shard_processes_merge_to_the_unsharded_table(capsys, tmp
 
 def test_killed_shard_resumes_and_a_missing_shard_blocks_the_merge(capsys, tmp_path, shared_data_dir, unsharded):
     out = tmp_path / "sharded"
-    killed = subprocess.run([sys.executable, "-c", KILL_MID_ROW, *_args(shared_data_dir, out, "--shard", "0/2")],
-                            env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILL_MID_ROW, *_args(shared_data_dir, out, "--shard", "0/2")],
+        env=_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert killed.returncode == -9, killed.stderr[-2000:]  # really killed, mid-row
     assert not (out / "shards" / "table.0-of-2.csv").read_bytes().endswith(b"\n")  # half a row on disk
 

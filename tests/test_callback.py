@@ -9,6 +9,7 @@
 - adapters: dict batches + dict outputs + a custom loss give exactly ``score_network``'s values on the same batch;
 - validation before any work, logging to a CSV logger, resume without re-scoring.
 """
+
 from __future__ import annotations
 
 import csv
@@ -31,11 +32,19 @@ from lswag_lightning.module import CandidateClassifier
 from lswag_lightning.spaces import get_space
 
 torch.set_num_threads(1)
-pytestmark = [pytest.mark.filterwarnings("ignore:.*does not have many workers.*"),
-              pytest.mark.filterwarnings("ignore:.*smaller than the logging interval.*")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*does not have many workers.*"),
+    pytest.mark.filterwarnings("ignore:.*smaller than the logging interval.*"),
+]
 
-QUIET = dict(accelerator="cpu", devices=1, enable_progress_bar=False, enable_model_summary=False,
-             num_sanity_val_steps=0, enable_checkpointing=False)
+QUIET = dict(
+    accelerator="cpu",
+    devices=1,
+    enable_progress_bar=False,
+    enable_model_summary=False,
+    num_sanity_val_steps=0,
+    enable_checkpointing=False,
+)
 
 
 class BatchRecorder(pl.Callback):
@@ -60,11 +69,11 @@ def _fit_candidate(space_name, space_options, callbacks, steps=3, seed=0):
     arch = space.encode(space.sample(0))
     pl.seed_everything(seed, workers=True, verbose=False)
     data = DigitsDataModule(batch_size=16, img_size=16, in_chans=3, augment=True)  # random crops use the RNG
-    module = CandidateClassifier(space=space_name, arch=arch, num_classes=10, in_chans=3, img_size=16,
-                                 space_options=space_options)
+    module = CandidateClassifier(
+        space=space_name, arch=arch, num_classes=10, in_chans=3, img_size=16, space_options=space_options
+    )
     recorder = BatchRecorder()
-    trainer = pl.Trainer(max_steps=steps, logger=False, limit_val_batches=0, callbacks=[recorder, *callbacks],
-                         **QUIET)
+    trainer = pl.Trainer(max_steps=steps, logger=False, limit_val_batches=0, callbacks=[recorder, *callbacks], **QUIET)
     trainer.fit(module, datamodule=data)
     return module, recorder
 
@@ -76,7 +85,8 @@ def _same_state(a: nn.Module, b: nn.Module) -> bool:
 
 def _same_batches(a: BatchRecorder, b: BatchRecorder) -> bool:
     return len(a.batches) == len(b.batches) and all(
-        torch.equal(x, y) for ba, bb in zip(a.batches, b.batches) for x, y in zip(ba, bb))
+        torch.equal(x, y) for ba, bb in zip(a.batches, b.batches) for x, y in zip(ba, bb)
+    )
 
 
 CANDIDATES = [
@@ -192,8 +202,9 @@ def test_probe_batch_larger_than_one_epoch_is_a_status_under_warn():
     zc = ZeroCostProxyCallback(proxies=["naswot"], batch_size=60)
     with pytest.warns(UserWarning, match="1 of 1 zero-cost values could not be computed; training goes on"):
         _fit_tiny([zc], batch_size=8, shuffle=True)
-    assert zc.report.status["naswot"].startswith("error: scoring failed before any pass: ValueError: "
-                                                 "ZeroCostProxyCallback: batch_size=60 but one epoch")
+    assert zc.report.status["naswot"].startswith(
+        "error: scoring failed before any pass: ValueError: ZeroCostProxyCallback: batch_size=60 but one epoch"
+    )
     assert math.isnan(zc.report.values["naswot"])
 
 
@@ -255,9 +266,14 @@ def test_batch_and_output_adapters_and_custom_loss_give_score_network_values():
         calls.append(len(targets))
         return F.cross_entropy(logits, targets, label_smoothing=0.2)
 
-    zc = ZeroCostProxyCallback(proxies=["lswag", "snip", "naswot"], batch_size=16, loss_fn=smoothed_loss,
-                               batch_adapter=lambda b: (b["pixels"], b["cls"]),
-                               output_adapter=lambda out: out["out"], probe_seed=None)
+    zc = ZeroCostProxyCallback(
+        proxies=["lswag", "snip", "naswot"],
+        batch_size=16,
+        loss_fn=smoothed_loss,
+        batch_adapter=lambda b: (b["pixels"], b["cls"]),
+        output_adapter=lambda out: out["out"],
+        probe_seed=None,
+    )
     pl.seed_everything(0, verbose=False)
     module = DictModule()
     reference_model = DictModule()
@@ -269,8 +285,14 @@ def test_batch_and_output_adapters_and_custom_loss_give_score_network_values():
     data = DictDataset()
     x = torch.stack([data[i]["pixels"] for i in range(16)])
     y = torch.stack([data[i]["cls"] for i in range(16)])
-    expected = score_network(reference_model, x, y, proxies=["lswag", "snip", "naswot"], loss_fn=smoothed_loss,
-                             output_adapter=lambda out: out["out"])
+    expected = score_network(
+        reference_model,
+        x,
+        y,
+        proxies=["lswag", "snip", "naswot"],
+        loss_fn=smoothed_loss,
+        output_adapter=lambda out: out["out"],
+    )
     assert zc.report.values == expected.values
     assert all(zc.report.ok(name) for name in ("lswag", "snip", "naswot"))
 
@@ -295,12 +317,15 @@ def test_fixed_probe_batch_callable():
 
 
 # ------------------------------------------------------------------------------------------------- validation
-@pytest.mark.parametrize("kwargs,message", [
-    ({"proxies": ["lswag", "not_a_proxy"]}, r"unknown proxies \['not_a_proxy'\]"),
-    ({"batch_size": 1}, "batch_size must be an int >= 2"),
-    ({"score_options": {"loss_fn": None}}, "as the callback's own arguments"),
-    ({"probe_seed": "0"}, "probe_seed must be an int or None"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"proxies": ["lswag", "not_a_proxy"]}, r"unknown proxies \['not_a_proxy'\]"),
+        ({"batch_size": 1}, "batch_size must be an int >= 2"),
+        ({"score_options": {"loss_fn": None}}, "as the callback's own arguments"),
+        ({"probe_seed": "0"}, "probe_seed must be an int or None"),
+    ],
+)
 def test_bad_arguments_fail_before_training(kwargs, message):
     module = TinyMLP({"batch_size": 8})
     before = {k: v.clone() for k, v in module.state_dict().items()}
@@ -362,8 +387,7 @@ def test_resume_from_checkpoint_reports_the_original_scores_without_rescoring(tm
     assert resumed_zc.restored and not resumed_zc.computed_here
     assert resumed_zc.report.values == original and resumed_zc.scored_at_step == 0
     rows = _csv_rows(tmp_path / "resumed" / "metrics.csv")
-    assert float(next(r["zc/lswag"] for r in rows if r.get("zc/lswag"))) == pytest.approx(original["lswag"],
-                                                                                          rel=1e-12)
+    assert float(next(r["zc/lswag"] for r in rows if r.get("zc/lswag"))) == pytest.approx(original["lswag"], rel=1e-12)
     assert "restored from checkpoint" in resumed_zc.summary_line()
 
 
@@ -376,8 +400,7 @@ def test_resume_from_a_checkpoint_without_scores_does_not_score_trained_weights(
     monkeypatch.setattr(callback_module, "score_network", lambda *a, **k: pytest.fail("scored trained weights"))
     zc = ZeroCostProxyCallback(proxies=["naswot"], batch_size=8)
     with pytest.warns(UserWarning, match="not scoring"):
-        pl.Trainer(max_steps=3, logger=False, callbacks=[zc], **QUIET).fit(TinyMLP({"batch_size": 8}),
-                                                                           ckpt_path=ckpt)
+        pl.Trainer(max_steps=3, logger=False, callbacks=[zc], **QUIET).fit(TinyMLP({"batch_size": 8}), ckpt_path=ckpt)
     assert zc.report is None
 
 

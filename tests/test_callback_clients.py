@@ -6,6 +6,7 @@ module (Linear-BatchNorm1d-ReLU), Lightning's own ``LightningTransformer`` demo 
 adapters), a module returning ``(logits, aux_logits)``, NaN in the probe, uint8 images cast inside ``forward``, and
 a ``forward`` that raises.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,11 +22,20 @@ from torch.utils.data import DataLoader, TensorDataset
 from lswag_lightning import ZeroCostProxyCallback, available_proxies
 
 torch.set_num_threads(1)
-pytestmark = [pytest.mark.filterwarnings("ignore:.*does not have many workers.*"),
-              pytest.mark.filterwarnings("ignore:.*smaller than the logging interval.*")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*does not have many workers.*"),
+    pytest.mark.filterwarnings("ignore:.*smaller than the logging interval.*"),
+]
 
-QUIET = dict(accelerator="cpu", devices=1, enable_progress_bar=False, enable_model_summary=False,
-             num_sanity_val_steps=0, enable_checkpointing=False, logger=False)
+QUIET = dict(
+    accelerator="cpu",
+    devices=1,
+    enable_progress_bar=False,
+    enable_model_summary=False,
+    num_sanity_val_steps=0,
+    enable_checkpointing=False,
+    logger=False,
+)
 
 
 def fit(make_module, callbacks, steps=3, seed=0):
@@ -155,8 +165,9 @@ def test_functional_relu_says_how_to_recover_psi_and_activation_points_do():
         fit(FunctionalReluMNIST, [zc])
     assert zc.report.ok("lswag.lambda") and "pass activation_points=" in zc.report.status["lswag.psi"]
     # torch.relu(bn(...)) is active exactly where the BatchNorm output is positive: its sign pattern is Ψ's pattern.
-    recovered = ZeroCostProxyCallback(proxies=["lswag", "naswot"], batch_size=32,
-                                      score_options={"activation_points": ["bn"]})
+    recovered = ZeroCostProxyCallback(
+        proxies=["lswag", "naswot"], batch_size=32, score_options={"activation_points": ["bn"]}
+    )
     fit(FunctionalReluMNIST, [recovered])
     with_module = ZeroCostProxyCallback(proxies=["lswag", "naswot"], batch_size=32)
     fit(MNISTModel, [with_module])
@@ -169,8 +180,12 @@ def test_lightning_transformer_as_is_reports_what_to_change():
         trained, plain = fit_twice(SyntheticTokensTransformer, zc)
     assert same_weights(trained, plain)
     status = zc.report.status["lswag"]
-    assert status.startswith("error: scoring failed before any pass: ValueError: targets must be class indices "
-                             "of shape (batch,)") and "pass loss_fn=" in status
+    assert (
+        status.startswith(
+            "error: scoring failed before any pass: ValueError: targets must be class indices of shape (batch,)"
+        )
+        and "pass loss_fn=" in status
+    )
 
 
 def test_lightning_transformer_with_adapters_scores_every_proxy_but_jacov():
@@ -182,16 +197,27 @@ def test_lightning_transformer_with_adapters_scores_every_proxy_but_jacov():
         fit(SyntheticTokensTransformer, [zc], steps=1)
         return zc.report.status["naswot"]
 
-    assert "missing 1 required positional argument: 'target' (fix: the model's forward needs more than the " \
-           "inputs: pass forward_fn=" in score_without_forward_fn()
+    assert (
+        "missing 1 required positional argument: 'target' (fix: the model's forward needs more than the "
+        "inputs: pass forward_fn=" in score_without_forward_fn()
+    )
     relu_inputs = [f"model.transformer.{side}.layers.{i}.linear1" for side in ("encoder", "decoder") for i in (0, 1)]
     encoder_blocks = ["model.transformer.encoder.layers.0", "model.transformer.encoder.layers.1"]
     # Every proxy but VKDNW, whose vectorised Jacobians fall back to a slow loop through attention's backward on CPU
     # (45 s here against 1.4 s for all the others); tests/test_proxies_vkdnw.py covers it.
     every = [p for p in available_proxies() if p not in ("vkdnw", "vkdnw_single")]
-    zc = ZeroCostProxyCallback(proxies=every, batch_size=16, loss_fn=nll, forward_fn=lambda m, x, y: m(x, y),
-                               score_options={"activation_points": relu_inputs, "swap_mu": 1000, "swap_sigma": 1e6,
-                                              "block_points": encoder_blocks})
+    zc = ZeroCostProxyCallback(
+        proxies=every,
+        batch_size=16,
+        loss_fn=nll,
+        forward_fn=lambda m, x, y: m(x, y),
+        score_options={
+            "activation_points": relu_inputs,
+            "swap_mu": 1000,
+            "swap_sigma": 1e6,
+            "block_points": encoder_blocks,
+        },
+    )
     with pytest.warns(UserWarning, match="jacov: jacov differentiates the logits with respect to the inputs"):
         trained, plain = fit_twice(SyntheticTokensTransformer, zc)
     assert same_weights(trained, plain)
@@ -216,11 +242,12 @@ def test_nan_in_the_probe_is_a_status_and_training_goes_on():
     with pytest.warns(UserWarning, match="non-finite values"):
         trained, plain = fit_twice(MNISTModel, zc)
     assert same_weights(trained, plain)
-    assert zc.report.status["lswag"].startswith("error: scoring failed before any pass: ValueError: inputs contain "
-                                                "1 non-finite values (NaN or inf) in 1 of 16 samples; fix the probe")
+    assert zc.report.status["lswag"].startswith(
+        "error: scoring failed before any pass: ValueError: inputs contain "
+        "1 non-finite values (NaN or inf) in 1 of 16 samples; fix the probe"
+    )
     with pytest.raises(ValueError, match="non-finite values"):
-        fit(MNISTModel, [ZeroCostProxyCallback(proxies=["lswag"], batch_size=16, probe_batch=probe,
-                                               on_error="raise")])
+        fit(MNISTModel, [ZeroCostProxyCallback(proxies=["lswag"], batch_size=16, probe_batch=probe, on_error="raise")])
 
 
 def test_uint8_images_cast_inside_forward():
@@ -239,11 +266,13 @@ def test_a_forward_that_raises_never_stops_training_under_warn_and_does_under_ra
         trained, plain = fit_twice(InferenceOnlyForward, zc)
     assert same_weights(trained, plain)
     assert zc.report.ok("params")
-    assert zc.report.status["naswot"] == ("error: batch pass failed: ValueError: forward expects a dict "
-                                          "{'image': ...}")
+    assert zc.report.status["naswot"] == ("error: batch pass failed: ValueError: forward expects a dict {'image': ...}")
     strict = ZeroCostProxyCallback(proxies=["lswag", "params"], batch_size=16, on_error="raise")
-    with pytest.raises(RuntimeError, match=r"3 of 4 zero-cost values could not be computed; set on_error='warn' to "
-                                           r"train anyway") as raised:
+    with pytest.raises(
+        RuntimeError,
+        match=r"3 of 4 zero-cost values could not be computed; set on_error='warn' to "
+        r"train anyway",
+    ) as raised:
         fit(InferenceOnlyForward, [strict])
     assert "lswag.lambda: gradient statistics pass failed: ValueError: forward expects a dict" in str(raised.value)
 

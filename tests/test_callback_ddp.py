@@ -3,6 +3,7 @@
 Each rank writes what its callback ended with; both ranks hold the same values and settings, only rank 0 ran
 ``score_network``, the fit completes; a scoring failure on rank 0 stops both ranks instead of hanging rank 1.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,11 +30,16 @@ class RankReport(pl.Callback):
 
     def on_fit_end(self, trainer, pl_module):
         zc = next(cb for cb in trainer.callbacks if isinstance(cb, ZeroCostProxyCallback))
-        record = {"rank": trainer.global_rank, "world_size": trainer.world_size,
-                  "values": {k: (v if math.isfinite(v) else repr(v)) for k, v in zc.report.values.items()},
-                  "status": zc.report.status, "computed_here": zc.computed_here,
-                  "probe_indices": zc.probe_indices, "step": trainer.global_step,
-                  "callback_metric": float(trainer.callback_metrics["zc/lswag"])}
+        record = {
+            "rank": trainer.global_rank,
+            "world_size": trainer.world_size,
+            "values": {k: (v if math.isfinite(v) else repr(v)) for k, v in zc.report.values.items()},
+            "status": zc.report.status,
+            "computed_here": zc.computed_here,
+            "probe_indices": zc.probe_indices,
+            "step": trainer.global_step,
+            "callback_metric": float(trainer.callback_metrics["zc/lswag"]),
+        }
         Path(self.folder, f"rank{trainer.global_rank}.json").write_text(json.dumps(record))
 
 
@@ -42,16 +48,27 @@ def failing_model_fn(module):
 
 
 def _trainer(callbacks):
-    return pl.Trainer(accelerator="cpu", devices=2, strategy="ddp_spawn", max_steps=3, limit_val_batches=1,
-                      logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                      enable_model_summary=False, num_sanity_val_steps=0, callbacks=callbacks)
+    return pl.Trainer(
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp_spawn",
+        max_steps=3,
+        limit_val_batches=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=callbacks,
+    )
 
 
 def _module_and_data():
     pl.seed_everything(0, verbose=False)
     data = DigitsDataModule(batch_size=16, img_size=16, in_chans=3)
-    module = CandidateClassifier(space="nb201", arch=ARCH, num_classes=10, in_chans=3, img_size=16,
-                                 space_options={"C": 8, "N": 1})
+    module = CandidateClassifier(
+        space="nb201", arch=ARCH, num_classes=10, in_chans=3, img_size=16, space_options={"C": 8, "N": 1}
+    )
     return module, data
 
 
@@ -89,5 +106,6 @@ def test_ddp_spawn_failure_on_rank0_under_warn_reaches_every_rank_and_training_c
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert all(r["step"] == 3 for r in ranks)  # both ranks trained to the end
     assert ranks[0]["status"] == ranks[1]["status"]
-    assert ranks[0]["status"]["lswag"] == ("error: scoring failed before any pass: RuntimeError: deliberate failure "
-                                           "while scoring")
+    assert ranks[0]["status"]["lswag"] == (
+        "error: scoring failed before any pass: RuntimeError: deliberate failure while scoring"
+    )

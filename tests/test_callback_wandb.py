@@ -4,6 +4,7 @@ The offline run is read back with ``wandb leet inspect --summary --json <run dir
 run's ``.wandb`` transaction log): its summary holds ``zc/<name>`` (the exact values of the callback's report) and
 ``zc_status/<name>``, and its config holds the architecture (the module's hyper-parameters) and the proxy settings.
 """
+
 from __future__ import annotations
 
 import csv
@@ -32,8 +33,13 @@ WANDB_CLI = Path(sys.executable).with_name("wandb")
 def inspect_summary(run_dir: Path) -> dict:
     """``wandb leet inspect --summary --json`` of an offline run folder, as a dict."""
     assert WANDB_CLI.exists(), f"{WANDB_CLI} not found"
-    out = subprocess.run([str(WANDB_CLI), "leet", "inspect", "--summary", "--json", str(run_dir)],
-                         capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [str(WANDB_CLI), "leet", "inspect", "--summary", "--json", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return json.loads(out.stdout)
 
 
@@ -55,14 +61,23 @@ def test_offline_wandb_run_holds_scores_and_settings(tmp_path, monkeypatch):
     arch = space.encode(space.sample(0))
     pl.seed_everything(0, verbose=False)
     data = DigitsDataModule(batch_size=16, img_size=16, in_chans=3)
-    module = CandidateClassifier(space="nb201", arch=arch, num_classes=10, in_chans=3, img_size=16,
-                                 space_options={"C": 8, "N": 1})
+    module = CandidateClassifier(
+        space="nb201", arch=arch, num_classes=10, in_chans=3, img_size=16, space_options={"C": 8, "N": 1}
+    )
     zc = ZeroCostProxyCallback(proxies=["lswag", "naswot", "params", "swap_reg"], batch_size=16)  # swap_reg fails
     wandb_logger = WandbLogger(offline=True, save_dir=str(tmp_path), project="lswag-test")
     csv_logger = CSVLogger(tmp_path, name="csv", version="")
-    trainer = pl.Trainer(max_steps=2, limit_val_batches=1, accelerator="cpu", logger=[wandb_logger, csv_logger],
-                         callbacks=[zc], enable_progress_bar=False, enable_model_summary=False,
-                         enable_checkpointing=False, num_sanity_val_steps=0)
+    trainer = pl.Trainer(
+        max_steps=2,
+        limit_val_batches=1,
+        accelerator="cpu",
+        logger=[wandb_logger, csv_logger],
+        callbacks=[zc],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+    )
     try:
         trainer.fit(module, datamodule=data)
         run_dir = Path(wandb_logger.experiment.dir).parent

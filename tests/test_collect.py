@@ -4,6 +4,7 @@ The synthetic jobs follow lswag-train's result.json schema. Accuracies are plant
 are known by hand: ``synflow`` is a strictly increasing function of the accuracy (Spearman 1), ``jacov`` a strictly
 decreasing one (Spearman -1), ``naswot`` is unrelated noise.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,16 @@ import pandas as pd
 import pytest
 
 from lswag_lightning.cli import collect as collect_cli
-from lswag_lightning.collect import (LIBRA_MIN_ROWS, collect, find_results, format_correlations, format_issues,
-                                     format_job_line, read_results, results_table)
+from lswag_lightning.collect import (
+    LIBRA_MIN_ROWS,
+    collect,
+    find_results,
+    format_correlations,
+    format_issues,
+    format_job_line,
+    read_results,
+    results_table,
+)
 
 GROUP = "pva_test_group"
 
@@ -27,17 +36,34 @@ GROUP = "pva_test_group"
 def _record(index: int, space: str, acc: float, rng: np.random.Generator, **overrides) -> dict:
     """One ok result.json as lswag-train writes it (fractions for accuracies)."""
     params = 10_000 + 1_000 * index
-    proxies = {"lswag": float(rng.normal(1e6, 1e5)), "lswag.lambda": float(rng.normal(200, 10)),
-               "lswag.psi": float(rng.integers(1000, 5000)), "synflow": 3.0 * acc + 1.0, "jacov": -acc,
-               "naswot": float(rng.normal(500, 20)), "params": float(params)}
+    proxies = {
+        "lswag": float(rng.normal(1e6, 1e5)),
+        "lswag.lambda": float(rng.normal(200, 10)),
+        "lswag.psi": float(rng.integers(1000, 5000)),
+        "synflow": 3.0 * acc + 1.0,
+        "jacov": -acc,
+        "naswot": float(rng.normal(500, 20)),
+        "params": float(params),
+    }
     record = {
-        "schema": 1, "status": "ok", "space": space, "arch": f"{space}-arch-{index}",
-        "candidate": {"by": "index", "index": index, "seed": 0}, "params": params,
-        "proxies": proxies, "proxy_status": {k: "ok" for k in proxies},
-        "val_acc": acc, "val_acc_best": acc, "test_acc": acc / 2,
+        "schema": 1,
+        "status": "ok",
+        "space": space,
+        "arch": f"{space}-arch-{index}",
+        "candidate": {"by": "index", "index": index, "seed": 0},
+        "params": params,
+        "proxies": proxies,
+        "proxy_status": {k: "ok" for k in proxies},
+        "val_acc": acc,
+        "val_acc_best": acc,
+        "test_acc": acc / 2,
         "seconds": {"scoring": 0.1, "total": 2.0 + index},
-        "config": {"sweep_id": GROUP, "logger": {"wandb": {
-            "_target_": "lightning.pytorch.loggers.WandbLogger", "project": "lswag-tests", "group": GROUP}}},
+        "config": {
+            "sweep_id": GROUP,
+            "logger": {
+                "wandb": {"_target_": "lightning.pytorch.loggers.WandbLogger", "project": "lswag-tests", "group": GROUP}
+            },
+        },
     }
     record.update(overrides)
     return record
@@ -65,8 +91,17 @@ def make_sweep(root: Path, n_ok: int, *, failed: bool = True, unfinished: bool =
         _job(root, i, _record(i, "autoformer_mini" if i % 2 == 0 else "nb201", float(accs[i]), rng))
     num = n_ok
     if failed:
-        _job(root, num, {"schema": 1, "status": "failed", "space": "nb201", "arch": None,
-                         "error": "ConfigError: candidate.index must be an int >= 0 (or set candidate.arch), got -1"})
+        _job(
+            root,
+            num,
+            {
+                "schema": 1,
+                "status": "failed",
+                "space": "nb201",
+                "arch": None,
+                "error": "ConfigError: candidate.index must be an int >= 0 (or set candidate.arch), got -1",
+            },
+        )
         num += 1
     if unfinished:
         job = _job(root, num, None)
@@ -127,8 +162,7 @@ def test_report_correlations_and_libra_on_planted_values(tmp_path):
 
 
 def test_small_sweeps_skip_libra_or_the_report_with_a_reason(tmp_path):
-    five = collect([make_sweep(tmp_path / "five", 5, failed=False, unfinished=False)], tmp_path / "o5",
-                   n_boot=100)
+    five = collect([make_sweep(tmp_path / "five", 5, failed=False, unfinished=False)], tmp_path / "o5", n_boot=100)
     assert five.analysis.libra is None and "needs at least 20 finished jobs" in five.analysis.libra_skipped
     assert five.analysis.correlations is not None and "report" in five.paths
     assert "LIBRA skipped" in Path(five.paths["report"]).read_text()
@@ -168,15 +202,37 @@ def test_job_line():
     line = format_job_line(_record(3, "nb201", 0.5, rng))
     assert line.startswith("nb201 #3") and "params   13,000" in line and "val_acc  50.0%" in line
     assert "lswag=" in line and line.endswith("5.0 s")
-    failed = format_job_line({"status": "failed", "space": "nb201", "candidate": {"index": 2},
-                              "error": "ValueError: boom", "seconds": {"total": 1.5}})
+    failed = format_job_line(
+        {
+            "status": "failed",
+            "space": "nb201",
+            "candidate": {"index": 2},
+            "error": "ValueError: boom",
+            "seconds": {"total": 1.5},
+        }
+    )
     assert failed == "nb201 #2             FAILED after   1.5 s: ValueError: boom"
 
 
 def test_cli_exit_codes_and_output(tmp_path, capsys):
     sweep = make_sweep(tmp_path / "sweep", 24)
-    assert collect_cli.main([str(sweep), "--out", str(tmp_path / "out"), "--n-boot", "100", "--splits", "3",
-                             "--accuracy", "test_acc", "--no-per-space"]) == 0
+    assert (
+        collect_cli.main(
+            [
+                str(sweep),
+                "--out",
+                str(tmp_path / "out"),
+                "--n-boot",
+                "100",
+                "--splits",
+                "3",
+                "--accuracy",
+                "test_acc",
+                "--no-per-space",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "collected 24 finished job(s) (autoformer_mini 12, nb201 12) of 26" in out
     assert "[failed] job 24" in out and "Rank correlation with test_acc" in out
@@ -196,8 +252,9 @@ def _leet_summary(run_dir: str) -> dict:
     wandb_cli = Path(sys.executable).with_name("wandb")
     if not wandb_cli.exists() or shutil.which(str(wandb_cli)) is None:
         pytest.skip("the wandb command line is not installed next to this Python")
-    done = subprocess.run([str(wandb_cli), "leet", "inspect", "--summary", "--json", run_dir],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(wandb_cli), "leet", "inspect", "--summary", "--json", run_dir], capture_output=True, text=True, timeout=120
+    )
     if done.returncode != 0 and "No such command" in done.stderr:
         pytest.skip("this wandb has no `leet inspect`")
     assert done.returncode == 0, done.stderr

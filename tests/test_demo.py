@@ -1,6 +1,7 @@
 """``make demo``'s ground truth: size-spread candidates, the seed-agreement check, the per-space summary and the
 published-truth section (shipped NB201 cells scored on a digits probe). The end-to-end demo run is in
 test_sweep.py (slow)."""
+
 from __future__ import annotations
 
 import math
@@ -9,10 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lswag_lightning.demo_published import (ACCURACIES, digits_probe, format_published, load_cells,
-                                            published_summary, score_cells)
-from lswag_lightning.demo_sweep import (format_spaces, seed_agreement, seed_check_subset, spaces_summary,
-                                        spread_indices)
+from lswag_lightning.demo_published import (
+    ACCURACIES,
+    digits_probe,
+    format_published,
+    load_cells,
+    published_summary,
+    score_cells,
+)
+from lswag_lightning.demo_sweep import format_spaces, seed_agreement, seed_check_subset, spaces_summary, spread_indices
 from lswag_lightning.spaces import get_space
 
 NB201_DEMO = {"C": 8, "N": 1, "img_size": 16}
@@ -55,12 +61,20 @@ def test_seed_agreement_pairs_the_same_candidates_per_space():
 
 
 def test_spaces_summary_gives_each_space_its_own_correlations_and_agreement():
-    table = pd.DataFrame({"space": ["s"] * 4 + ["t"] * 3, "arch": list("abcdefg"),
-                          "lswag": [1.0, 2.0, 3.0, 4.0, 3.0, 2.0, 1.0], "params": [4.0, 3.0, 2.0, 1.0, 1, 1, 1],
-                          "val_acc": [10.0, 20.0, 30.0, 40.0, 10.0, 20.0, 30.0]})
+    table = pd.DataFrame(
+        {
+            "space": ["s"] * 4 + ["t"] * 3,
+            "arch": list("abcdefg"),
+            "lswag": [1.0, 2.0, 3.0, 4.0, 3.0, 2.0, 1.0],
+            "params": [4.0, 3.0, 2.0, 1.0, 1, 1, 1],
+            "val_acc": [10.0, 20.0, 30.0, 40.0, 10.0, 20.0, 30.0],
+        }
+    )
     got = spaces_summary(table, ["lswag", "params"], "val_acc", {"s": {"n": 4, "rho": 0.9}})
-    assert got == {"s": {"n": 4, "seed_agreement_rho": 0.9, "spearman": {"lswag": 1.0, "params": -1.0}},
-                   "t": {"n": 3, "seed_agreement_rho": None, "spearman": {"lswag": -1.0, "params": None}}}
+    assert got == {
+        "s": {"n": 4, "seed_agreement_rho": 0.9, "spearman": {"lswag": 1.0, "params": -1.0}},
+        "t": {"n": 3, "seed_agreement_rho": None, "spearman": {"lswag": -1.0, "params": None}},
+    }
     text = format_spaces(got)
     assert "s: 4 candidates" in text and "0.900 (>= 0.8" in text and "t: 3 candidates" in text
     assert "not measured" in text
@@ -74,8 +88,9 @@ def test_shipped_cells_are_the_benchmarks_rows(shared_data_dir):
     assert len(cells) >= 200 and cells["nb201_index"].is_unique
     full = read_csv_exact(shared_data_dir / NB201_TEST_FILE).iloc[cells["nb201_index"]]
     assert list(full["ArchitectureString"]) == list(cells["arch"])
-    for ours, theirs in zip(ACCURACIES, ("CIFAR10TestAccuracy200Epochs", "CIFAR100TestAccuracy200Epochs",
-                                         "ImageNetTestAccuracy200Epochs")):
+    for ours, theirs in zip(
+        ACCURACIES, ("CIFAR10TestAccuracy200Epochs", "CIFAR100TestAccuracy200Epochs", "ImageNetTestAccuracy200Epochs")
+    ):
         assert np.array_equal(cells[ours].to_numpy(), full[theirs].to_numpy())
 
 

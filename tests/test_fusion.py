@@ -1,4 +1,5 @@
 """Fused rankings beyond LIBRA's triple: fixed log-rank sets, the greedy set, and ranking non-finite values last."""
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,16 @@ def synthetic(n=400, seed=0):
     """accuracy = a + b; proxies: a and b (each half the signal), a noisy copy of a, pure noise, params."""
     rng = np.random.default_rng(seed)
     a, b = rng.normal(size=n), rng.normal(size=n)
-    return pd.DataFrame({"a": a, "b": b, "a_noisy": a + 0.5 * rng.normal(size=n), "noise": rng.normal(size=n),
-                         "params": rng.normal(size=n) + a, "acc": a + b})
+    return pd.DataFrame(
+        {
+            "a": a,
+            "b": b,
+            "a_noisy": a + 0.5 * rng.normal(size=n),
+            "noise": rng.normal(size=n),
+            "params": rng.normal(size=n) + a,
+            "acc": a + b,
+        }
+    )
 
 
 def test_log_rank_sum_by_hand():
@@ -52,15 +61,17 @@ def test_greedy_starts_from_a_given_set_only_when_it_beats_the_best_single_proxy
 
 def test_evaluate_reports_fixed_and_greedy_sets_held_out():
     t = synthetic()
-    ev = evaluate(t, ["a", "b", "a_noisy", "noise"], "acc", "params", n_splits=5,
-                  fixed_sets={"ab": ["a", "b"]}, greedy=True)
+    ev = evaluate(
+        t, ["a", "b", "a_noisy", "noise"], "acc", "params", n_splits=5, fixed_sets={"ab": ["a", "b"]}, greedy=True
+    )
     s = ev.summary()
     assert s["fixed:ab"]["mean"] > 0.95 and s["greedy"]["mean"] > 0.95
     assert s["greedy"]["mean"] > s["best_single"]["mean"] + 0.1
     assert sum(c for _, c in ev.greedy_sets) == 5
     # the fixed set fits nothing: its held-out ρ per split is the plain ρ of the fused score on the eval rows
-    assert ev.in_sample["fixed:ab"] == pytest.approx(stats.spearmanr(log_rank_sum([t.a.values, t.b.values]),
-                                                                      t.acc).statistic)
+    assert ev.in_sample["fixed:ab"] == pytest.approx(
+        stats.spearmanr(log_rank_sum([t.a.values, t.b.values]), t.acc).statistic
+    )
     with pytest.raises(ValueError, match="outside the usable pool"):
         evaluate(t, ["a", "b"], "acc", "params", n_splits=2, fixed_sets={"x": ["a", "zzz"]})
 
@@ -79,8 +90,27 @@ def test_rank_last_keeps_rows_that_drop_rows_loses():
 def test_cli_fixed_set_and_greedy(tmp_path, capsys):
     path = tmp_path / "table.csv"
     synthetic(120).to_csv(path, index=False)
-    assert libra_main([str(path), "--accuracy", "acc", "--proxies", "a", "b", "a_noisy", "noise", "--splits", "3",
-                       "--fixed-set", "ab=a,b", "--greedy", "--no-report"]) == 0
+    assert (
+        libra_main(
+            [
+                str(path),
+                "--accuracy",
+                "acc",
+                "--proxies",
+                "a",
+                "b",
+                "a_noisy",
+                "noise",
+                "--splits",
+                "3",
+                "--fixed-set",
+                "ab=a,b",
+                "--greedy",
+                "--no-report",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "fixed log-rank set ab" in out and "greedy log-rank set (fit-chosen)" in out
     assert "Greedy sets over splits:" in out

@@ -1,4 +1,5 @@
 """jsonio: one normaliser, the non-finite policy named by each writer."""
+
 from __future__ import annotations
 
 import json

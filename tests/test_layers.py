@@ -1,4 +1,5 @@
 """lswag-layers: the per-bin statistic by hand, the interval rule on synthetic curves, the label check, a tiny run."""
+
 from __future__ import annotations
 
 import json
@@ -10,14 +11,24 @@ import torch
 from torch import nn
 
 from lswag_lightning.cli.layers import main
-from lswag_lightning.layer_profile import (BinStats, all_intervals, bin_profile, interval_lambda, label_check,
-                                           per_bin_correlation, profile_network, propose_interval, theil_sen)
+from lswag_lightning.layer_profile import (
+    BinStats,
+    all_intervals,
+    bin_profile,
+    interval_lambda,
+    label_check,
+    per_bin_correlation,
+    profile_network,
+    propose_interval,
+    theil_sen,
+)
 
 
 def _stats(mean, std=0.5) -> BinStats:
     mean = np.asarray(mean, dtype=float)
-    return BinStats(mean.tolist(), np.broadcast_to(np.asarray(std, dtype=float), mean.shape).tolist(),
-                    [100] * len(mean))
+    return BinStats(
+        mean.tolist(), np.broadcast_to(np.asarray(std, dtype=float), mean.shape).tolist(), [100] * len(mean)
+    )
 
 
 # ------------------------------------------------------------------------------------ the statistic by hand
@@ -48,10 +59,12 @@ def test_profile_network_matches_a_hand_computation():
 
 
 def test_bin_profile_averages_stats_and_sums_lambda_terms_per_bin():
-    layers = [{"bin": 0, "mean_log_std": -2.0, "lambda_term": 1.0},
-              {"bin": 0, "mean_log_std": -4.0, "lambda_term": 2.0},
-              {"bin": 5, "mean_log_std": float("nan"), "lambda_term": 0.0},
-              {"bin": 10, "mean_log_std": -1.0, "lambda_term": 5.0}]
+    layers = [
+        {"bin": 0, "mean_log_std": -2.0, "lambda_term": 1.0},
+        {"bin": 0, "mean_log_std": -4.0, "lambda_term": 2.0},
+        {"bin": 5, "mean_log_std": float("nan"), "lambda_term": 0.0},
+        {"bin": 10, "mean_log_std": -1.0, "lambda_term": 5.0},
+    ]
     stat, lam = bin_profile(layers)
     assert stat[0] == -3.0 and stat[10] == -1.0 and math.isnan(stat[5]) and math.isnan(stat[3])
     assert lam.tolist() == [3.0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0, 5.0]
@@ -143,8 +156,11 @@ def test_interval_lambda_and_per_bin_correlation():
     present = np.ones((50, 11), dtype=bool)
     present[:, 7] = False
     rho = per_bin_correlation(lam, present, acc)
-    assert rho[3] == pytest.approx(1.0) and math.isnan(rho[7]) and max(abs(r) for i, r in enumerate(rho)
-                                                                     if i not in (3, 7)) < 0.5
+    assert (
+        rho[3] == pytest.approx(1.0)
+        and math.isnan(rho[7])
+        and max(abs(r) for i, r in enumerate(rho) if i not in (3, 7)) < 0.5
+    )
     assert len(all_intervals()) == 66
 
 
@@ -164,8 +180,22 @@ def test_label_check_finds_the_informative_interval_on_held_out_splits():
 # ------------------------------------------------------------------------------------------------ tiny runs
 def test_cli_without_ground_truth(capsys, tmp_path, shared_data_dir):
     out = tmp_path / "mini"
-    code = main(["autoformer_mini", "--num", "4", "--seed", "0", "--out", str(out), "--no-progress",
-                 "--threads", "1", "--data-dir", str(shared_data_dir)])
+    code = main(
+        [
+            "autoformer_mini",
+            "--num",
+            "4",
+            "--seed",
+            "0",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--threads",
+            "1",
+            "--data-dir",
+            str(shared_data_dir),
+        ]
+    )
     assert code == 0
     stdout = capsys.readouterr().out
     assert "proposed interval" in stdout
@@ -179,9 +209,28 @@ def test_cli_without_ground_truth(capsys, tmp_path, shared_data_dir):
 
 def test_cli_with_nb201_ground_truth(capsys, tmp_path, shared_data_dir):
     out = tmp_path / "nb201"
-    code = main(["nb201", "--num", "12", "--seed", "1", "--out", str(out), "--no-progress", "--threads", "1",
-                 "--build-option", "C=8", "--build-option", "N=1", "--label-splits", "3",
-                 "--data-dir", str(shared_data_dir)])
+    code = main(
+        [
+            "nb201",
+            "--num",
+            "12",
+            "--seed",
+            "1",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--threads",
+            "1",
+            "--build-option",
+            "C=8",
+            "--build-option",
+            "N=1",
+            "--label-splits",
+            "3",
+            "--data-dir",
+            str(shared_data_dir),
+        ]
+    )
     assert code == 0
     data = json.loads((out / "layers.json").read_text())
     assert set(data["per_bin_rho"]) == {"cifar10_test_acc", "cifar100_test_acc", "imagenet16_120_test_acc"}
@@ -193,8 +242,23 @@ def test_cli_with_nb201_ground_truth(capsys, tmp_path, shared_data_dir):
 
 def test_reanalyse_applies_the_rule_again_without_scoring(capsys, tmp_path, shared_data_dir):
     out = tmp_path / "mini"
-    assert main(["autoformer_mini", "--num", "3", "--out", str(out), "--no-progress", "--threads", "1",
-                 "--data-dir", str(shared_data_dir)]) == 0
+    assert (
+        main(
+            [
+                "autoformer_mini",
+                "--num",
+                "3",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--threads",
+                "1",
+                "--data-dir",
+                str(shared_data_dir),
+            ]
+        )
+        == 0
+    )
     first = json.loads((out / "layers.json").read_text())
     again = tmp_path / "again"
     assert main(["autoformer_mini", "--reanalyse", str(out), "--out", str(again), "--boundary", "--k", "1"]) == 0

@@ -1,5 +1,6 @@
 """LIBRA: entropies by hand, selection on tables whose answer is known by construction, edge cases, fusion,
 held-out evaluation."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,16 @@ import pytest
 from scipy import stats
 
 from lswag_lightning.analysis import table as table_mod
-from lswag_lightning.analysis.libra import (LibraSelection, conditional_entropy, evaluate, fuse, information_gain,
-                                            joint_entropy, rank_bins, select)
+from lswag_lightning.analysis.libra import (
+    LibraSelection,
+    conditional_entropy,
+    evaluate,
+    fuse,
+    information_gain,
+    joint_entropy,
+    rank_bins,
+    select,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -58,9 +67,18 @@ def _known_table(n: int = 800, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     u, v, e0, e1, e2, e3 = rng.normal(size=(6, n))
     best = u + 0.25 * e0
-    return pd.DataFrame({"arch": [f"a{i}" for i in range(n)], "acc": 80 + 3 * u, "params": 1e6 * np.exp(0.3 * (u + v)),
-                         "best": best, "dup": best + 1e-3 * e1, "match": u + 0.55 * e2, "far": u - 0.45 * v,
-                         "noise": e3})
+    return pd.DataFrame(
+        {
+            "arch": [f"a{i}" for i in range(n)],
+            "acc": 80 + 3 * u,
+            "params": 1e6 * np.exp(0.3 * (u + v)),
+            "best": best,
+            "dup": best + 1e-3 * e1,
+            "match": u + 0.55 * e2,
+            "far": u - 0.45 * v,
+            "noise": e3,
+        }
+    )
 
 
 PROXIES = ["best", "dup", "match", "far", "noise"]
@@ -88,8 +106,7 @@ def test_near_duplicate_is_z2_and_bias_matching_picks_z3():
 def test_lower_is_better_proxy_is_flipped_and_can_win():
     t = _known_table()
     t["neg_best"] = -t["best"]
-    sel = select(t, ["neg_best", "match", "noise"], "acc", "params", window=0.15,
-                 higher_is_better={"neg_best": False})
+    sel = select(t, ["neg_best", "match", "noise"], "acc", "params", window=0.15, higher_is_better={"neg_best": False})
     assert sel.z1 == "neg_best" and sel.rho["neg_best"] > 0.9
     assert sel.bias["neg_best"] > 0  # bias uses the oriented values too
     unflipped = select(t, ["neg_best", "match", "noise"], "acc", "params", window=0.15)

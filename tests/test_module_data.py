@@ -4,6 +4,7 @@ Hand checks: the digits split sizes and normalisation constants recomputed from 
 cosine schedule's learning rates recomputed by formula; the CIFAR .npz folder of ../shared/data read with its
 documented sizes (10,000 training images, 2,000 test images, 10 classes).
 """
+
 from __future__ import annotations
 
 import math
@@ -39,8 +40,9 @@ def test_digits_fixed_split_sizes_disjoint_and_reproducible():
 
     full = np.round(load_digits().images * 255 / 16).astype(np.uint8).reshape(1797, -1)
     parts = torch.cat([a.train_set.images, a.val_set.images, a.test_set.images]).reshape(1797, -1).numpy()
-    assert np.array_equal(np.unique(full, axis=0, return_counts=True)[1],
-                          np.unique(parts, axis=0, return_counts=True)[1])
+    assert np.array_equal(
+        np.unique(full, axis=0, return_counts=True)[1], np.unique(parts, axis=0, return_counts=True)[1]
+    )
     assert np.array_equal(np.unique(full, axis=0), np.unique(parts, axis=0))
     other = DigitsDataModule(split_seed=1)
     other.setup("fit")
@@ -87,13 +89,19 @@ def test_digits_augmentation_only_on_training_split_and_seeded():
     assert len(crops) > 1
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"batch_size": 2000}, r"batch_size=2000 is larger than the training set \(1257 samples\); lower data.batch_size"),
-    ({"num_workers": -1}, "num_workers must be an int >= 0"),
-    ({"in_chans": 2}, "in_chans must be 1 or 3"),
-    ({"img_size": 4}, "img_size must be an int >= 8"),
-    ({"val_size": 900, "test_size": 900}, "leaves no training images"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (
+            {"batch_size": 2000},
+            r"batch_size=2000 is larger than the training set \(1257 samples\); lower data.batch_size",
+        ),
+        ({"num_workers": -1}, "num_workers must be an int >= 0"),
+        ({"in_chans": 2}, "in_chans must be 1 or 3"),
+        ({"img_size": 4}, "img_size must be an int >= 8"),
+        ({"val_size": 900, "test_size": 900}, "leaves no training images"),
+    ],
+)
 def test_digits_bad_options(kwargs, message):
     with pytest.raises(ValueError, match=message):
         DigitsDataModule(**kwargs).setup("fit")
@@ -112,8 +120,9 @@ def _write_npz_folder(folder, n_train=60, n_test=0, name="cifar10", classes=10):
 
 def test_cifar_npz_folder_with_held_out_test_split(tmp_path):
     _write_npz_folder(tmp_path / "imgs", n_train=60)
-    dm = CIFARDataModule(npz_dir=str(tmp_path / "imgs"), batch_size=8, val_size=10, test_size=20, augment=False,
-                         num_workers=0)
+    dm = CIFARDataModule(
+        npz_dir=str(tmp_path / "imgs"), batch_size=8, val_size=10, test_size=20, augment=False, num_workers=0
+    )
     dm.setup("fit")
     assert dm.sizes == {"train": 30, "val": 10, "test": 20}
     x, y = dm.train_set[0]
@@ -160,19 +169,21 @@ def test_candidate_builds_from_space_and_arch_and_counts_parameters():
 
     module = CandidateClassifier(space="nb201", arch=NB201_ARCH, num_classes=10, in_chans=3, img_size=16)
     space = get_space("nb201")
-    assert module.num_parameters == space.param_count(space.decode(NB201_ARCH), num_classes=10, in_chans=3,
-                                                      img_size=16)
+    assert module.num_parameters == space.param_count(space.decode(NB201_ARCH), num_classes=10, in_chans=3, img_size=16)
     assert module(torch.randn(2, 3, 16, 16)).shape == (2, 10)
     assert module.hparams.arch == NB201_ARCH and module.hparams.space == "nb201"
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"optimizer": "adam"}, "optimizer must be one of"),
-    ({"scheduler": "step"}, "scheduler must be one of"),
-    ({"lr": 0.0}, "lr must be > 0"),
-    ({"warmup_fraction": 1.0}, r"warmup_fraction must be in \[0, 1\)"),
-    ({"space": "nb201"}, "needs either net= or both space= and arch="),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"optimizer": "adam"}, "optimizer must be one of"),
+        ({"scheduler": "step"}, "scheduler must be one of"),
+        ({"lr": 0.0}, "lr must be > 0"),
+        ({"warmup_fraction": 1.0}, r"warmup_fraction must be in \[0, 1\)"),
+        ({"space": "nb201"}, "needs either net= or both space= and arch="),
+    ],
+)
 def test_candidate_bad_options(kwargs, message):
     with pytest.raises(ValueError, match=message):
         CandidateClassifier(**kwargs)
@@ -180,8 +191,7 @@ def test_candidate_bad_options(kwargs, message):
 
 def test_optimiser_groups_and_cosine_schedule_by_hand():
     net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 3))
-    module = CandidateClassifier(net, num_classes=3, lr=0.1, weight_decay=0.05, warmup_fraction=0.2,
-                                 min_lr_ratio=0.1)
+    module = CandidateClassifier(net, num_classes=3, lr=0.1, weight_decay=0.05, warmup_fraction=0.2, min_lr_ratio=0.1)
 
     class _Trainer:  # what configure_optimizers reads
         estimated_stepping_batches = 10
@@ -199,13 +209,17 @@ def test_optimiser_groups_and_cosine_schedule_by_hand():
         optimizer.step()
         scheduler.step()
     warmup, total = 2, 10  # round(0.2 * 10)
-    expected = [0.1 * (s + 1) / (warmup + 1) if s < warmup else
-                0.1 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (s - warmup) / (total - warmup))))
-                for s in range(10)]
+    expected = [
+        0.1 * (s + 1) / (warmup + 1)
+        if s < warmup
+        else 0.1 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (s - warmup) / (total - warmup))))
+        for s in range(10)
+    ]
     assert lrs == pytest.approx(expected, rel=1e-12)
 
-    sgd = CandidateClassifier(net, num_classes=3, optimizer="sgd", lr=0.05, scheduler="none",
-                              decay_norm_and_bias=True, weight_decay=5e-4)
+    sgd = CandidateClassifier(
+        net, num_classes=3, optimizer="sgd", lr=0.05, scheduler="none", decay_norm_and_bias=True, weight_decay=5e-4
+    )
     opt = sgd.configure_optimizers()
     assert isinstance(opt, torch.optim.SGD) and len(opt.param_groups) == 1
     assert opt.param_groups[0]["nesterov"] and opt.param_groups[0]["momentum"] == 0.9
@@ -214,11 +228,28 @@ def test_optimiser_groups_and_cosine_schedule_by_hand():
 def test_fit_and_test_record_final_metrics(tmp_path):
     pl.seed_everything(0, verbose=False)
     data = DigitsDataModule(batch_size=32, img_size=16, in_chans=3)
-    module = CandidateClassifier(space="nb201", arch=NB201_ARCH, num_classes=10, in_chans=3, img_size=16,
-                                 space_options={"C": 8, "N": 1}, optimizer="sgd", lr=0.05)
-    trainer = pl.Trainer(accelerator="cpu", max_epochs=2, limit_train_batches=4, limit_val_batches=2,
-                         limit_test_batches=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, num_sanity_val_steps=0)
+    module = CandidateClassifier(
+        space="nb201",
+        arch=NB201_ARCH,
+        num_classes=10,
+        in_chans=3,
+        img_size=16,
+        space_options={"C": 8, "N": 1},
+        optimizer="sgd",
+        lr=0.05,
+    )
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_epochs=2,
+        limit_train_batches=4,
+        limit_val_batches=2,
+        limit_test_batches=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
     trainer.fit(module, datamodule=data)
     trainer.test(module, datamodule=data, verbose=False)
     metrics = module.final_metrics

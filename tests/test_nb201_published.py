@@ -5,6 +5,7 @@ The main test scores the first 100 CIFAR-10 architectures of the published NASLi
 published nwot / synflow / snip / grad_norm, plus a median ratio near 1 where the values share a unit (so the
 protocol, not only the ranking, is reproduced). The other tests check the script's pieces by hand.
 """
+
 from __future__ import annotations
 
 import math
@@ -48,8 +49,15 @@ def test_values_match_published_magnitude(first_100, proxy, tolerance):
 def test_values_table_holds_both_sides_per_architecture(first_100):
     values, _ = first_100
     assert len(values) == 100
-    assert {"arch", "nb201_index", "ours.naswot", "published.nwot", "ours.synflow", "published.synflow",
-            "seconds"} <= set(values.columns)
+    assert {
+        "arch",
+        "nb201_index",
+        "ours.naswot",
+        "published.nwot",
+        "ours.synflow",
+        "published.synflow",
+        "seconds",
+    } <= set(values.columns)
     assert np.isfinite(values["ours.naswot"]).all()
 
 
@@ -81,8 +89,7 @@ def test_normalise_by_hand():
     image[..., 0], image[..., 1], image[..., 2] = 255, 0, 128
     x = check.normalise(image)
     assert x.shape == (1, 3, 2, 2) and x.dtype == torch.float32
-    expected = [(1.0 - 0.49139968) / 0.24703233, (0.0 - 0.48215827) / 0.24348505,
-                (128 / 255 - 0.44653124) / 0.26158768]
+    expected = [(1.0 - 0.49139968) / 0.24703233, (0.0 - 0.48215827) / 0.24348505, (128 / 255 - 0.44653124) / 0.26158768]
     for channel, value in enumerate(expected):
         assert torch.allclose(x[0, channel], torch.full((2, 2), value), atol=1e-6)
     with pytest.raises(ValueError, match="uint8"):
@@ -150,8 +157,23 @@ def test_bad_options_are_rejected(shared_data_dir):
 
 def test_cli_writes_the_tables(shared_data_dir, tmp_path):
     out = tmp_path / "check"
-    code = check.main(["--data-dir", str(shared_data_dir), "--limit", "4", "--proxies", "params", "flops",
-                       "--device", "cpu", "--noise-seed", "1", "--out", str(out)])
+    code = check.main(
+        [
+            "--data-dir",
+            str(shared_data_dir),
+            "--limit",
+            "4",
+            "--proxies",
+            "params",
+            "flops",
+            "--device",
+            "cpu",
+            "--noise-seed",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0  # no target proxy requested, so nothing can be missed
     values = pd.read_csv(out / "values.csv")
     assert len(values) == 4 and {"ours.params", "published.params", "ours.flops", "published.flops"} <= set(values)

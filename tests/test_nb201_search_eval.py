@@ -3,6 +3,7 @@
 The end-to-end test runs small searches on the stored whole-space scores (results/nb201_all_cells_scores.parquet)
 and checks the evaluation against the published NB201 test accuracies looked up by hand.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,9 +26,13 @@ recipe = load_recipe("search/nb201_search_eval.py")
 
 def test_libra_plan_groups_datasets_by_trio():
     sel = lambda trio, ds: {"proxies": trio, "higher_is_better": {}, "datasets": [ds], "how": f"on {ds}"}  # noqa: E731
-    plan = recipe.libra_fitness_plan({"cifar10": sel(["a", "b", "c"], "cifar10"),
-                                      "cifar100": sel(["a", "b", "c"], "cifar100"),
-                                      "imagenet16_120": sel(["a", "b", "d"], "imagenet16_120")})
+    plan = recipe.libra_fitness_plan(
+        {
+            "cifar10": sel(["a", "b", "c"], "cifar10"),
+            "cifar100": sel(["a", "b", "c"], "cifar100"),
+            "imagenet16_120": sel(["a", "b", "d"], "imagenet16_120"),
+        }
+    )
     assert list(plan) == ["libra[cifar10+cifar100]", "libra[imagenet16_120]"]
     assert plan["libra[cifar10+cifar100]"]["datasets"] == ["cifar10", "cifar100"]
     assert plan["libra[cifar10+cifar100]"]["how"] == "on cifar10; on cifar100"
@@ -39,9 +44,17 @@ def test_libra_plan_groups_datasets_by_trio():
 def test_summary_merges_per_dataset_libra_runs():
     nan = math.nan
     cols = ["strategy", "label", "seed", "cifar10", "cifar100", "imagenet16_120"]
-    per_run = pd.DataFrame([dict(zip(cols, row)) for row in [
-        ("evolution", "libra", 0, 93.0, 70.0, nan), ("evolution", "libra", 0, nan, nan, 45.0),
-        ("evolution", "libra", 1, 94.0, 72.0, nan), ("evolution", "libra", 1, nan, nan, 47.0)]])
+    per_run = pd.DataFrame(
+        [
+            dict(zip(cols, row))
+            for row in [
+                ("evolution", "libra", 0, 93.0, 70.0, nan),
+                ("evolution", "libra", 0, nan, nan, 45.0),
+                ("evolution", "libra", 1, 94.0, 72.0, nan),
+                ("evolution", "libra", 1, nan, nan, 47.0),
+            ]
+        ]
+    )
     for ds in recipe.TEST_COLUMNS:
         per_run[f"{ds}_oracle_scored"] = per_run[ds]
     row = recipe.summarise(per_run).iloc[0]
@@ -53,9 +66,28 @@ def test_summary_merges_per_dataset_libra_runs():
 
 def test_per_dataset_libra_search_on_stored_scores(shared_data_dir, tmp_path):
     out = tmp_path / "eval"
-    assert recipe.main(["--out", str(out), "--score-table", str(SCORE_TABLE), "--seeds", "0,1", "--budget", "80",
-                        "--strategies", "evolution", "--data-dir", str(shared_data_dir), "--no-progress",
-                        "--threads", "1"]) == 0
+    assert (
+        recipe.main(
+            [
+                "--out",
+                str(out),
+                "--score-table",
+                str(SCORE_TABLE),
+                "--seeds",
+                "0,1",
+                "--budget",
+                "80",
+                "--strategies",
+                "evolution",
+                "--data-dir",
+                str(shared_data_dir),
+                "--no-progress",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     libra = json.loads((out / "libra_proxies.json").read_text())
     covered = sorted(ds for sel in libra.values() for ds in sel["datasets"])
     assert covered == sorted(recipe.TEST_COLUMNS)  # every dataset has exactly one LIBRA fitness
@@ -87,9 +119,29 @@ def test_per_dataset_libra_search_on_stored_scores(shared_data_dir, tmp_path):
 
 def test_cifar10_selection_serves_all_datasets(shared_data_dir, tmp_path):
     out = tmp_path / "eval"
-    recipe.main(["--out", str(out), "--score-table", str(SCORE_TABLE), "--seeds", "0", "--budget", "30",
-                 "--strategies", "random", "--fitnesses", "libra", "--libra-select", "naslib-val-cifar10",
-                 "--data-dir", str(shared_data_dir), "--no-progress", "--threads", "1"])
+    recipe.main(
+        [
+            "--out",
+            str(out),
+            "--score-table",
+            str(SCORE_TABLE),
+            "--seeds",
+            "0",
+            "--budget",
+            "30",
+            "--strategies",
+            "random",
+            "--fitnesses",
+            "libra",
+            "--libra-select",
+            "naslib-val-cifar10",
+            "--data-dir",
+            str(shared_data_dir),
+            "--no-progress",
+            "--threads",
+            "1",
+        ]
+    )
     libra = json.loads((out / "libra_proxies.json").read_text())
     assert list(libra) == ["libra"] and libra["libra"]["datasets"] == list(recipe.TEST_COLUMNS)
     assert "(cifar10 validation accuracy)" in libra["libra"]["how"]
@@ -102,13 +154,39 @@ def test_fused_search_from_the_stored_scores_returns_a_cell_within_every_target(
     cell it visits is in the two committed tables (nothing is scored live) and the returned cell is within 1.0 /
     2.5 / 2.5 points of the optimum on CIFAR-10 / CIFAR-100 / ImageNet16-120."""
     out = tmp_path / "fused"
-    assert recipe.main(["--out", str(out), "--score-table", str(SCORE_TABLE), str(FUSED_TABLE), "--seeds", "0",
-                        "--budget", "300", "--strategies", "evolution", "--fitnesses", "fused", "--fused-proxies",
-                        GREEDY_SET, "--data-dir", str(shared_data_dir), "--no-progress", "--threads", "1",
-                        "--device", "cpu"]) == 0
+    assert (
+        recipe.main(
+            [
+                "--out",
+                str(out),
+                "--score-table",
+                str(SCORE_TABLE),
+                str(FUSED_TABLE),
+                "--seeds",
+                "0",
+                "--budget",
+                "300",
+                "--strategies",
+                "evolution",
+                "--fitnesses",
+                "fused",
+                "--fused-proxies",
+                GREEDY_SET,
+                "--data-dir",
+                str(shared_data_dir),
+                "--no-progress",
+                "--threads",
+                "1",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     run = pd.read_csv(out / "per_run.csv").iloc[0]
-    assert run["best_arch"] == ("|nor_conv_3x3~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|nor_conv_1x1~0|nor_conv_1x1~1|"
-                                "nor_conv_3x3~2|")
+    assert run["best_arch"] == (
+        "|nor_conv_3x3~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|nor_conv_1x1~0|nor_conv_1x1~1|nor_conv_3x3~2|"
+    )
     for ds, optimum in recipe.OPTIMUM.items():
         assert run[ds] >= optimum - recipe.TARGET_GAP[ds]
     assert not list((out / "score_cache").glob("*.jsonl"))  # every value came from the tables
@@ -152,8 +230,9 @@ def test_prescoring_a_bench_sample_takes_exactly_the_cells_lswag_bench_samples(s
         recipe.build_parser().parse_args(["--out", str(tmp_path), "--prescore-bench-sample", "40"])
 
 
-def test_sharded_prescoring_splits_the_cells_and_reports_unfinished_shards(shared_data_dir, tmp_path, monkeypatch,
-                                                                           capsys):
+def test_sharded_prescoring_splits_the_cells_and_reports_unfinished_shards(
+    shared_data_dir, tmp_path, monkeypatch, capsys
+):
     """Two shards of the pre-scoring (here over the first 8 cells of the order) write disjoint cells into one
     score cache; before the second has run, the coverage line names it."""
     order = recipe.prescore_order(shared_data_dir)
@@ -163,8 +242,20 @@ def test_sharded_prescoring_splits_the_cells_and_reports_unfinished_shards(share
     shares = [recipe.prescore_share(order[:8], Shard(i, 2)) for i in range(2)]
     assert sorted(shares[0] + shares[1]) == sorted(order[:8]) and not set(shares[0]) & set(shares[1])
     cache = tmp_path / "cache"
-    common = ["--out", str(tmp_path / "pre"), "--score-cache", str(cache), "--fitnesses", "params",
-              "--data-dir", str(shared_data_dir), "--threads", "1", "--device", "cpu"]
+    common = [
+        "--out",
+        str(tmp_path / "pre"),
+        "--score-cache",
+        str(cache),
+        "--fitnesses",
+        "params",
+        "--data-dir",
+        str(shared_data_dir),
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+    ]
     base = [*common, "--prescore-all", "--prescore-only"]
     assert recipe.main([*base, "--shard", "1/2"]) == 0
     assert "4 of 8 cells pre-scored; unfinished: shard 0/2: 0 of 4" in capsys.readouterr().out

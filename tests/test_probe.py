@@ -4,11 +4,11 @@ The fingerprints below were taken from the draws of the code before the protocol
 search's ``load_probe_batch``, ``recipes/nb201_published_check.py``'s ``probe_batch``): a change of any of them
 changes the README / recipes tables that depend on that protocol.
 """
+
 from __future__ import annotations
 
 import pytest
 import torch
-
 from conftest import load_recipe
 
 from lswag_lightning.bench import load_probe_batch as bench_probe
@@ -35,25 +35,40 @@ def test_protocols_draw_the_published_batches(shared_data_dir, protocol, kwargs,
     assert x.dtype == torch.float32 and y.dtype == torch.int64 and len(x) == len(y) == kwargs["batch_size"]
 
 
-@pytest.mark.parametrize("kwargs, fingerprint", [(dict(batch_size=16, img_size=8, in_chans=3, seed=0),
-                                                  "6c80360950cff9a4"),
-                                                 (dict(batch_size=64, img_size=16, in_chans=1, seed=1),
-                                                  "f7893e5668c63f61")])
+@pytest.mark.parametrize(
+    "kwargs, fingerprint",
+    [
+        (dict(batch_size=16, img_size=8, in_chans=3, seed=0), "6c80360950cff9a4"),
+        (dict(batch_size=64, img_size=16, in_chans=1, seed=1), "f7893e5668c63f61"),
+    ],
+)
 def test_search_digits(kwargs, fingerprint):
     assert probe_fingerprint(*probe_batch("search", data="digits", **kwargs)) == fingerprint
 
 
 def test_old_names_are_the_protocols(shared_data_dir):
-    assert all(torch.equal(a, b) for a, b in zip(bench_probe(shared_data_dir, 16, 2, 32),
-                                                  probe_batch("bench", data_dir=shared_data_dir, batch_size=16,
-                                                              seed=2)))
-    assert all(torch.equal(a, b) for a, b in zip(search_probe("cifar10_npz", 16, 32, 3, 2, shared_data_dir),
-                                                  probe_batch("search", data_dir=shared_data_dir, batch_size=16,
-                                                              seed=2)))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(
+            bench_probe(shared_data_dir, 16, 2, 32),
+            probe_batch("bench", data_dir=shared_data_dir, batch_size=16, seed=2),
+        )
+    )
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(
+            search_probe("cifar10_npz", 16, 32, 3, 2, shared_data_dir),
+            probe_batch("search", data_dir=shared_data_dir, batch_size=16, seed=2),
+        )
+    )
     check = load_recipe("nb201_published_check.py")
-    assert all(torch.equal(a, b) for a, b in zip(check.probe_batch(shared_data_dir, 8, 1, True),
-                                                  probe_batch("naslib", data_dir=shared_data_dir, batch_size=8,
-                                                              seed=1)))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(
+            check.probe_batch(shared_data_dir, 8, 1, True),
+            probe_batch("naslib", data_dir=shared_data_dir, batch_size=8, seed=1),
+        )
+    )
     drawn = {p: probe_batch(p, data_dir=shared_data_dir, batch_size=16, seed=0)[1] for p in PROTOCOLS}
     assert not torch.equal(drawn["bench"], drawn["search"])  # the protocols draw different images
 

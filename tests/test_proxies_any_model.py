@@ -3,6 +3,7 @@
 The failure policy: invalid arguments raise before any pass; anything that goes wrong inside a pass is the status
 of exactly the proxies that needed that pass, and every other proxy computes the value it computes alone.
 """
+
 from __future__ import annotations
 
 import math
@@ -99,8 +100,10 @@ def test_integer_token_inputs_score_every_proxy_but_jacov():
     report = score_network(model, tokens, labels, proxies="all", swap_mu=2, swap_sigma=10)
     failed = report.failed()
     assert set(failed) == {"jacov"}, failed
-    assert failed["jacov"].startswith("error: jacov differentiates the logits with respect to the inputs, so it "
-                                      "needs floating-point inputs; the probe inputs are torch.int64")
+    assert failed["jacov"].startswith(
+        "error: jacov differentiates the logits with respect to the inputs, so it "
+        "needs floating-point inputs; the probe inputs are torch.int64"
+    )
     # synflow feeds token id 1 everywhere: by hand, R = Σ logits of |W2| relu(|W1| |e_1| + |b1|) + |b2|
     e1 = model.embed.weight[1].double().abs()
     w1, b1 = model.mlp[0].weight.double().abs(), model.mlp[0].bias.double().abs()
@@ -120,8 +123,9 @@ class Uint8Images(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                                 nn.Flatten(), nn.Linear(8, 3))
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3)
+        )
 
     def forward(self, x):
         return self.net(x.float() / 255.0)
@@ -145,11 +149,12 @@ def test_uint8_images_cast_inside_forward():
 class RaisesIn(nn.Module):
     """A small MLP whose forward raises when ``when(x, training)`` holds (a user's bug in one code path)."""
 
-    def __init__(self, when, error=RuntimeError("the user's module failed")):
+    def __init__(self, when, error=None):
         super().__init__()
         torch.manual_seed(0)
         self.net = nn.Sequential(nn.Flatten(), nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 3))
-        self.when, self.error = when, error
+        self.when = when
+        self.error = RuntimeError("the user's module failed") if error is None else error
 
     def forward(self, x):
         if self.when(x, self.training):
@@ -188,13 +193,27 @@ def test_a_failed_pass_never_blames_products_another_pass_delivered():
 @pytest.mark.parametrize("failing", ["per_sample", "whole_batch"])
 def test_a_value_alone_equals_the_value_with_all_others_when_some_fail(failing):
     x, y = mlp_batch(8)
-    when = {"per_sample": lambda x, training: training and x.shape[0] == 1,
-            "whole_batch": lambda x, training: training and x.shape[0] == 8}[failing]
+    when = {
+        "per_sample": lambda x, training: training and x.shape[0] == 1,
+        "whole_batch": lambda x, training: training and x.shape[0] == 8,
+    }[failing]
     together = score_network(RaisesIn(when), x, y, proxies="all", swap_mu=1, swap_sigma=1)
     # MeCo's one-sample forward fails with the per-sample passes; it has no channel layout in an MLP anyway.
-    expected_failures = {"per_sample": {"zico_ps", "meco"},
-                         "whole_batch": {"naswot", "swap", "swap_reg", "jacov", "lswag", "lswag.psi", "meco",
-                                         "az_expressivity", "az_progressivity", "az_trainability"}}[failing]
+    expected_failures = {
+        "per_sample": {"zico_ps", "meco"},
+        "whole_batch": {
+            "naswot",
+            "swap",
+            "swap_reg",
+            "jacov",
+            "lswag",
+            "lswag.psi",
+            "meco",
+            "az_expressivity",
+            "az_progressivity",
+            "az_trainability",
+        },
+    }[failing]
     assert set(together.failed()) == expected_failures
     for name in ALL_BUT_REG:
         alone = score_network(RaisesIn(when), x, y, proxies=[name])
@@ -212,7 +231,8 @@ def test_batchnorm1d_with_a_one_sample_gradient_part_is_a_status_with_the_fix():
     assert report.status["zico"] == (
         "error: gradient statistics pass failed: ValueError: Expected more than 1 value per channel when training, "
         "got input size torch.Size([1, 16]) (fix: a BatchNorm layer normalises each of the lambda_k=2 gradient "
-        "samples on its own and got one sample: use a probe batch of at least 4)")
+        "samples on its own and got one sample: use a probe batch of at least 4)"
+    )
     assert report.status["lswag.lambda"] == report.status["zico"]
     assert report.ok("naswot") and report.ok("snip") and report.ok("zico_ps") and report.ok("lswag.psi")
     # A batch of 2 splits into single samples: like zico_ps, they hold the batch statistics fixed and compute.
@@ -234,8 +254,8 @@ def test_zico_ps_on_batchnorm1d_holds_the_batch_statistics_fixed():
         mean, var = h.mean(0), h.var(0, unbiased=False)
     grads = {"w1": [], "w2": []}
     for i in range(6):
-        h = F.batch_norm(lin1(x[i: i + 1]), mean, var, bn.weight, bn.bias, training=False, eps=bn.eps)
-        loss = F.cross_entropy(lin2(torch.relu(h)), y[i: i + 1])
+        h = F.batch_norm(lin1(x[i : i + 1]), mean, var, bn.weight, bn.bias, training=False, eps=bn.eps)
+        loss = F.cross_entropy(lin2(torch.relu(h)), y[i : i + 1])
         g1, g2 = torch.autograd.grad(loss, [lin1.weight, lin2.weight])
         grads["w1"].append(g1.double().flatten())
         grads["w2"].append(g2.double().flatten())
@@ -257,7 +277,7 @@ def test_batchnorm2d_per_sample_values_keep_single_sample_normalisation():
     report = score_network(net, x, y, proxies=["zico_ps"])
     grads = {0: [], 4: []}
     for i in range(5):
-        loss = F.cross_entropy(net(x[i: i + 1]), y[i: i + 1])
+        loss = F.cross_entropy(net(x[i : i + 1]), y[i : i + 1])
         for index, g in zip(grads, torch.autograd.grad(loss, [net[0].weight, net[4].weight])):
             grads[index].append(g.double().flatten())
     expected = 0.0
@@ -284,15 +304,29 @@ def test_forward_fn_scores_a_forward_that_needs_the_targets():
     tokens, target = torch.randint(0, 20, (8, 5), generator=g), torch.randint(0, 20, (8, 5), generator=g)
     proxies = ["lswag", "zico", "snip", "naswot", "synflow", "flops", "jacov"]
     bare = score_network(Seq2Seq(), tokens, None, proxies=["naswot", "flops"])
-    assert "TypeError" in bare.status["naswot"] and "fix: the model's forward needs more than the inputs: pass " \
-        "forward_fn=lambda module, inputs, targets: module(inputs, targets)" in bare.status["naswot"]
-    report = score_network(Seq2Seq(), tokens, target, proxies=proxies, forward_fn=lambda m, x, t: m(x, t),
-                           loss_fn=lambda out, t: F.nll_loss(out, t.reshape(-1)))
+    assert (
+        "TypeError" in bare.status["naswot"]
+        and "fix: the model's forward needs more than the inputs: pass "
+        "forward_fn=lambda module, inputs, targets: module(inputs, targets)"
+        in bare.status["naswot"]
+    )
+    report = score_network(
+        Seq2Seq(),
+        tokens,
+        target,
+        proxies=proxies,
+        forward_fn=lambda m, x, t: m(x, t),
+        loss_fn=lambda out, t: F.nll_loss(out, t.reshape(-1)),
+    )
     assert set(report.failed()) == {"jacov"}
     model = Seq2Seq()
     out = model(tokens, target)
-    assert report.values["flops"] == score_network(model, tokens[:1], target[:1], proxies=["flops"],
-                                                   forward_fn=lambda m, x, t: m(x, t)).values["flops"]
+    assert (
+        report.values["flops"]
+        == score_network(model, tokens[:1], target[:1], proxies=["flops"], forward_fn=lambda m, x, t: m(x, t)).values[
+            "flops"
+        ]
+    )
     assert report.details["lswag"]["psi"]["neurons"] == 5 * 24 and out.shape == (40, 20)
 
 

@@ -1,5 +1,6 @@
 """AZ-NAS (expressivity, progressivity, trainability) and MeCo against hand computations on tiny networks, plus
 block detection, isolation and "alone equals together" for the new proxies."""
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,9 @@ def test_covariance_entropy_of_known_spectra():
     assert covariance_entropy(exact) == pytest.approx(float(-(p * torch.log(p + 1e-8)).sum()), rel=1e-12)
     # (B, C, H, W): one row per position, channels as columns
     fmap = torch.randn(3, 5, 4, 4, generator=g)
-    assert covariance_entropy(fmap) == pytest.approx(entropy_by_hand(fmap.permute(0, 2, 3, 1).reshape(-1, 5)),
-                                                     rel=1e-12)
+    assert covariance_entropy(fmap) == pytest.approx(
+        entropy_by_hand(fmap.permute(0, 2, 3, 1).reshape(-1, 5)), rel=1e-12
+    )
     assert math.isnan(covariance_entropy(torch.zeros(2, 3, 4, 4)))  # no variance: undefined, ranked last
 
 
@@ -86,8 +88,9 @@ def test_az_terms_on_a_linear_chain_equal_the_hand_computation():
     t1 = block_trainability((v1 @ model.blocks[0].weight).detach(), v1, f0)
     assert report.details["az_expressivity"]["blocks"] == ["blocks.0:input", "blocks.0", "blocks.1"]
     assert report.values["az_expressivity"] == pytest.approx(sum(entropies), rel=1e-9)
-    assert report.values["az_progressivity"] == pytest.approx(min(entropies[1] - entropies[0],
-                                                                  entropies[2] - entropies[1]), rel=1e-9)
+    assert report.values["az_progressivity"] == pytest.approx(
+        min(entropies[1] - entropies[0], entropies[2] - entropies[1]), rel=1e-9
+    )
     assert report.values["az_trainability"] == pytest.approx((t1 + t2) / 2, rel=1e-6)
 
 
@@ -115,8 +118,14 @@ def test_nb201_blocks_identity_and_dead_cells():
 
     full = score("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|")
     assert not full.failed()
-    assert full.details["az_expressivity"]["blocks"] == ["cells.0:input", "cells.0", "cells.1", "cells.2",
-                                                         "cells.3", "cells.4"]  # stem output + N=1: 5 blocks
+    assert full.details["az_expressivity"]["blocks"] == [
+        "cells.0:input",
+        "cells.0",
+        "cells.1",
+        "cells.2",
+        "cells.3",
+        "cells.4",
+    ]  # stem output + N=1: 5 blocks
     assert full.details["az_expressivity"]["protocol"] == "cnn"
     skips = score("|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|")
     assert skips.values["az_trainability"] == -math.inf and "identity" in skips.status["az_trainability"]
@@ -161,7 +170,8 @@ def test_meco_term_is_exactly_zero_with_more_channels_than_positions():
     assert channel_correlation_min_eigenvalue(rows) == 0.0  # rank <= 5 < 10 channels
     assert abs(float(torch.linalg.eigvalsh(torch.corrcoef(rows))[0])) < 1e-12  # what the solver would round to
     assert channel_correlation_min_eigenvalue(rows.t()) == pytest.approx(
-        float(torch.linalg.eigvalsh(torch.corrcoef(rows.t()))[0]), rel=1e-12)
+        float(torch.linalg.eigvalsh(torch.corrcoef(rows.t()))[0]), rel=1e-12
+    )
 
 
 def test_no_blocks_and_no_channel_layout_are_clear_statuses():

@@ -1,4 +1,5 @@
 """Proxy values checked against hand calculations and direct computations from explicit gradients."""
+
 from __future__ import annotations
 
 import math
@@ -40,8 +41,7 @@ def test_psi_counts_distinct_patterns_by_hand():
 
 def test_psi_is_one_set_over_all_points_not_a_sum():
     # Second ReLU repeats the first layer's patterns (identity weights): the union still has 2 patterns.
-    net = nn.Sequential(_linear([[1, 0], [0, 1]]), nn.ReLU(), _linear([[1, 0], [0, 1]]), nn.ReLU(),
-                        _linear([[1, 1]]))
+    net = nn.Sequential(_linear([[1, 0], [0, 1]]), nn.ReLU(), _linear([[1, 0], [0, 1]]), nn.ReLU(), _linear([[1, 1]]))
     report = score_network(net, SIGNS, proxies=("swap",))
     assert report.values["swap"] == 2.0
     assert report.details["swap"]["neurons"] == 4
@@ -60,7 +60,7 @@ def test_depth_bins_follow_the_paper_formula():
     assert depth_bins(10) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
     assert depth_bins(20)[:3] == [0, 1, 1]
     assert depth_bin(20, 20) == 10
-    assert [depth_bin(l, 7) for l in range(1, 8)] == [int((l / 7) * 100 // 10) for l in range(1, 8)]
+    assert [depth_bin(layer, 7) for layer in range(1, 8)] == [int((layer / 7) * 100 // 10) for layer in range(1, 8)]
 
 
 def _mlp(seed=0, act=nn.ReLU):
@@ -114,8 +114,7 @@ def test_lambda_variants_abs_std_and_per_sample_and_k_batches():
     _, zico3, _ = _direct_lambda_and_zico(_direct_grads(net, x, y, [slice(0, 4), slice(4, 8), slice(8, 12)]))
     assert three.values["zico"] == pytest.approx(zico3, rel=1e-6)
 
-    per_sample = score_network(net, x, y, proxies=("lswag", "zico_ps"), lambda_samples="per_sample",
-                               per_sample_count=5)
+    per_sample = score_network(net, x, y, proxies=("lswag", "zico_ps"), lambda_samples="per_sample", per_sample_count=5)
     lam_ps, zico_ps, _ = _direct_lambda_and_zico(_direct_grads(net, x, y, [slice(i, i + 1) for i in range(5)]))
     assert per_sample.values["lswag.lambda"] == pytest.approx(lam_ps, rel=1e-6)
     assert per_sample.values["zico_ps"] == pytest.approx(zico_ps, rel=1e-6)
@@ -155,8 +154,9 @@ def test_naswot_equals_slogdet_of_hand_built_kernel():
     net = _mlp(2)
     x = torch.randn(10, 6)
     codes = []
-    hooks = [m.register_forward_hook(lambda m, i, o: codes.append((o > 0).double()))
-             for m in net if isinstance(m, nn.ReLU)]
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: codes.append((o > 0).double())) for m in net if isinstance(m, nn.ReLU)
+    ]
     net(x)
     for h in hooks:
         h.remove()
@@ -179,7 +179,13 @@ def test_synflow_on_a_linear_chain_equals_twice_the_output_sum():
     # For a bias-free linear chain with |W|, each layer's Σ θ ∂R/∂θ equals R (Euler), so synflow = 2R.
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(5, 7, bias=False), nn.Linear(7, 3, bias=False))
-    r = float((net[1].weight.detach().abs().double() @ net[0].weight.detach().abs().double() @ torch.ones(5, dtype=torch.float64)).sum())
+    r = float(
+        (
+            net[1].weight.detach().abs().double()
+            @ net[0].weight.detach().abs().double()
+            @ torch.ones(5, dtype=torch.float64)
+        ).sum()
+    )
     report = score_network(net, torch.randn(4, 5), proxies=("synflow",))
     assert report.values["synflow"] == pytest.approx(math.log(2 * r), rel=1e-12)
     assert net[0].weight.min() < 0  # the caller's signs are untouched
@@ -246,7 +252,8 @@ def test_snip_on_a_batchnorm_model_uses_one_full_batch_backward():
     grads = torch.autograd.grad(nn.functional.cross_entropy(net(x), y), weights)
     report = score_network(net, x, y, proxies=("snip", "lswag"))
     assert report.values["snip"] == pytest.approx(
-        sum(float((w.detach().double() * g.double()).abs().sum()) for w, g in zip(weights, grads)), rel=1e-6)
+        sum(float((w.detach().double() * g.double()).abs().sum()) for w, g in zip(weights, grads)), rel=1e-6
+    )
     assert set(report.passes) == {"gradient statistics", "batch"}
 
 
@@ -257,15 +264,19 @@ def test_batch_grads_split_on_a_batchnorm_model_is_the_mean_of_the_half_batch_gr
     net = nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 4))
     x, y = torch.randn(8, 6), torch.randint(0, 4, (8,))
     weights = [net[0].weight, net[3].weight]
-    halves = [torch.autograd.grad(nn.functional.cross_entropy(net(x[i:i + 4]), y[i:i + 4]), weights) for i in (0, 4)]
+    halves = [
+        torch.autograd.grad(nn.functional.cross_entropy(net(x[i : i + 4]), y[i : i + 4]), weights) for i in (0, 4)
+    ]
     mean = [(a + b) / 2 for a, b in zip(*halves)]
     whole = torch.autograd.grad(nn.functional.cross_entropy(net(x), y), weights)
     report = score_network(net, x, y, proxies=("snip", "grad_norm", "zico"), batch_grads="split")
     assert report.values["snip"] == pytest.approx(
-        sum(float((w.detach().double() * g.double()).abs().sum()) for w, g in zip(weights, mean)), rel=1e-6)
+        sum(float((w.detach().double() * g.double()).abs().sum()) for w, g in zip(weights, mean)), rel=1e-6
+    )
     assert report.values["grad_norm"] == pytest.approx(sum(float(g.double().norm()) for g in mean), rel=1e-6)
     assert report.values["snip"] != pytest.approx(  # BatchNorm couples the samples: not the batch gradient
-        sum(float((w.detach().double() * g.double()).abs().sum()) for w, g in zip(weights, whole)), rel=1e-3)
+        sum(float((w.detach().double() * g.double()).abs().sum()) for w, g in zip(weights, whole)), rel=1e-3
+    )
     assert set(report.passes) == {"gradient statistics"}
     alone = score_network(net, x, y, proxies=("snip",), batch_grads="split")
     assert alone.values["snip"] == report.values["snip"]  # alone equals together
@@ -285,7 +296,6 @@ def test_snip_on_a_model_without_batchnorm_reuses_the_split_gradients():
 def test_packed_patterns_are_the_same_bits_on_every_path():
     """The CPU path (numpy packbits) and the tensor path (other devices) give identical words; bit s%8 of byte
     s//8 is sample s."""
-    from lswag_lightning.proxies import layers
 
     gen = torch.Generator().manual_seed(0)
     for samples, neurons in ((64, 300), (5, 7), (130, 50), (1, 3)):
@@ -293,8 +303,12 @@ def test_packed_patterns_are_the_same_bits_on_every_path():
         cpu = pack_patterns(active)
         words = -(-samples // 64)
         bits = torch.nn.functional.pad(active.t().to(torch.uint8), (0, words * 64 - samples))
-        expected = (bits.reshape(neurons, words * 8, 8) * torch.tensor([1, 2, 4, 8, 16, 32, 64, 128],
-                    dtype=torch.uint8)).sum(-1, dtype=torch.int64).to(torch.uint8).view(torch.int64)
+        expected = (
+            (bits.reshape(neurons, words * 8, 8) * torch.tensor([1, 2, 4, 8, 16, 32, 64, 128], dtype=torch.uint8))
+            .sum(-1, dtype=torch.int64)
+            .to(torch.uint8)
+            .view(torch.int64)
+        )
         assert torch.equal(cpu, expected.reshape(neurons, words))
         if torch.cuda.is_available():
             assert torch.equal(pack_patterns(active.cuda()).cpu(), cpu)

@@ -1,4 +1,5 @@
 """Isolation: after score_network the caller's model and the global RNG are exactly as before."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,9 +14,18 @@ ALL = ("lswag", "zico", "zico_ps", "swap", "naswot", "synflow", "snip", "grad_no
 def bn_dropout_net():
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Dropout(0.3),
-        nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(8, 5))
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Dropout(0.3),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Dropout(0.2),
+        nn.Linear(8, 5),
+    )
 
 
 def snapshot(model):
@@ -83,8 +93,9 @@ def test_hooks_are_removed_and_state_restored_when_the_model_fails():
 
     model = Fails()
     before = snapshot(model)
-    report = score_network(model, torch.randn(8, 3, 8, 8), torch.randint(0, 5, (8,)), proxies=("lswag", "zico"),
-                           copy_model=False)
+    report = score_network(
+        model, torch.randn(8, 3, 8, 8), torch.randint(0, 5, (8,)), proxies=("lswag", "zico"), copy_model=False
+    )
     assert report.status["zico"] == "ok"
     assert report.status["lswag.psi"] == "error: batch pass failed: RuntimeError: boom"
     assert_same(before, snapshot(model))  # hooks removed, buffers and modes restored

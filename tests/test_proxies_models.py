@@ -1,4 +1,5 @@
 """The engine on real architectures: timm ViTs (GELU modules), ReLU and SiLU CNNs, functional activations."""
+
 from __future__ import annotations
 
 import json
@@ -11,24 +12,44 @@ from torch import nn
 
 from lswag_lightning import ProxyReport, available_proxies, score_network
 
-ALL = ("lswag", "zico", "zico_ps", "swap", "swap_reg", "naswot", "synflow", "snip", "grad_norm", "jacov",
-       "params", "flops")
+ALL = (
+    "lswag",
+    "zico",
+    "zico_ps",
+    "swap",
+    "swap_reg",
+    "naswot",
+    "synflow",
+    "snip",
+    "grad_norm",
+    "jacov",
+    "params",
+    "flops",
+)
 
 
 def tiny_vit(depth=2, **kwargs):
     from timm.models.vision_transformer import VisionTransformer
 
     torch.manual_seed(0)
-    return VisionTransformer(img_size=16, patch_size=4, embed_dim=32, depth=depth, num_heads=2, num_classes=10,
-                             **kwargs)
+    return VisionTransformer(
+        img_size=16, patch_size=4, embed_dim=32, depth=depth, num_heads=2, num_classes=10, **kwargs
+    )
 
 
 def small_cnn(act=nn.ReLU):
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), act(),
-        nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), act(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        act(),
+        nn.Conv2d(8, 16, 3, stride=2, padding=1),
+        nn.BatchNorm2d(16),
+        act(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, 10),
+    )
 
 
 def batch(n=16, size=16, seed=0):
@@ -108,8 +129,13 @@ def test_functional_activation_is_a_clear_error_while_gradient_proxies_compute()
 
 def test_unknown_activation_point_name_is_rejected():
     with pytest.raises(ValueError, match="not modules of the model"):
-        score_network(FunctionalGelu(), torch.randn(4, 6), torch.zeros(4, dtype=torch.long), proxies=("swap",),
-                      activation_points=["fc9"])
+        score_network(
+            FunctionalGelu(),
+            torch.randn(4, 6),
+            torch.zeros(4, dtype=torch.long),
+            proxies=("swap",),
+            activation_points=["fc9"],
+        )
 
 
 def test_joint_call_equals_one_call_per_proxy():
@@ -123,8 +149,7 @@ def test_joint_call_equals_one_call_per_proxy():
 
 def test_proxies_share_passes():
     x, y = batch()
-    report = score_network(small_cnn(), x, y, proxies=("lswag", "zico", "snip", "grad_norm", "naswot", "swap",
-                                                        "jacov"))
+    report = score_network(small_cnn(), x, y, proxies=("lswag", "zico", "snip", "grad_norm", "naswot", "swap", "jacov"))
     assert set(report.passes) == {"gradient statistics", "batch"}
 
 

@@ -1,5 +1,6 @@
 """VKDNW and ℵ against hand computations: the closed-form multinomial Cholesky factor, the decile entropy, and the
 whole score from per-sample Jacobians taken one sample and one class at a time."""
+
 from __future__ import annotations
 
 import math
@@ -59,10 +60,13 @@ def test_vkdnw_equals_the_per_sample_loop(fisher):
     params = list(ref.parameters())
     rows = []
     for n in range(6):
-        z = ref(gauss[n: n + 1])[0]
-        jac = torch.stack([torch.stack([g.reshape(-1)[0] for g in torch.autograd.grad(z[k], params,
-                                                                                       retain_graph=True)])
-                           for k in range(4)]).double()  # (K, P)
+        z = ref(gauss[n : n + 1])[0]
+        jac = torch.stack(
+            [
+                torch.stack([g.reshape(-1)[0] for g in torch.autograd.grad(z[k], params, retain_graph=True)])
+                for k in range(4)
+            ]
+        ).double()  # (K, P)
         pi = smoothed_probabilities(z.detach().double()[None])
         factor = multinomial_cholesky(pi)[0]
         if fisher == "exact":

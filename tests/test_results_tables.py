@@ -1,21 +1,23 @@
 """The committed NB101 / NB301 / AutoFormer-Ti score tables: the right keys, every registered proxy, and values the
 engine reproduces on a CPU for the deterministic proxies (the tables were scored on a GPU)."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from lswag_lightning import available_proxies, score_network
+from lswag_lightning import available_proxies
 from lswag_lightning.spaces import get_space
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
-NASLIB = {"nb101": ("naslib_zc_subsets/zc_nasbench101_subset.json", "nb101", 500),
-          "nb301": ("naslib_zc_subsets/zc_nasbench301_subset.json", "darts", 725)}
+NASLIB = {
+    "nb101": ("naslib_zc_subsets/zc_nasbench101_subset.json", "nb101", 500),
+    "nb301": ("naslib_zc_subsets/zc_nasbench301_subset.json", "darts", 725),
+}
 
 
 def committed_scores(benchmark: str) -> pd.DataFrame:
@@ -57,8 +59,17 @@ def test_stored_values_are_what_the_engine_computes_on_a_cpu(shared_data_dir, be
     build = resolve_build_options(space_name, preset=preset, num_classes=10)
     images, labels = load_probe_batch(shared_data_dir, 64, 0)
     proxies = ["params", "flops", "synflow", "naswot", "zico"]
-    values = score_architecture(get_space(space_name), row["arch"], images, labels, proxies, build, {},
-                                torch.device("cpu"), arch_seed(row["arch"]))
+    values = score_architecture(
+        get_space(space_name),
+        row["arch"],
+        images,
+        labels,
+        proxies,
+        build,
+        {},
+        torch.device("cpu"),
+        arch_seed(row["arch"]),
+    )
     assert values["status"] == "ok"
     assert values["params"] == row["params"] and values["flops"] == row["flops"]
     for name in ("synflow", "naswot"):

@@ -1,5 +1,6 @@
 """The search's score cache with concurrent writers: two real processes appending to one file lose nothing, a
 reader picks up what others appended (refresh), and a killed writer's partial line never swallows a later record."""
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,15 @@ def _values(i: int) -> dict[str, float]:
 
 def _two_writers(file: Path, folder: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(file), str(folder), name, str(N_RECORDS),
-                               str(WIDTH)], env=env, stderr=subprocess.PIPE, text=True) for name in ("a", "b")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(file), str(folder), name, str(N_RECORDS), str(WIDTH)],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("a", "b")
+    ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errors
 

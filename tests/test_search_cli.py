@@ -1,4 +1,5 @@
 """``lswag-search``: argument errors, configs, an end-to-end tiny run with resume, the --train-top hand-off."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,26 @@ from lswag_lightning.search.config import available_search_configs, load_search_
 from lswag_lightning.spaces import get_space
 
 # A 3-cell NB201 network on 8-px digits: a few milliseconds per architecture with cheap proxies.
-BASE = ["nb201", "--data", "digits", "--img-size", "8", "--batch-size", "16", "--build-option", "C=4",
-        "--build-option", "N=1", "--population", "3", "--tournament", "2", "--no-progress", "--device", "cpu"]
+BASE = [
+    "nb201",
+    "--data",
+    "digits",
+    "--img-size",
+    "8",
+    "--batch-size",
+    "16",
+    "--build-option",
+    "C=4",
+    "--build-option",
+    "N=1",
+    "--population",
+    "3",
+    "--tournament",
+    "2",
+    "--no-progress",
+    "--device",
+    "cpu",
+]
 TINY = [*BASE, "--fitness", "synflow", "--proxies", "params"]
 
 
@@ -29,27 +48,34 @@ def run_cli(capsys, argv):
     return code, out.out, out.err
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["--out", "X"], "give the search space"),
-    (["nb202", "--out", "X"], "unknown search space 'nb202'. Did you mean 'nb201'"),
-    (["nb201", "--fitness", "libra", "--out", "X"], "needs its proxies: --libra-proxies a,b,c or --libra-result"),
-    (["nb201", "--fitness", "lswag", "--libra-proxies", "a,b,c", "--out", "X"], "only apply to --fitness libra"),
-    (["nb201", "--fitness", "libra", "--libra-proxies", "lswag,zico", "--libra-result", "r.json", "--out", "X"],
-     "not both"),
-    (["nb201", "--fitness", "lswg", "--out", "X"], "unknown proxy 'lswg'"),
-    (["nb201", "--fitness", "fused", "--out", "X"], "needs its proxies: --fused-proxies"),
-    (["nb201", "--fitness", "fused", "--fused-proxies", "synflow", "--out", "X"], "two or more proxies"),
-    (["nb201", "--fitness", "lswag", "--fused-proxies", "synflow,naswot", "--out", "X"],
-     "--fused-proxies only applies to --fitness fused"),
-    (["nb201", "--population", "5", "--tournament", "8", "--out", "X"], "must be <= population"),
-    (["nb201", "--max-params", "lots", "--out", "X"], "expected a number such as 23e6"),
-    (["nb201", "--budget", "0", "--out", "X"], "must be an integer >= 1"),
-    (["nb201"], "the following arguments are required: --out"),
-    (["--config", "nb2001", "--out", "X"], "unknown search config 'nb2001'. Did you mean 'nb201'"),
-    (["darts", "--config", "nb201", "--out", "X"], "differs from the space 'nb201' of --config"),
-    (["nb201", "--table-only", "--data", "digits", "--out", "X"], "--table-only needs --score-table"),
-    (["nb201", "--layer-interval", "3", "--out", "X"], "--layer-interval expects lo,hi"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--out", "X"], "give the search space"),
+        (["nb202", "--out", "X"], "unknown search space 'nb202'. Did you mean 'nb201'"),
+        (["nb201", "--fitness", "libra", "--out", "X"], "needs its proxies: --libra-proxies a,b,c or --libra-result"),
+        (["nb201", "--fitness", "lswag", "--libra-proxies", "a,b,c", "--out", "X"], "only apply to --fitness libra"),
+        (
+            ["nb201", "--fitness", "libra", "--libra-proxies", "lswag,zico", "--libra-result", "r.json", "--out", "X"],
+            "not both",
+        ),
+        (["nb201", "--fitness", "lswg", "--out", "X"], "unknown proxy 'lswg'"),
+        (["nb201", "--fitness", "fused", "--out", "X"], "needs its proxies: --fused-proxies"),
+        (["nb201", "--fitness", "fused", "--fused-proxies", "synflow", "--out", "X"], "two or more proxies"),
+        (
+            ["nb201", "--fitness", "lswag", "--fused-proxies", "synflow,naswot", "--out", "X"],
+            "--fused-proxies only applies to --fitness fused",
+        ),
+        (["nb201", "--population", "5", "--tournament", "8", "--out", "X"], "must be <= population"),
+        (["nb201", "--max-params", "lots", "--out", "X"], "expected a number such as 23e6"),
+        (["nb201", "--budget", "0", "--out", "X"], "must be an integer >= 1"),
+        (["nb201"], "the following arguments are required: --out"),
+        (["--config", "nb2001", "--out", "X"], "unknown search config 'nb2001'. Did you mean 'nb201'"),
+        (["darts", "--config", "nb201", "--out", "X"], "differs from the space 'nb201' of --config"),
+        (["nb201", "--table-only", "--data", "digits", "--out", "X"], "--table-only needs --score-table"),
+        (["nb201", "--layer-interval", "3", "--out", "X"], "--layer-interval expects lo,hi"),
+    ],
+)
 def test_argument_errors_exit_2_with_a_message(capsys, argv, message):
     code, _, err = run_cli(capsys, argv)
     assert code == 2
@@ -57,8 +83,10 @@ def test_argument_errors_exit_2_with_a_message(capsys, argv, message):
 
 
 def test_impossible_parameter_budget_exits_2_naming_the_smallest_model(capsys, tmp_path):
-    code, _, err = run_cli(capsys, [*TINY, "--budget", "3", "--max-params", "1000", "--max-failed-proposals", "200",
-                                    "--out", str(tmp_path)])
+    code, _, err = run_cli(
+        capsys,
+        [*TINY, "--budget", "3", "--max-params", "1000", "--max-failed-proposals", "200", "--out", str(tmp_path)],
+    )
     assert code == 2
     assert "no architecture of nb201 meets the constraints" in err and "smallest seen" in err
     assert not (tmp_path / "checkpoint.json").exists()
@@ -90,8 +118,20 @@ def test_tiny_search_writes_outputs_and_resumes(capsys, tmp_path):
 
 
 def test_libra_fitness_through_the_cli(capsys, tmp_path):
-    code, _, _ = run_cli(capsys, [*BASE, "--fitness", "libra", "--libra-proxies", "synflow,params,naswot",
-                                  "--budget", "5", "--out", str(tmp_path)])
+    code, _, _ = run_cli(
+        capsys,
+        [
+            *BASE,
+            "--fitness",
+            "libra",
+            "--libra-proxies",
+            "synflow,params,naswot",
+            "--budget",
+            "5",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert code == 0
     ranked = pd.read_csv(tmp_path / "ranked.csv")
     fused = sum(ranked[c].rank() / len(ranked) for c in ("synflow", "params_proxy", "naswot")) / 3
@@ -101,8 +141,20 @@ def test_libra_fitness_through_the_cli(capsys, tmp_path):
 
 def test_fused_fitness_of_four_proxies_through_the_cli(capsys, tmp_path):
     """--fitness fused: a log-rank sum of a set larger than LIBRA's trio, ranked among every arch scored so far."""
-    code, _, _ = run_cli(capsys, [*BASE, "--fitness", "fused", "--fused-proxies", "synflow,params,naswot,jacov",
-                                  "--budget", "5", "--out", str(tmp_path)])
+    code, _, _ = run_cli(
+        capsys,
+        [
+            *BASE,
+            "--fitness",
+            "fused",
+            "--fused-proxies",
+            "synflow,params,naswot,jacov",
+            "--budget",
+            "5",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert code == 0
     ranked = pd.read_csv(tmp_path / "ranked.csv")
     fused = sum(np.log(ranked[c].rank() / len(ranked)) for c in ("synflow", "params_proxy", "naswot", "jacov"))
@@ -137,8 +189,13 @@ def test_the_shipped_nb201_config_searches_with_the_fused_fitness(tmp_path):
 
     def fitness_of(*argv):
         opts = cli.resolve_options(parser.parse_args(["--config", "nb201", *argv, "--out", str(tmp_path)]), parser)
-        return make_fitness(opts["fitness"], libra_proxies=opts["libra_proxies"], libra_result=opts["libra_result"],
-                            fusion=opts["fusion"], fused_proxies=opts["fused_proxies"])
+        return make_fitness(
+            opts["fitness"],
+            libra_proxies=opts["libra_proxies"],
+            libra_result=opts["libra_result"],
+            fusion=opts["fusion"],
+            fused_proxies=opts["fused_proxies"],
+        )
 
     fused = fitness_of()
     assert isinstance(fused, FusedFitness) and fused.method == "log_rank"
@@ -151,8 +208,12 @@ def test_the_shipped_nb201_config_searches_with_the_fused_fitness(tmp_path):
 
 def test_command_line_beats_config(tmp_path):
     parser = cli.build_parser()
-    opts = cli.resolve_options(parser.parse_args(["--config", "nb201", "--budget", "7", "--fitness", "zico",
-                                                  "--img-size", "16", "--out", str(tmp_path)]), parser)
+    opts = cli.resolve_options(
+        parser.parse_args(
+            ["--config", "nb201", "--budget", "7", "--fitness", "zico", "--img-size", "16", "--out", str(tmp_path)]
+        ),
+        parser,
+    )
     assert opts["budget"] == 7 and opts["fitness"] == "zico" and opts["build_options"]["img_size"] == 16
     assert opts["population"] == 50 and opts["build_options"]["C"] == 16  # config and conf/space defaults
 
@@ -176,8 +237,20 @@ def test_train_top_launches_one_lswag_train_job_per_winner(capsys, tmp_path, mon
         return subprocess.CompletedProcess(cmd, 0)
 
     monkeypatch.setattr("lswag_lightning.search.handoff.subprocess.run", fake_run)
-    code, out, _ = run_cli(capsys, [*TINY, "--budget", "5", "--out", str(tmp_path), "--train-top", "2",
-                                    "--train-override", "trainer.max_epochs=1"])
+    code, out, _ = run_cli(
+        capsys,
+        [
+            *TINY,
+            "--budget",
+            "5",
+            "--out",
+            str(tmp_path),
+            "--train-top",
+            "2",
+            "--train-override",
+            "trainer.max_epochs=1",
+        ],
+    )
     assert code == 0 and len(calls) == 2
     ranked = pd.read_csv(tmp_path / "ranked.csv")
     for k, cmd in enumerate(calls, start=1):
@@ -193,8 +266,9 @@ def test_train_top_launches_one_lswag_train_job_per_winner(capsys, tmp_path, mon
 
 
 def test_train_top_reports_a_failed_job_and_dry_run_runs_nothing(capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr("lswag_lightning.search.handoff.subprocess.run",
-                        lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1))
+    monkeypatch.setattr(
+        "lswag_lightning.search.handoff.subprocess.run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1)
+    )
     code, out, _ = run_cli(capsys, [*TINY, "--budget", "4", "--out", str(tmp_path), "--train-top", "1"])
     assert code == 1 and "FAILED (exit 1" in out
 
@@ -202,8 +276,9 @@ def test_train_top_reports_a_failed_job_and_dry_run_runs_nothing(capsys, tmp_pat
         raise AssertionError("dry run must not launch anything")
 
     monkeypatch.setattr("lswag_lightning.search.handoff.subprocess.run", boom)
-    code, out, _ = run_cli(capsys, [*TINY, "--budget", "4", "--out", str(tmp_path), "--train-top", "2",
-                                    "--train-dry-run"])
+    code, out, _ = run_cli(
+        capsys, [*TINY, "--budget", "4", "--out", str(tmp_path), "--train-top", "2", "--train-dry-run"]
+    )
     assert code == 0 and out.count("lswag_lightning.cli.train space=nb201") == 2
 
 
@@ -223,10 +298,35 @@ def test_hydra_quoting_round_trips_every_space_encoding():
 @pytest.mark.slow
 def test_real_train_hand_off_writes_result_json(capsys, tmp_path):
     """One real lswag-train job (1 epoch on digits) for the best of a tiny autoformer_mini search."""
-    code, out, _ = run_cli(capsys, ["autoformer_mini", "--data", "digits", "--img-size", "16", "--budget", "3",
-                                    "--population", "2", "--tournament", "1", "--fitness", "synflow",
-                                    "--no-progress", "--device", "cpu", "--out", str(tmp_path), "--train-top", "1",
-                                    "--train-override", "trainer.max_epochs=1", "--train-override", "logger=none"])
+    code, out, _ = run_cli(
+        capsys,
+        [
+            "autoformer_mini",
+            "--data",
+            "digits",
+            "--img-size",
+            "16",
+            "--budget",
+            "3",
+            "--population",
+            "2",
+            "--tournament",
+            "1",
+            "--fitness",
+            "synflow",
+            "--no-progress",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path),
+            "--train-top",
+            "1",
+            "--train-override",
+            "trainer.max_epochs=1",
+            "--train-override",
+            "logger=none",
+        ],
+    )
     assert code == 0, out
     record = json.loads((tmp_path / "train" / "rank01" / "result.json").read_text())
     ranked = pd.read_csv(tmp_path / "ranked.csv")
@@ -240,14 +340,36 @@ def test_score_table_lookups_never_read_accuracy_columns(capsys, tmp_path):
     from lswag_lightning.spaces.nb201 import OPS, arch_string
 
     archs = [arch_string(o) for o in itertools.product(OPS, repeat=6)]
-    table = pd.DataFrame({"arch": archs, "synflow": [float(a.count("conv_3x3") * 10 + a.count("skip")) for a in archs],
-                          "cifar10_test_acc": range(len(archs))})
+    table = pd.DataFrame(
+        {
+            "arch": archs,
+            "synflow": [float(a.count("conv_3x3") * 10 + a.count("skip")) for a in archs],
+            "cifar10_test_acc": range(len(archs)),
+        }
+    )
     path = tmp_path / "table.csv"
     table.to_csv(path, index=False)
     out = tmp_path / "out"
-    code, _, _ = run_cli(capsys, ["nb201", "--score-table", str(path), "--table-only", "--fitness", "synflow",
-                                  "--budget", "30", "--population", "10", "--tournament", "3", "--no-progress",
-                                  "--out", str(out)])
+    code, _, _ = run_cli(
+        capsys,
+        [
+            "nb201",
+            "--score-table",
+            str(path),
+            "--table-only",
+            "--fitness",
+            "synflow",
+            "--budget",
+            "30",
+            "--population",
+            "10",
+            "--tournament",
+            "3",
+            "--no-progress",
+            "--out",
+            str(out),
+        ],
+    )
     assert code == 0
     ranked = pd.read_csv(out / "ranked.csv")
     assert "cifar10_test_acc" not in ranked.columns and set(ranked["source"]) == {"table"}
@@ -268,24 +390,72 @@ def test_score_tables_supply_what_they_hold_and_the_rest_is_scored_live(capsys, 
     synflow.to_csv(first, index=False)
     pd.DataFrame({"arch": archs[:3], "naswot": [1.0, 2.0, 3.0]}).to_csv(second, index=False)
     out = tmp_path / "out"
-    code, _, err = run_cli(capsys, [*BASE, "--score-table", str(first), str(second), "--fitness", "fused",
-                                    "--fused-proxies", "synflow,naswot,params", "--budget", "5", "--out", str(out)])
+    code, _, err = run_cli(
+        capsys,
+        [
+            *BASE,
+            "--score-table",
+            str(first),
+            str(second),
+            "--fitness",
+            "fused",
+            "--fused-proxies",
+            "synflow,naswot,params",
+            "--budget",
+            "5",
+            "--out",
+            str(out),
+        ],
+    )
     assert code == 0, err
     ranked = pd.read_csv(out / "ranked.csv").set_index("arch")
     assert (ranked["synflow"] == synflow.set_index("arch").loc[ranked.index, "synflow"]).all()
     assert (ranked["params"] == ranked["params_proxy"]).all()  # scored live: the built network's count
-    code, _, err = run_cli(capsys, [*BASE, "--score-table", str(first), "--table-only", "--fitness", "fused",
-                                    "--fused-proxies", "synflow,params", "--budget", "5", "--out", str(tmp_path / "t")])
+    code, _, err = run_cli(
+        capsys,
+        [
+            *BASE,
+            "--score-table",
+            str(first),
+            "--table-only",
+            "--fitness",
+            "fused",
+            "--fused-proxies",
+            "synflow,params",
+            "--budget",
+            "5",
+            "--out",
+            str(tmp_path / "t"),
+        ],
+    )
     assert code == 2 and "no score table holds ['params']" in err
 
 
 def test_score_cache_is_shared_between_runs(capsys, tmp_path):
     cache = tmp_path / "cache"
-    code, _, _ = run_cli(capsys, [*TINY, "--budget", "4", "--strategy", "random", "--score-cache", str(cache),
-                                  "--out", str(tmp_path / "a")])
+    code, _, _ = run_cli(
+        capsys,
+        [*TINY, "--budget", "4", "--strategy", "random", "--score-cache", str(cache), "--out", str(tmp_path / "a")],
+    )
     assert code == 0
-    code, _, _ = run_cli(capsys, [*TINY, "--budget", "4", "--strategy", "random", "--score-cache", str(cache),
-                                  "--fitness", "params", "--proxies", "synflow", "--out", str(tmp_path / "b")])
+    code, _, _ = run_cli(
+        capsys,
+        [
+            *TINY,
+            "--budget",
+            "4",
+            "--strategy",
+            "random",
+            "--score-cache",
+            str(cache),
+            "--fitness",
+            "params",
+            "--proxies",
+            "synflow",
+            "--out",
+            str(tmp_path / "b"),
+        ],
+    )
     assert code == 0
     a, b = pd.read_csv(tmp_path / "a" / "ranked.csv"), pd.read_csv(tmp_path / "b" / "ranked.csv")
     assert set(b["source"]) == {"cache"} and set(a["arch"]) == set(b["arch"])

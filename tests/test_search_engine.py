@@ -1,4 +1,5 @@
 """The search loop: reproducibility, resume, constraints, budget accounting, evolution vs random."""
+
 from __future__ import annotations
 
 import itertools
@@ -8,8 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lswag_lightning.search import (FunctionScorer, InfeasibleBudgetError, LibraFitness, ProxyFitness, Search,
-                                    SearchSettings, count_flops, write_outputs)
+from lswag_lightning.search import (
+    FunctionScorer,
+    InfeasibleBudgetError,
+    LibraFitness,
+    ProxyFitness,
+    Search,
+    SearchSettings,
+    count_flops,
+    write_outputs,
+)
 from lswag_lightning.spaces import get_space
 from lswag_lightning.spaces.nb201 import EDGES, OPS
 
@@ -23,14 +32,18 @@ def synthetic(spec) -> dict[str, float]:
     idx = [OPS.index(op) for op in spec.ops]
     additive = float(sum(_TABLE[e, i] for e, i in enumerate(idx)))
     pair = 0.3 * float(np.cos(idx[0] * 1.3 + idx[5] * 0.7))
-    return {"synth": additive + pair, "convs": float(sum(op.startswith("nor_conv") for op in spec.ops)),
-            "skips": float(spec.ops.count("skip_connect"))}
+    return {
+        "synth": additive + pair,
+        "convs": float(sum(op.startswith("nor_conv") for op in spec.ops)),
+        "skips": float(spec.ops.count("skip_connect")),
+    }
 
 
 def global_rank(arch: str) -> int:
     """Rank (1 = best) of ``arch`` under ``synth`` among all 15,625 cells."""
-    values = sorted((synthetic(SPACE.decode({"ops": list(o)}))["synth"] for o in itertools.product(OPS, repeat=6)),
-                    reverse=True)
+    values = sorted(
+        (synthetic(SPACE.decode({"ops": list(o)}))["synth"] for o in itertools.product(OPS, repeat=6)), reverse=True
+    )
     return values.index(synthetic(SPACE.decode(arch))["synth"]) + 1
 
 
@@ -49,12 +62,33 @@ class CountingScorer(FunctionScorer):
         return super().score(spec, arch)
 
 
-def make(strategy="evolution", budget=40, seed=0, out=None, scorer=None, fitness=None, population=10, tournament=3,
-         **settings):
+def make(
+    strategy="evolution",
+    budget=40,
+    seed=0,
+    out=None,
+    scorer=None,
+    fitness=None,
+    population=10,
+    tournament=3,
+    **settings,
+):
     """A synthetic-fitness search of NB201 (settings: other SearchSettings fields)."""
-    return Search(SPACE, scorer or CountingScorer(), fitness or ProxyFitness("synth", higher_is_better=True),
-                  SearchSettings("nb201", strategy=strategy, budget=budget, seed=seed, population=population,
-                                 tournament=tournament, **settings), out_dir=out)
+    return Search(
+        SPACE,
+        scorer or CountingScorer(),
+        fitness or ProxyFitness("synth", higher_is_better=True),
+        SearchSettings(
+            "nb201",
+            strategy=strategy,
+            budget=budget,
+            seed=seed,
+            population=population,
+            tournament=tournament,
+            **settings,
+        ),
+        out_dir=out,
+    )
 
 
 # ------------------------------------------------------------------------------------------ reproducibility
@@ -103,23 +137,38 @@ def test_ranked_is_best_first_with_all_proxies_and_fitness():
 # -------------------------------------------------------------------------------------------------- resume
 @pytest.mark.parametrize("strategy,every", [("evolution", 1), ("evolution", 4), ("random", 3)])
 def test_resume_after_interruption_ends_like_an_uninterrupted_run(tmp_path, strategy, every):
-    full = Search(SPACE, CountingScorer(), ProxyFitness("synth", higher_is_better=True),
-                  SearchSettings("nb201", strategy=strategy, budget=35, seed=11, population=8, tournament=3),
-                  out_dir=tmp_path / "full", checkpoint_every=every)
+    full = Search(
+        SPACE,
+        CountingScorer(),
+        ProxyFitness("synth", higher_is_better=True),
+        SearchSettings("nb201", strategy=strategy, budget=35, seed=11, population=8, tournament=3),
+        out_dir=tmp_path / "full",
+        checkpoint_every=every,
+    )
     ref = full.run()
     write_outputs(full, ref, tmp_path / "full")
 
     # interrupted in the middle of the 18th scoring (after the generator moved for that proposal)
-    first = Search(SPACE, CountingScorer(interrupt_at=18), ProxyFitness("synth", higher_is_better=True),
-                   SearchSettings("nb201", strategy=strategy, budget=35, seed=11, population=8, tournament=3),
-                   out_dir=tmp_path / "cut", checkpoint_every=every)
+    first = Search(
+        SPACE,
+        CountingScorer(interrupt_at=18),
+        ProxyFitness("synth", higher_is_better=True),
+        SearchSettings("nb201", strategy=strategy, budget=35, seed=11, population=8, tournament=3),
+        out_dir=tmp_path / "cut",
+        checkpoint_every=every,
+    )
     with pytest.raises(KeyboardInterrupt):
         first.run()
     saved = json.loads((tmp_path / "cut" / "checkpoint.json").read_text())
     assert 0 < len(saved["history"]) <= 17
-    second = Search(SPACE, CountingScorer(), ProxyFitness("synth", higher_is_better=True),
-                    SearchSettings("nb201", strategy=strategy, budget=35, seed=11, population=8, tournament=3),
-                    out_dir=tmp_path / "cut", checkpoint_every=every)
+    second = Search(
+        SPACE,
+        CountingScorer(),
+        ProxyFitness("synth", higher_is_better=True),
+        SearchSettings("nb201", strategy=strategy, budget=35, seed=11, population=8, tournament=3),
+        out_dir=tmp_path / "cut",
+        checkpoint_every=every,
+    )
     assert second.resumed_from == len(saved["history"])
     res = second.run()
     write_outputs(second, res, tmp_path / "cut")
@@ -162,8 +211,11 @@ def test_parameter_budget_is_honoured_by_every_returned_arch():
 
 def test_impossible_parameter_budget_is_a_clear_error():
     search = make(budget=5, max_params=50_000, max_failed_proposals=300)
-    with pytest.raises(InfeasibleBudgetError, match=r"no architecture of nb201 meets the constraints.*"
-                                                    r"--max-params 50,000 \(smallest seen: 73,306 parameters\)"):
+    with pytest.raises(
+        InfeasibleBudgetError,
+        match=r"no architecture of nb201 meets the constraints.*"
+        r"--max-params 50,000 \(smallest seen: 73,306 parameters\)",
+    ):
         search.run()
     assert isinstance(InfeasibleBudgetError("x"), ValueError)
     assert not search.history
@@ -195,13 +247,11 @@ def test_flops_budget_uses_the_flops_proxy_count():
 
 # ------------------------------------------------------------------------------------------ LIBRA pool
 def test_libra_fitness_is_recomputed_over_the_history_pool():
-    fitness = LibraFitness(["synth", "convs", "skips"], higher_is_better={"synth": True, "convs": True,
-                                                                          "skips": False})
+    fitness = LibraFitness(["synth", "convs", "skips"], higher_is_better={"synth": True, "convs": True, "skips": False})
     search = make(budget=12, fitness=fitness)
     result = search.run()
     table = pd.DataFrame([e.values for e in search.history])
-    expected = np.mean([table["synth"].rank() / 12, table["convs"].rank() / 12, (-table["skips"]).rank() / 12],
-                       axis=0)
+    expected = np.mean([table["synth"].rank() / 12, table["convs"].rank() / 12, (-table["skips"]).rank() / 12], axis=0)
     got = result.ranked.sort_values("evaluation")["fitness"].to_numpy()
     np.testing.assert_allclose(got, expected)
     # the curve: after t evaluations, the best fitness with the first t archs as pool
@@ -212,8 +262,7 @@ def test_libra_fitness_is_recomputed_over_the_history_pool():
 
 
 def test_rank_pool_population_ranks_within_the_population():
-    fitness = LibraFitness(["synth", "convs", "skips"], higher_is_better={"synth": True, "convs": True,
-                                                                          "skips": True})
+    fitness = LibraFitness(["synth", "convs", "skips"], higher_is_better={"synth": True, "convs": True, "skips": True})
     search = make(budget=20, fitness=fitness, rank_pool="population", population=6, tournament=6)
     search.run()
     pop = search.population
@@ -226,8 +275,9 @@ def test_rank_pool_population_ranks_within_the_population():
 def test_evolution_beats_random_on_a_synthetic_landscape():
     evo, rnd = [], []
     for seed in range(5):
-        evo.append(global_rank(make("evolution", budget=150, seed=seed, population=20, tournament=5)
-                               .run().best["arch"]))
+        evo.append(
+            global_rank(make("evolution", budget=150, seed=seed, population=20, tournament=5).run().best["arch"])
+        )
         rnd.append(global_rank(make("random", budget=150, seed=seed).run().best["arch"]))
     # random search's best of 150 lands around rank 15625/151 ~ 100; evolution climbs the additive landscape
     assert np.median(evo) < np.median(rnd)

@@ -1,4 +1,5 @@
 """Search fitness: single-proxy orientation, LIBRA and fused-set rank fusion by hand, lswag-libra results."""
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,12 @@ def test_libra_rank_mean_by_hand():
 
 def test_libra_log_rank_by_hand():
     fit = LibraFitness(["a", "b", "c"], method="log_rank", higher_is_better=ORIENT)(POOL)
-    expected = [math.log(0.25) + math.log(0.375) + math.log(1.0), math.log(0.75) + math.log(0.375) + math.log(0.25),
-                math.log(0.5) + math.log(1.0) + math.log(0.5), math.log(1.0) + math.log(0.75) + math.log(0.75)]
+    expected = [
+        math.log(0.25) + math.log(0.375) + math.log(1.0),
+        math.log(0.75) + math.log(0.375) + math.log(0.25),
+        math.log(0.5) + math.log(1.0) + math.log(0.5),
+        math.log(1.0) + math.log(0.75) + math.log(0.75),
+    ]
     np.testing.assert_allclose(fit, expected)
 
 
@@ -34,8 +39,9 @@ def test_libra_fitness_changes_with_the_pool_and_nan_ranks_last():
     pool = pd.concat([POOL, pd.DataFrame({"a": [4.0], "b": [np.nan], "c": [0.05]})], ignore_index=True)
     fit = LibraFitness(["a", "b", "c"], higher_is_better=ORIENT)(pool)
     # a and c are now ranked among 5 architectures, b among the 4 with a finite value
-    np.testing.assert_allclose(fit[:4], [(0.2 + 0.375 + 0.8) / 3, (0.6 + 0.375 + 0.2) / 3, (0.4 + 1.0 + 0.4) / 3,
-                                         (1.0 + 0.75 + 0.6) / 3])
+    np.testing.assert_allclose(
+        fit[:4], [(0.2 + 0.375 + 0.8) / 3, (0.6 + 0.375 + 0.2) / 3, (0.4 + 1.0 + 0.4) / 3, (1.0 + 0.75 + 0.6) / 3]
+    )
     assert math.isnan(fit[4])
     assert finite_or_worst(fit)[4] == -math.inf
 
@@ -75,9 +81,14 @@ def _noisy_copies_table(seed: int, n: int, noise: tuple[float, float, float]) ->
     rng = np.random.default_rng(seed)
     acc = rng.normal(size=n)
     params = acc + rng.normal(scale=1.0, size=n)
-    return pd.DataFrame({"acc": 80 + acc, "params": 1e5 * np.exp(params / 4),
-                         **{p: acc + rng.normal(scale=s, size=n) for p, s in zip(("lswag", "zico", "naswot"), noise)},
-                         "synflow": rng.normal(size=n)})
+    return pd.DataFrame(
+        {
+            "acc": 80 + acc,
+            "params": 1e5 * np.exp(params / 4),
+            **{p: acc + rng.normal(scale=s, size=n) for p, s in zip(("lswag", "zico", "naswot"), noise)},
+            "synflow": rng.normal(size=n),
+        }
+    )
 
 
 def _run_lswag_libra(table: pd.DataFrame, folder, out, *options: str):
@@ -86,14 +97,42 @@ def _run_lswag_libra(table: pd.DataFrame, folder, out, *options: str):
 
     path = folder / "table.csv"
     table.to_csv(path, index=False)
-    assert libra_cli.main([str(path), "--accuracy", "acc", "--params", "params", "--splits", "2", "--n-boot", "10",
-                           *options, "--out", str(out)]) == 0
+    assert (
+        libra_cli.main(
+            [
+                str(path),
+                "--accuracy",
+                "acc",
+                "--params",
+                "params",
+                "--splits",
+                "2",
+                "--n-boot",
+                "10",
+                *options,
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     return out
 
 
 def test_load_libra_result_written_by_lswag_libra(tmp_path):
-    out = _run_lswag_libra(_noisy_copies_table(0, 120, (0.5, 0.6, 0.7)), tmp_path, tmp_path / "libra", "--proxies",
-                           "lswag", "zico", "naswot", "synflow", "params", "--fusion", "log_rank")
+    out = _run_lswag_libra(
+        _noisy_copies_table(0, 120, (0.5, 0.6, 0.7)),
+        tmp_path,
+        tmp_path / "libra",
+        "--proxies",
+        "lswag",
+        "zico",
+        "naswot",
+        "synflow",
+        "params",
+        "--fusion",
+        "log_rank",
+    )
     written = json.loads((out / "libra.json").read_text())
     proxies, hib, fusion = load_libra_result(out)  # the folder or the file
     assert proxies == written["selection"]["proxies"] and len(proxies) == 3
@@ -117,13 +156,19 @@ def test_fused_fitness_log_rank_of_any_set_by_hand():
     pool = POOL.assign(d=[2.0, 1.0, 4.0, 3.0])
     fit = FusedFitness(["a", "b", "c", "d"], higher_is_better={**ORIENT, "d": True})(pool)
     # as test_libra_log_rank_by_hand, plus d ranked 2,1,4,3 /4
-    expected = [math.log(0.25) + math.log(0.375) + math.log(1.0) + math.log(0.5),
-                math.log(0.75) + math.log(0.375) + math.log(0.25) + math.log(0.25),
-                math.log(0.5) + math.log(1.0) + math.log(0.5) + math.log(1.0),
-                math.log(1.0) + math.log(0.75) + math.log(0.75) + math.log(0.75)]
+    expected = [
+        math.log(0.25) + math.log(0.375) + math.log(1.0) + math.log(0.5),
+        math.log(0.75) + math.log(0.375) + math.log(0.25) + math.log(0.25),
+        math.log(0.5) + math.log(1.0) + math.log(0.5) + math.log(1.0),
+        math.log(1.0) + math.log(0.75) + math.log(0.75) + math.log(0.75),
+    ]
     np.testing.assert_allclose(fit, expected)
     described = FusedFitness(["a", "b", "c", "d"], higher_is_better={**ORIENT, "d": True}).describe()
-    assert described["type"] == "fused" and described["method"] == "log_rank" and described["higher_is_better"]["c"] is False
+    assert (
+        described["type"] == "fused"
+        and described["method"] == "log_rank"
+        and described["higher_is_better"]["c"] is False
+    )
 
 
 def test_make_fused_fitness_and_its_errors():

@@ -1,4 +1,5 @@
 """Scorers, the score cache and the probe batch."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,15 @@ import pandas as pd
 import pytest
 import torch
 
-from lswag_lightning.search import (FunctionScorer, MergedScorer, ProxyScorer, ScoreCache, ScoreResult, TableScorer,
-                                   load_probe_batch)
+from lswag_lightning.search import (
+    FunctionScorer,
+    MergedScorer,
+    ProxyScorer,
+    ScoreCache,
+    ScoreResult,
+    TableScorer,
+    load_probe_batch,
+)
 from lswag_lightning.search.probe import probe_fingerprint
 from lswag_lightning.spaces import get_space
 
@@ -27,8 +35,16 @@ def probe():
 
 def scorer(probe, cache=None, **kw):
     images, labels = probe
-    return ProxyScorer(NB201, kw.pop("proxies", ["synflow", "naswot", "params"]), images, labels,
-                       build_options=kw.pop("build_options", TINY), device="cpu", cache=cache, **kw)
+    return ProxyScorer(
+        NB201,
+        kw.pop("proxies", ["synflow", "naswot", "params"]),
+        images,
+        labels,
+        build_options=kw.pop("build_options", TINY),
+        device="cpu",
+        cache=cache,
+        **kw,
+    )
 
 
 # -------------------------------------------------------------------------------------------------- probe
@@ -89,8 +105,15 @@ def test_cache_hit_returns_the_stored_values_without_scoring(probe, tmp_path):
     assert hit.values == computed.values
     # a different probe batch or build option is a different key: no reuse
     images, labels = probe
-    other = ProxyScorer(NB201, ["synflow"], images.flip(0), labels.flip(0), build_options=TINY, device="cpu",
-                        cache=ScoreCache(tmp_path / "cache"))
+    other = ProxyScorer(
+        NB201,
+        ["synflow"],
+        images.flip(0),
+        labels.flip(0),
+        build_options=TINY,
+        device="cpu",
+        cache=ScoreCache(tmp_path / "cache"),
+    )
     assert other.key != second.key
     wider = scorer(probe, cache=ScoreCache(tmp_path / "cache"), build_options={**TINY, "C": 8})
     assert wider.key != second.key
@@ -137,10 +160,17 @@ def test_score_cache_folder_merges_writers(tmp_path):
 def test_table_scorer_reads_only_proxy_columns_and_canonicalises():
     space = get_space("autoformer_mini")
     spec = space.sample(0)
-    reordered = json.dumps({"num_heads": list(spec.num_heads), "depth": spec.depth, "embed_dim": spec.embed_dim,
-                            "mlp_ratio": list(spec.mlp_ratio)})
-    table = pd.DataFrame({"arch": [reordered], "lswag": [3.0], "lswag.psi": [7.0], "zico": [1.0],
-                          "cifar10_test_acc": [91.0]})
+    reordered = json.dumps(
+        {
+            "num_heads": list(spec.num_heads),
+            "depth": spec.depth,
+            "embed_dim": spec.embed_dim,
+            "mlp_ratio": list(spec.mlp_ratio),
+        }
+    )
+    table = pd.DataFrame(
+        {"arch": [reordered], "lswag": [3.0], "lswag.psi": [7.0], "zico": [1.0], "cifar10_test_acc": [91.0]}
+    )
     ts = TableScorer(space, table, ["lswag"])
     got = ts.score(spec, space.encode(spec))
     assert got.values == {"lswag": 3.0, "lswag.psi": 7.0} and got.source == "table"
@@ -148,15 +178,15 @@ def test_table_scorer_reads_only_proxy_columns_and_canonicalises():
     with pytest.raises(ValueError, match="not in the score table"):
         ts.score(other, space.encode(other))
     fallback = FunctionScorer(lambda s: {"lswag": -1.0}, ["lswag"])
-    assert TableScorer(space, table, ["lswag"], fallback=fallback).score(other, space.encode(other)).values == \
-        {"lswag": -1.0}
+    assert TableScorer(space, table, ["lswag"], fallback=fallback).score(other, space.encode(other)).values == {
+        "lswag": -1.0
+    }
     with pytest.raises(ValueError, match="no column for proxies \\['naswot'\\]"):
         TableScorer(space, table, ["naswot"])
 
 
 def test_merged_scorer_takes_each_proxy_from_its_first_supplier():
-    table = pd.DataFrame({"arch": [A1, A2], "lswag": [3.0, 4.0], "lswag.lambda": [0.5, 0.6],
-                          "naswot": [9.0, 9.5]})
+    table = pd.DataFrame({"arch": [A1, A2], "lswag": [3.0, 4.0], "lswag.lambda": [0.5, 0.6], "naswot": [9.0, 9.5]})
     stored = TableScorer(NB201, table, ["lswag", "naswot"])
     calls = []
 

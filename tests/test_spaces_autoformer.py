@@ -1,4 +1,5 @@
 """AutoFormer ViT spaces: benchmark archs decode and build, parameter counts and their monotonicity, errors."""
+
 from __future__ import annotations
 
 import json
@@ -72,8 +73,12 @@ def test_param_count_is_monotone_in_every_choice(name):
     base = space.sample(0)
 
     def count(**change) -> int:
-        fields = {"embed_dim": base.embed_dim, "depth": base.depth, "mlp_ratio": list(base.mlp_ratio),
-                  "num_heads": list(base.num_heads)}
+        fields = {
+            "embed_dim": base.embed_dim,
+            "depth": base.depth,
+            "mlp_ratio": list(base.mlp_ratio),
+            "num_heads": list(base.num_heads),
+        }
         fields.update(change)
         return space.param_count(fields, **IMAGENET)
 
@@ -82,7 +87,8 @@ def test_param_count_is_monotone_in_every_choice(name):
     for a, b in zip(space.depths, space.depths[1:]):
         pad = [base.mlp_ratio[0]] * b, [base.num_heads[0]] * b
         assert count(depth=a, mlp_ratio=pad[0][:a], num_heads=pad[1][:a]) < count(
-            depth=b, mlp_ratio=pad[0], num_heads=pad[1])
+            depth=b, mlp_ratio=pad[0], num_heads=pad[1]
+        )
     for layer in range(base.depth):
         for a, b in zip(space.mlp_ratios, space.mlp_ratios[1:]):
             lo, hi = list(base.mlp_ratio), list(base.mlp_ratio)
@@ -151,20 +157,24 @@ def test_encode_is_compact_sorted_json():
     assert space.decode(text) == spec
     # a single value is repeated for every layer; ints are accepted for ratios
     assert space.decode({"embed_dim": 64, "depth": 2, "mlp_ratio": 2, "num_heads": 3}) == ViTArch(
-        64, 2, (2.0, 2.0), (3, 3))
+        64, 2, (2.0, 2.0), (3, 3)
+    )
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"embed_dim": 100}, r"embed_dim=100 is not allowed; allowed values: 192, 216, 240"),
-    ({"depth": 11}, r"depth=11 is not allowed; allowed values: 12, 13, 14"),
-    ({"depth": 12.0}, r"depth=12.0"),
-    ({"mlp_ratio": [4.0] * 11 + [3.0]}, r"mlp_ratio\[11\]=3.0 is not allowed; allowed values: 3.5, 4.0"),
-    ({"mlp_ratio": [4.0] * 11}, r"mlp_ratio has 11 entries but depth is 12"),
-    ({"num_heads": [3] * 5 + [True] + [3] * 6}, r"num_heads\[5\]"),
-    ({"num_heads": "3"}, r"num_heads must be a list"),
-    ({"heads": 3}, r"unknown field\(s\) \['heads'\]"),
-    ({"hidden_dim": 192}, r"either 'embed_dim' or its alias 'hidden_dim'"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"embed_dim": 100}, r"embed_dim=100 is not allowed; allowed values: 192, 216, 240"),
+        ({"depth": 11}, r"depth=11 is not allowed; allowed values: 12, 13, 14"),
+        ({"depth": 12.0}, r"depth=12.0"),
+        ({"mlp_ratio": [4.0] * 11 + [3.0]}, r"mlp_ratio\[11\]=3.0 is not allowed; allowed values: 3.5, 4.0"),
+        ({"mlp_ratio": [4.0] * 11}, r"mlp_ratio has 11 entries but depth is 12"),
+        ({"num_heads": [3] * 5 + [True] + [3] * 6}, r"num_heads\[5\]"),
+        ({"num_heads": "3"}, r"num_heads must be a list"),
+        ({"heads": 3}, r"unknown field\(s\) \['heads'\]"),
+        ({"hidden_dim": 192}, r"either 'embed_dim' or its alias 'hidden_dim'"),
+    ],
+)
 def test_bad_archs_name_the_field(change, message):
     space = get_space("autoformer_ti")
     arch = {"embed_dim": 192, "depth": 12, "mlp_ratio": [4.0] * 12, "num_heads": [3] * 12}

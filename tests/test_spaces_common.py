@@ -1,8 +1,9 @@
 """The common search-space interface, checked on every registered space (fast: tiny or meta-device models)."""
+
 from __future__ import annotations
 
-import builtins
 import ast
+import builtins
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,7 @@ from torch import nn
 from lswag_lightning import score_network
 from lswag_lightning.spaces import SearchSpace, available_spaces, get_space
 
-SPACES = ("autoformer_mini", "autoformer_s", "autoformer_ti", "darts", "nb101", "nb201", "tnb101_macro",
-          "tnb101_micro")
+SPACES = ("autoformer_mini", "autoformer_s", "autoformer_ti", "darts", "nb101", "nb201", "tnb101_macro", "tnb101_micro")
 CONF_DIR = Path(__file__).resolve().parent.parent / "lswag_lightning" / "conf" / "space"
 
 # Small build options so every space gives a CPU-fast network.

@@ -1,4 +1,5 @@
 """NAS-Bench-101: NASLib keys decode and round-trip, the cell rules, and parameter counts equal the published ones."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,15 @@ NB101_FILE = "naslib_zc_subsets/zc_nasbench101_subset.json"
 # The Inception-like example cell of the NAS-Bench-101 README (github.com/google-research/nasbench); the
 # benchmark's query for it prints trainable_parameters: 2694282.
 INCEPTION_LIKE = {
-    "matrix": [[0, 1, 1, 1, 0, 1, 0], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 1, 0, 0],
-               [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0, 0]],
+    "matrix": [
+        [0, 1, 1, 1, 0, 1, 0],
+        [0, 0, 0, 0, 0, 0, 1],
+        [0, 0, 0, 0, 0, 0, 1],
+        [0, 0, 0, 0, 1, 0, 0],
+        [0, 0, 0, 0, 0, 0, 1],
+        [0, 0, 0, 0, 0, 0, 1],
+        [0, 0, 0, 0, 0, 0, 0],
+    ],
     "ops": [INPUT, CONV1X1, CONV3X3, CONV3X3, CONV3X3, MAXPOOL3X3, OUTPUT],
 }
 
@@ -64,7 +72,7 @@ def test_dict_and_list_forms_decode_like_the_key(space, naslib):
     spec = space.decode(key)
     ints = [int(v) for v in key.strip("()").split(",")]
     assert space.decode(ints) == spec
-    assert space.decode({"matrix": [ints[i * 7:(i + 1) * 7] for i in range(7)], "ops": ints[49:]}) == spec
+    assert space.decode({"matrix": [ints[i * 7 : (i + 1) * 7] for i in range(7)], "ops": ints[49:]}) == spec
     assert space.decode(json.dumps(spec.to_dict())) == spec
 
 
@@ -100,18 +108,26 @@ def test_forward_gives_logits_and_uses_relu_modules(space, naslib):
     assert any(isinstance(m, torch.nn.ReLU) for m in net.modules())
 
 
-@pytest.mark.parametrize("bad, message", [
-    ("(0, 1)", "56 ints"),
-    ("(" + ", ".join(["0"] * 49 + ["0", "2", "2", "2", "2", "2", "1"]) + ")", "not reachable"),
-    ({"matrix": [[0, 1], [1, 0]], "ops": [INPUT, OUTPUT]}, "above the diagonal"),
-    ({"matrix": [[0, 1], [0, 0]], "ops": [INPUT, "conv5x5"]}, "must be 'output'"),
-    ({"matrix": [[0, 1, 0], [0, 0, 1], [0, 0, 0]], "ops": [INPUT, "conv5x5", OUTPUT]}, "unknown op"),
-    ({"matrix": [[0, 1], [0, 0]], "ops": [INPUT, 9]}, "op code 9"),
-    ({"matrix": [[0, 1]], "ops": [INPUT, OUTPUT]}, "2 x 2"),
-    ({"matrix": np.triu(np.ones((7, 7), int), 1).tolist(),
-      "ops": [INPUT, CONV3X3, CONV3X3, CONV3X3, CONV3X3, CONV3X3, OUTPUT]}, "at most 9"),
-    ({"ops": [INPUT, OUTPUT]}, "exactly the keys"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("(0, 1)", "56 ints"),
+        ("(" + ", ".join(["0"] * 49 + ["0", "2", "2", "2", "2", "2", "1"]) + ")", "not reachable"),
+        ({"matrix": [[0, 1], [1, 0]], "ops": [INPUT, OUTPUT]}, "above the diagonal"),
+        ({"matrix": [[0, 1], [0, 0]], "ops": [INPUT, "conv5x5"]}, "must be 'output'"),
+        ({"matrix": [[0, 1, 0], [0, 0, 1], [0, 0, 0]], "ops": [INPUT, "conv5x5", OUTPUT]}, "unknown op"),
+        ({"matrix": [[0, 1], [0, 0]], "ops": [INPUT, 9]}, "op code 9"),
+        ({"matrix": [[0, 1]], "ops": [INPUT, OUTPUT]}, "2 x 2"),
+        (
+            {
+                "matrix": np.triu(np.ones((7, 7), int), 1).tolist(),
+                "ops": [INPUT, CONV3X3, CONV3X3, CONV3X3, CONV3X3, CONV3X3, OUTPUT],
+            },
+            "at most 9",
+        ),
+        ({"ops": [INPUT, OUTPUT]}, "exactly the keys"),
+    ],
+)
 def test_bad_cells_name_the_problem(space, bad, message):
     with pytest.raises(ValueError, match=message):
         space.decode(bad)

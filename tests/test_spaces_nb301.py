@@ -1,5 +1,6 @@
 """NAS-Bench-301 through the DARTS space: NASLib's compact keys decode and round-trip, and the NB301 networks have
 the published parameter counts."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,10 @@ from lswag_lightning.spaces.darts import DARTS_V2
 from lswag_lightning.spaces.nb301 import NB301_BUILD_OPTIONS, NB301_OPS, to_compact
 
 NB301_FILE = "naslib_zc_subsets/zc_nasbench301_subset.json"
-KEY = ("[[(0, 0), (1, 5), (1, 1), (0, 1), (1, 3), (0, 3), (1, 3), (3, 2)], "
-       "[(1, 0), (0, 2), (1, 3), (0, 3), (3, 0), (0, 1), (2, 0), (3, 6)]]")
+KEY = (
+    "[[(0, 0), (1, 5), (1, 1), (0, 1), (1, 3), (0, 3), (1, 3), (3, 2)], "
+    "[(1, 0), (0, 2), (1, 3), (0, 3), (3, 0), (0, 1), (2, 0), (3, 6)]]"
+)
 
 
 @pytest.fixture(scope="module")
@@ -90,19 +93,25 @@ def test_op_affine_false_drops_only_the_op_batchnorm_weights(space):
 
 def test_genotypes_outside_nb301_cannot_be_written_compactly():
     with pytest.raises(ValueError, match="not an NB301 op"):
-        to_compact(get_space("darts").decode({**DARTS_V2.to_dict(),
-                                             "normal": [["none", 0]] + DARTS_V2.to_dict()["normal"][1:]}))
+        to_compact(
+            get_space("darts").decode(
+                {**DARTS_V2.to_dict(), "normal": [["none", 0]] + DARTS_V2.to_dict()["normal"][1:]}
+            )
+        )
     assert len(NB301_OPS) == 7
 
 
-@pytest.mark.parametrize("bad, message", [
-    ("[[(0, 0)], [(0, 0)]]", "needs 8"),
-    (KEY.replace("(3, 6)", "(3, 7)"), "op index 7"),
-    (KEY.replace("(0, 0), (1, 5)", "(4, 0), (1, 5)"), "input 4 is invalid for node 2"),
-    ("[[(0, 0), (1, 5)]]", "expected"),
-    ([[(0, 0)] * 8], "2 cells"),
-    ("[1, 2]", "expected"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("[[(0, 0)], [(0, 0)]]", "needs 8"),
+        (KEY.replace("(3, 6)", "(3, 7)"), "op index 7"),
+        (KEY.replace("(0, 0), (1, 5)", "(4, 0), (1, 5)"), "input 4 is invalid for node 2"),
+        ("[[(0, 0), (1, 5)]]", "expected"),
+        ([[(0, 0)] * 8], "2 cells"),
+        ("[1, 2]", "expected"),
+    ],
+)
 def test_bad_compact_keys_name_the_problem(space, bad, message):
     with pytest.raises(ValueError, match=message):
         space.decode(bad)

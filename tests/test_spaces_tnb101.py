@@ -1,5 +1,6 @@
 """TransNAS-Bench-101 micro / macro: NASLib keys and TransNAS strings decode, and the classification networks have
 NAS-Bench-Suite-Zero's published parameter counts."""
+
 from __future__ import annotations
 
 import json
@@ -58,14 +59,17 @@ def test_networks_run_on_cifar_sized_images():
         assert out.shape == (2, 10) and torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("name, bad, message", [
-    ("tnb101_micro", "(1, 0, 0, 2, 1)", "6 op codes"),
-    ("tnb101_micro", "(1, 0, 0, 2, 1, 4)", "code\\[5\\] = 4"),
-    ("tnb101_macro", "(1, 1, 1, 1, 0, 0)", "0 resolution halvings"),
-    ("tnb101_macro", "(4, 4, 4, 4, 0, 0)", "4 channel doublings"),
-    ("tnb101_macro", "(1, 2, 5, 2, 0, 0)", "codes in 1..4"),
-    ("tnb101_macro", {"layers": [1]}, "exactly the key 'codes'"),
-])
+@pytest.mark.parametrize(
+    "name, bad, message",
+    [
+        ("tnb101_micro", "(1, 0, 0, 2, 1)", "6 op codes"),
+        ("tnb101_micro", "(1, 0, 0, 2, 1, 4)", "code\\[5\\] = 4"),
+        ("tnb101_macro", "(1, 1, 1, 1, 0, 0)", "0 resolution halvings"),
+        ("tnb101_macro", "(4, 4, 4, 4, 0, 0)", "4 channel doublings"),
+        ("tnb101_macro", "(1, 2, 5, 2, 0, 0)", "codes in 1..4"),
+        ("tnb101_macro", {"layers": [1]}, "exactly the key 'codes'"),
+    ],
+)
 def test_bad_archs_name_the_problem(name, bad, message):
     with pytest.raises(ValueError, match=message):
         get_space(name).decode(bad)
@@ -80,6 +84,9 @@ def test_micro_keys_are_transnas_codes_not_naslib_op_names(shared_data_dir):
     records = json.loads(path.read_text())["class_scene"]
     space = get_space("tnb101_micro")
     as_op_names = {0: 1, 1: 0, 2: 3, 3: 2}
-    matches = sum(space.param_count([as_op_names[c] for c in space.decode(k).codes], num_classes=63)
-                  == round(r["params"]["score"] * 1e6) for k, r in records.items())
+    matches = sum(
+        space.param_count([as_op_names[c] for c in space.decode(k).codes], num_classes=63)
+        == round(r["params"]["score"] * 1e6)
+        for k, r in records.items()
+    )
     assert len(records) == 711 and matches == 0

@@ -4,6 +4,7 @@ Each test launches ``lswag-train -m`` with the recipe's config in a subprocess (
 training batches, one val/test batch) and checks that every job wrote its result, that the jobs ran in separate
 processes (joblib workers, submitit jobs), and that ``lswag-collect`` turns the sweep into a table.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,15 +20,31 @@ from lswag_lightning.collect import collect
 
 RECIPE_DIR = Path(__file__).resolve().parents[1] / "recipes" / "proxy_vs_accuracy"
 
-TINY = ["data.img_size=8", "trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
-        "trainer.limit_test_batches=1", "callbacks.zero_cost.batch_size=32",
-        "callbacks.zero_cost.proxies=[lswag,zico,naswot,synflow,params]"]
+TINY = [
+    "data.img_size=8",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=1",
+    "callbacks.zero_cost.batch_size=32",
+    "callbacks.zero_cost.proxies=[lswag,zico,naswot,synflow,params]",
+]
 
 
 def run_sweep(tmp_path: Path, *overrides: str, timeout: int = 540) -> subprocess.CompletedProcess:
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "1"}
-    command = [sys.executable, "-m", "lswag_lightning.cli.train", "-m", "--config-dir", str(RECIPE_DIR),
-               "--config-name", "proxy_vs_accuracy", *TINY, *overrides]
+    command = [
+        sys.executable,
+        "-m",
+        "lswag_lightning.cli.train",
+        "-m",
+        "--config-dir",
+        str(RECIPE_DIR),
+        "--config-name",
+        "proxy_vs_accuracy",
+        *TINY,
+        *overrides,
+    ]
     return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -41,8 +58,11 @@ def test_recipe_composes_both_arms():
 
     with initialize_config_dir(str(RECIPE_DIR), version_base="1.3"):
         vit = compose("proxy_vs_accuracy", overrides=["experiment=pva_vit_digits"], return_hydra_config=True)
-        cnn = compose("proxy_vs_accuracy", overrides=["experiment=pva_nb201_digits", "logger=wandb_sweep",
-                                                      "sweep_id=abc"], return_hydra_config=True)
+        cnn = compose(
+            "proxy_vs_accuracy",
+            overrides=["experiment=pva_nb201_digits", "logger=wandb_sweep", "sweep_id=abc"],
+            return_hydra_config=True,
+        )
     assert vit.space.name == "autoformer_mini" and vit.model.optimizer == "adamw" and vit.data.img_size == 16
     assert cnn.space.name == "nb201" and cnn.model.optimizer == "sgd" and cnn.space.build_options.N == 3
     assert vit.trainer.max_epochs > cnn.trainer.max_epochs >= 1
@@ -55,8 +75,15 @@ def test_recipe_composes_both_arms():
 @pytest.mark.slow
 def test_joblib_sweep_two_parallel_jobs_and_a_failed_one_then_collect(tmp_path):
     sweep = tmp_path / "sweep"
-    done = run_sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}",
-                     "experiment=pva_vit_digits,pva_nb201_digits", "candidate.index=0,-1", "logger=csv")
+    done = run_sweep(
+        tmp_path,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        f"hydra.sweep.dir={sweep}",
+        "experiment=pva_vit_digits,pva_nb201_digits",
+        "candidate.index=0,-1",
+        "logger=csv",
+    )
     # the job with candidate.index=-1 fails on purpose; Hydra reports it after the others finished
     assert done.returncode != 0, done.stdout[-2000:]
     records = results(sweep)
@@ -80,9 +107,16 @@ def test_joblib_sweep_two_parallel_jobs_and_a_failed_one_then_collect(tmp_path):
 @pytest.mark.slow
 def test_submitit_local_sweep_two_jobs_shares_a_wandb_group_then_collect(tmp_path):
     sweep = tmp_path / "sweep"
-    done = run_sweep(tmp_path, "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
-                     f"hydra.sweep.dir={sweep}", "experiment=pva_vit_digits,pva_nb201_digits", "candidate.index=1",
-                     "logger=wandb_sweep", "sweep_id=submitit_test")
+    done = run_sweep(
+        tmp_path,
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=10",
+        f"hydra.sweep.dir={sweep}",
+        "experiment=pva_vit_digits,pva_nb201_digits",
+        "candidate.index=1",
+        "logger=wandb_sweep",
+        "sweep_id=submitit_test",
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert (sweep / ".submitit").is_dir() and len(list((sweep / ".submitit").iterdir())) >= 1  # real submitit
     records = results(sweep)
@@ -108,9 +142,17 @@ def test_slurm_launcher_config_makes_a_valid_sbatch_script(tmp_path, monkeypatch
     from omegaconf import OmegaConf
 
     with initialize_config_dir(str(RECIPE_DIR), version_base="1.3"):
-        cfg = compose("proxy_vs_accuracy_cifar10", return_hydra_config=True, overrides=[
-            "hydra/launcher=submitit_slurm_cluster", "hydra.launcher.partition=gpu", "sweep_id=slurm_test",
-            f"hydra.sweep.dir={tmp_path / 'sweep'}", "hydra.launcher.setup=[source .venv/bin/activate]"])
+        cfg = compose(
+            "proxy_vs_accuracy_cifar10",
+            return_hydra_config=True,
+            overrides=[
+                "hydra/launcher=submitit_slurm_cluster",
+                "hydra.launcher.partition=gpu",
+                "sweep_id=slurm_test",
+                f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                "hydra.launcher.setup=[source .venv/bin/activate]",
+            ],
+        )
     assert cfg.hydra.sweeper.params.experiment == "vit_cifar10,nb201_cifar10"
     params = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
     assert params.pop("_target_").endswith("SlurmLauncher")
@@ -127,9 +169,15 @@ def test_slurm_launcher_config_makes_a_valid_sbatch_script(tmp_path, monkeypatch
     assert launcher.launch([["candidate.index=0"], ["candidate.index=1"]], initial_job_idx=0) == []
     assert captured["n_jobs"] == 2
     script = captured["executor"]._executor._make_submission_file_text("python -m lswag_lightning.cli.train", "u")
-    for line in ("#SBATCH --partition=gpu", "#SBATCH --gpus-per-node=1", "#SBATCH --cpus-per-task=8",
-                 "#SBATCH --mem=32GB", "#SBATCH --time=120", f"{tmp_path / 'sweep'}/.submitit/%j",
-                 "source .venv/bin/activate"):
+    for line in (
+        "#SBATCH --partition=gpu",
+        "#SBATCH --gpus-per-node=1",
+        "#SBATCH --cpus-per-task=8",
+        "#SBATCH --mem=32GB",
+        "#SBATCH --time=120",
+        f"{tmp_path / 'sweep'}/.submitit/%j",
+        "source .venv/bin/activate",
+    ):
         assert line in script, script
 
 
@@ -139,8 +187,25 @@ def test_demo_runs_the_recipe_prints_one_line_per_job_and_writes_the_summary(tmp
     from lswag_lightning.cli import demo
 
     monkeypatch.setenv("WANDB_MODE", "offline")
-    assert demo.main(["--candidates", "3", "--seed-check", "3", "--published", "24", "--jobs", "2", "--out",
-                      str(tmp_path), "--no-wandb", *TINY]) == 0
+    assert (
+        demo.main(
+            [
+                "--candidates",
+                "3",
+                "--seed-check",
+                "3",
+                "--published",
+                "24",
+                "--jobs",
+                "2",
+                "--out",
+                str(tmp_path),
+                "--no-wandb",
+                *TINY,
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if line.startswith("[")]
     assert len(lines) == 12 and lines[0].startswith("[  1/6 ") and lines[-1].startswith("[  6/6 ")
@@ -157,5 +222,8 @@ def test_demo_runs_the_recipe_prints_one_line_per_job_and_writes_the_summary(tmp
         assert {"lswag", "params"} <= set(space["spearman"])
     published = summary["published"]
     assert published["n"] == 24 and set(published["spearman"]) == set(published["libra_heldout"]) == {
-        "cifar10_test_acc", "cifar100_test_acc", "imagenet16_120_test_acc"}
+        "cifar10_test_acc",
+        "cifar100_test_acc",
+        "imagenet16_120_test_acc",
+    }
     assert "lswag" in published["spearman"]["cifar10_test_acc"]

@@ -9,6 +9,7 @@ scores without re-scoring.
 Slow: a 2-job joblib multirun; DDP on 2 CPU processes through ``trainer=ddp_cpu``; a built wheel (non-editable
 layout) running from another folder.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,21 +37,24 @@ REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "lswag_lightning" / "conf"
 
 # keep CPU jobs short: a few batches, small probe
-QUICK = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
-         "trainer.limit_test_batches=1", "callbacks.zero_cost.batch_size=32"]
+QUICK = [
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=1",
+    "callbacks.zero_cost.batch_size=32",
+]
 DEFAULT_PROXIES = ["lswag", "zico", "swap", "naswot", "synflow", "snip", "grad_norm", "jacov", "params", "flops"]
 
 
 def _env(tmp_path: Path) -> dict:
-    env = dict(os.environ, WANDB_MODE="offline", WANDB_SILENT="true", WANDB_DIR=str(tmp_path),
-               HYDRA_FULL_ERROR="0")
+    env = dict(os.environ, WANDB_MODE="offline", WANDB_SILENT="true", WANDB_DIR=str(tmp_path), HYDRA_FULL_ERROR="0")
     env.pop("PYTHONPATH", None)
     return env
 
 
 def _run_cli(args, cwd: Path, timeout=300):
-    return subprocess.run([LSWAG_TRAIN, *args], cwd=cwd, env=_env(cwd), capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([LSWAG_TRAIN, *args], cwd=cwd, env=_env(cwd), capture_output=True, text=True, timeout=timeout)
 
 
 def _compose(overrides):
@@ -80,10 +84,14 @@ def _check_complete(record: dict, space: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------ real CLI jobs
-@pytest.mark.parametrize("space,extra", [
-    ("autoformer_mini", []),
-    ("nb201", ["model=sgd"]),
-], ids=["vit", "nb201"])
+@pytest.mark.parametrize(
+    "space,extra",
+    [
+        ("autoformer_mini", []),
+        ("nb201", ["model=sgd"]),
+    ],
+    ids=["vit", "nb201"],
+)
 def test_cli_job_from_an_empty_folder_writes_a_complete_result(tmp_path, space, extra):
     out = tmp_path / "job"
     proc = _run_cli([f"space={space}", "data=digits", *extra, *QUICK, f"hydra.run.dir={out}"], cwd=tmp_path)
@@ -112,9 +120,12 @@ def test_cli_help_lists_usage_and_groups(tmp_path):
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
     assert text.startswith("lswag-train: build one candidate")
-    for line in ("space: autoformer_mini, autoformer_s, autoformer_ti, darts, nb101, nb201, tnb101_macro, tnb101_micro",
-                 "logger: csv, csv_wandb, none, wandb", "trainer: cpu, ddp_cpu, default",
-                 "data: cifar10, cifar100, cifar10_npz, digits"):
+    for line in (
+        "space: autoformer_mini, autoformer_s, autoformer_ti, darts, nb101, nb201, tnb101_macro, tnb101_micro",
+        "logger: csv, csv_wandb, none, wandb",
+        "trainer: cpu, ddp_cpu, default",
+        "data: cifar10, cifar100, cifar10_npz, digits",
+    ):
         assert line in text
     assert not any(tmp_path.iterdir())  # --help writes nothing
 
@@ -144,18 +155,25 @@ def test_composed_defaults_document_every_group():
 
 
 # --------------------------------------------------------------------------------------- bad configs
-@pytest.mark.parametrize("overrides,message", [
-    (["space.name=resnet"], r"space.name='resnet': unknown search space 'resnet'"),
-    (["space=nb201", "candidate.arch='|bogus~0|+|none~0|none~1|+|none~0|none~1|none~2|'"], r"candidate.arch="),
-    (["candidate.arch={depth:2,embed_dim:65,mlp_ratio:[2.0,2.0],num_heads:[2,2]}"], r"candidate.arch="),
-    (["candidate.index=-1"], r"candidate.index must be an int >= 0"),
-    (["data.batch_size=5000"], r"batch_size=5000 is larger than the training set \(1257 samples\); lower "
-                               r"data.batch_size"),
-    (["data=cifar10_npz", "data.npz_dir=/nonexistent/images"], r"npz_dir='/nonexistent/images' does not exist"),
-    (["callbacks.zero_cost.batch_size=5000"], r"lower callbacks.zero_cost.batch_size"),
-    (["callbacks.zero_cost.proxies=[lswag,nope]"], r"callbacks.zero_cost: .*unknown proxies \['nope'\]"),
-    (["trainer=ddp_cpu", "trainer.strategy=ddp_spawn"], r"trainer.strategy='ddp_spawn' is not supported"),
-], ids=["space", "nb201-arch", "vit-arch", "index", "batch", "npz-dir", "probe-batch", "proxy", "spawn"])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (["space.name=resnet"], r"space.name='resnet': unknown search space 'resnet'"),
+        (["space=nb201", "candidate.arch='|bogus~0|+|none~0|none~1|+|none~0|none~1|none~2|'"], r"candidate.arch="),
+        (["candidate.arch={depth:2,embed_dim:65,mlp_ratio:[2.0,2.0],num_heads:[2,2]}"], r"candidate.arch="),
+        (["candidate.index=-1"], r"candidate.index must be an int >= 0"),
+        (
+            ["data.batch_size=5000"],
+            r"batch_size=5000 is larger than the training set \(1257 samples\); lower "
+            r"data.batch_size",
+        ),
+        (["data=cifar10_npz", "data.npz_dir=/nonexistent/images"], r"npz_dir='/nonexistent/images' does not exist"),
+        (["callbacks.zero_cost.batch_size=5000"], r"lower callbacks.zero_cost.batch_size"),
+        (["callbacks.zero_cost.proxies=[lswag,nope]"], r"callbacks.zero_cost: .*unknown proxies \['nope'\]"),
+        (["trainer=ddp_cpu", "trainer.strategy=ddp_spawn"], r"trainer.strategy='ddp_spawn' is not supported"),
+    ],
+    ids=["space", "nb201-arch", "vit-arch", "index", "batch", "npz-dir", "probe-batch", "proxy", "spawn"],
+)
 def test_bad_configs_fail_before_training(tmp_path, overrides, message, monkeypatch):
     import lightning.pytorch as pl
 
@@ -174,8 +192,9 @@ def test_valid_dict_arch_selects_that_candidate(tmp_path, monkeypatch):
     import lightning.pytorch as pl
 
     monkeypatch.setattr(pl.Trainer, "fit", lambda *a, **k: None)  # only the build is checked here
-    cfg = _compose(["candidate.arch={depth:2,embed_dim:64,mlp_ratio:[2.0,3.0],num_heads:[2,4]}", "logger=none",
-                    "test=false"])
+    cfg = _compose(
+        ["candidate.arch={depth:2,embed_dim:64,mlp_ratio:[2.0,3.0],num_heads:[2,4]}", "logger=none", "test=false"]
+    )
     record = train(cfg, output_dir=tmp_path)
     assert record["arch"] == '{"depth":2,"embed_dim":64,"mlp_ratio":[2.0,3.0],"num_heads":[2,4]}'
     assert record["candidate"]["by"] == "arch"
@@ -183,8 +202,13 @@ def test_valid_dict_arch_selects_that_candidate(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------------------------------------- W&B
 def _inspect(run_dir: Path) -> dict:
-    out = subprocess.run([WANDB_CLI, "leet", "inspect", "--summary", "--json", str(run_dir)], capture_output=True,
-                         text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [WANDB_CLI, "leet", "inspect", "--summary", "--json", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return json.loads(out.stdout)
 
 
@@ -236,14 +260,14 @@ def test_wandb_run_is_finished_on_failure_and_the_next_job_gets_its_own_run(tmp_
 def test_resumed_job_reports_the_checkpoint_scores(tmp_path, monkeypatch):
     import lswag_lightning.callback as callback_module
 
-    overrides = ["space=nb201", "model=sgd", "space.build_options.N=1", "callbacks=checkpoint", "logger=none",
-                 *QUICK]
+    overrides = ["space=nb201", "model=sgd", "space.build_options.N=1", "callbacks=checkpoint", "logger=none", *QUICK]
     first = train(_compose(overrides), output_dir=tmp_path / "first")
     ckpt = tmp_path / "first" / "checkpoints" / "last.ckpt"
     assert ckpt.exists() and first["steps"] == 2 and not first["proxies_restored"]
     monkeypatch.setattr(callback_module, "score_network", lambda *a, **k: pytest.fail("re-scored on resume"))
-    resumed = train(_compose([*overrides, "trainer.max_epochs=2", f"ckpt_path={ckpt}"]),
-                    output_dir=tmp_path / "resumed")
+    resumed = train(
+        _compose([*overrides, "trainer.max_epochs=2", f"ckpt_path={ckpt}"]), output_dir=tmp_path / "resumed"
+    )
     assert resumed["steps"] == 4 and resumed["proxies_restored"]
     assert resumed["proxies"] == first["proxies"] and resumed["proxy_status"] == first["proxy_status"]
     assert resumed["seconds"]["scoring"] == 0.0
@@ -252,13 +276,25 @@ def test_resumed_job_reports_the_checkpoint_scores(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_joblib_multirun_two_jobs(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = _run_cli(["-m", "candidate.index=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                     f"hydra.sweep.dir={sweep}", "logger=csv_wandb", *QUICK], cwd=tmp_path, timeout=600)
+    proc = _run_cli(
+        [
+            "-m",
+            "candidate.index=0,1",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            f"hydra.sweep.dir={sweep}",
+            "logger=csv_wandb",
+            *QUICK,
+        ],
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = [json.loads((sweep / str(i) / "result.json").read_text()) for i in (0, 1)]
     for i, record in enumerate(records):
-        _check_complete({**record, "candidate": {"by": "index", "arch": None, "index": 0, "seed": 0}},
-                        "autoformer_mini")
+        _check_complete(
+            {**record, "candidate": {"by": "index", "arch": None, "index": 0, "seed": 0}}, "autoformer_mini"
+        )
         assert record["candidate"]["index"] == i
         assert len(list((sweep / str(i) / "wandb").glob("offline-run-*"))) == 1  # one W&B run per job
     assert records[0]["arch"] != records[1]["arch"]
@@ -267,8 +303,11 @@ def test_joblib_multirun_two_jobs(tmp_path):
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_through_the_cli(tmp_path):
     out = tmp_path / "job"
-    proc = _run_cli(["trainer=ddp_cpu", "space=nb201", "model=sgd", "space.build_options.N=1", *QUICK,
-                     f"hydra.run.dir={out}"], cwd=tmp_path, timeout=600)
+    proc = _run_cli(
+        ["trainer=ddp_cpu", "space=nb201", "model=sgd", "space.build_options.N=1", *QUICK, f"hydra.run.dir={out}"],
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = json.loads((out / "result.json").read_text())
     assert record["status"] == "ok" and record["proxy_status"]["lswag"] == "ok"
@@ -281,14 +320,34 @@ def test_ddp_two_cpu_processes_through_the_cli(tmp_path):
 def test_built_wheel_runs_from_another_folder(tmp_path):
     """A non-editable layout: build the wheel (no install), unpack it, run the job with only the wheel's files."""
     src = tmp_path / "src"
-    tracked = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                             capture_output=True, text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for rel in tracked:
         if (REPO / rel).is_file():
             (src / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / rel, src / rel)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp_path / "dist"), str(src)], check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     wheel = next((tmp_path / "dist").glob("lswag_lightning-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     expected = {f"lswag_lightning/conf/{p.relative_to(CONF)}" for p in CONF.rglob("*.yaml")}
@@ -298,11 +357,13 @@ def test_built_wheel_runs_from_another_folder(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     env = dict(_env(work), PYTHONPATH=str(site))
-    code = ("import sys, lswag_lightning; assert lswag_lightning.__file__.startswith(%r), lswag_lightning.__file__; "
-            "sys.argv = ['lswag-train', 'space=nb201', 'model=sgd', 'space.build_options.N=1', %s, "
-            "'hydra.run.dir=job']; from lswag_lightning.cli.train import main; main()"
-            % (str(site), ", ".join(repr(q) for q in QUICK)))
-    proc = subprocess.run([sys.executable, "-c", code], cwd=work, env=env, capture_output=True, text=True,
-                          timeout=600)
+    quick = ", ".join(repr(q) for q in QUICK)
+    code = (
+        f"import sys, lswag_lightning; assert lswag_lightning.__file__.startswith({str(site)!r}), "
+        "lswag_lightning.__file__; "
+        f"sys.argv = ['lswag-train', 'space=nb201', 'model=sgd', 'space.build_options.N=1', {quick}, "
+        "'hydra.run.dir=job']; from lswag_lightning.cli.train import main; main()"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((work / "job" / "result.json").read_text())["status"] == "ok"

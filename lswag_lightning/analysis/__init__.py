@@ -3,20 +3,60 @@
 Imports nothing from Lightning or Hydra; usable from a notebook. Result-table columns are documented in
 :mod:`lswag_lightning.analysis.table`.
 """
+
 from __future__ import annotations
 
-from lswag_lightning.analysis.correlations import (PairedDifference, correlation_table, kendall, paired_difference,
-                                                   spearman, top_hit_rate)
-from lswag_lightning.analysis.libra import (LibraEvaluation, LibraSelection, conditional_entropy, evaluate, fuse,
-                                            information_gain, joint_entropy, rank_bins, select)
-from lswag_lightning.analysis.table import (Orientation, default_proxy_columns, load_table, orient, oriented_values,
-                                            validate_table)
+from lswag_lightning.analysis.correlations import (
+    PairedDifference,
+    correlation_table,
+    kendall,
+    paired_difference,
+    spearman,
+    top_hit_rate,
+)
+from lswag_lightning.analysis.libra import (
+    LibraEvaluation,
+    LibraSelection,
+    conditional_entropy,
+    evaluate,
+    fuse,
+    information_gain,
+    joint_entropy,
+    rank_bins,
+    select,
+)
+from lswag_lightning.analysis.table import (
+    Orientation,
+    default_proxy_columns,
+    load_table,
+    orient,
+    oriented_values,
+    validate_table,
+)
 
 __all__ = [
-    "LibraEvaluation", "LibraSelection", "Orientation", "PairedDifference", "conditional_entropy",
-    "correlation_table", "default_proxy_columns", "evaluate", "fuse", "information_gain", "joint_entropy",
-    "kendall", "load_table", "orient", "oriented_values", "paired_difference", "rank_bins", "select", "spearman",
-    "top_hit_rate", "validate_table", "write_report",
+    "LibraEvaluation",
+    "LibraSelection",
+    "Orientation",
+    "PairedDifference",
+    "conditional_entropy",
+    "correlation_table",
+    "default_proxy_columns",
+    "evaluate",
+    "fuse",
+    "information_gain",
+    "joint_entropy",
+    "kendall",
+    "load_table",
+    "orient",
+    "oriented_values",
+    "paired_difference",
+    "rank_bins",
+    "select",
+    "spearman",
+    "top_hit_rate",
+    "validate_table",
+    "write_report",
 ]
 
 

@@ -9,6 +9,7 @@ left out (``n_excluded``) and why (``excluded``). ``nonfinite="exclude"`` (defau
 proxy or the accuracy is NaN or ±inf; ``nonfinite="rank"`` keeps ±inf proxy values as the extreme ranks they
 denote (e.g. NASWOT's log-det of a singular kernel is -inf = worst) and leaves out NaN only.
 """
+
 from __future__ import annotations
 
 import logging
@@ -107,8 +108,9 @@ def _weighted_midranks(values: np.ndarray, w: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def bootstrap_spearman(x: np.ndarray, y: np.ndarray, *, n_boot: int = 1000, seed: int = 0,
-                       indices: np.ndarray | None = None) -> np.ndarray:
+def bootstrap_spearman(
+    x: np.ndarray, y: np.ndarray, *, n_boot: int = 1000, seed: int = 0, indices: np.ndarray | None = None
+) -> np.ndarray:
     """Spearman ρ on ``n_boot`` seeded resamples of the rows. Shape (n_boot,); NaN for a constant resample.
 
     Vectorised: a resample is a vector w of row multiplicities; each row's mid-rank within the resample comes
@@ -121,7 +123,7 @@ def bootstrap_spearman(x: np.ndarray, y: np.ndarray, *, n_boot: int = 1000, seed
     out = []
     chunk = max(1, _MAX_CHUNK_ELEMENTS // max(1, n))
     for i in range(0, len(idx), chunk):
-        w = _resample_weights(idx[i:i + chunk], n)
+        w = _resample_weights(idx[i : i + chunk], n)
         mean = (n + 1) / 2.0  # the mean rank of n resampled items
         rx = _weighted_midranks(x, w) - mean
         ry = _weighted_midranks(y, w) - mean
@@ -132,8 +134,9 @@ def bootstrap_spearman(x: np.ndarray, y: np.ndarray, *, n_boot: int = 1000, seed
     return np.concatenate(out) if out else np.empty(0)
 
 
-def bootstrap_kendall(x: np.ndarray, y: np.ndarray, *, n_boot: int = 1000, seed: int = 0,
-                      indices: np.ndarray | None = None) -> np.ndarray:
+def bootstrap_kendall(
+    x: np.ndarray, y: np.ndarray, *, n_boot: int = 1000, seed: int = 0, indices: np.ndarray | None = None
+) -> np.ndarray:
     """Kendall τ-b on ``n_boot`` seeded resamples of the rows. Shape (n_boot,).
 
     For n <= 3000 it is vectorised: a resample is a vector w of row multiplicities, and with
@@ -156,7 +159,7 @@ def bootstrap_kendall(x: np.ndarray, y: np.ndarray, *, n_boot: int = 1000, seed:
     out = []
     chunk = max(1, _MAX_CHUNK_ELEMENTS // max(1, n))
     for i in range(0, len(idx), chunk):
-        w = _resample_weights(idx[i:i + chunk], n)
+        w = _resample_weights(idx[i : i + chunk], n)
         sq = np.einsum("bi,bi->b", w, w)
         num = np.einsum("bi,bi->b", w @ s, w) / 2.0
         n1 = ((np.einsum("bi,bi->b", w @ tx, w) if tx is not None else sq) - n) / 2.0
@@ -201,10 +204,19 @@ def usable_rows(proxy: np.ndarray, accuracy: np.ndarray, nonfinite: str = "exclu
 
 
 # ---------------------------------------------------------------------------------------------- the table
-def correlation_table(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, *,
-                      higher_is_better: Mapping[str, bool] | Orientation | None = None, n_boot: int = 1000,
-                      ci: float = 0.95, seed: int = 0, top_fraction: float = 0.1, nonfinite: str = "exclude",
-                      kendall_ci: bool = True) -> pd.DataFrame:
+def correlation_table(
+    table: pd.DataFrame,
+    proxies: Sequence[str],
+    accuracy: str,
+    *,
+    higher_is_better: Mapping[str, bool] | Orientation | None = None,
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+    top_fraction: float = 0.1,
+    nonfinite: str = "exclude",
+    kendall_ci: bool = True,
+) -> pd.DataFrame:
     """Per-proxy rank correlation with ``accuracy``, one row per proxy, in the order given.
 
     Columns: ``proxy``, ``n`` (rows used), ``n_excluded``, ``excluded`` (why), ``spearman``, ``spearman_lo``,
@@ -222,11 +234,21 @@ def correlation_table(table: pd.DataFrame, proxies: Sequence[str], accuracy: str
         values = oriented_values(table, name, orientation)
         mask, why = usable_rows(values, acc, nonfinite)
         x, y = values[mask], acc[mask]
-        row = {"proxy": name, "n": int(mask.sum()), "n_excluded": int((~mask).sum()), "excluded": why,
-               "spearman": spearman(x, y), "spearman_lo": math.nan, "spearman_hi": math.nan,
-               "kendall": kendall(x, y), "kendall_lo": math.nan, "kendall_hi": math.nan,
-               "top_hit": top_hit_rate(x, y, top_fraction) if len(x) else math.nan,
-               "higher_is_better": orientation.higher_is_better[name], "orientation": orientation.source[name]}
+        row = {
+            "proxy": name,
+            "n": int(mask.sum()),
+            "n_excluded": int((~mask).sum()),
+            "excluded": why,
+            "spearman": spearman(x, y),
+            "spearman_lo": math.nan,
+            "spearman_hi": math.nan,
+            "kendall": kendall(x, y),
+            "kendall_lo": math.nan,
+            "kendall_hi": math.nan,
+            "top_hit": top_hit_rate(x, y, top_fraction) if len(x) else math.nan,
+            "higher_is_better": orientation.higher_is_better[name],
+            "orientation": orientation.source[name],
+        }
         if n_boot > 0 and len(x) >= 3 and np.isfinite(row["spearman"]):
             idx = _resample_indices(len(x), n_boot, seed)
             row["spearman_lo"], row["spearman_hi"] = percentile_interval(bootstrap_spearman(x, y, indices=idx), ci)
@@ -235,12 +257,35 @@ def correlation_table(table: pd.DataFrame, proxies: Sequence[str], accuracy: str
         if row["n_excluded"]:
             log.info("%s: %d of %d rows excluded (%s)", name, row["n_excluded"], len(values), why)
         rows.append(row)
-    out = pd.DataFrame(rows, columns=["proxy", "n", "n_excluded", "excluded", "spearman", "spearman_lo",
-                                      "spearman_hi", "kendall", "kendall_lo", "kendall_hi", "top_hit",
-                                      "higher_is_better", "orientation"])
+    out = pd.DataFrame(
+        rows,
+        columns=[
+            "proxy",
+            "n",
+            "n_excluded",
+            "excluded",
+            "spearman",
+            "spearman_lo",
+            "spearman_hi",
+            "kendall",
+            "kendall_lo",
+            "kendall_hi",
+            "top_hit",
+            "higher_is_better",
+            "orientation",
+        ],
+    )
     out.attrs["orientation"] = orientation.to_dict()
-    out.attrs.update({"accuracy": accuracy, "n_boot": n_boot, "ci": ci, "seed": seed,
-                      "top_fraction": top_fraction, "nonfinite": nonfinite})
+    out.attrs.update(
+        {
+            "accuracy": accuracy,
+            "n_boot": n_boot,
+            "ci": ci,
+            "seed": seed,
+            "top_fraction": top_fraction,
+            "nonfinite": nonfinite,
+        }
+    )
     return out
 
 
@@ -277,10 +322,19 @@ class PairedDifference:
         return {**asdict(self), "excludes_zero": self.excludes_zero}
 
 
-def paired_difference(table: pd.DataFrame, a: str, b: str, accuracy: str, *,
-                      higher_is_better: Mapping[str, bool] | Orientation | None = None, method: str = "spearman",
-                      n_boot: int = 1000, ci: float = 0.95, seed: int = 0,
-                      nonfinite: str = "exclude") -> PairedDifference:
+def paired_difference(
+    table: pd.DataFrame,
+    a: str,
+    b: str,
+    accuracy: str,
+    *,
+    higher_is_better: Mapping[str, bool] | Orientation | None = None,
+    method: str = "spearman",
+    n_boot: int = 1000,
+    ci: float = 0.95,
+    seed: int = 0,
+    nonfinite: str = "exclude",
+) -> PairedDifference:
     """Paired bootstrap of ρ(a, acc) − ρ(b, acc): both on the rows where a, b and the accuracy are usable, and
     both on the same resampled architectures in each of ``n_boot`` seeded resamples.
 
@@ -307,8 +361,9 @@ def paired_difference(table: pd.DataFrame, a: str, b: str, accuracy: str, *,
         lo, hi = percentile_interval(deltas, ci)
         finite = deltas[np.isfinite(deltas)]
         p = float(np.mean(finite <= 0)) if finite.size else math.nan
-    return PairedDifference(a, b, method, int(mask.sum()), int((~mask).sum()), why, rho_a, rho_b,
-                            rho_a - rho_b, lo, hi, ci, n_boot, seed, p)
+    return PairedDifference(
+        a, b, method, int(mask.sum()), int((~mask).sum()), why, rho_a, rho_b, rho_a - rho_b, lo, hi, ci, n_boot, seed, p
+    )
 
 
 def rank_correlation_matrix(table: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:

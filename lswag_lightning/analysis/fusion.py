@@ -6,6 +6,7 @@ ties averaged). A fixed set (e.g. AZ-NAS's own expressivity, progressivity, trai
 score with accuracy on the rows it is given, and stops when no proxy raises it by more than ``min_gain`` or the set
 has ``max_size`` proxies. Evaluated on held-out rows (``libra.evaluate``), the choice is as honest as LIBRA's.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -14,7 +15,6 @@ import numpy as np
 from scipy import stats
 
 from lswag_lightning.analysis.correlations import spearman
-
 
 FUSION_METHODS = ("rank_mean", "log_rank")
 
@@ -42,8 +42,13 @@ def log_rank_sum(columns: Sequence[np.ndarray]) -> np.ndarray:
     return rank_fusion(columns, "log_rank")
 
 
-def greedy_log_rank(values: Mapping[str, np.ndarray], accuracy: np.ndarray, max_size: int = 6,
-                    min_gain: float = 1e-3, starts: Mapping[str, Sequence[str]] | None = None) -> list[str]:
+def greedy_log_rank(
+    values: Mapping[str, np.ndarray],
+    accuracy: np.ndarray,
+    max_size: int = 6,
+    min_gain: float = 1e-3,
+    starts: Mapping[str, Sequence[str]] | None = None,
+) -> list[str]:
     """The proxy set whose log-rank sum has the highest ρ with ``accuracy``, grown one proxy at a time.
 
     ``values`` are oriented (higher is better) and aligned with ``accuracy``. The search starts from the best

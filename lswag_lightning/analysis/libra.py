@@ -29,6 +29,7 @@ Honesty: the ρ of a LIBRA selection on the rows it was selected on is optimisti
 fused score's ρ on held-out architectures over repeated random splits, next to the single best proxy and an
 AZ-NAS style log-rank fusion of all proxies on the same splits, with the in-sample numbers labelled as such.
 """
+
 from __future__ import annotations
 
 import logging
@@ -109,14 +110,29 @@ class _Prepared:
     notes: list[str]
     n_input: int
 
-    def subset(self, idx: np.ndarray) -> "_Prepared":
-        return _Prepared({k: v[idx] for k, v in self.values.items()}, self.accuracy[idx], self.params[idx],
-                         self.rows[idx], self.orientation, dict(self.excluded), list(self.notes), len(idx))
+    def subset(self, idx: np.ndarray) -> _Prepared:
+        return _Prepared(
+            {k: v[idx] for k, v in self.values.items()},
+            self.accuracy[idx],
+            self.params[idx],
+            self.rows[idx],
+            self.orientation,
+            dict(self.excluded),
+            list(self.notes),
+            len(idx),
+        )
 
 
-def _prepare(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params: str,
-             higher_is_better: Mapping[str, bool] | Orientation | None, nonfinite: str,
-             max_nonfinite_fraction: float, min_rows: int) -> _Prepared:
+def _prepare(
+    table: pd.DataFrame,
+    proxies: Sequence[str],
+    accuracy: str,
+    params: str,
+    higher_is_better: Mapping[str, bool] | Orientation | None,
+    nonfinite: str,
+    max_nonfinite_fraction: float,
+    min_rows: int,
+) -> _Prepared:
     if nonfinite not in NONFINITE_POLICIES:
         raise ValueError(f"nonfinite must be one of {NONFINITE_POLICIES}, got {nonfinite!r}")
     proxies = list(dict.fromkeys(proxies))
@@ -131,8 +147,9 @@ def _prepare(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params:
     par = table[params].to_numpy(dtype=float, na_value=np.nan)
     keep = np.isfinite(acc) & np.isfinite(par)
     if (~keep).any():
-        notes.append(f"{_rows(int((~keep).sum()))} of {n} dropped: accuracy {accuracy!r} or params {params!r} "
-                     "not finite")
+        notes.append(
+            f"{_rows(int((~keep).sum()))} of {n} dropped: accuracy {accuracy!r} or params {params!r} not finite"
+        )
     values = {name: oriented_values(table, name, orientation) for name in proxies}
     base = int(keep.sum())
     for name in proxies:
@@ -141,8 +158,11 @@ def _prepare(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params:
         if not count or nonfinite == "rank_last":
             continue
         if nonfinite == "exclude_proxy" or count > max_nonfinite_fraction * base:
-            rule = ("nonfinite='exclude_proxy'" if nonfinite == "exclude_proxy"
-                    else f"more than {max_nonfinite_fraction:.0%} of rows")
+            rule = (
+                "nonfinite='exclude_proxy'"
+                if nonfinite == "exclude_proxy"
+                else f"more than {max_nonfinite_fraction:.0%} of rows"
+            )
             excluded[name] = f"{count} of {base} rows NaN/inf ({rule})"
             notes.append(f"{name} excluded: {excluded[name]}")
     pool = [p for p in proxies if p not in excluded]
@@ -166,10 +186,13 @@ def _prepare(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params:
             notes.append(f"{_rows(int(dropped.sum()))} dropped: NaN/inf in {', '.join(who)}")
     rows = np.flatnonzero(keep)
     if len(rows) < min_rows:
-        raise ValueError(f"LIBRA needs at least {min_rows} architectures with finite accuracy, params and proxy "
-                         f"values; {len(rows)} of {n} rows are usable")
-    prepared = _Prepared({p: values[p][rows] for p in pool}, acc[rows], par[rows], rows, orientation, excluded,
-                         notes, n)
+        raise ValueError(
+            f"LIBRA needs at least {min_rows} architectures with finite accuracy, params and proxy "
+            f"values; {len(rows)} of {n} rows are usable"
+        )
+    prepared = _Prepared(
+        {p: values[p][rows] for p in pool}, acc[rows], par[rows], rows, orientation, excluded, notes, n
+    )
     return prepared
 
 
@@ -216,8 +239,14 @@ class LibraSelection:
         return _jsonable(asdict(self))
 
 
-def _select_prepared(prep: _Prepared, *, window: float, bins: int, accuracy: str = "", params: str = "",
-                     ) -> LibraSelection:
+def _select_prepared(
+    prep: _Prepared,
+    *,
+    window: float,
+    bins: int,
+    accuracy: str = "",
+    params: str = "",
+) -> LibraSelection:
     notes = list(prep.notes)
     excluded = dict(prep.excluded)
     acc, par = prep.accuracy, prep.params
@@ -243,15 +272,16 @@ def _select_prepared(prep: _Prepared, *, window: float, bins: int, accuracy: str
     candidates = [p for p in pool if p != z1 and best - window < rho[p] <= best]
     y_bins, z1_bins = rank_bins(acc, bins), rank_bins(prep.values[z1], bins)
     h_y_z1 = conditional_entropy(y_bins, z1_bins)
-    info_gain = {p: h_y_z1 - conditional_entropy(y_bins, z1_bins, rank_bins(prep.values[p], bins))
-                 for p in candidates}
+    info_gain = {p: h_y_z1 - conditional_entropy(y_bins, z1_bins, rank_bins(prep.values[p], bins)) for p in candidates}
     chosen = [z1]
     if len(pool) == 1:
         notes.append(f"only one usable proxy ({z1}); the selection is [{z1}]")
     elif not candidates:
         runner = max((p for p in pool if p != z1), key=lambda p: rho[p])
-        notes.append(f"no other proxy within {window:g} of ρ_best = {best:.3f} (next: {runner}, ρ = "
-                     f"{rho[runner]:.3f}); the selection is [{z1}] alone")
+        notes.append(
+            f"no other proxy within {window:g} of ρ_best = {best:.3f} (next: {runner}, ρ = "
+            f"{rho[runner]:.3f}); the selection is [{z1}] alone"
+        )
     else:
         order = {p: i for i, p in enumerate(pool)}
         z2 = min(candidates, key=lambda p: (info_gain[p], -rho[p], order[p]))
@@ -264,15 +294,30 @@ def _select_prepared(prep: _Prepared, *, window: float, bins: int, accuracy: str
                 notes.append(f"params {params!r} is constant: bias undefined; z3 = highest-ρ remaining candidate")
                 z3 = max(rest, key=lambda p: (rho[p], -order[p]))
             else:
-                z3 = min(rest, key=lambda p: (abs(bias_acc - bias[p]) if not math.isnan(bias[p]) else math.inf,
-                                              -rho[p], order[p]))
+                z3 = min(
+                    rest,
+                    key=lambda p: (abs(bias_acc - bias[p]) if not math.isnan(bias[p]) else math.inf, -rho[p], order[p]),
+                )
             chosen.append(z3)
     return LibraSelection(
-        proxies=chosen, rho=rho, info_gain=info_gain, bias=bias, bias_accuracy=bias_acc, candidates=candidates,
-        notes=notes, excluded=excluded,
+        proxies=chosen,
+        rho=rho,
+        info_gain=info_gain,
+        bias=bias,
+        bias_accuracy=bias_acc,
+        candidates=candidates,
+        notes=notes,
+        excluded=excluded,
         higher_is_better={p: prep.orientation.higher_is_better[p] for p in prep.orientation.higher_is_better},
-        orientation_source=dict(prep.orientation.source), accuracy=accuracy, params=params, window=window,
-        bins=bins, n_rows=len(acc), n_input_rows=prep.n_input, h_accuracy_given_z1=h_y_z1)
+        orientation_source=dict(prep.orientation.source),
+        accuracy=accuracy,
+        params=params,
+        window=window,
+        bins=bins,
+        n_rows=len(acc),
+        n_input_rows=prep.n_input,
+        h_accuracy_given_z1=h_y_z1,
+    )
 
 
 def _check_options(window: float, bins: int) -> None:
@@ -282,10 +327,19 @@ def _check_options(window: float, bins: int) -> None:
         raise ValueError(f"bins must be an integer >= 2, got {bins}")
 
 
-def select(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params: str = "params", window: float = 0.1,
-           bins: int = 24, higher_is_better: Mapping[str, bool] | Orientation | None = None, *,
-           nonfinite: str = "drop_rows", max_nonfinite_fraction: float = 0.05, min_rows: int = 10,
-           ) -> LibraSelection:
+def select(
+    table: pd.DataFrame,
+    proxies: Sequence[str],
+    accuracy: str,
+    params: str = "params",
+    window: float = 0.1,
+    bins: int = 24,
+    higher_is_better: Mapping[str, bool] | Orientation | None = None,
+    *,
+    nonfinite: str = "drop_rows",
+    max_nonfinite_fraction: float = 0.05,
+    min_rows: int = 10,
+) -> LibraSelection:
     """Choose LIBRA's proxies [z1, z2, z3] on ``table`` (module docstring: algorithm and edge cases).
 
     ``accuracy`` and ``params`` are column names; ``higher_is_better`` overrides the registry's orientation
@@ -297,8 +351,12 @@ def select(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params: s
 
 
 # ------------------------------------------------------------------------------------------------- fusion
-def fuse(table: pd.DataFrame, selection: LibraSelection | Sequence[str], method: str = "rank_mean",
-         higher_is_better: Mapping[str, bool] | Orientation | None = None) -> pd.Series:
+def fuse(
+    table: pd.DataFrame,
+    selection: LibraSelection | Sequence[str],
+    method: str = "rank_mean",
+    higher_is_better: Mapping[str, bool] | Orientation | None = None,
+) -> pd.Series:
     """One score per row (higher = better) from several proxies, by their ranks within ``table`` (the pool).
 
     Each proxy is oriented, ranked (average ranks for ties, rank M = best of the M rows) and normalised to
@@ -388,14 +446,24 @@ def _fused_rho(sub: _Prepared, names: Sequence[str], method: str) -> float:
     return spearman(rank_fusion([sub.values[p] for p in names], method), sub.accuracy)
 
 
-def _score_split(fit: _Prepared, ev: _Prepared, pool: Sequence[str], fixed: Mapping[str, Sequence[str]],
-                 greedy: bool, fusion: str, **select_options) -> tuple[LibraSelection, list | None, dict]:
+def _score_split(
+    fit: _Prepared,
+    ev: _Prepared,
+    pool: Sequence[str],
+    fixed: Mapping[str, Sequence[str]],
+    greedy: bool,
+    fusion: str,
+    **select_options,
+) -> tuple[LibraSelection, list | None, dict]:
     """One split of :func:`evaluate`: select on ``fit`` restricted to ``pool``; each method's held-out ρ on ``ev``
     (keys of ``LibraEvaluation.heldout``) and the greedy set grown on ``fit`` (None unless ``greedy``)."""
     fit.values = {p: fit.values[p] for p in pool}
     sel = _select_prepared(fit, **select_options)
-    rhos = {"libra": _fused_rho(ev, sel.proxies, fusion), "best_single": spearman(ev.values[sel.z1], ev.accuracy),
-            "az_all": _fused_rho(ev, pool, "log_rank")}
+    rhos = {
+        "libra": _fused_rho(ev, sel.proxies, fusion),
+        "best_single": spearman(ev.values[sel.z1], ev.accuracy),
+        "az_all": _fused_rho(ev, pool, "log_rank"),
+    }
     for name, names in fixed.items():
         rhos[f"fixed:{name}"] = _fused_rho(ev, names, "log_rank")
     chosen = None
@@ -405,12 +473,25 @@ def _score_split(fit: _Prepared, ev: _Prepared, pool: Sequence[str], fixed: Mapp
     return sel, chosen, rhos
 
 
-def evaluate(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params: str = "params",
-             n_splits: int = 20, fit_fraction: float = 0.5, seed: int = 0, *, window: float = 0.1, bins: int = 24,
-             fusion: str = "rank_mean", higher_is_better: Mapping[str, bool] | Orientation | None = None,
-             nonfinite: str = "drop_rows", max_nonfinite_fraction: float = 0.05, min_rows: int = 10,
-             fixed_sets: Mapping[str, Sequence[str]] | None = None, greedy: bool = False,
-             ) -> LibraEvaluation:
+def evaluate(
+    table: pd.DataFrame,
+    proxies: Sequence[str],
+    accuracy: str,
+    params: str = "params",
+    n_splits: int = 20,
+    fit_fraction: float = 0.5,
+    seed: int = 0,
+    *,
+    window: float = 0.1,
+    bins: int = 24,
+    fusion: str = "rank_mean",
+    higher_is_better: Mapping[str, bool] | Orientation | None = None,
+    nonfinite: str = "drop_rows",
+    max_nonfinite_fraction: float = 0.05,
+    min_rows: int = 10,
+    fixed_sets: Mapping[str, Sequence[str]] | None = None,
+    greedy: bool = False,
+) -> LibraEvaluation:
     """LIBRA's held-out ρ: on each of ``n_splits`` seeded random splits, select on ``fit_fraction`` of the usable
     rows and score Spearman of the fused score on the rest (see :class:`LibraEvaluation`).
 
@@ -435,8 +516,9 @@ def evaluate(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params:
     n_fit = int(round(fit_fraction * n))
     n_eval = n - n_fit
     if n_fit < min_rows:
-        raise ValueError(f"the fit part has {n_fit} rows (fit_fraction={fit_fraction} of {n}); LIBRA needs at "
-                         f"least {min_rows}")
+        raise ValueError(
+            f"the fit part has {n_fit} rows (fit_fraction={fit_fraction} of {n}); LIBRA needs at least {min_rows}"
+        )
     if n_eval < 3:
         raise ValueError(f"the held-out part has {n_eval} rows (of {n}); need at least 3")
 
@@ -445,8 +527,12 @@ def evaluate(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params:
         missing = [p for p in names if p not in pool]
         if missing:
             raise ValueError(f"fixed set {name!r} names proxies outside the usable pool: {missing} (pool: {pool})")
-    in_sample = {"libra": _fused_rho(prep, full.proxies, fusion), "best_single": full.z1,
-                 "best_single_rho": full.rho[full.z1], "az_all": _fused_rho(prep, pool, "log_rank")}
+    in_sample = {
+        "libra": _fused_rho(prep, full.proxies, fusion),
+        "best_single": full.z1,
+        "best_single_rho": full.rho[full.z1],
+        "az_all": _fused_rho(prep, pool, "log_rank"),
+    }
     for name, names in fixed.items():
         in_sample[f"fixed:{name}"] = _fused_rho(prep, names, "log_rank")
     greedy_sets: Counter = Counter()
@@ -455,14 +541,29 @@ def evaluate(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params:
         in_sample["greedy"] = _fused_rho(prep, whole, "log_rank")
         in_sample["greedy_set"] = ",".join(whole)
     rng = np.random.default_rng(seed)
-    heldout: dict[str, list[float]] = {"libra": [], "best_single": [], "az_all": [],
-                                       **{f"fixed:{name}": [] for name in fixed}, **({"greedy": []} if greedy else {})}
+    heldout: dict[str, list[float]] = {
+        "libra": [],
+        "best_single": [],
+        "az_all": [],
+        **{f"fixed:{name}": [] for name in fixed},
+        **({"greedy": []} if greedy else {}),
+    }
     best_names, triples = [], Counter()
     notes = list(full.notes)
     for _ in range(n_splits):
         perm = rng.permutation(n)
-        sel, chosen, rhos = _score_split(prep.subset(perm[:n_fit]), prep.subset(perm[n_fit:]), pool, fixed, greedy,
-                                         fusion, window=window, bins=bins, accuracy=accuracy, params=params)
+        sel, chosen, rhos = _score_split(
+            prep.subset(perm[:n_fit]),
+            prep.subset(perm[n_fit:]),
+            pool,
+            fixed,
+            greedy,
+            fusion,
+            window=window,
+            bins=bins,
+            accuracy=accuracy,
+            params=params,
+        )
         triples[tuple(sel.proxies)] += 1
         best_names.append(sel.z1)
         if chosen is not None:
@@ -473,11 +574,26 @@ def evaluate(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, params:
     if short:
         notes.append(f"{short} of {n_splits} splits selected fewer than 3 proxies (window edge cases)")
     return LibraEvaluation(
-        accuracy=accuracy, params=params, fusion=fusion, window=window, bins=bins, n_splits=n_splits,
-        fit_fraction=fit_fraction, seed=seed, n_rows=n, n_fit=n_fit, n_eval=n_eval, proxies=pool, selection=full,
-        in_sample=in_sample, heldout=heldout, best_single_names=best_names,
-        triples=sorted(triples.items(), key=lambda kv: (-kv[1], kv[0])), notes=notes,
-        greedy_sets=sorted(greedy_sets.items(), key=lambda kv: (-kv[1], kv[0])))
+        accuracy=accuracy,
+        params=params,
+        fusion=fusion,
+        window=window,
+        bins=bins,
+        n_splits=n_splits,
+        fit_fraction=fit_fraction,
+        seed=seed,
+        n_rows=n,
+        n_fit=n_fit,
+        n_eval=n_eval,
+        proxies=pool,
+        selection=full,
+        in_sample=in_sample,
+        heldout=heldout,
+        best_single_names=best_names,
+        triples=sorted(triples.items(), key=lambda kv: (-kv[1], kv[0])),
+        notes=notes,
+        greedy_sets=sorted(greedy_sets.items(), key=lambda kv: (-kv[1], kv[0])),
+    )
 
 
 # ------------------------------------------------------------------------------------------------- helpers

@@ -9,6 +9,7 @@ Units: NASLib publishes ``params`` in millions; it is converted to a count (× 1
 MFLOPs as published. ``val_accuracy`` is in % for classification tasks; for some TransNAS-Bench-101 tasks it is
 another score (autoencoder / normal: SSIM-like in [0, 1]; room_layout: negative loss), higher always better.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,21 @@ import pandas as pd
 from lswag_lightning.paths import resolve_data_dir
 
 #: The zero-cost proxies of NAS-Bench-Suite-Zero that appear in the published files.
-NASLIB_PROXIES = ("epe_nas", "fisher", "flops", "grad_norm", "grasp", "jacov", "l2_norm", "nwot", "params", "plain",
-                  "snip", "synflow", "zen")
+NASLIB_PROXIES = (
+    "epe_nas",
+    "fisher",
+    "flops",
+    "grad_norm",
+    "grasp",
+    "jacov",
+    "l2_norm",
+    "nwot",
+    "params",
+    "plain",
+    "snip",
+    "synflow",
+    "zen",
+)
 ACCURACY = "val_accuracy"
 PARAMS_PER_MILLION = 1e6
 
@@ -62,8 +76,15 @@ def _finish(df: pd.DataFrame, benchmark: str, task: str, source: Path) -> Publis
     proxies = [p for p in NASLIB_PROXIES if p in df.columns]
     front = [c for c in ("arch", "space", "task", ACCURACY) if c in df.columns]
     df = df[front + proxies + [c for c in df.columns if c not in front and c not in proxies]].reset_index(drop=True)
-    return PublishedTable(df, benchmark, task, source, proxies, higher_is_better={p: True for p in proxies},
-                          accuracy_unit=ACCURACY_UNITS.get(task, "%"))
+    return PublishedTable(
+        df,
+        benchmark,
+        task,
+        source,
+        proxies,
+        higher_is_better={p: True for p in proxies},
+        accuracy_unit=ACCURACY_UNITS.get(task, "%"),
+    )
 
 
 def load_nb201_flat(task: str = "cifar10", data_dir: str | os.PathLike | None = None) -> PublishedTable:
@@ -135,8 +156,9 @@ def flatten_naslib_json(data: Mapping, task: str | None = None) -> tuple[str, pd
     return key.rsplit("/", 1)[-1], df
 
 
-def load_naslib_json(benchmark: str, task: str | None = None,
-                     data_dir: str | os.PathLike | None = None) -> PublishedTable:
+def load_naslib_json(
+    benchmark: str, task: str | None = None, data_dir: str | os.PathLike | None = None
+) -> PublishedTable:
     """A NASLib subset JSON (data README §6): ``nb101``, ``nb301`` (task cifar10), ``tnb101_micro`` /
     ``tnb101_macro`` (task one of :data:`TNB101_TASKS`)."""
     if benchmark not in _JSON_FILES:
@@ -151,8 +173,9 @@ def load_naslib_json(benchmark: str, task: str | None = None,
     return _finish(df, benchmark, task_name, path)
 
 
-def load_published(benchmark: str, task: str | None = None,
-                   data_dir: str | os.PathLike | None = None) -> PublishedTable:
+def load_published(
+    benchmark: str, task: str | None = None, data_dir: str | os.PathLike | None = None
+) -> PublishedTable:
     """Any published table: ``nb201`` (task default cifar10), ``nb101``, ``nb301``, ``tnb101_micro``,
     ``tnb101_macro`` (TNB tasks: class_scene, class_object, autoencoder, normal, jigsaw, room_layout,
     segmentsemantic)."""

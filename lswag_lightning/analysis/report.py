@@ -5,6 +5,7 @@ renders it (:func:`render_report`) into ``out_dir``: ``report.md``, ``correlatio
 LIBRA runs), ``scatter_<proxy>.png`` per proxy, ``spearman_bars.png`` and ``libra_fused.png``. Plots use
 matplotlib's Agg backend (no display needed).
 """
+
 from __future__ import annotations
 
 import logging
@@ -65,7 +66,7 @@ def _x_scale(values: np.ndarray) -> tuple[str, dict]:
         return "symlog", {"linthresh": float(positive.min())}
     mag = np.abs(finite)
     typical = float(np.median(mag[mag > 0])) if (mag > 0).any() else 0.0
-    if finite.min() < 0 < finite.max() and typical > 0 and mag.max() / typical > 10 ** LOG_SCALE_DECADES:
+    if finite.min() < 0 < finite.max() and typical > 0 and mag.max() / typical > 10**LOG_SCALE_DECADES:
         return "symlog", {"linthresh": typical}
     return "linear", {}
 
@@ -82,8 +83,9 @@ def _ci(est: float, lo: float, hi: float) -> str:
     return f"{est:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
-def _scatter(path: Path, x: np.ndarray, y: np.ndarray, xlabel: str, ylabel: str, title: str,
-             groups: np.ndarray | None = None) -> None:
+def _scatter(
+    path: Path, x: np.ndarray, y: np.ndarray, xlabel: str, ylabel: str, title: str, groups: np.ndarray | None = None
+) -> None:
     """Scatter of y against x; with ``groups`` (one label per point) each group gets its colour and a legend."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.8, 3.8), dpi=100)
@@ -148,10 +150,19 @@ class ProxyReportSummary:
     seed: int
 
 
-def summarize_report(table: pd.DataFrame, *, accuracy: str, proxies: Sequence[str] | None = None,
-                     params: str = "params", libra: bool | LibraEvaluation = True, seed: int = 0,
-                     higher_is_better: Mapping[str, bool] | Orientation | None = None, n_boot: int = 1000,
-                     libra_options: Mapping | None = None, color_by: str | None = None) -> ProxyReportSummary:
+def summarize_report(
+    table: pd.DataFrame,
+    *,
+    accuracy: str,
+    proxies: Sequence[str] | None = None,
+    params: str = "params",
+    libra: bool | LibraEvaluation = True,
+    seed: int = 0,
+    higher_is_better: Mapping[str, bool] | Orientation | None = None,
+    n_boot: int = 1000,
+    libra_options: Mapping | None = None,
+    color_by: str | None = None,
+) -> ProxyReportSummary:
     """Correlations and LIBRA of ``table`` (arguments as :func:`write_report`), nothing written."""
     proxies = list(proxies) if proxies is not None else default_proxy_columns(table, accuracy)
     if not proxies:
@@ -177,16 +188,28 @@ def summarize_report(table: pd.DataFrame, *, accuracy: str, proxies: Sequence[st
                 libra_error = f"LIBRA skipped: {exc}"
         if libra_error:
             log.warning(libra_error)
-    return ProxyReportSummary(table, accuracy, proxies, params, orientation, corr, evaluation, libra_error, groups,
-                              n_boot, seed)
+    return ProxyReportSummary(
+        table, accuracy, proxies, params, orientation, corr, evaluation, libra_error, groups, n_boot, seed
+    )
 
 
-def write_report(table: pd.DataFrame, out_dir: str | os.PathLike, *, accuracy: str,
-                 proxies: Sequence[str] | None = None, params: str = "params",
-                 title: str = "Zero-cost proxy report", protocol_lines: Iterable[str] = (),
-                 libra: bool | LibraEvaluation = True, seed: int = 0,
-                 higher_is_better: Mapping[str, bool] | Orientation | None = None, accuracy_unit: str = "%",
-                 n_boot: int = 1000, libra_options: Mapping | None = None, color_by: str | None = None) -> Path:
+def write_report(
+    table: pd.DataFrame,
+    out_dir: str | os.PathLike,
+    *,
+    accuracy: str,
+    proxies: Sequence[str] | None = None,
+    params: str = "params",
+    title: str = "Zero-cost proxy report",
+    protocol_lines: Iterable[str] = (),
+    libra: bool | LibraEvaluation = True,
+    seed: int = 0,
+    higher_is_better: Mapping[str, bool] | Orientation | None = None,
+    accuracy_unit: str = "%",
+    n_boot: int = 1000,
+    libra_options: Mapping | None = None,
+    color_by: str | None = None,
+) -> Path:
     """Write ``report.md`` and the plots for ``table`` into ``out_dir`` (created); return the markdown's path.
 
     ``proxies`` defaults to :func:`default_proxy_columns`. ``libra`` is True (run :func:`evaluate` with
@@ -197,15 +220,29 @@ def write_report(table: pd.DataFrame, out_dir: str | os.PathLike, *, accuracy: s
     Computes with :func:`summarize_report`, then draws and writes with :func:`render_report`.
     """
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    summary = summarize_report(table, accuracy=accuracy, proxies=proxies, params=params, libra=libra, seed=seed,
-                               higher_is_better=higher_is_better, n_boot=n_boot, libra_options=libra_options,
-                               color_by=color_by)
+    summary = summarize_report(
+        table,
+        accuracy=accuracy,
+        proxies=proxies,
+        params=params,
+        libra=libra,
+        seed=seed,
+        higher_is_better=higher_is_better,
+        n_boot=n_boot,
+        libra_options=libra_options,
+        color_by=color_by,
+    )
     return render_report(summary, out_dir, title=title, protocol_lines=protocol_lines, accuracy_unit=accuracy_unit)
 
 
-def render_report(summary: ProxyReportSummary, out_dir: str | os.PathLike, *,
-                  title: str = "Zero-cost proxy report", protocol_lines: Iterable[str] = (),
-                  accuracy_unit: str = "%") -> Path:
+def render_report(
+    summary: ProxyReportSummary,
+    out_dir: str | os.PathLike,
+    *,
+    title: str = "Zero-cost proxy report",
+    protocol_lines: Iterable[str] = (),
+    accuracy_unit: str = "%",
+) -> Path:
     """Write ``summary`` into ``out_dir``: ``correlations.csv``, ``libra.json``, the plots and ``report.md``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -215,11 +252,22 @@ def render_report(summary: ProxyReportSummary, out_dir: str | os.PathLike, *,
     ylabel = f"{s.accuracy} ({accuracy_unit})" if accuracy_unit else s.accuracy
     scatter_files = {}
     for row in s.corr.itertuples():
-        x, xlabel = _axis(row.proxy, oriented_values(s.table, row.proxy, s.orientation), s.params,
-                          not s.orientation.higher_is_better[row.proxy])
+        x, xlabel = _axis(
+            row.proxy,
+            oriented_values(s.table, row.proxy, s.orientation),
+            s.params,
+            not s.orientation.higher_is_better[row.proxy],
+        )
         fname = f"scatter_{safe_name(row.proxy)}.png"
-        _scatter(out / fname, x, acc, xlabel, ylabel, f"{row.proxy}: Spearman ρ = {_fmt(row.spearman)} (n = {row.n})",
-                 s.groups)
+        _scatter(
+            out / fname,
+            x,
+            acc,
+            xlabel,
+            ylabel,
+            f"{row.proxy}: Spearman ρ = {_fmt(row.spearman)} (n = {row.n})",
+            s.groups,
+        )
         scatter_files[row.proxy] = fname
     _bars(out / "spearman_bars.png", s.corr, s.accuracy)
     evaluation = s.evaluation
@@ -229,13 +277,22 @@ def render_report(summary: ProxyReportSummary, out_dir: str | os.PathLike, *,
         lib_orient = orient(sel.proxies, sel.higher_is_better)
         fused = rank_fusion([oriented_values(s.table, p, lib_orient) for p in sel.proxies], evaluation.fusion)
         rho_in = evaluation.in_sample["libra"]
-        _scatter(out / "libra_fused.png", fused, acc, f"LIBRA fused score ({evaluation.fusion}: "
-                 f"{' + '.join(sel.proxies)})", ylabel,
-                 f"LIBRA, selection set (in-sample): ρ = {_fmt(rho_in)}", s.groups)
+        _scatter(
+            out / "libra_fused.png",
+            fused,
+            acc,
+            f"LIBRA fused score ({evaluation.fusion}: {' + '.join(sel.proxies)})",
+            ylabel,
+            f"LIBRA, selection set (in-sample): ρ = {_fmt(rho_in)}",
+            s.groups,
+        )
     lines = [f"# {title}", ""]
-    lines += [f"{len(s.table)} architectures; accuracy column `{s.accuracy}` ({accuracy_unit or 'no unit'}); "
-              f"params column `{s.params}`; bootstrap: {s.n_boot} resamples of architectures, seed {s.seed}, 95% "
-              "percentile intervals.", ""]
+    lines += [
+        f"{len(s.table)} architectures; accuracy column `{s.accuracy}` ({accuracy_unit or 'no unit'}); "
+        f"params column `{s.params}`; bootstrap: {s.n_boot} resamples of architectures, seed {s.seed}, 95% "
+        "percentile intervals.",
+        "",
+    ]
     lines += ["## Protocol", ""]
     protocol_lines = [str(p) for p in protocol_lines]
     lines += [f"- {p}" for p in protocol_lines] if protocol_lines else ["- (no protocol given)"]
@@ -253,21 +310,28 @@ def render_report(summary: ProxyReportSummary, out_dir: str | os.PathLike, *,
 
 def _correlation_lines(s: ProxyReportSummary) -> list[str]:
     """The markdown section of the correlation table."""
-    lines = ["## Correlation with accuracy", "",
-             "Proxies are oriented so that higher is better before ranking. Top-10% hit: the fraction of the 10% "
-             "most accurate architectures that the proxy also places in its top 10%.", "",
-             "| proxy | n | Spearman [95% CI] | Kendall [95% CI] | top-10% hit | excluded rows |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "## Correlation with accuracy",
+        "",
+        "Proxies are oriented so that higher is better before ranking. Top-10% hit: the fraction of the 10% "
+        "most accurate architectures that the proxy also places in its top 10%.",
+        "",
+        "| proxy | n | Spearman [95% CI] | Kendall [95% CI] | top-10% hit | excluded rows |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in s.corr.sort_values("spearman", ascending=False, na_position="last").itertuples():
         excl = f"{row.n_excluded} ({row.excluded})" if row.n_excluded else "0"
-        lines.append(f"| {row.proxy} | {row.n} | {_ci(row.spearman, row.spearman_lo, row.spearman_hi)} | "
-                     f"{_ci(row.kendall, row.kendall_lo, row.kendall_hi)} | {_fmt(row.top_hit)} | {excl} |")
+        lines.append(
+            f"| {row.proxy} | {row.n} | {_ci(row.spearman, row.spearman_lo, row.spearman_hi)} | "
+            f"{_ci(row.kendall, row.kendall_lo, row.kendall_hi)} | {_fmt(row.top_hit)} | {excl} |"
+        )
     lines += [""]
     flipped, assumed = s.orientation.flipped, s.orientation.assumed
     lines.append(f"Lower-is-better proxies (negated before ranking): {', '.join(flipped) if flipped else 'none'}.")
     if assumed:
-        lines.append(f"Orientation ASSUMED higher-is-better (unknown to the proxy registry, no override): "
-                     f"{', '.join(assumed)}.")
+        lines.append(
+            f"Orientation ASSUMED higher-is-better (unknown to the proxy registry, no override): {', '.join(assumed)}."
+        )
     lines += ["", "![Spearman per proxy](spearman_bars.png)", ""]
     return lines
 
@@ -279,13 +343,17 @@ def _libra_lines(s: ProxyReportSummary) -> list[str]:
     if evaluation is None:
         return lines + [s.libra_error or "LIBRA not run.", ""]
     sel = evaluation.selection
-    lines += [f"Selection on all {sel.n_rows} usable architectures (window {sel.window:g}, {sel.bins} "
-              f"equal-frequency bins, IG in {sel.entropy_unit}, fusion `{evaluation.fusion}`): "
-              f"**{', '.join(sel.proxies)}**.", "",
-              f"b_val = Spearman({s.accuracy}, {s.params}) = {_fmt(sel.bias_accuracy)}; "
-              f"H(acc | z1) = {_fmt(sel.h_accuracy_given_z1)} bits.", "",
-              "| proxy | role | ρ | IG given z1 (bits) | bias b_z | abs(b_val − b_z) |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        f"Selection on all {sel.n_rows} usable architectures (window {sel.window:g}, {sel.bins} "
+        f"equal-frequency bins, IG in {sel.entropy_unit}, fusion `{evaluation.fusion}`): "
+        f"**{', '.join(sel.proxies)}**.",
+        "",
+        f"b_val = Spearman({s.accuracy}, {s.params}) = {_fmt(sel.bias_accuracy)}; "
+        f"H(acc | z1) = {_fmt(sel.h_accuracy_given_z1)} bits.",
+        "",
+        "| proxy | role | ρ | IG given z1 (bits) | bias b_z | abs(b_val − b_z) |",
+        "|---|---|---|---|---|---|",
+    ]
     roles = {p: r for p, r in zip(sel.proxies, ("z1 (best ρ)", "z2 (min IG)", "z3 (bias match)"))}
     for p in sorted(sel.rho, key=lambda q: -sel.rho[q]):
         role = roles.get(p, "window candidate" if p in sel.candidates else "")
@@ -300,20 +368,29 @@ def _libra_lines(s: ProxyReportSummary) -> list[str]:
     if evaluation.notes:
         lines.append("")
     summ = evaluation.summary()
-    lines += ["### Held-out evaluation", "",
-              f"{evaluation.n_splits} random splits (seed {evaluation.seed}): select on {evaluation.n_fit} "
-              f"architectures, Spearman ρ on the other {evaluation.n_eval}; mean ± std over splits.", "",
-              "| method | held-out ρ | selection-set ρ (in-sample) |", "|---|---|---|",
-              f"| LIBRA ({evaluation.fusion}) | {_fmt(summ['libra']['mean'])} ± {_fmt(summ['libra']['std'])} "
-              f"| {_fmt(evaluation.in_sample['libra'])} |",
-              f"| best single proxy (chosen on the fit part) | {_fmt(summ['best_single']['mean'])} ± "
-              f"{_fmt(summ['best_single']['std'])} | {_fmt(evaluation.in_sample['best_single_rho'])} "
-              f"({evaluation.in_sample['best_single']}) |",
-              f"| AZ-NAS-style log-rank fusion of all {len(evaluation.proxies)} proxies | "
-              f"{_fmt(summ['az_all']['mean'])} ± {_fmt(summ['az_all']['std'])} | "
-              f"{_fmt(evaluation.in_sample['az_all'])} |", "",
-              f"LIBRA − best single, paired per split: {_fmt(summ['libra_minus_best']['mean'])} ± "
-              f"{_fmt(summ['libra_minus_best']['std'])}.", "",
-              "Selections over the splits: " + "; ".join(f"{', '.join(t)} ×{c}" for t, c in evaluation.triples)
-              + ".", "", "![LIBRA fused score](libra_fused.png)", ""]
+    lines += [
+        "### Held-out evaluation",
+        "",
+        f"{evaluation.n_splits} random splits (seed {evaluation.seed}): select on {evaluation.n_fit} "
+        f"architectures, Spearman ρ on the other {evaluation.n_eval}; mean ± std over splits.",
+        "",
+        "| method | held-out ρ | selection-set ρ (in-sample) |",
+        "|---|---|---|",
+        f"| LIBRA ({evaluation.fusion}) | {_fmt(summ['libra']['mean'])} ± {_fmt(summ['libra']['std'])} "
+        f"| {_fmt(evaluation.in_sample['libra'])} |",
+        f"| best single proxy (chosen on the fit part) | {_fmt(summ['best_single']['mean'])} ± "
+        f"{_fmt(summ['best_single']['std'])} | {_fmt(evaluation.in_sample['best_single_rho'])} "
+        f"({evaluation.in_sample['best_single']}) |",
+        f"| AZ-NAS-style log-rank fusion of all {len(evaluation.proxies)} proxies | "
+        f"{_fmt(summ['az_all']['mean'])} ± {_fmt(summ['az_all']['std'])} | "
+        f"{_fmt(evaluation.in_sample['az_all'])} |",
+        "",
+        f"LIBRA − best single, paired per split: {_fmt(summ['libra_minus_best']['mean'])} ± "
+        f"{_fmt(summ['libra_minus_best']['std'])}.",
+        "",
+        "Selections over the splits: " + "; ".join(f"{', '.join(t)} ×{c}" for t, c in evaluation.triples) + ".",
+        "",
+        "![LIBRA fused score](libra_fused.png)",
+        "",
+    ]
     return lines

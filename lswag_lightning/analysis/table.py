@@ -18,6 +18,7 @@ Columns
 Orientation: the analysis ranks "higher is better" values. :func:`orient` reads each proxy's direction from the
 proxy registry, lets an explicit mapping override it, and records names it had to assume higher-is-better.
 """
+
 from __future__ import annotations
 
 import json
@@ -94,17 +95,22 @@ def validate_table(table: pd.DataFrame, columns: Iterable[str], *, numeric: bool
     columns = list(dict.fromkeys(columns))
     missing = [c for c in columns if c not in table.columns]
     if missing:
-        raise ValueError(f"column(s) {', '.join(map(repr, missing))} not in the table; "
-                         f"columns present: {', '.join(map(str, table.columns))}")
+        raise ValueError(
+            f"column(s) {', '.join(map(repr, missing))} not in the table; "
+            f"columns present: {', '.join(map(str, table.columns))}"
+        )
     if numeric:
         bad = [c for c in columns if not pd.api.types.is_numeric_dtype(table[c])]
         if bad:
-            raise ValueError(f"column(s) {', '.join(map(repr, bad))} are not numeric "
-                             f"(dtypes: {', '.join(f'{c}={table[c].dtype}' for c in bad)})")
+            raise ValueError(
+                f"column(s) {', '.join(map(repr, bad))} are not numeric "
+                f"(dtypes: {', '.join(f'{c}={table[c].dtype}' for c in bad)})"
+            )
 
 
-def default_proxy_columns(table: pd.DataFrame, accuracy: str | Sequence[str] = (), *,
-                          exclude: Iterable[str] = ()) -> list[str]:
+def default_proxy_columns(
+    table: pd.DataFrame, accuracy: str | Sequence[str] = (), *, exclude: Iterable[str] = ()
+) -> list[str]:
     """The numeric columns taken as proxies when none are named, in table order.
 
     Leaves out ``arch``, ``space``, the ``accuracy`` column(s), ``exclude``, and columns whose names look like
@@ -119,8 +125,11 @@ def default_proxy_columns(table: pd.DataFrame, accuracy: str | Sequence[str] = (
         low = name.lower()
         if col in skip or not pd.api.types.is_numeric_dtype(table[col]) or pd.api.types.is_bool_dtype(table[col]):
             continue
-        if (low.endswith(_NON_PROXY_SUFFIXES) or low.startswith(_NON_PROXY_PREFIXES)
-                or any(s in low for s in _NON_PROXY_SUBSTRINGS)):
+        if (
+            low.endswith(_NON_PROXY_SUFFIXES)
+            or low.startswith(_NON_PROXY_PREFIXES)
+            or any(s in low for s in _NON_PROXY_SUBSTRINGS)
+        ):
             continue
         out.append(name)
     return out
@@ -166,8 +175,7 @@ class Orientation:
         return 1.0 if self.higher_is_better[name] else -1.0
 
     def to_dict(self) -> dict:
-        return {"higher_is_better": dict(self.higher_is_better), "source": dict(self.source),
-                "assumed": self.assumed}
+        return {"higher_is_better": dict(self.higher_is_better), "source": dict(self.source), "assumed": self.assumed}
 
 
 def orient(names: Iterable[str], higher_is_better: Mapping[str, bool] | Orientation | None = None) -> Orientation:

@@ -41,24 +41,61 @@ numbers). The probe batch, the seeded build and JSON writing come from :mod:`lsw
 :mod:`lswag_lightning.candidates` and :mod:`lswag_lightning.jsonio`. This package never imports
 :mod:`lswag_lightning.cli`.
 """
+
 from __future__ import annotations
 
-from lswag_lightning.bench.ground_truth import (AUTOFORMER_FILE, BENCHMARK_SPACES, BENCHMARKS, NB201_SETS,
-                                                NB201_TEST_COLUMNS, NB201_TEST_FILE, NB201_VAL_COLUMNS, NB201_VAL_FILE,
-                                                GroundTruth, benchmark_ground_truth, load_autoformer_ground_truth,
-                                                load_custom_ground_truth, load_naslib_ground_truth,
-                                                load_nb201_ground_truth, read_csv_exact, sample_ground_truth)
+from lswag_lightning.bench.ground_truth import (
+    AUTOFORMER_FILE,
+    BENCHMARK_SPACES,
+    BENCHMARKS,
+    NB201_SETS,
+    NB201_TEST_COLUMNS,
+    NB201_TEST_FILE,
+    NB201_VAL_COLUMNS,
+    NB201_VAL_FILE,
+    GroundTruth,
+    benchmark_ground_truth,
+    load_autoformer_ground_truth,
+    load_custom_ground_truth,
+    load_naslib_ground_truth,
+    load_nb201_ground_truth,
+    read_csv_exact,
+    sample_ground_truth,
+)
 from lswag_lightning.bench.plan import BenchPlan, plan_benchmark
 from lswag_lightning.bench.render import protocol_lines, render_bench_report, write_bench_report
-from lswag_lightning.bench.summary import (PAPER_NB201, AccuracySummary, BenchSummary, proxy_columns, rank_duplicates,
-                                           summarize_bench)
 from lswag_lightning.bench.run import RunResult, StopRun, load_probe_batch, run_benchmark, run_rows, score_architecture
-from lswag_lightning.bench.settings import (AUTOFORMER_DEFAULT_IMG_SIZE, AUTOFORMER_PATCH_SIZE, PROBE_CLASSES,
-                                            TABLE_DOC, BenchSettings, default_device, default_proxies,
-                                            resolve_build_options, resolve_score_options, table_columns, value_columns)
-from lswag_lightning.bench.shards import (SHARD_DIR, MergeResult, Shard, merge_shards, refuse_if_sharded, run_shard,
-                                          shard_dir, shard_files)
-from lswag_lightning.bench.tables import (OutputBusyError, TableFile, check_settings, exclusive_run, load_run,
-                                          read_table)
-from lswag_lightning.probe import PROBE_FILE
+from lswag_lightning.bench.settings import (
+    AUTOFORMER_DEFAULT_IMG_SIZE,
+    AUTOFORMER_PATCH_SIZE,
+    PROBE_CLASSES,
+    TABLE_DOC,
+    BenchSettings,
+    default_device,
+    default_proxies,
+    resolve_build_options,
+    resolve_score_options,
+    table_columns,
+    value_columns,
+)
+from lswag_lightning.bench.shards import (
+    SHARD_DIR,
+    MergeResult,
+    Shard,
+    merge_shards,
+    refuse_if_sharded,
+    run_shard,
+    shard_dir,
+    shard_files,
+)
+from lswag_lightning.bench.summary import (
+    PAPER_NB201,
+    AccuracySummary,
+    BenchSummary,
+    proxy_columns,
+    rank_duplicates,
+    summarize_bench,
+)
+from lswag_lightning.bench.tables import OutputBusyError, TableFile, check_settings, exclusive_run, load_run, read_table
 from lswag_lightning.candidates import arch_seed, build_candidate
+from lswag_lightning.probe import PROBE_FILE

@@ -3,6 +3,7 @@
 The files are read at run time from the data folder (:mod:`lswag_lightning.paths`), never copied; which file
 serves which benchmark is listed in :mod:`lswag_lightning.bench`.
 """
+
 from __future__ import annotations
 
 import json
@@ -108,8 +109,14 @@ def _read_records(path: Path) -> pd.DataFrame:
     return load_table(path)
 
 
-def load_custom_ground_truth(path: str | os.PathLike, space_name: str, arch_column: str,
-                             accuracy_columns: Sequence[str], *, source: str | None = None) -> GroundTruth:
+def load_custom_ground_truth(
+    path: str | os.PathLike,
+    space_name: str,
+    arch_column: str,
+    accuracy_columns: Sequence[str],
+    *,
+    source: str | None = None,
+) -> GroundTruth:
     """Architectures of ``space_name`` with accuracies from a user table.
 
     ``arch_column`` holds what ``space.decode`` accepts (arch strings, JSON strings, or dicts in a JSON list of
@@ -125,23 +132,27 @@ def load_custom_ground_truth(path: str | os.PathLike, space_name: str, arch_colu
     raw = _read_records(path)
     missing = [c for c in [arch_column, *accuracy_columns] if c not in raw.columns]
     if missing:
-        raise ValueError(f"{path}: column(s) {', '.join(map(repr, missing))} not found; columns present: "
-                         f"{', '.join(map(str, raw.columns))}")
+        raise ValueError(
+            f"{path}: column(s) {', '.join(map(repr, missing))} not found; columns present: "
+            f"{', '.join(map(str, raw.columns))}"
+        )
     archs = []
     for row, value in enumerate(raw[arch_column]):
         try:
             archs.append(space.encode(space.decode(value)))
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"{path}: row {row}, column {arch_column!r} is not a {space_name} architecture: "
-                             f"{exc}") from None
+            raise ValueError(
+                f"{path}: row {row}, column {arch_column!r} is not a {space_name} architecture: {exc}"
+            ) from None
     table = pd.DataFrame({"arch": archs, "gt_row": np.arange(len(raw))})
     for col in accuracy_columns:
         values = pd.to_numeric(raw[col], errors="coerce")
         bad = raw[col].notna() & values.isna()
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{path}: accuracy column {col!r} has non-numeric values (row {row}: "
-                             f"{raw[col].iloc[row]!r})")
+            raise ValueError(
+                f"{path}: accuracy column {col!r} has non-numeric values (row {row}: {raw[col].iloc[row]!r})"
+            )
         if values.isna().all():
             raise ValueError(f"{path}: accuracy column {col!r} holds no values")
         table[col] = values.astype(float).to_numpy()
@@ -171,9 +182,14 @@ def load_naslib_ground_truth(benchmark: str, data_dir: str | os.PathLike | None 
             space.decode(key)
         except ValueError as exc:
             raise ValueError(f"{published.source}: row {row} is not a {space.name} architecture: {exc}") from None
-    return GroundTruth(space.name, table, ["cifar10_val_acc"], ids,
-                       f"{published.source.relative_to(published.source.parents[1])} (NAS-Bench-Suite-Zero "
-                       f"{benchmark.upper()} subset, CIFAR-10 validation accuracy)")
+    return GroundTruth(
+        space.name,
+        table,
+        ["cifar10_val_acc"],
+        ids,
+        f"{published.source.relative_to(published.source.parents[1])} (NAS-Bench-Suite-Zero "
+        f"{benchmark.upper()} subset, CIFAR-10 validation accuracy)",
+    )
 
 
 def load_autoformer_ground_truth(data_dir: str | os.PathLike | None = None) -> GroundTruth:
@@ -182,8 +198,13 @@ def load_autoformer_ground_truth(data_dir: str | os.PathLike | None = None) -> G
     with (root / AUTOFORMER_FILE).open() as fh:
         records = json.load(fh)
     accuracy = [k for k in records[0] if k != "arch"]
-    return load_custom_ground_truth(root / AUTOFORMER_FILE, "autoformer_ti", "arch", accuracy,
-                                    source=f"{AUTOFORMER_FILE} (Auto-Prox AAAI'24 AutoFormer-Ti ground truth)")
+    return load_custom_ground_truth(
+        root / AUTOFORMER_FILE,
+        "autoformer_ti",
+        "arch",
+        accuracy,
+        source=f"{AUTOFORMER_FILE} (Auto-Prox AAAI'24 AutoFormer-Ti ground truth)",
+    )
 
 
 def sample_ground_truth(gt: GroundTruth, sample: int | None, seed: int) -> GroundTruth:
@@ -194,18 +215,26 @@ def sample_ground_truth(gt: GroundTruth, sample: int | None, seed: int) -> Groun
     if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < 1:
         raise ValueError(f"sample must be a positive integer, got {sample!r}")
     if sample > len(gt):
-        raise ValueError(f"cannot sample {sample} architectures: the ground truth holds {len(gt)}; "
-                         f"use --sample {len(gt)} or fewer, or leave --sample out to score all")
+        raise ValueError(
+            f"cannot sample {sample} architectures: the ground truth holds {len(gt)}; "
+            f"use --sample {len(gt)} or fewer, or leave --sample out to score all"
+        )
     rows = np.random.default_rng(seed).choice(len(gt), size=int(sample), replace=False)
-    return GroundTruth(gt.space, gt.table.iloc[rows].reset_index(drop=True), gt.accuracy_columns,
-                       gt.id_columns, gt.source)
+    return GroundTruth(
+        gt.space, gt.table.iloc[rows].reset_index(drop=True), gt.accuracy_columns, gt.id_columns, gt.source
+    )
 
 
-
-def benchmark_ground_truth(benchmark: str, data_dir: Any = None, *, nb201_set: str = "all",
-                           space: str | None = None, gt_file: str | os.PathLike | None = None,
-                           arch_column: str | None = None,
-                           accuracy_columns: Iterable[str] = ()) -> GroundTruth:
+def benchmark_ground_truth(
+    benchmark: str,
+    data_dir: Any = None,
+    *,
+    nb201_set: str = "all",
+    space: str | None = None,
+    gt_file: str | os.PathLike | None = None,
+    arch_column: str | None = None,
+    accuracy_columns: Iterable[str] = (),
+) -> GroundTruth:
     """The ground truth of ``benchmark`` (before sampling)."""
     if benchmark == "nb201":
         return load_nb201_ground_truth(data_dir, nb201_set)

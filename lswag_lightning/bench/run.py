@@ -1,5 +1,6 @@
 """Scoring the rows of a benchmark run: the probe batch, each architecture's seeded build and score, and the
 resumable loop that appends them to the table."""
+
 from __future__ import annotations
 
 import contextlib
@@ -18,8 +19,14 @@ import pandas as pd
 import torch
 
 from lswag_lightning.bench.ground_truth import GroundTruth
-from lswag_lightning.bench.settings import (TABLE_DOC, BenchSettings, default_device, engine_options, table_columns,
-                                            value_columns)
+from lswag_lightning.bench.settings import (
+    TABLE_DOC,
+    BenchSettings,
+    default_device,
+    engine_options,
+    table_columns,
+    value_columns,
+)
 from lswag_lightning.bench.tables import TableFile, check_settings, exclusive_run, read_table
 from lswag_lightning.candidates import arch_seed, build_candidate
 from lswag_lightning.jsonio import write_json
@@ -28,8 +35,9 @@ from lswag_lightning.probe import probe_batch
 log = logging.getLogger(__name__)
 
 
-def load_probe_batch(data_dir: str | os.PathLike | None = None, batch_size: int = 64, seed: int = 0,
-                     img_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+def load_probe_batch(
+    data_dir: str | os.PathLike | None = None, batch_size: int = 64, seed: int = 0, img_size: int = 32
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``probe_batch("bench", ...)`` in the bench's argument order (see :mod:`lswag_lightning.probe`)."""
     return probe_batch("bench", data_dir=data_dir, batch_size=batch_size, seed=seed, img_size=img_size)
 
@@ -49,9 +57,17 @@ def _float32_exact() -> Any:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
-def score_architecture(space: Any, arch: str, x: torch.Tensor, y: torch.Tensor, proxies: Sequence[str],
-                       build_options: Mapping[str, Any], score_options: Mapping[str, Any], device: torch.device,
-                       init_seed: int) -> dict[str, Any]:
+def score_architecture(
+    space: Any,
+    arch: str,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    proxies: Sequence[str],
+    build_options: Mapping[str, Any],
+    score_options: Mapping[str, Any],
+    device: torch.device,
+    init_seed: int,
+) -> dict[str, Any]:
     """Build ``arch`` (CPU init from ``init_seed``, then moved to ``device``) and score it; one table row's values.
 
     ``x``/``y`` are the probe batch, already on ``device``. Returns ``params``, every value column, ``status``,
@@ -64,8 +80,11 @@ def score_architecture(space: Any, arch: str, x: torch.Tensor, y: torch.Tensor, 
     model = build_candidate(space, arch, build_options, seed=init_seed).to(device)
     build_seconds = time.perf_counter() - start
     report = score_network(model, x, y, proxies=proxies, **engine_options(score_options))
-    row: dict[str, Any] = {"params": int(report.values["params"]) if report.ok("params") else
-                           count_parameters(model, score_options.get("params_exclude", r"(^|\.)aux"))}
+    row: dict[str, Any] = {
+        "params": int(report.values["params"])
+        if report.ok("params")
+        else count_parameters(model, score_options.get("params_exclude", r"(^|\.)aux"))
+    }
     for key in value_columns(proxies):
         if key != "params":
             row[key] = float(report.values.get(key, math.nan))
@@ -76,6 +95,7 @@ def score_architecture(space: Any, arch: str, x: torch.Tensor, y: torch.Tensor, 
     row["build_seconds"] = build_seconds
     row["total_seconds"] = float(report.total_seconds)
     return row
+
 
 class StopRun(Exception):
     """Raised by a row callback to stop a run early (the rows written so far stay; a rerun resumes)."""
@@ -93,10 +113,17 @@ class RunResult:
     wall_seconds: float
 
 
-def run_benchmark(settings: BenchSettings, gt: GroundTruth, out_dir: str | os.PathLike, *, data_dir: Any = None,
-                  device: str | torch.device | None = None, progress: bool = True,
-                  on_row: Callable[[int, dict[str, Any]], None] | None = None,
-                  stop_after: int | None = None) -> RunResult:
+def run_benchmark(
+    settings: BenchSettings,
+    gt: GroundTruth,
+    out_dir: str | os.PathLike,
+    *,
+    data_dir: Any = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    on_row: Callable[[int, dict[str, Any]], None] | None = None,
+    stop_after: int | None = None,
+) -> RunResult:
     """Score every architecture of ``gt`` (already sampled) and append its row to ``<out_dir>/table.csv``.
 
     Resumes a table made with the same ``settings`` (``bench.json``); refuses one made with other settings.
@@ -109,15 +136,26 @@ def run_benchmark(settings: BenchSettings, gt: GroundTruth, out_dir: str | os.Pa
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with exclusive_run(out):
-        return run_rows(settings, gt, out, data_dir=data_dir, device=device, progress=progress, on_row=on_row,
-                        stop_after=stop_after)
+        return run_rows(
+            settings, gt, out, data_dir=data_dir, device=device, progress=progress, on_row=on_row, stop_after=stop_after
+        )
 
 
-def run_rows(settings: BenchSettings, gt: GroundTruth, out: Path, *, data_dir: Any = None,
-             device: str | torch.device | None = None, progress: bool = True,
-             on_row: Callable[[int, dict[str, Any]], None] | None = None, stop_after: int | None = None,
-             table_name: str = "table.csv", meta_name: str = "bench.json",
-             positions: Sequence[int] | None = None, run_info: Mapping[str, Any] | None = None) -> RunResult:
+def run_rows(
+    settings: BenchSettings,
+    gt: GroundTruth,
+    out: Path,
+    *,
+    data_dir: Any = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    on_row: Callable[[int, dict[str, Any]], None] | None = None,
+    stop_after: int | None = None,
+    table_name: str = "table.csv",
+    meta_name: str = "bench.json",
+    positions: Sequence[int] | None = None,
+    run_info: Mapping[str, Any] | None = None,
+) -> RunResult:
     """The body of :func:`run_benchmark`, for a caller that already holds the folder's lock.
 
     ``positions``: the sample positions this table is for (default: all of ``gt``); ``table_name`` /
@@ -139,14 +177,21 @@ def run_rows(settings: BenchSettings, gt: GroundTruth, out: Path, *, data_dir: A
     table_file = TableFile(table_path, table_columns(gt, settings.proxies))
     planned = list(range(len(gt))) if positions is None else [int(p) for p in positions]
     todo = _todo(table_file, gt, planned)
-    x, y = probe_batch("bench", data_dir=data_dir, batch_size=settings.batch_size, seed=settings.probe_seed,
-                       img_size=settings.img_size)
+    x, y = probe_batch(
+        "bench", data_dir=data_dir, batch_size=settings.batch_size, seed=settings.probe_seed, img_size=settings.img_size
+    )
     x, y = x.to(dev), y.to(dev)
     start = time.perf_counter()
     scored = failed = 0
     stopped = False
-    bar = tqdm(total=len(planned), initial=len(planned) - len(todo), unit="arch", disable=not progress,
-               desc=f"{settings.benchmark}", dynamic_ncols=True)
+    bar = tqdm(
+        total=len(planned),
+        initial=len(planned) - len(todo),
+        unit="arch",
+        disable=not progress,
+        desc=f"{settings.benchmark}",
+        dynamic_ncols=True,
+    )
     try:
         with _float32_exact():
             for index in todo:
@@ -162,27 +207,43 @@ def run_rows(settings: BenchSettings, gt: GroundTruth, out: Path, *, data_dir: A
                     raise StopRun(f"stopped after {scored} architectures (stop_after)")
     except (StopRun, KeyboardInterrupt) as exc:
         stopped = True
-        log.warning("run interrupted (%s); %d rows written, rerun the same command to resume",
-                    type(exc).__name__, len(table_file.done) + scored)
+        log.warning(
+            "run interrupted (%s); %d rows written, rerun the same command to resume",
+            type(exc).__name__,
+            len(table_file.done) + scored,
+        )
     finally:
         bar.close()
     this_run["rows_scored"] = scored
     write_json(meta_path, meta, nonfinite="keep")
-    return RunResult(read_table(table_path), scored, len(planned) - len(todo), failed, stopped,
-                     time.perf_counter() - start)
+    return RunResult(
+        read_table(table_path), scored, len(planned) - len(todo), failed, stopped, time.perf_counter() - start
+    )
 
 
-def _start_meta(meta_path: Path, settings: BenchSettings, dev: torch.device,
-                run_info: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+def _start_meta(
+    meta_path: Path, settings: BenchSettings, dev: torch.device, run_info: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The settings file's content for this run (earlier runs kept) and this run's entry (updated at the end)."""
     previous_runs = json.loads(meta_path.read_text()).get("runs", []) if meta_path.exists() else []
-    this_run = {"device": str(dev), "torch": torch.__version__, "python": platform.python_version(),
-                "threads": torch.get_num_threads(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    this_run = {
+        "device": str(dev),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     if dev.type == "cuda":
         this_run["device_name"] = torch.cuda.get_device_name(dev)
-    meta = {"settings": settings.fingerprint(), "score_options_source": settings.score_options_source,
-            "gt_source": settings.gt_source, "columns": TABLE_DOC, **dict(run_info or {}), **this_run,
-            "runs": [*previous_runs, this_run]}
+    meta = {
+        "settings": settings.fingerprint(),
+        "score_options_source": settings.score_options_source,
+        "gt_source": settings.gt_source,
+        "columns": TABLE_DOC,
+        **dict(run_info or {}),
+        **this_run,
+        "runs": [*previous_runs, this_run],
+    }
     return meta, this_run
 
 
@@ -192,13 +253,22 @@ def _todo(table_file: TableFile, gt: GroundTruth, planned: Sequence[int]) -> lis
     wanted = set(planned)
     for index, arch in table_file.done.items():
         if index not in wanted or index >= len(archs) or archs[index] != arch:
-            raise ValueError(f"{table_file.path}: row sample_index={index} holds {arch!r}, which is not a planned "
-                             "architecture of this table; it belongs to another sample. Use another --out folder")
+            raise ValueError(
+                f"{table_file.path}: row sample_index={index} holds {arch!r}, which is not a planned "
+                "architecture of this table; it belongs to another sample. Use another --out folder"
+            )
     return [i for i in planned if i not in table_file.done]
 
 
-def _score_row(space: Any, gt: GroundTruth, index: int, x: torch.Tensor, y: torch.Tensor, settings: BenchSettings,
-               dev: torch.device) -> tuple[dict[str, Any], bool]:
+def _score_row(
+    space: Any,
+    gt: GroundTruth,
+    index: int,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    settings: BenchSettings,
+    dev: torch.device,
+) -> tuple[dict[str, Any], bool]:
     """The table row of sample position ``index`` and whether it was scored: a runtime error (e.g. out of memory)
     gives a row of NaN with the error in ``status`` and False; a ``ValueError`` (invalid settings) propagates."""
     record = gt.table.iloc[index]
@@ -208,8 +278,11 @@ def _score_row(space: Any, gt: GroundTruth, index: int, x: torch.Tensor, y: torc
     for col in (*gt.id_columns, *gt.accuracy_columns):
         row[col] = record[col]
     try:
-        row.update(score_architecture(space, arch, x, y, settings.proxies, settings.build_options,
-                                      settings.score_options, dev, seed))
+        row.update(
+            score_architecture(
+                space, arch, x, y, settings.proxies, settings.build_options, settings.score_options, dev, seed
+            )
+        )
     except ValueError:
         raise
     except (RuntimeError, MemoryError) as exc:  # e.g. CUDA out of memory: record and go on

@@ -1,5 +1,6 @@
 """What decides a benchmark table's values: the settings compared on resume, the networks' build options, the
 proxies and their options, and the table's columns."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -12,7 +13,6 @@ from lswag_lightning.bench.ground_truth import GroundTruth
 from lswag_lightning.candidates import space_build_options
 from lswag_lightning.jsonio import plain
 from lswag_lightning.proxies.registry import available_proxies, get_proxy
-
 
 PROBE_CLASSES = 10
 
@@ -39,10 +39,14 @@ TABLE_DOC = {
 }
 
 
-
-def resolve_build_options(space_name: str, overrides: Mapping[str, Any] = (), *,
-                          preset: Mapping[str, Any] = (), img_size: int | None = None,
-                          num_classes: int | None = None) -> dict[str, Any]:
+def resolve_build_options(
+    space_name: str,
+    overrides: Mapping[str, Any] = (),
+    *,
+    preset: Mapping[str, Any] = (),
+    img_size: int | None = None,
+    num_classes: int | None = None,
+) -> dict[str, Any]:
     """Build options of the scored networks, later entries winning: the shipped ``conf/space`` options, a
     benchmark ``preset``, ``--build-option`` ``overrides``, then explicit ``img_size`` / ``num_classes``;
     ``img_size`` defaults to 32 (the probe's native CIFAR-10 resolution)."""
@@ -136,5 +140,17 @@ def engine_options(score_options: Mapping[str, Any]) -> dict[str, Any]:
 def table_columns(gt: GroundTruth, proxies: Sequence[str]) -> list[str]:
     """The column order of ``table.csv`` (see :data:`TABLE_DOC`)."""
     values = [c for c in value_columns(proxies) if c != "params"]
-    return ["sample_index", "arch", "space", *gt.id_columns, "init_seed", "params", *values, *gt.accuracy_columns,
-            "status", *(f"seconds.{p}" for p in proxies), "build_seconds", "total_seconds"]
+    return [
+        "sample_index",
+        "arch",
+        "space",
+        *gt.id_columns,
+        "init_seed",
+        "params",
+        *values,
+        *gt.accuracy_columns,
+        "status",
+        *(f"seconds.{p}" for p in proxies),
+        "build_seconds",
+        "total_seconds",
+    ]

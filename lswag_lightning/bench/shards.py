@@ -16,6 +16,7 @@ or on how often it was resumed. Files, all in ``<out>/shards/``:
 order, byte-identical cells) and ``<out>/bench.json`` only when every shard is complete, unless asked to accept a
 partial merge; it names each missing or unfinished shard either way.
 """
+
 from __future__ import annotations
 
 import csv
@@ -48,9 +49,11 @@ class Shard:
 
     def __post_init__(self) -> None:
         if self.count < 1 or not 0 <= self.index < self.count:
-            raise ValueError(f"shard {self.index}/{self.count} does not exist: shards are numbered 0..N-1, e.g. "
-                             f"--shard 0/{max(self.count, 2)} ... --shard {max(self.count, 2) - 1}/"
-                             f"{max(self.count, 2)}")
+            raise ValueError(
+                f"shard {self.index}/{self.count} does not exist: shards are numbered 0..N-1, e.g. "
+                f"--shard 0/{max(self.count, 2)} ... --shard {max(self.count, 2) - 1}/"
+                f"{max(self.count, 2)}"
+            )
 
     @classmethod
     def parse(cls, text: str) -> Shard:
@@ -103,13 +106,16 @@ def refuse_if_sharded(out_dir: str | os.PathLike) -> None:
     found = shard_files(out_dir)
     if found:
         counts = sorted({s.count for s in found})
-        raise ValueError(f"{out_dir} holds shards of this sample (N={', '.join(map(str, counts))}, in "
-                         f"{shard_dir(out_dir)}); run the missing ones with --shard I/N, merge them with "
-                         "--report-only, or use another --out folder")
+        raise ValueError(
+            f"{out_dir} holds shards of this sample (N={', '.join(map(str, counts))}, in "
+            f"{shard_dir(out_dir)}); run the missing ones with --shard I/N, merge them with "
+            "--report-only, or use another --out folder"
+        )
 
 
-def run_shard(settings: BenchSettings, gt: GroundTruth, out_dir: str | os.PathLike, shard: Shard,
-              **kwargs: Any) -> RunResult:
+def run_shard(
+    settings: BenchSettings, gt: GroundTruth, out_dir: str | os.PathLike, shard: Shard, **kwargs: Any
+) -> RunResult:
     """Score shard ``shard`` of ``gt`` (already sampled) into ``<out>/shards/table.I-of-N.csv``.
 
     Resumes that shard's table; refuses other settings, a second copy of the same shard
@@ -119,14 +125,23 @@ def run_shard(settings: BenchSettings, gt: GroundTruth, out_dir: str | os.PathLi
     """
     out = Path(out_dir)
     if _is_unsharded_table(out):
-        raise ValueError(f"{out / 'table.csv'} was written by an unsharded run; finish it without --shard, or "
-                         "use another --out folder for the shards")
+        raise ValueError(
+            f"{out / 'table.csv'} was written by an unsharded run; finish it without --shard, or "
+            "use another --out folder for the shards"
+        )
     folder = shard_dir(out)
     folder.mkdir(parents=True, exist_ok=True)
     with exclusive_run(folder, f".lock.{shard.tag}", what=f"shard {shard} of {out}"):
-        return run_rows(settings, gt, folder, table_name=f"table.{shard.tag}.csv",
-                        meta_name=f"bench.{shard.tag}.json", positions=shard.positions(len(gt)),
-                        run_info={"shard": str(shard)}, **kwargs)
+        return run_rows(
+            settings,
+            gt,
+            folder,
+            table_name=f"table.{shard.tag}.csv",
+            meta_name=f"bench.{shard.tag}.json",
+            positions=shard.positions(len(gt)),
+            run_info={"shard": str(shard)},
+            **kwargs,
+        )
 
 
 def _shard_running(folder: Path, shard: Shard) -> bool:
@@ -174,37 +189,47 @@ class MergeResult:
         return "; ".join(f"shard {i}/{self.count}: {why}" for i, why in self.missing.items())
 
 
-def _read_shard(folder: Path, shard: Shard, settings: BenchSettings, gt: GroundTruth,
-                header: list[str]) -> tuple[dict[int, list[str]], list[dict[str, Any]]]:
+def _read_shard(
+    folder: Path, shard: Shard, settings: BenchSettings, gt: GroundTruth, header: list[str]
+) -> tuple[dict[int, list[str]], list[dict[str, Any]]]:
     """A shard's rows {sample position: cells as written} and its runs, checked against the planned sample."""
     meta_path = folder / f"bench.{shard.tag}.json"
     if not meta_path.exists():
-        raise ValueError(f"{folder / f'table.{shard.tag}.csv'} has no {meta_path.name}; it was not written by "
-                         "lswag-bench --shard. Remove it or use another --out folder")
+        raise ValueError(
+            f"{folder / f'table.{shard.tag}.csv'} has no {meta_path.name}; it was not written by "
+            "lswag-bench --shard. Remove it or use another --out folder"
+        )
     meta = json.loads(meta_path.read_text())
     previous, now = meta.get("settings", {}), settings.fingerprint()
     diff = sorted(k for k in set(previous) | set(now) if previous.get(k) != now.get(k))
     if diff:
-        raise ValueError(f"shard {shard} in {folder} was made with other settings ("
-                         + "; ".join(f"{k}: {previous.get(k)!r}, now {now.get(k)!r}" for k in diff)
-                         + "); merge with the arguments the shards were run with")
+        raise ValueError(
+            f"shard {shard} in {folder} was made with other settings ("
+            + "; ".join(f"{k}: {previous.get(k)!r}, now {now.get(k)!r}" for k in diff)
+            + "); merge with the arguments the shards were run with"
+        )
     first, lines = _complete_rows(folder / f"table.{shard.tag}.csv")
     if first != header:
-        raise ValueError(f"{folder / f'table.{shard.tag}.csv'} has other columns than this run writes; it was "
-                         "made with other settings")
+        raise ValueError(
+            f"{folder / f'table.{shard.tag}.csv'} has other columns than this run writes; it was "
+            "made with other settings"
+        )
     archs = gt.table["arch"].tolist()
     rows: dict[int, list[str]] = {}
     for cells in lines:
         position, arch = int(cells[0]), cells[1]
         if position % shard.count != shard.index or position >= len(archs) or archs[position] != arch:
-            raise ValueError(f"shard {shard} holds row sample_index={position} ({arch!r}), which is not one of its "
-                             "planned architectures; it belongs to another sample. Use another --out folder")
+            raise ValueError(
+                f"shard {shard} holds row sample_index={position} ({arch!r}), which is not one of its "
+                "planned architectures; it belongs to another sample. Use another --out folder"
+            )
         rows[position] = cells
     return rows, list(meta.get("runs", []))
 
 
-def merge_shards(out_dir: str | os.PathLike, settings: BenchSettings, gt: GroundTruth, *,
-                 allow_partial: bool = False) -> MergeResult:
+def merge_shards(
+    out_dir: str | os.PathLike, settings: BenchSettings, gt: GroundTruth, *, allow_partial: bool = False
+) -> MergeResult:
     """Merge ``<out>/shards/`` into ``<out>/table.csv`` + ``<out>/bench.json`` (the files of one unsharded run).
 
     Writes them when every shard holds all its rows, or with ``allow_partial`` (then ``bench.json`` and the
@@ -218,9 +243,11 @@ def merge_shards(out_dir: str | os.PathLike, settings: BenchSettings, gt: Ground
         raise ValueError(f"no shard tables in {folder}; run lswag-bench with --shard I/N first")
     counts = sorted({s.count for s in found})
     if len(counts) > 1:
-        raise ValueError(f"{folder} holds shards of different splits (N = {', '.join(map(str, counts))}); one "
-                         "sample split two ways cannot be merged: keep one set of files (table.I-of-N.csv, "
-                         "bench.I-of-N.json) and remove the other")
+        raise ValueError(
+            f"{folder} holds shards of different splits (N = {', '.join(map(str, counts))}); one "
+            "sample split two ways cannot be merged: keep one set of files (table.I-of-N.csv, "
+            "bench.I-of-N.json) and remove the other"
+        )
     count = counts[0]
     header = table_columns(gt, settings.proxies)
     rows: dict[int, list[str]] = {}
@@ -252,10 +279,20 @@ def merge_shards(out_dir: str | os.PathLike, settings: BenchSettings, gt: Ground
         writer.writerow(header)
         writer.writerows(rows[p] for p in sorted(rows))
     os.replace(tmp, table_path)  # readers never see a half-written merge
-    meta = {"settings": settings.fingerprint(), "score_options_source": settings.score_options_source,
-            "gt_source": settings.gt_source, "columns": TABLE_DOC, "runs": runs,
-            "shards": {"count": count, "complete": complete, "missing": {str(k): v for k, v in missing.items()},
-                       "rows": len(rows), "planned": len(gt)}}
+    meta = {
+        "settings": settings.fingerprint(),
+        "score_options_source": settings.score_options_source,
+        "gt_source": settings.gt_source,
+        "columns": TABLE_DOC,
+        "runs": runs,
+        "shards": {
+            "count": count,
+            "complete": complete,
+            "missing": {str(k): v for k, v in missing.items()},
+            "rows": len(rows),
+            "planned": len(gt),
+        },
+    }
     write_json(out / "bench.json", meta, nonfinite="keep")
     result.written, result.table = True, read_table(table_path)
     return result

@@ -1,6 +1,7 @@
 """The numbers of a benchmark report, computed before anything is drawn: per accuracy column the proxies'
 correlations and LIBRA's held-out evaluation, the timing of the run, and the comparison with the L-SWAG paper.
 :mod:`lswag_lightning.bench.render` writes them."""
+
 from __future__ import annotations
 
 import math
@@ -84,11 +85,13 @@ class AccuracySummary:
     def to_json(self, proxies: Sequence[str]) -> dict[str, Any]:
         """This column's entry of ``summary.json`` (non-finite correlations as None)."""
         corr = self.corr
-        return {"n": self.n,
-                "spearman": {p: _nan_none(corr.loc[p, "spearman"]) for p in proxies if p in corr.index},
-                "kendall": {p: _nan_none(corr.loc[p, "kendall"]) for p in proxies if p in corr.index},
-                "libra": self.libra.summary() if self.libra is not None else None,
-                "libra_choice": self.libra.selection.proxies if self.libra is not None else None}
+        return {
+            "n": self.n,
+            "spearman": {p: _nan_none(corr.loc[p, "spearman"]) for p in proxies if p in corr.index},
+            "kendall": {p: _nan_none(corr.loc[p, "kendall"]) for p in proxies if p in corr.index},
+            "libra": self.libra.summary() if self.libra is not None else None,
+            "libra_choice": self.libra.selection.proxies if self.libra is not None else None,
+        }
 
 
 @dataclass
@@ -146,19 +149,30 @@ def paper_key(accuracy: str) -> str | None:
     return None
 
 
-def summarize_bench(table: pd.DataFrame, settings: BenchSettings, *, accuracy_columns: Sequence[str],
-                    n_boot: int = 1000, libra_splits: int = 20, seed: int = 0) -> BenchSummary:
+def summarize_bench(
+    table: pd.DataFrame,
+    settings: BenchSettings,
+    *,
+    accuracy_columns: Sequence[str],
+    n_boot: int = 1000,
+    libra_splits: int = 20,
+    seed: int = 0,
+) -> BenchSummary:
     """Correlations (bootstrap CIs) and LIBRA (held-out) of ``table`` against each accuracy column."""
     from lswag_lightning.analysis.libra import evaluate
     from lswag_lightning.analysis.report import summarize_report
 
     proxies = proxy_columns(table, settings.proxies)
-    summary = BenchSummary(settings, len(table), proxies, list(accuracy_columns), n_boot=n_boot,
-                           libra_splits=libra_splits, seed=seed)
+    summary = BenchSummary(
+        settings, len(table), proxies, list(accuracy_columns), n_boot=n_boot, libra_splits=libra_splits, seed=seed
+    )
     if "total_seconds" in table.columns:
         secs = table["total_seconds"].to_numpy(dtype=float, na_value=np.nan)
-        summary.seconds = {"median": float(np.nanmedian(secs)), "mean": float(np.nanmean(secs)),
-                           "build_mean": float(np.nanmean(table["build_seconds"]))}
+        summary.seconds = {
+            "median": float(np.nanmedian(secs)),
+            "mean": float(np.nanmean(secs)),
+            "build_mean": float(np.nanmean(table["build_seconds"])),
+        }
     summary.n_bad = int((table["status"].astype(str) != "ok").sum())
     for acc in accuracy_columns:
         acc_values = table[acc].to_numpy(dtype=float, na_value=np.nan)
@@ -172,12 +186,15 @@ def summarize_bench(table: pd.DataFrame, settings: BenchSettings, *, accuracy_co
         try:
             ev = evaluate(sub, pool, acc, "params", n_splits=libra_splits, seed=seed)
             if duplicates:
-                ev.notes.append("left out of LIBRA's pool as exact rank copies: " + ", ".join(
-                    f"{d} (= {k})" for d, k in duplicates.items()))
+                ev.notes.append(
+                    "left out of LIBRA's pool as exact rank copies: "
+                    + ", ".join(f"{d} (= {k})" for d, k in duplicates.items())
+                )
         except ValueError as exc:
             ev, libra_note = False, f"LIBRA skipped: {exc}"
-        report = summarize_report(sub, accuracy=acc, proxies=proxies, params="params", libra=ev, seed=seed,
-                                  n_boot=n_boot)
+        report = summarize_report(
+            sub, accuracy=acc, proxies=proxies, params="params", libra=ev, seed=seed, n_boot=n_boot
+        )
         summary.columns[acc] = AccuracySummary(acc, len(sub), report, ev if ev else None, libra_note, duplicates)
     return summary
 

@@ -1,5 +1,6 @@
 """The files of a benchmark run: ``table.csv`` appended one flushed row at a time, its settings check on resume,
 and the lock that keeps two processes from writing one folder."""
+
 from __future__ import annotations
 
 import contextlib
@@ -56,16 +57,19 @@ class TableFile:
         data = self.path.read_bytes()
         if not data.endswith(b"\n"):
             cut = data.rfind(b"\n") + 1
-            log.warning("%s: dropping a partial last line (%d bytes) left by an interrupted run", self.path,
-                        len(data) - cut)
+            log.warning(
+                "%s: dropping a partial last line (%d bytes) left by an interrupted run", self.path, len(data) - cut
+            )
             with self.path.open("r+b") as fh:
                 fh.truncate(cut)
             data = data[:cut]
         reader = csv.reader(io.StringIO(data.decode()))
         header = next(reader, None)
         if header != self.columns:
-            raise ValueError(f"{self.path} has columns {header} but this run writes {self.columns}; it was made "
-                             "with other settings. Use another --out folder or delete the table")
+            raise ValueError(
+                f"{self.path} has columns {header} but this run writes {self.columns}; it was made "
+                "with other settings. Use another --out folder or delete the table"
+            )
         pos = self.columns.index("sample_index")
         arch = self.columns.index("arch")
         for row in reader:
@@ -89,8 +93,9 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     return table.sort_values("sample_index", kind="stable").reset_index(drop=True)
 
 
-def check_settings(out_dir: str | os.PathLike, settings: BenchSettings, *, table_name: str = "table.csv",
-                   meta_name: str = "bench.json") -> None:
+def check_settings(
+    out_dir: str | os.PathLike, settings: BenchSettings, *, table_name: str = "table.csv", meta_name: str = "bench.json"
+) -> None:
     """Refuse (``ValueError`` naming every difference) an ``out_dir`` whose table was made with other settings.
 
     ``table_name`` / ``meta_name``: the table and its settings file inside ``out_dir`` (a shard has its own)."""
@@ -99,15 +104,18 @@ def check_settings(out_dir: str | os.PathLike, settings: BenchSettings, *, table
     if not (table_path.exists() and table_path.stat().st_size > 0):
         return
     if not meta_path.exists():
-        raise ValueError(f"{table_path} exists without {meta_path.name}; it was not written by lswag-bench. "
-                         "Use another --out folder")
+        raise ValueError(
+            f"{table_path} exists without {meta_path.name}; it was not written by lswag-bench. Use another --out folder"
+        )
     previous = json.loads(meta_path.read_text()).get("settings", {})
     fingerprint = settings.fingerprint()
     diff = sorted(k for k in set(previous) | set(fingerprint) if previous.get(k) != fingerprint.get(k))
     if diff:
         details = "; ".join(f"{k}: was {previous.get(k)!r}, now {fingerprint.get(k)!r}" for k in diff)
-        raise ValueError(f"{table_path} was made with other settings ({details}). Rerun with the same arguments "
-                         "to resume, or choose another --out folder")
+        raise ValueError(
+            f"{table_path} was made with other settings ({details}). Rerun with the same arguments "
+            "to resume, or choose another --out folder"
+        )
 
 
 def load_run(out_dir: str | os.PathLike, settings: BenchSettings) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -143,12 +151,13 @@ def exclusive_run(out_dir: Path, lock_name: str = ".lock", what: str | None = No
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise OutputBusyError(f"{what or out_dir} is being written by another {program} process; wait for it "
-                                  "to end (or stop it) before resuming, or use another --out folder") from None
+            raise OutputBusyError(
+                f"{what or out_dir} is being written by another {program} process; wait for it "
+                "to end (or stop it) before resuming, or use another --out folder"
+            ) from None
         try:
             handle.write(str(os.getpid()))
             handle.flush()
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-

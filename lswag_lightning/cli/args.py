@@ -1,12 +1,14 @@
 """argparse value types shared by the console scripts: each rejects a bad value with a message naming the rule."""
+
 from __future__ import annotations
 
 import argparse
-from typing import Callable
+from collections.abc import Callable
 
 
 def int_at_least(minimum: int) -> Callable[[str], int]:
     """An integer >= ``minimum``."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)

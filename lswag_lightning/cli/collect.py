@@ -12,6 +12,7 @@ unfinished jobs are listed with their error, never fatal. Writes into ``--out`` 
 With ``--wandb`` it also logs one aggregate W&B run (offline unless ``WANDB_MODE`` / ``--wandb-mode`` says
 otherwise) in the sweep's W&B group. Exit codes: 0 done (even with failed jobs), 1 no finished job, 2 bad arguments.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,33 +21,63 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from lswag_lightning.collect import (ACCURACY_CHOICES, CORRELATION_MIN_ROWS, collect, format_correlations,
-                                     format_issues, format_libra, format_libra_choices)
 from lswag_lightning.cli.args import int_at_least
+from lswag_lightning.collect import (
+    ACCURACY_CHOICES,
+    CORRELATION_MIN_ROWS,
+    collect,
+    format_correlations,
+    format_issues,
+    format_libra,
+    format_libra_choices,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lswag-collect",
         description="Gather a sweep's result.json files into one table, rank-correlate every proxy with the final "
-                    "accuracy, run LIBRA (held-out) and write a report; optionally one aggregate W&B run.")
-    p.add_argument("paths", nargs="+", type=Path, metavar="PATH",
-                   help="sweep folder(s), searched recursively for result.json, and/or result files")
+        "accuracy, run LIBRA (held-out) and write a report; optionally one aggregate W&B run.",
+    )
+    p.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="sweep folder(s), searched recursively for result.json, and/or result files",
+    )
     p.add_argument("--out", type=Path, default=None, help="output folder (default: <first folder>/collect)")
-    p.add_argument("--accuracy", choices=ACCURACY_CHOICES, default="val_acc",
-                   help="accuracy the proxies are ranked against, in %% (default: val_acc, the final validation "
-                        "accuracy; test_acc = final test accuracy; val_acc_best = best epoch)")
-    p.add_argument("--proxies", nargs="+", metavar="NAME", default=None,
-                   help="proxy columns to analyse (default: every proxy the jobs recorded, and params)")
-    p.add_argument("--no-per-space", dest="per_space", action="store_false",
-                   help="only the pooled report, even when the sweep holds several search spaces")
+    p.add_argument(
+        "--accuracy",
+        choices=ACCURACY_CHOICES,
+        default="val_acc",
+        help="accuracy the proxies are ranked against, in %% (default: val_acc, the final validation "
+        "accuracy; test_acc = final test accuracy; val_acc_best = best epoch)",
+    )
+    p.add_argument(
+        "--proxies",
+        nargs="+",
+        metavar="NAME",
+        default=None,
+        help="proxy columns to analyse (default: every proxy the jobs recorded, and params)",
+    )
+    p.add_argument(
+        "--no-per-space",
+        dest="per_space",
+        action="store_false",
+        help="only the pooled report, even when the sweep holds several search spaces",
+    )
     p.add_argument("--no-report", dest="report", action="store_false", help="write the table only")
     p.add_argument("--splits", type=int_at_least(1), default=20, help="LIBRA's random fit/eval splits (20)")
     p.add_argument("--n-boot", type=int_at_least(0), default=1000, help="bootstrap resamples for the CIs (1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of LIBRA's splits (0)")
     p.add_argument("--wandb", action="store_true", help="also log one aggregate W&B run (offline by default)")
-    p.add_argument("--wandb-mode", choices=("offline", "online"), default=None,
-                   help="W&B mode of the aggregate run (default: $WANDB_MODE, else offline; online needs a login)")
+    p.add_argument(
+        "--wandb-mode",
+        choices=("offline", "online"),
+        default=None,
+        help="W&B mode of the aggregate run (default: $WANDB_MODE, else offline; online needs a login)",
+    )
     p.add_argument("--wandb-project", default=None, help="W&B project (default: the jobs' project, else lswag)")
     p.add_argument("--wandb-group", default=None, help="W&B group (default: the jobs' group / sweep_id)")
     p.add_argument("--result-name", default="result.json", help="file name of the job records (result.json)")
@@ -58,16 +89,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``lswag-collect``; returns the exit code (argparse exits with 2 on bad arguments)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
         parser.error(f"not found: {', '.join(missing)} (give sweep folders or result.json files)")
     try:
-        result = collect(args.paths, args.out, accuracy=args.accuracy, proxies=args.proxies, report=args.report,
-                         per_space=args.per_space, n_boot=args.n_boot, n_splits=args.splits, seed=args.seed,
-                         wandb=args.wandb, wandb_mode=args.wandb_mode, wandb_project=args.wandb_project,
-                         wandb_group=args.wandb_group, result_name=args.result_name)
+        result = collect(
+            args.paths,
+            args.out,
+            accuracy=args.accuracy,
+            proxies=args.proxies,
+            report=args.report,
+            per_space=args.per_space,
+            n_boot=args.n_boot,
+            n_splits=args.splits,
+            seed=args.seed,
+            wandb=args.wandb,
+            wandb_mode=args.wandb_mode,
+            wandb_project=args.wandb_project,
+            wandb_group=args.wandb_group,
+            result_name=args.result_name,
+        )
     except ValueError as err:
         if "no finished job" in str(err):
             print(f"lswag-collect: {err}", file=sys.stderr)
@@ -75,8 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(err))
     collected, analysis = result.collected, result.analysis
     spaces = ", ".join(f"{s} {n}" for s, n in result.table["space"].value_counts(sort=False).items())
-    print(f"collected {len(collected.records)} finished job(s) ({spaces}) of {collected.n_jobs} under "
-          f"{', '.join(collected.inputs)}")
+    print(
+        f"collected {len(collected.records)} finished job(s) ({spaces}) of {collected.n_jobs} under "
+        f"{', '.join(collected.inputs)}"
+    )
     print(format_issues(collected.issues))
     print(f"table: {result.paths['csv']} (+ {result.paths['parquet'].name}); problems: {result.paths['problems']}")
     if analysis is not None:
@@ -94,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"\nreport: {result.paths['report']}")
             for key, path in result.paths.items():
                 if key.startswith("report_"):
-                    print(f"report ({key[len('report_'):]} only): {path}")
+                    print(f"report ({key[len('report_') :]} only): {path}")
         else:
             print(f"no report: it needs at least {CORRELATION_MIN_ROWS} finished jobs")
     if result.wandb is not None:

@@ -21,6 +21,7 @@ Everything goes to ``<out>/<date_time>/``: ``sweep/<arm>/seed<k>/<job>/`` (one l
 ``published: {n, spearman, libra_heldout}``, ``seconds``). A GPU, when present, trains the jobs and scores the cells
 (same code). Exit code 0 when the sweep was collected, 1 when no job finished, 2 on bad arguments.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from lswag_lightning.cli.args import int_at_least
 
@@ -45,41 +46,93 @@ POLL_SECONDS = 0.5
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m lswag_lightning.cli.demo", description=__doc__.splitlines()[0])
-    p.add_argument("--candidates", type=int_at_least(1), default=20,
-                   help="candidates per space, spread over model size (default 20)")
-    p.add_argument("--seed-check", type=int_at_least(0), default=20,
-                   help="candidates per space trained again with training seed 1 to measure whether the accuracy "
-                        "ranking reproduces (default 20: all of them, in the same launch; 0 skips)")
-    p.add_argument("--published", type=int_at_least(0), default=200,
-                   help="NAS-Bench-201 cells scored against their published accuracies (default 200, the shipped "
-                        "ones; 0 skips)")
-    p.add_argument("--jobs", type=int_at_least(1), default=None,
-                   help="parallel jobs (default: the number of CPU cores; each job uses 1 thread)")
+    p.add_argument(
+        "--candidates",
+        type=int_at_least(1),
+        default=20,
+        help="candidates per space, spread over model size (default 20)",
+    )
+    p.add_argument(
+        "--seed-check",
+        type=int_at_least(0),
+        default=20,
+        help="candidates per space trained again with training seed 1 to measure whether the accuracy "
+        "ranking reproduces (default 20: all of them, in the same launch; 0 skips)",
+    )
+    p.add_argument(
+        "--published",
+        type=int_at_least(0),
+        default=200,
+        help="NAS-Bench-201 cells scored against their published accuracies (default 200, the shipped ones; 0 skips)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int_at_least(1),
+        default=None,
+        help="parallel jobs (default: the number of CPU cores; each job uses 1 thread)",
+    )
     p.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default ./demo_output)")
-    p.add_argument("--accuracy", choices=("val_acc", "test_acc"), default="val_acc",
-                   help="accuracy the proxies are ranked against (default val_acc)")
-    p.add_argument("--logger", choices=("none", "csv", "wandb_sweep"), default="csv",
-                   help="per-job logger (default csv; wandb_sweep = one offline W&B run per job, in one group)")
-    p.add_argument("--no-wandb", dest="wandb", action="store_false",
-                   help="skip the aggregate W&B run of lswag-collect (offline by default)")
-    p.add_argument("--timeout", type=int_at_least(1), default=1800,
-                   help="stop the sweep after this many seconds and collect what finished (default 1800)")
-    p.add_argument("--recipe-dir", type=Path, default=DEFAULT_RECIPE_DIR,
-                   help=f"the recipe folder (default: recipes/{RECIPE} of this checkout)")
-    p.add_argument("extra", nargs="*", metavar="OVERRIDE",
-                   help="further lswag-train overrides for every job, e.g. trainer.max_epochs=2")
+    p.add_argument(
+        "--accuracy",
+        choices=("val_acc", "test_acc"),
+        default="val_acc",
+        help="accuracy the proxies are ranked against (default val_acc)",
+    )
+    p.add_argument(
+        "--logger",
+        choices=("none", "csv", "wandb_sweep"),
+        default="csv",
+        help="per-job logger (default csv; wandb_sweep = one offline W&B run per job, in one group)",
+    )
+    p.add_argument(
+        "--no-wandb",
+        dest="wandb",
+        action="store_false",
+        help="skip the aggregate W&B run of lswag-collect (offline by default)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=int_at_least(1),
+        default=1800,
+        help="stop the sweep after this many seconds and collect what finished (default 1800)",
+    )
+    p.add_argument(
+        "--recipe-dir",
+        type=Path,
+        default=DEFAULT_RECIPE_DIR,
+        help=f"the recipe folder (default: recipes/{RECIPE} of this checkout)",
+    )
+    p.add_argument(
+        "extra",
+        nargs="*",
+        metavar="OVERRIDE",
+        help="further lswag-train overrides for every job, e.g. trainer.max_epochs=2",
+    )
     return p
 
 
-def sweep_command(recipe_dir: Path, sweep_dir: Path, sweep_id: str, indices: list[int], jobs: int, logger: str,
-                  extra: list[str]) -> list[str]:
+def sweep_command(
+    recipe_dir: Path, sweep_dir: Path, sweep_id: str, indices: list[int], jobs: int, logger: str, extra: list[str]
+) -> list[str]:
     """The ``lswag-train -m`` command line of one of the demo's sweeps (run with this Python): the candidates
     ``indices`` (sampler indices) of the arm and seed named in ``extra`` (``experiment=...``, ``seed=...``)."""
-    return [sys.executable, "-m", "lswag_lightning.cli.train", "-m", "--config-dir", str(recipe_dir),
-            "--config-name", RECIPE, "hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}",
-            f"hydra.sweep.dir={sweep_dir}", f"sweep_id={sweep_id}",
-            "candidate.index=" + ",".join(str(i) for i in indices),
-            f"logger={logger}", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "lswag_lightning.cli.train",
+        "-m",
+        "--config-dir",
+        str(recipe_dir),
+        "--config-name",
+        RECIPE,
+        "hydra/launcher=joblib",
+        f"hydra.launcher.n_jobs={jobs}",
+        f"hydra.sweep.dir={sweep_dir}",
+        f"sweep_id={sweep_id}",
+        "candidate.index=" + ",".join(str(i) for i in indices),
+        f"logger={logger}",
+        *extra,
+    ]
 
 
 def recipe_arms(recipe_dir: Path) -> list[str]:
@@ -99,8 +152,9 @@ def _elapsed(start: float) -> str:
 def _new_results(sweep_dir: Path, seen: set[Path]) -> list[tuple[Path, dict]]:
     """Result files that appeared since the last call (complete JSON only; result.json is written atomically)."""
     out = []
-    for path in sorted(sweep_dir.rglob("result.json"), key=lambda p: (str(p.parent.parent), len(p.parent.name),
-                                                                       p.parent.name)):
+    for path in sorted(
+        sweep_dir.rglob("result.json"), key=lambda p: (str(p.parent.parent), len(p.parent.name), p.parent.name)
+    ):
         if path in seen:
             continue
         try:
@@ -126,8 +180,9 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def run_sweep(command: list[str], sweep_dir: Path, log_path: Path, expected: int, timeout: float,
-              accuracy: str, start: float) -> tuple[int, int]:
+def run_sweep(
+    command: list[str], sweep_dir: Path, log_path: Path, expected: int, timeout: float, accuracy: str, start: float
+) -> tuple[int, int]:
     """Run the sweep, printing one line per finished job; returns ``(exit code, finished jobs)``."""
     from lswag_lightning.collect import format_job_line
 
@@ -144,8 +199,7 @@ def run_sweep(command: list[str], sweep_dir: Path, log_path: Path, expected: int
             print(f"[{k:>3}/{expected} {_elapsed(start)}] {format_job_line(record, accuracy)}", flush=True)
 
     with log_path.open("w") as log_file:
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env,
-                                   start_new_session=True)
+        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         try:
             while True:
                 code = process.poll()
@@ -153,8 +207,9 @@ def run_sweep(command: list[str], sweep_dir: Path, log_path: Path, expected: int
                 if code is not None:
                     return code, len(seen)
                 if time.perf_counter() - start > timeout:
-                    print(f"timeout: {timeout:.0f} s reached; stopping the sweep and collecting what finished",
-                          flush=True)
+                    print(
+                        f"timeout: {timeout:.0f} s reached; stopping the sweep and collecting what finished", flush=True
+                    )
                     _stop(process)
                     report_new()
                     return -1, len(seen)
@@ -183,8 +238,9 @@ def _log_errors(log_path: Path, limit: int = 5) -> list[str]:
     return hits[-limit:]
 
 
-def _launch(label: str, command: list[str], sweep_dir: Path, log_path: Path, expected: int, args: Any,
-            start: float) -> int:
+def _launch(
+    label: str, command: list[str], sweep_dir: Path, log_path: Path, expected: int, args: Any, start: float
+) -> int:
     """Run one Hydra multirun (one arm and seed); returns how many of its jobs wrote a result."""
     print(f"{label}: {expected} jobs -> {sweep_dir}", flush=True)
     code, finished = run_sweep(command, sweep_dir, log_path, expected, args.timeout, args.accuracy, start)
@@ -195,10 +251,15 @@ def _launch(label: str, command: list[str], sweep_dir: Path, log_path: Path, exp
     return finished
 
 
-def _published(args: Any, jobs: int, out_dir: Path) -> Optional[dict]:
+def _published(args: Any, jobs: int, out_dir: Path) -> dict | None:
     """Score the shipped NB201 cells on the digits probe and correlate with their published accuracies."""
-    from lswag_lightning.demo_published import (digits_probe, format_published, load_cells, published_summary,
-                                                score_cells)
+    from lswag_lightning.demo_published import (
+        digits_probe,
+        format_published,
+        load_cells,
+        published_summary,
+        score_cells,
+    )
 
     cells = load_cells().head(args.published)
     x, y = digits_probe()
@@ -215,22 +276,30 @@ def _published(args: Any, jobs: int, out_dir: Path) -> Optional[dict]:
         from lswag_lightning.demo_published import ACCURACIES, PROXIES
 
         for acc in ACCURACIES:
-            path = write_report(table, out_dir / f"report_{acc}", accuracy=acc, proxies=list(PROXIES), libra=False,
-                                title=f"NAS-Bench-201: proxies on a digits probe vs published {acc}")
+            path = write_report(
+                table,
+                out_dir / f"report_{acc}",
+                accuracy=acc,
+                proxies=list(PROXIES),
+                libra=False,
+                title=f"NAS-Bench-201: proxies on a digits probe vs published {acc}",
+            )
             print(f"report: {path}")
     except (ValueError, RuntimeError) as err:
         print(f"published-truth report not written: {err}")
     return summary
 
 
-def _parse(argv: Optional[list[str]]) -> tuple[argparse.Namespace, Path, list[str], int]:
+def _parse(argv: list[str] | None) -> tuple[argparse.Namespace, Path, list[str], int]:
     """The checked arguments (``parser.error``, exit code 2, on bad ones): (args, recipe folder, arms, jobs)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     recipe_dir = args.recipe_dir.resolve()
     if not (recipe_dir / f"{RECIPE}.yaml").is_file():
-        parser.error(f"recipe not found: {recipe_dir / (RECIPE + '.yaml')}; run the demo from a source checkout "
-                     "(make demo) or pass --recipe-dir recipes/proxy_vs_accuracy")
+        parser.error(
+            f"recipe not found: {recipe_dir / (RECIPE + '.yaml')}; run the demo from a source checkout "
+            "(make demo) or pass --recipe-dir recipes/proxy_vs_accuracy"
+        )
     arms = recipe_arms(recipe_dir)
     if not arms:
         parser.error(f"{recipe_dir / (RECIPE + '.yaml')} has no hydra.sweeper.params.experiment to sweep")
@@ -240,13 +309,16 @@ def _parse(argv: Optional[list[str]]) -> tuple[argparse.Namespace, Path, list[st
 
         shipped = len(load_cells())
         if args.published > shipped:
-            parser.error(f"--published {args.published}: the package ships {shipped} NB201 cells; pass at most "
-                         f"{shipped} (or regenerate the file with recipes/demo_cells.py --n {args.published})")
+            parser.error(
+                f"--published {args.published}: the package ships {shipped} NB201 cells; pass at most "
+                f"{shipped} (or regenerate the file with recipes/demo_cells.py --n {args.published})"
+            )
     return args, recipe_dir, arms, jobs
 
 
-def _run_sweeps(args: argparse.Namespace, recipe_dir: Path, arms: list[str], jobs: int, run_dir: Path, stamp: str,
-                start: float) -> tuple[int, list[str]]:
+def _run_sweeps(
+    args: argparse.Namespace, recipe_dir: Path, arms: list[str], jobs: int, run_dir: Path, stamp: str, start: float
+) -> tuple[int, list[str]]:
     """Each arm's launches (seed 0, and seed 1 on the seed-check subset, in one launch when that is all of them);
     returns (jobs that wrote a result, the last launch's command)."""
     import torch
@@ -257,35 +329,58 @@ def _run_sweeps(args: argparse.Namespace, recipe_dir: Path, arms: list[str], job
     if torch.cuda.is_available():  # same jobs, trained on the GPU (scored on it too: the callback follows the model)
         extra += ["trainer.accelerator=gpu", "trainer.devices=1"]
     plan = {arm: arm_candidates(recipe_dir, RECIPE, arm, args.candidates, overrides=args.extra) for arm in arms}
-    print(f"proxy-vs-accuracy demo: {args.candidates} candidates per space ({', '.join(arms)}), spread over model "
-          f"size; {args.seed_check} of each retrained with a second seed; {jobs} parallel job(s)", flush=True)
+    print(
+        f"proxy-vs-accuracy demo: {args.candidates} candidates per space ({', '.join(arms)}), spread over model "
+        f"size; {args.seed_check} of each retrained with a second seed; {jobs} parallel job(s)",
+        flush=True,
+    )
     finished = 0
     for arm, (space, indices) in plan.items():
         check = seed_check_subset(indices, args.seed_check)
-        launches = [("0,1" if check == indices else "0", indices)] + ([("1", check)] if check and check != indices
-                                                                      else [])
+        launches = [("0,1" if check == indices else "0", indices)] + (
+            [("1", check)] if check and check != indices else []
+        )
         for seeds, chosen in launches:
             sweep_dir = run_dir / "sweep" / arm
-            command = sweep_command(recipe_dir, sweep_dir, f"demo_{stamp}", chosen, jobs, args.logger,
-                                    [f"experiment={arm}", f"seed={seeds}", "hydra.sweep.subdir=seed${seed}/"
-                                     "${hydra.job.num}", *extra])
-            finished += _launch(f"{space}, training seed(s) {seeds}", command, sweep_dir,
-                                run_dir / f"sweep_{arm}_seed{seeds.replace(',', '')}.log",
-                                len(chosen) * len(seeds.split(",")), args, start)
+            command = sweep_command(
+                recipe_dir,
+                sweep_dir,
+                f"demo_{stamp}",
+                chosen,
+                jobs,
+                args.logger,
+                [f"experiment={arm}", f"seed={seeds}", "hydra.sweep.subdir=seed${seed}/${hydra.job.num}", *extra],
+            )
+            finished += _launch(
+                f"{space}, training seed(s) {seeds}",
+                command,
+                sweep_dir,
+                run_dir / f"sweep_{arm}_seed{seeds.replace(',', '')}.log",
+                len(chosen) * len(seeds.split(",")),
+                args,
+                start,
+            )
     return finished, command
 
 
-def _collect_and_print(args: argparse.Namespace, run_dir: Path) -> Optional[dict]:
+def _collect_and_print(args: argparse.Namespace, run_dir: Path) -> dict | None:
     """``lswag-collect`` on the seed-0 jobs, the seed agreement, and what they print; returns the per-space summary
     (None when nothing could be collected)."""
-    from lswag_lightning.collect import collect, format_correlations, format_issues, format_libra_choices, read_results
-    from lswag_lightning.collect import table_proxies
+    from lswag_lightning.collect import (
+        collect,
+        format_correlations,
+        format_issues,
+        format_libra_choices,
+        read_results,
+        table_proxies,
+    )
     from lswag_lightning.demo_sweep import format_spaces, records_table, seed_agreement, spaces_summary
 
     print("\ncollecting the seed-0 jobs ...", flush=True)
     try:
-        result = collect(sorted(run_dir.glob("sweep/*/seed0")), run_dir / "collect", accuracy=args.accuracy,
-                         wandb=args.wandb)
+        result = collect(
+            sorted(run_dir.glob("sweep/*/seed0")), run_dir / "collect", accuracy=args.accuracy, wandb=args.wandb
+        )
     except ValueError as err:
         print(f"nothing to collect: {err}")
         return None
@@ -300,20 +395,22 @@ def _collect_and_print(args: argparse.Namespace, run_dir: Path) -> Optional[dict
     print()
     print(format_libra_choices(result.analysis))
     print()
-    print("Pooled view (mixes the spaces' model families, whose accuracies differ as families; the per-space "
-          "numbers above are the question a search asks):")
+    print(
+        "Pooled view (mixes the spaces' model families, whose accuracies differ as families; the per-space "
+        "numbers above are the question a search asks):"
+    )
     print(format_correlations(result.analysis))
     print(f"\ntable:  {result.paths['csv']}")
     print(f"report: {result.paths.get('report', '(not written: too few finished jobs)')}")
     for key, path in result.paths.items():
         if key.startswith("report_"):
-            print(f"        {path}  ({key[len('report_'):]} only)")
+            print(f"        {path}  ({key[len('report_') :]} only)")
     if result.wandb is not None:
         print(f"W&B (offline) aggregate run: {result.wandb['dir']}")
     return spaces
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Parse, run the sweeps, collect and print, score the published cells, write ``summary.json``."""
     args, recipe_dir, arms, jobs = _parse(argv)
     import torch
@@ -326,8 +423,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     finished, command = _run_sweeps(args, recipe_dir, arms, jobs, run_dir, stamp, start)
     sweep_seconds = time.perf_counter() - start
     print(f"sweeps done in {_elapsed(start)}: {finished} jobs wrote a result")
-    print("  command of the last one: " + " ".join(command[2:]).replace("lswag_lightning.cli.train -m",
-                                                                       "lswag-train -m"), flush=True)
+    print(
+        "  command of the last one: " + " ".join(command[2:]).replace("lswag_lightning.cli.train -m", "lswag-train -m"),
+        flush=True,
+    )
     spaces = _collect_and_print(args, run_dir)
     if spaces is None:
         return 1
@@ -336,8 +435,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     summary = {"spaces": spaces, "published": published, "seconds": round(seconds, 1)}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"\nsummary: {run_dir / 'summary.json'}")
-    print(f"total {_elapsed(start)} wall (sweeps {sweep_seconds:.0f} s); CPU time {_cpu_seconds():.0f} s over all "
-          "processes")
+    print(
+        f"total {_elapsed(start)} wall (sweeps {sweep_seconds:.0f} s); CPU time {_cpu_seconds():.0f} s over all "
+        "processes"
+    )
     return 0
 
 

@@ -14,6 +14,7 @@ autoformer_ti, or a FILE with ``--arch-column``/``--accuracy-column``) it also p
 Ctrl-C (SIGINT) stops sampling and analyses the networks done so far.
 Exit codes: 0 done, 1 interrupted before any network, 2 bad arguments or data.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,37 +35,70 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lswag-layers",
         description="Per-layer gradient statistics of random networks of a search space, aggregated per depth bin, "
-                    "and the proposed L-SWAG layer interval [l̂, L̂] (rule on the statistics alone).")
+        "and the proposed L-SWAG layer interval [l̂, L̂] (rule on the statistics alone).",
+    )
     p.add_argument("space", help="search space: nb201, darts, autoformer_ti, autoformer_s, autoformer_mini")
     p.add_argument("--num", type=int_at_least(1), default=1000, metavar="N", help="networks (default 1000)")
     p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the network sample (default 0)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default runs/layers/<space>)")
-    p.add_argument("--gt", default="auto", metavar="auto|none|FILE",
-                   help="ground truth for the per-bin correlation check: 'auto' (nb201: 200-epoch test accuracy; "
-                        "autoformer_ti: Auto-Prox's 100 archs, so at most 100 networks), 'none', or a table FILE")
+    p.add_argument(
+        "--gt",
+        default="auto",
+        metavar="auto|none|FILE",
+        help="ground truth for the per-bin correlation check: 'auto' (nb201: 200-epoch test accuracy; "
+        "autoformer_ti: Auto-Prox's 100 archs, so at most 100 networks), 'none', or a table FILE",
+    )
     p.add_argument("--arch-column", metavar="COL", help="with --gt FILE: the architecture column")
-    p.add_argument("--accuracy-column", action="append", default=[], metavar="COL",
-                   help="with --gt FILE: accuracy column(s)")
+    p.add_argument(
+        "--accuracy-column", action="append", default=[], metavar="COL", help="with --gt FILE: accuracy column(s)"
+    )
     p.add_argument("--img-size", type=int_at_least(4), default=None, help="probe resolution (default: the space's)")
     p.add_argument("--num-classes", type=int_at_least(10), default=None, help="classifier outputs (default: space's)")
-    p.add_argument("--build-option", action="append", default=[], type=_key_value, metavar="KEY=VALUE",
-                   help="override a space build option (e.g. patch_size=16); repeatable")
+    p.add_argument(
+        "--build-option",
+        action="append",
+        default=[],
+        type=_key_value,
+        metavar="KEY=VALUE",
+        help="override a space build option (e.g. patch_size=16); repeatable",
+    )
     p.add_argument("--batch-size", type=int_at_least(2), default=64, help="probe batch size (default 64)")
     p.add_argument("--probe-seed", type=int_at_least(0), default=0, help="which training images form the probe")
     p.add_argument("--init-seed", type=int_at_least(0), default=0, help="base of the weight-init seeds")
-    p.add_argument("--score-option", action="append", default=[], type=_key_value, metavar="KEY=VALUE",
-                   help="score_network option for the gradient pass (lambda_k=2, lambda_std=abs, ...)")
+    p.add_argument(
+        "--score-option",
+        action="append",
+        default=[],
+        type=_key_value,
+        metavar="KEY=VALUE",
+        help="score_network option for the gradient pass (lambda_k=2, lambda_std=abs, ...)",
+    )
     p.add_argument("--k", type=float, default=3.0, help="spike threshold in robust sigmas of the residuals (3)")
-    p.add_argument("--visible", type=float, default=0.5,
-                   help="spike threshold as a fraction of the median between-network std (0.5)")
-    p.add_argument("--boundary", action="store_true",
-                   help="let the boundary bins 0 (input layers) and 10 (classifier) be spike candidates too")
-    p.add_argument("--reanalyse", type=Path, default=None, metavar="DIR",
-                   help="apply the rule again to DIR/networks.csv of an earlier run (no scoring); writes to --out, "
-                        "default DIR")
+    p.add_argument(
+        "--visible",
+        type=float,
+        default=0.5,
+        help="spike threshold as a fraction of the median between-network std (0.5)",
+    )
+    p.add_argument(
+        "--boundary",
+        action="store_true",
+        help="let the boundary bins 0 (input layers) and 10 (classifier) be spike candidates too",
+    )
+    p.add_argument(
+        "--reanalyse",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="apply the rule again to DIR/networks.csv of an earlier run (no scoring); writes to --out, default DIR",
+    )
     p.add_argument("--label-splits", type=int_at_least(1), default=20, help="fit/eval splits of the label check")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="ground-truth data folder (default: $LSWAG_DATA_DIR, else ../shared/data)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="ground-truth data folder (default: $LSWAG_DATA_DIR, else ../shared/data)",
+    )
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--threads", type=int_at_least(1), default=None, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -73,8 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _population(args: argparse.Namespace, parser: argparse.ArgumentParser, space) -> tuple[list[str], object, str]:
     """(encoded archs, ground truth table or None, description)."""
-    from lswag_lightning.bench import (load_autoformer_ground_truth, load_custom_ground_truth,
-                                       load_nb201_ground_truth, sample_ground_truth)
+    from lswag_lightning.bench import (
+        load_autoformer_ground_truth,
+        load_custom_ground_truth,
+        load_nb201_ground_truth,
+        sample_ground_truth,
+    )
 
     gt_mode = args.gt
     if gt_mode == "auto" and args.space not in AUTO_GT:
@@ -84,8 +122,11 @@ def _population(args: argparse.Namespace, parser: argparse.ArgumentParser, space
             parser.error("--gt FILE needs --arch-column and --accuracy-column")
         gt = load_custom_ground_truth(args.gt, args.space, args.arch_column, args.accuracy_column)
     elif gt_mode == "auto":
-        gt = load_nb201_ground_truth(args.data_dir) if args.space == "nb201" else \
-            load_autoformer_ground_truth(args.data_dir)
+        gt = (
+            load_nb201_ground_truth(args.data_dir)
+            if args.space == "nb201"
+            else load_autoformer_ground_truth(args.data_dir)
+        )
     else:
         if args.arch_column or args.accuracy_column:
             parser.error("--arch-column/--accuracy-column only apply with --gt FILE")
@@ -94,12 +135,15 @@ def _population(args: argparse.Namespace, parser: argparse.ArgumentParser, space
         return archs, None, f"{args.num} networks drawn by {args.space}.sample(numpy default_rng({args.seed}))"
     num = args.num
     if num > len(gt):
-        print(f"note: the ground truth holds {len(gt)} architectures; using all of them instead of --num {num}",
-              file=sys.stderr)
+        print(
+            f"note: the ground truth holds {len(gt)} architectures; using all of them instead of --num {num}",
+            file=sys.stderr,
+        )
         num = len(gt)
     sampled = sample_ground_truth(gt, num if num < len(gt) else None, args.seed)
-    desc = (f"{num} architectures of {gt.source}" + (f", sampled with numpy default_rng({args.seed})"
-                                                     if num < len(gt) else " (all)"))
+    desc = f"{num} architectures of {gt.source}" + (
+        f", sampled with numpy default_rng({args.seed})" if num < len(gt) else " (all)"
+    )
     return sampled.table["arch"].tolist(), sampled, desc
 
 
@@ -121,13 +165,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         space = get_space(args.space)
         archs, gt, population = _population(args, parser, space)
-        build = resolve_build_options(args.space, args.build_option, img_size=args.img_size,
-                                      num_classes=args.num_classes)
+        build = resolve_build_options(
+            args.space, args.build_option, img_size=args.img_size, num_classes=args.num_classes
+        )
         score_options, _ = resolve_score_options(dict(args.score_option))
         x, y = load_probe_batch(args.data_dir, args.batch_size, args.probe_seed, int(build["img_size"]))
         device = args.device or default_device()
-        networks = profile_networks(space, archs, x, y, build_options=build, score_options=score_options,
-                                    device=device, init_seed_base=args.init_seed, progress=not args.no_progress)
+        networks = profile_networks(
+            space,
+            archs,
+            x,
+            y,
+            build_options=build,
+            score_options=score_options,
+            device=device,
+            init_seed_base=args.init_seed,
+            progress=not args.no_progress,
+        )
     except (ValueError, FileNotFoundError) as exc:
         print(f"lswag-layers: error: {exc}", file=sys.stderr)
         return 2
@@ -142,13 +196,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         for col in gt.accuracy_columns:
             networks[col] = gt.table[col].to_numpy(dtype=float)[: len(networks)]
             accuracy.append(col)
-    settings = {"population": population, "build_options": build, "score_options": score_options,
-                "probe": f"{args.batch_size} CIFAR-10 training images (images/cifar10_train_part0.npz, seed "
-                         f"{args.probe_seed}), {build['img_size']} px", "device": str(device),
-                "init_seed_base": args.init_seed, "command": "lswag-layers " + " ".join(
-                    sys.argv[1:] if argv is None else argv)}
-    result = analyse(networks, args.space, settings, accuracy_columns=accuracy, k=args.k, visible=args.visible,
-                     boundary=args.boundary, label_splits=args.label_splits, seed=args.seed)
+    settings = {
+        "population": population,
+        "build_options": build,
+        "score_options": score_options,
+        "probe": f"{args.batch_size} CIFAR-10 training images (images/cifar10_train_part0.npz, seed "
+        f"{args.probe_seed}), {build['img_size']} px",
+        "device": str(device),
+        "init_seed_base": args.init_seed,
+        "command": "lswag-layers " + " ".join(sys.argv[1:] if argv is None else argv),
+    }
+    result = analyse(
+        networks,
+        args.space,
+        settings,
+        accuracy_columns=accuracy,
+        k=args.k,
+        visible=args.visible,
+        boundary=args.boundary,
+        label_splits=args.label_splits,
+        seed=args.seed,
+    )
     out = args.out or Path("runs") / "layers" / args.space
     _print_and_write(result, networks, out, str(device))
     return 0
@@ -166,8 +234,17 @@ def _reanalyse(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         return 2
     settings = dict(previous.get("settings", {}))
     settings["reanalysed"] = "lswag-layers " + " ".join(sys.argv[1:] if argv is None else argv)
-    result = analyse(networks, args.space, settings, accuracy_columns=accuracy, k=args.k, visible=args.visible,
-                     boundary=args.boundary, label_splits=args.label_splits, seed=args.seed)
+    result = analyse(
+        networks,
+        args.space,
+        settings,
+        accuracy_columns=accuracy,
+        k=args.k,
+        visible=args.visible,
+        boundary=args.boundary,
+        label_splits=args.label_splits,
+        seed=args.seed,
+    )
     _print_and_write(result, networks, args.out or args.reanalyse, settings.get("device", "?"))
     return 0
 
@@ -178,6 +255,7 @@ def _print_and_write(result, networks, out: Path, device: str) -> None:
     path = write_outputs(result, networks, out)
     print(format_result(result, device))
     print(f"written: {path} and plots in {out}")
+
 
 if __name__ == "__main__":
     sys.exit(main())

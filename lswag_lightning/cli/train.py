@@ -14,26 +14,43 @@ on failure, so the jobs of a multirun never share a run.
 The job itself lives in :mod:`lswag_lightning.job`; this module is the Hydra entry (config path, resolver, the
 objective returned to sweepers) and keeps the job's names importable from here.
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Optional
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from lswag_lightning.job import (RESULT_SCHEMA_VERSION, ConfigError, JobRecord, select_candidate,
-                                 space_build_options, train, versions)
+from lswag_lightning.job import (
+    RESULT_SCHEMA_VERSION,
+    ConfigError,
+    JobRecord,
+    select_candidate,
+    space_build_options,
+    train,
+    versions,
+)
 from lswag_lightning.paths import default_data_dir
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CONFIG_PATH", "RESULT_SCHEMA_VERSION", "ConfigError", "JobRecord", "main", "register_resolvers",
-           "select_candidate", "space_build_options", "train", "versions"]
+__all__ = [
+    "CONFIG_PATH",
+    "RESULT_SCHEMA_VERSION",
+    "ConfigError",
+    "JobRecord",
+    "main",
+    "register_resolvers",
+    "select_candidate",
+    "space_build_options",
+    "train",
+    "versions",
+]
 
 
 def register_resolvers() -> None:
-    """``${lswag_data_dir:}``: ``$LSWAG_DATA_DIR`` or ``<checkout>/../shared/data`` (see :mod:`lswag_lightning.paths`)."""
+    """``${lswag_data_dir:}``: ``$LSWAG_DATA_DIR`` or ``<checkout>/../shared/data`` (:mod:`lswag_lightning.paths`)."""
     if not OmegaConf.has_resolver("lswag_data_dir"):
         OmegaConf.register_new_resolver("lswag_data_dir", lambda: str(default_data_dir()))
 
@@ -47,7 +64,7 @@ CONFIG_PATH = "pkg://lswag_lightning.conf"
 
 
 @hydra.main(config_path=CONFIG_PATH, config_name="train", version_base="1.3")
-def _hydra_main(cfg: DictConfig) -> Optional[float]:
+def _hydra_main(cfg: DictConfig) -> float | None:
     record = train(cfg)
     log.info("result: %s", {k: record.get(k) for k in ("space", "arch", "params", "val_acc", "test_acc")})
     value = record.get("val_acc")  # the objective for Hydra sweepers (e.g. Optuna)

@@ -28,22 +28,62 @@ Modules, one reason to change each: ``records`` (finding and reading job records
 its files), ``analyse`` (correlations, LIBRA, report), ``wandb_run`` (the aggregate W&B run), ``run`` (:func:`collect`
 end to end), ``text`` (terminal output). Imports nothing from Lightning, Hydra or the CLI.
 """
+
 from __future__ import annotations
 
-from lswag_lightning.collect.analyse import (CORRELATION_MIN_ROWS, LIBRA_MIN_ROWS, PER_SPACE_MIN_ROWS, Analysis,
-                                            analyse)
+from lswag_lightning.collect.analyse import CORRELATION_MIN_ROWS, LIBRA_MIN_ROWS, PER_SPACE_MIN_ROWS, Analysis, analyse
 from lswag_lightning.collect.records import RESULT_FILE, Collected, JobIssue, find_results, read_results
 from lswag_lightning.collect.run import CollectResult, collect, default_out_dir
-from lswag_lightning.collect.table import (ACCURACY_CHOICES, ACCURACY_KEYS, META_COLUMNS, PARAMS, proxy_names,
-                                          results_table, table_proxies, wandb_group_of, write_issues, write_table)
-from lswag_lightning.collect.text import (format_correlations, format_issues, format_job_line, format_libra,
-                                         format_libra_choices)
+from lswag_lightning.collect.table import (
+    ACCURACY_CHOICES,
+    ACCURACY_KEYS,
+    META_COLUMNS,
+    PARAMS,
+    proxy_names,
+    results_table,
+    table_proxies,
+    wandb_group_of,
+    write_issues,
+    write_table,
+)
+from lswag_lightning.collect.text import (
+    format_correlations,
+    format_issues,
+    format_job_line,
+    format_libra,
+    format_libra_choices,
+)
 from lswag_lightning.collect.wandb_run import sweep_wandb_settings, write_wandb_run
 
 __all__ = [
-    "ACCURACY_CHOICES", "ACCURACY_KEYS", "CORRELATION_MIN_ROWS", "LIBRA_MIN_ROWS", "META_COLUMNS", "PARAMS",
-    "PER_SPACE_MIN_ROWS", "RESULT_FILE", "Analysis", "Collected", "CollectResult", "JobIssue", "analyse", "collect",
-    "default_out_dir", "find_results", "format_correlations", "format_issues", "format_job_line", "format_libra",
-    "format_libra_choices", "proxy_names", "read_results", "results_table", "sweep_wandb_settings", "table_proxies",
-    "wandb_group_of", "write_issues", "write_table", "write_wandb_run",
+    "ACCURACY_CHOICES",
+    "ACCURACY_KEYS",
+    "CORRELATION_MIN_ROWS",
+    "LIBRA_MIN_ROWS",
+    "META_COLUMNS",
+    "PARAMS",
+    "PER_SPACE_MIN_ROWS",
+    "RESULT_FILE",
+    "Analysis",
+    "Collected",
+    "CollectResult",
+    "JobIssue",
+    "analyse",
+    "collect",
+    "default_out_dir",
+    "find_results",
+    "format_correlations",
+    "format_issues",
+    "format_job_line",
+    "format_libra",
+    "format_libra_choices",
+    "proxy_names",
+    "read_results",
+    "results_table",
+    "sweep_wandb_settings",
+    "table_proxies",
+    "wandb_group_of",
+    "write_issues",
+    "write_table",
+    "write_wandb_run",
 ]

@@ -1,12 +1,13 @@
 """The analysis of a result table: correlations, LIBRA (held-out) and the report, pooled and per search space, with
 explicit rules for small tables (each decision recorded in :attr:`Analysis.notes`)."""
+
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,7 +36,7 @@ class Analysis:
     accuracy: str
     proxies: list[str]
     n_rows: int
-    correlations: Optional[pd.DataFrame] = None
+    correlations: pd.DataFrame | None = None
     per_space: dict[str, pd.DataFrame] = field(default_factory=dict)
     libra: Any = None
     libra_skipped: str = ""
@@ -52,26 +53,39 @@ def _usable_rows(table: pd.DataFrame, proxies: Sequence[str], accuracy: str) -> 
     return int((np.isfinite(acc) & np.isfinite(par)).sum())
 
 
-def _run_libra(table: pd.DataFrame, proxies: Sequence[str], accuracy: str, *, n_splits: int, seed: int,
-               options: Mapping[str, Any]) -> tuple[Any, str]:
+def _run_libra(
+    table: pd.DataFrame, proxies: Sequence[str], accuracy: str, *, n_splits: int, seed: int, options: Mapping[str, Any]
+) -> tuple[Any, str]:
     """``(evaluation, "")`` or ``(None, why it was skipped)``."""
     from lswag_lightning.analysis.libra import evaluate
 
     usable = _usable_rows(table, proxies, accuracy)
     if usable < LIBRA_MIN_ROWS:
-        return None, (f"LIBRA skipped: its held-out evaluation needs at least {LIBRA_MIN_ROWS} finished jobs with a "
-                      f"finite {accuracy} (it selects on half of them and needs 10 there); there are {usable}. "
-                      f"Run more candidates (candidate.index='range(0,{max(LIBRA_MIN_ROWS, 2 * usable)})').")
+        return None, (
+            f"LIBRA skipped: its held-out evaluation needs at least {LIBRA_MIN_ROWS} finished jobs with a "
+            f"finite {accuracy} (it selects on half of them and needs 10 there); there are {usable}. "
+            f"Run more candidates (candidate.index='range(0,{max(LIBRA_MIN_ROWS, 2 * usable)})')."
+        )
     try:
         return evaluate(table, proxies, accuracy, "params", n_splits=n_splits, seed=seed, **dict(options)), ""
     except ValueError as err:
         return None, f"LIBRA skipped: {err}"
 
 
-def analyse(table: pd.DataFrame, out_dir: str | os.PathLike, *, accuracy: str = "val_acc",
-            proxies: Optional[Sequence[str]] = None, n_boot: int = 1000, n_splits: int = 20, seed: int = 0,
-            per_space: bool = True, protocol_lines: Iterable[str] = (), title: str = "Proxy vs accuracy",
-            libra_options: Optional[Mapping[str, Any]] = None) -> Analysis:
+def analyse(
+    table: pd.DataFrame,
+    out_dir: str | os.PathLike,
+    *,
+    accuracy: str = "val_acc",
+    proxies: Sequence[str] | None = None,
+    n_boot: int = 1000,
+    n_splits: int = 20,
+    seed: int = 0,
+    per_space: bool = True,
+    protocol_lines: Iterable[str] = (),
+    title: str = "Proxy vs accuracy",
+    libra_options: Mapping[str, Any] | None = None,
+) -> Analysis:
     """Correlations, LIBRA and plots for ``table`` (from :func:`results_table`) in ``out_dir``.
 
     Writes ``<out_dir>/report/`` (all rows) and ``<out_dir>/report_<space>/`` per space when ``per_space`` and the
@@ -96,51 +110,73 @@ def analyse(table: pd.DataFrame, out_dir: str | os.PathLike, *, accuracy: str = 
         analysis.notes.append("no proxy values in the results: nothing to correlate")
         return analysis
     if len(table) < CORRELATION_MIN_ROWS:
-        analysis.notes.append(f"{len(table)} finished job(s): correlations need at least {CORRELATION_MIN_ROWS}; "
-                              "only the table was written")
+        analysis.notes.append(
+            f"{len(table)} finished job(s): correlations need at least {CORRELATION_MIN_ROWS}; "
+            "only the table was written"
+        )
         analysis.libra_skipped = f"LIBRA skipped: {len(table)} finished job(s), it needs {LIBRA_MIN_ROWS}"
         return analysis
     out = Path(out_dir)
     proxies = analysis.proxies
     spaces = sorted(str(s) for s in table["space"].dropna().unique())
     protocol = list(protocol_lines)
-    protocol.append(f"accuracy `{accuracy}` in % (100 × the fraction in result.json); params = trainable "
-                    f"parameters of the built network; spaces: {', '.join(spaces) or 'unknown'}")
+    protocol.append(
+        f"accuracy `{accuracy}` in % (100 × the fraction in result.json); params = trainable "
+        f"parameters of the built network; spaces: {', '.join(spaces) or 'unknown'}"
+    )
     if len(spaces) > 1:
-        protocol.append("all spaces pooled: a proxy is ranked across every candidate of the sweep (per-space "
-                        "reports beside this one)")
+        protocol.append(
+            "all spaces pooled: a proxy is ranked across every candidate of the sweep (per-space "
+            "reports beside this one)"
+        )
 
     analysis.correlations = correlation_table(table, proxies, accuracy, n_boot=n_boot, seed=seed)
-    evaluation, why = _run_libra(table, proxies, accuracy, n_splits=n_splits, seed=seed,
-                                 options=libra_options or {})
+    evaluation, why = _run_libra(table, proxies, accuracy, n_splits=n_splits, seed=seed, options=libra_options or {})
     analysis.libra, analysis.libra_skipped = evaluation, why
     if why:
         analysis.notes.append(why)
     analysis.reports["all"] = write_report(
-        table, out / "report", accuracy=accuracy, proxies=proxies, params="params", title=title,
-        protocol_lines=protocol + ([why] if why else []), libra=evaluation if evaluation is not None else False,
-        seed=seed, n_boot=n_boot, color_by="space" if len(spaces) > 1 else None)
+        table,
+        out / "report",
+        accuracy=accuracy,
+        proxies=proxies,
+        params="params",
+        title=title,
+        protocol_lines=protocol + ([why] if why else []),
+        libra=evaluation if evaluation is not None else False,
+        seed=seed,
+        n_boot=n_boot,
+        color_by="space" if len(spaces) > 1 else None,
+    )
 
     if per_space and len(spaces) > 1:
         for space in spaces:
             sub = table[table["space"] == space].reset_index(drop=True)
             usable = [p for p in proxies if np.isfinite(sub[p].to_numpy(dtype=float, na_value=np.nan)).any()]
             if len(sub) < PER_SPACE_MIN_ROWS or not usable:
-                analysis.notes.append(f"{space}: {len(sub)} finished job(s), no per-space report (needs "
-                                      f"{PER_SPACE_MIN_ROWS})")
+                analysis.notes.append(
+                    f"{space}: {len(sub)} finished job(s), no per-space report (needs {PER_SPACE_MIN_ROWS})"
+                )
                 continue
             analysis.per_space[space] = correlation_table(sub, usable, accuracy, n_boot=n_boot, seed=seed)
-            sub_eval, sub_why = _run_libra(sub, usable, accuracy, n_splits=n_splits, seed=seed,
-                                           options=libra_options or {})
+            sub_eval, sub_why = _run_libra(
+                sub, usable, accuracy, n_splits=n_splits, seed=seed, options=libra_options or {}
+            )
             if sub_eval is not None:
                 analysis.per_space_libra[space] = sub_eval
             else:
                 analysis.per_space_libra_skipped[space] = sub_why
                 analysis.notes.append(f"{space}: {sub_why}")
             analysis.reports[space] = write_report(
-                sub, out / f"report_{space}", accuracy=accuracy, proxies=usable, params="params",
-                title=f"{title}: {space}", protocol_lines=[*protocol_lines, f"search space {space} only"]
-                + ([sub_why] if sub_why else []), libra=sub_eval if sub_eval is not None else False, seed=seed,
-                n_boot=n_boot)
+                sub,
+                out / f"report_{space}",
+                accuracy=accuracy,
+                proxies=usable,
+                params="params",
+                title=f"{title}: {space}",
+                protocol_lines=[*protocol_lines, f"search space {space} only"] + ([sub_why] if sub_why else []),
+                libra=sub_eval if sub_eval is not None else False,
+                seed=seed,
+                n_boot=n_boot,
+            )
     return analysis
-

@@ -1,5 +1,6 @@
 """Finding and reading a sweep's job records: finished records and :class:`JobIssue` entries (failed, unfinished,
 unreadable), each with its error. Reads files only; no pandas."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 RESULT_FILE = "result.json"
 
@@ -24,13 +25,19 @@ class JobIssue:
     job: str
     kind: str
     error: str
-    result_file: Optional[str] = None
-    space: Optional[str] = None
-    arch: Optional[str] = None
+    result_file: str | None = None
+    space: str | None = None
+    arch: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"job": self.job, "kind": self.kind, "error": self.error, "result_file": self.result_file,
-                "space": self.space, "arch": self.arch}
+        return {
+            "job": self.job,
+            "kind": self.kind,
+            "error": self.error,
+            "result_file": self.result_file,
+            "space": self.space,
+            "arch": self.arch,
+        }
 
 
 @dataclass
@@ -46,8 +53,7 @@ class Collected:
         return len(self.records) + len(self.issues)
 
 
-def find_results(paths: Iterable[str | os.PathLike], result_name: str = RESULT_FILE
-                 ) -> tuple[list[Path], list[Path]]:
+def find_results(paths: Iterable[str | os.PathLike], result_name: str = RESULT_FILE) -> tuple[list[Path], list[Path]]:
     """``(result files, job folders without a result)`` under ``paths``, each sorted and without duplicates.
 
     A path may be a result file (any name; it is read as a result), or a folder searched recursively for
@@ -127,25 +133,32 @@ def read_results(paths: Iterable[str | os.PathLike], result_name: str = RESULT_F
             out.issues.append(JobIssue(job, "unreadable", f"{type(err).__name__}: {err}", str(path)))
             continue
         if not isinstance(record, Mapping):
-            out.issues.append(JobIssue(job, "unreadable", f"expected a JSON object, got {type(record).__name__}",
-                                       str(path)))
+            out.issues.append(
+                JobIssue(job, "unreadable", f"expected a JSON object, got {type(record).__name__}", str(path))
+            )
             continue
         status = record.get("status")
         where = {"result_file": str(path), "space": record.get("space"), "arch": record.get("arch")}
         if status == "ok":
             out.records.append({**record, "_job": job, "_result_file": str(path)})
         elif status == "running":
-            out.issues.append(JobIssue(job, "unfinished", "status 'running': the job is still running or was "
-                                       "killed before it finished", **where))
+            out.issues.append(
+                JobIssue(
+                    job,
+                    "unfinished",
+                    "status 'running': the job is still running or was killed before it finished",
+                    **where,
+                )
+            )
         else:
             error = record.get("error") or f"status {status!r} and no error message"
             out.issues.append(JobIssue(job, "failed", str(error), **where))
     for job_dir in orphans:
         tail = _log_tail(job_dir)
         error = f"no {result_name}: the job is still running, was killed, or crashed before writing it"
-        out.issues.append(JobIssue(_job_label(job_dir, roots), "unfinished", error + (f" (log: {tail})" if tail
-                                                                                      else "")))
+        out.issues.append(
+            JobIssue(_job_label(job_dir, roots), "unfinished", error + (f" (log: {tail})" if tail else ""))
+        )
     out.records.sort(key=lambda r: _natural_key(Path(r["_job"])))
     out.issues.sort(key=lambda i: _natural_key(Path(i.job)))
     return out
-

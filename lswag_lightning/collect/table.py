@@ -1,12 +1,13 @@
 """The result table of a sweep: one row per finished job (columns: :mod:`lswag_lightning.collect`), and the files
 it is written to (``table.csv``, ``table.parquet``, ``problems.csv``)."""
+
 from __future__ import annotations
 
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pandas as pd
 
@@ -31,11 +32,11 @@ def _number(value: Any) -> float:
     return value if math.isfinite(value) else math.nan
 
 
-def wandb_group_of(record: Mapping[str, Any]) -> Optional[str]:
+def wandb_group_of(record: Mapping[str, Any]) -> str | None:
     """The W&B group a job logged into (``config.logger.wandb.group``), else its ``config.sweep_id``, else None."""
     config = record.get("config") or {}
     logger = (config.get("logger") or {}) if isinstance(config, Mapping) else {}
-    for node in (logger.values() if isinstance(logger, Mapping) else ()):
+    for node in logger.values() if isinstance(logger, Mapping) else ():
         if isinstance(node, Mapping) and str(node.get("_target_", "")).endswith("WandbLogger") and node.get("group"):
             return str(node["group"])
     sweep_id = config.get("sweep_id") if isinstance(config, Mapping) else None
@@ -47,7 +48,7 @@ def proxy_names(records: Iterable[Mapping[str, Any]]) -> list[str]:
     each proxy's sub-values (``lswag.lambda``) right after it."""
     seen: dict[str, None] = {}
     for record in records:
-        for name in (record.get("proxies") or {}):
+        for name in record.get("proxies") or {}:
             seen[str(name)] = None
     first = {name: i for i, name in enumerate(seen)}
 
@@ -58,7 +59,7 @@ def proxy_names(records: Iterable[Mapping[str, Any]]) -> list[str]:
     return sorted(seen, key=key)
 
 
-def results_table(records: Sequence[Mapping[str, Any]], proxies: Optional[Sequence[str]] = None) -> pd.DataFrame:
+def results_table(records: Sequence[Mapping[str, Any]], proxies: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per finished job (columns: module docstring). ``proxies`` restricts the proxy columns (every name
     must occur in some record; ``ValueError`` lists the ones present otherwise)."""
     present = proxy_names(records)
@@ -68,8 +69,10 @@ def results_table(records: Sequence[Mapping[str, Any]], proxies: Optional[Sequen
         proxies = list(dict.fromkeys(proxies))
         missing = [p for p in proxies if p not in present]
         if missing:
-            raise ValueError(f"proxy column(s) {', '.join(missing)} not in any result; proxies present: "
-                             f"{', '.join(present) or 'none'}")
+            raise ValueError(
+                f"proxy column(s) {', '.join(missing)} not in any result; proxies present: "
+                f"{', '.join(present) or 'none'}"
+            )
     rows = []
     for record in records:
         values = record.get("proxies") or {}
@@ -87,9 +90,15 @@ def results_table(records: Sequence[Mapping[str, Any]], proxies: Optional[Sequen
             row[name] = _number(values.get(name)) if ok else math.nan
         for column, key in ACCURACY_KEYS.items():
             row[column] = 100.0 * _number(record.get(key))
-        row.update({"job": record.get("_job"), "candidate_index": candidate.get("index"),
-                    "seconds.scoring": _number(seconds.get("scoring")),
-                    "seconds.total": _number(seconds.get("total")), "wandb_group": wandb_group_of(record)})
+        row.update(
+            {
+                "job": record.get("_job"),
+                "candidate_index": candidate.get("index"),
+                "seconds.scoring": _number(seconds.get("scoring")),
+                "seconds.total": _number(seconds.get("total")),
+                "wandb_group": wandb_group_of(record),
+            }
+        )
         rows.append(row)
     columns = ["arch", "space", PARAMS, *(p for p in proxies if p != PARAMS), *ACCURACY_KEYS, *META_COLUMNS]
     table = pd.DataFrame(rows, columns=columns)
@@ -115,7 +124,7 @@ def write_table(table: pd.DataFrame, out_dir: str | os.PathLike) -> dict[str, Pa
 def write_issues(issues: Sequence[JobIssue], out_dir: str | os.PathLike) -> Path:
     """``problems.csv`` in ``out_dir``: one row per failed or unfinished job (header only when there are none)."""
     path = Path(out_dir) / "problems.csv"
-    pd.DataFrame([i.to_dict() for i in issues],
-                 columns=["job", "kind", "error", "result_file", "space", "arch"]).to_csv(path, index=False)
+    pd.DataFrame(
+        [i.to_dict() for i in issues], columns=["job", "kind", "error", "result_file", "space", "arch"]
+    ).to_csv(path, index=False)
     return path
-

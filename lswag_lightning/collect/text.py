@@ -1,14 +1,15 @@
 """Text for a terminal (``lswag-collect``, ``make demo``): the issues, the correlation table, LIBRA's choices,
 one line per job. Renders what the other modules computed; computes nothing."""
+
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lswag_lightning.analysis.libra_text import format_summary
 from lswag_lightning.collect.analyse import Analysis
 from lswag_lightning.collect.records import JobIssue
-from lswag_lightning.analysis.libra_text import format_summary
 from lswag_lightning.collect.table import ACCURACY_KEYS, _number
 
 
@@ -46,20 +47,28 @@ def format_correlations(analysis: Analysis) -> str:
     spaces = list(analysis.per_space)
     width = max(8, *(len(p) for p in corr["proxy"]))
     cols = [max(8, len(s) + 2) for s in spaces]
-    head = (f"{'proxy':<{width}}  {'n':>3}  {'Spearman [95% CI]':<24}  {'Kendall':>7}  {'top10%':>6}"
-            + "".join(f"  {'ρ ' + s:>{w}}" for s, w in zip(spaces, cols)))
-    lines = [f"Rank correlation with {analysis.accuracy} (%), all {analysis.n_rows} finished jobs"
-             + (" pooled; then per space" if spaces else "") + ":", head, "-" * len(head)]
+    head = f"{'proxy':<{width}}  {'n':>3}  {'Spearman [95% CI]':<24}  {'Kendall':>7}  {'top10%':>6}" + "".join(
+        f"  {'ρ ' + s:>{w}}" for s, w in zip(spaces, cols)
+    )
+    lines = [
+        f"Rank correlation with {analysis.accuracy} (%), all {analysis.n_rows} finished jobs"
+        + (" pooled; then per space" if spaces else "")
+        + ":",
+        head,
+        "-" * len(head),
+    ]
     for row in corr.itertuples():
-        ci = (f"{_f(row.spearman)} [{_f(row.spearman_lo)}, {_f(row.spearman_hi)}]"
-              if math.isfinite(row.spearman_lo) else _f(row.spearman))
+        ci = (
+            f"{_f(row.spearman)} [{_f(row.spearman_lo)}, {_f(row.spearman_hi)}]"
+            if math.isfinite(row.spearman_lo)
+            else _f(row.spearman)
+        )
         per = ""
         for s, w in zip(spaces, cols):
             sub = analysis.per_space[s]
             match = sub[sub["proxy"] == row.proxy]
             per += f"  {_f(match['spearman'].iloc[0]) if len(match) else '–':>{w}}"
-        lines.append(f"{row.proxy:<{width}}  {row.n:>3}  {ci:<24}  {_f(row.kendall):>7}  {_f(row.top_hit, 2):>6}"
-                     + per)
+        lines.append(f"{row.proxy:<{width}}  {row.n:>3}  {ci:<24}  {_f(row.kendall):>7}  {_f(row.top_hit, 2):>6}" + per)
     return "\n".join(lines)
 
 
@@ -73,9 +82,11 @@ def format_libra(analysis: Analysis) -> str:
 def _libra_line(label: str, evaluation: Any) -> str:
     sel = evaluation.selection
     s = evaluation.summary()
-    return (f"{label}: {', '.join(sel.proxies)}  (held-out ρ {_f(s['libra']['mean'])} ± {_f(s['libra']['std'])} "
-            f"over {evaluation.n_splits} splits; best single proxy {_f(s['best_single']['mean'])} ± "
-            f"{_f(s['best_single']['std'])})")
+    return (
+        f"{label}: {', '.join(sel.proxies)}  (held-out ρ {_f(s['libra']['mean'])} ± {_f(s['libra']['std'])} "
+        f"over {evaluation.n_splits} splits; best single proxy {_f(s['best_single']['mean'])} ± "
+        f"{_f(s['best_single']['std'])})"
+    )
 
 
 def format_libra_choices(analysis: Analysis) -> str:
@@ -94,8 +105,7 @@ def format_libra_choices(analysis: Analysis) -> str:
     return "\n".join(lines)
 
 
-def format_job_line(record: Mapping[str, Any], accuracy: str = "val_acc", proxies: Sequence[str] = ("lswag",)
-                    ) -> str:
+def format_job_line(record: Mapping[str, Any], accuracy: str = "val_acc", proxies: Sequence[str] = ("lswag",)) -> str:
     """One line for a finished (or failed) job: space, candidate, params, accuracy, a few proxies, seconds."""
     candidate = record.get("candidate") or {}
     index = candidate.get("index")

@@ -1,5 +1,6 @@
 """The aggregate W&B run of a sweep (``job_type="collect"``): the table, one scatter chart per proxy, the
 correlations and LIBRA's choice in ``run.summary``. ``wandb`` is imported only when a run is written."""
+
 from __future__ import annotations
 
 import logging
@@ -8,7 +9,7 @@ import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pandas as pd
 
@@ -23,30 +24,44 @@ def _wandb_name(column: str) -> str:
     return column.replace(".", "_")
 
 
-def sweep_wandb_settings(records: Sequence[Mapping[str, Any]]) -> dict[str, Optional[str]]:
+def sweep_wandb_settings(records: Sequence[Mapping[str, Any]]) -> dict[str, str | None]:
     """The W&B ``project`` / ``entity`` / ``group`` the jobs logged into (most common among the records)."""
     groups = Counter(g for g in (wandb_group_of(r) for r in records) if g)
     projects: Counter = Counter()
     entities: Counter = Counter()
     for record in records:
-        logger = ((record.get("config") or {}).get("logger") or {})
-        for node in (logger.values() if isinstance(logger, Mapping) else ()):
+        logger = (record.get("config") or {}).get("logger") or {}
+        for node in logger.values() if isinstance(logger, Mapping) else ():
             if isinstance(node, Mapping) and str(node.get("_target_", "")).endswith("WandbLogger"):
                 if node.get("project"):
                     projects[str(node["project"])] += 1
                 if node.get("entity"):
                     entities[str(node["entity"])] += 1
     if len(groups) > 1:
-        log.warning("the jobs logged into %d W&B groups (%s); the aggregate run goes to the most common",
-                    len(groups), ", ".join(groups))
-    first = (lambda c: c.most_common(1)[0][0] if c else None)
+        log.warning(
+            "the jobs logged into %d W&B groups (%s); the aggregate run goes to the most common",
+            len(groups),
+            ", ".join(groups),
+        )
+
+    def first(counts):
+        return counts.most_common(1)[0][0] if counts else None
+
     return {"group": first(groups), "project": first(projects), "entity": first(entities)}
 
 
-def write_wandb_run(table: pd.DataFrame, analysis: Analysis, out_dir: str | os.PathLike, *,
-                    project: Optional[str] = None, entity: Optional[str] = None, group: Optional[str] = None,
-                    mode: Optional[str] = None, name: Optional[str] = None,
-                    extra_summary: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+def write_wandb_run(
+    table: pd.DataFrame,
+    analysis: Analysis,
+    out_dir: str | os.PathLike,
+    *,
+    project: str | None = None,
+    entity: str | None = None,
+    group: str | None = None,
+    mode: str | None = None,
+    name: str | None = None,
+    extra_summary: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Log one aggregate W&B run (``job_type="collect"``) and return ``{"dir", "id", "mode", "group", ...}``.
 
     Logged: ``results`` (a ``wandb.Table`` of every row; dotted column names with ``_``), ``scatter/<proxy>``
@@ -62,24 +77,32 @@ def write_wandb_run(table: pd.DataFrame, analysis: Analysis, out_dir: str | os.P
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     accuracy = analysis.accuracy
-    shown = list(dict.fromkeys(["arch", "space", PARAMS, *analysis.proxies, *ACCURACY_KEYS, "job",
-                                "candidate_index"]))
+    shown = list(dict.fromkeys(["arch", "space", PARAMS, *analysis.proxies, *ACCURACY_KEYS, "job", "candidate_index"]))
     frame = table[[c for c in shown if c in table.columns]].copy()
     frame["candidate_index"] = frame["candidate_index"].astype("float64")
     frame = frame.rename(columns={c: _wandb_name(c) for c in frame.columns})
     frame = frame.astype(object).where(pd.notna(frame), None)  # W&B tables want None, not NaN
-    config = {"accuracy": accuracy, "proxies": analysis.proxies, "n_rows": analysis.n_rows,
-              "source": "lswag-collect"}
-    run = wandb.init(project=project or "lswag", entity=entity, group=group, job_type="collect",
-                     name=name or (f"collect-{group}" if group else "collect"), dir=str(out), mode=mode,
-                     config=config, reinit="finish_previous", settings=wandb.Settings(silent=True))
+    config = {"accuracy": accuracy, "proxies": analysis.proxies, "n_rows": analysis.n_rows, "source": "lswag-collect"}
+    run = wandb.init(
+        project=project or "lswag",
+        entity=entity,
+        group=group,
+        job_type="collect",
+        name=name or (f"collect-{group}" if group else "collect"),
+        dir=str(out),
+        mode=mode,
+        config=config,
+        reinit="finish_previous",
+        settings=wandb.Settings(silent=True),
+    )
     try:
         results = wandb.Table(dataframe=frame)
         logged: dict[str, Any] = {"results": results}
         for proxy in analysis.proxies:
             field_name = _wandb_name(proxy)
-            logged[f"scatter/{proxy}"] = wandb.plot.scatter(results, field_name, _wandb_name(accuracy),
-                                                            title=f"{proxy} vs {accuracy} (%)")
+            logged[f"scatter/{proxy}"] = wandb.plot.scatter(
+                results, field_name, _wandb_name(accuracy), title=f"{proxy} vs {accuracy} (%)"
+            )
         summary: dict[str, Any] = {"n_rows": analysis.n_rows}
         if analysis.correlations is not None:
             corr = analysis.correlations.drop(columns=["excluded"], errors="ignore").copy()
@@ -93,12 +116,19 @@ def write_wandb_run(table: pd.DataFrame, analysis: Analysis, out_dir: str | os.P
             ev = analysis.libra
             sel = ev.selection
             s = ev.summary()
-            summary.update({
-                "libra/proxies": list(sel.proxies), "libra/fusion": ev.fusion,
-                "libra/heldout_rho_mean": s["libra"]["mean"], "libra/heldout_rho_std": s["libra"]["std"],
-                "libra/in_sample_rho": ev.in_sample["libra"], "libra/best_single": ev.in_sample["best_single"],
-                "libra/best_single_heldout_rho_mean": s["best_single"]["mean"], "libra/n_splits": ev.n_splits,
-                "libra/n_rows": ev.n_rows})
+            summary.update(
+                {
+                    "libra/proxies": list(sel.proxies),
+                    "libra/fusion": ev.fusion,
+                    "libra/heldout_rho_mean": s["libra"]["mean"],
+                    "libra/heldout_rho_std": s["libra"]["std"],
+                    "libra/in_sample_rho": ev.in_sample["libra"],
+                    "libra/best_single": ev.in_sample["best_single"],
+                    "libra/best_single_heldout_rho_mean": s["best_single"]["mean"],
+                    "libra/n_splits": ev.n_splits,
+                    "libra/n_rows": ev.n_rows,
+                }
+            )
             for role, proxy in zip(("z1", "z2", "z3"), sel.proxies):
                 summary[f"libra/{role}"] = proxy
         else:
@@ -113,9 +143,14 @@ def write_wandb_run(table: pd.DataFrame, analysis: Analysis, out_dir: str | os.P
             if isinstance(value, float) and not math.isfinite(value):
                 value = None
             run.summary[key] = value
-        info = {"dir": str(Path(run.dir).parent), "id": run.id, "mode": mode, "group": group,
-                "project": project or "lswag", "name": run.name}
+        info = {
+            "dir": str(Path(run.dir).parent),
+            "id": run.id,
+            "mode": mode,
+            "group": group,
+            "project": project or "lswag",
+            "name": run.name,
+        }
     finally:
         run.finish()
     return info
-

@@ -2,11 +2,19 @@
 candidate, data, callbacks, loggers, trainer, each checked before training), ``record`` (the job record: a context
 manager writing ``result.json`` on success and failure alike), ``run`` (:func:`train`). Imports Lightning only
 inside the job, once the space and the candidate are valid."""
+
 from __future__ import annotations
 
 from lswag_lightning.job.build import ConfigError, select_candidate, space_build_options
 from lswag_lightning.job.record import RESULT_SCHEMA_VERSION, JobRecord, versions
 from lswag_lightning.job.run import train
 
-__all__ = ["RESULT_SCHEMA_VERSION", "ConfigError", "JobRecord", "select_candidate", "space_build_options", "train",
-           "versions"]
+__all__ = [
+    "RESULT_SCHEMA_VERSION",
+    "ConfigError",
+    "JobRecord",
+    "select_candidate",
+    "space_build_options",
+    "train",
+    "versions",
+]

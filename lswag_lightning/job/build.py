@@ -1,6 +1,7 @@
 """From the config to the job's objects, each step checking what can be wrong before any training: the space and
 the candidate, the data module, the callbacks (zero-cost arguments, probe size), the loggers, the trainer. A bad
 configuration raises :class:`ConfigError` naming the key to change."""
+
 from __future__ import annotations
 
 import logging
@@ -84,8 +85,10 @@ def resolve_space(cfg: DictConfig) -> tuple[str, Any]:
     if "spawn" in strategy:
         # ddp_spawn runs fit and test in child processes and sends back only callback_metrics: the job's
         # callbacks, module metrics and loggers in this process would not see the run.
-        raise ConfigError(f"trainer.strategy={strategy!r} is not supported by lswag-train; use trainer=ddp_cpu "
-                          "(strategy=ddp, which relaunches the job per process) or trainer.strategy=ddp")
+        raise ConfigError(
+            f"trainer.strategy={strategy!r} is not supported by lswag-train; use trainer=ddp_cpu "
+            "(strategy=ddp, which relaunches the job per process) or trainer.strategy=ddp"
+        )
     return space_name, space
 
 
@@ -134,8 +137,10 @@ def validate_zero_cost(named_callbacks: dict[str, Any], train_size: Any) -> None
         except ValueError as err:
             raise ConfigError(f"callbacks.{key}: {err}") from err
         if train_size is not None and cb.batch_size > train_size:
-            raise ConfigError(f"callbacks.{key}: the zero-cost probe batch_size={cb.batch_size} is larger than "
-                              f"the training set ({train_size} samples); lower callbacks.{key}.batch_size")
+            raise ConfigError(
+                f"callbacks.{key}: the zero-cost probe batch_size={cb.batch_size} is larger than "
+                f"the training set ({train_size} samples); lower callbacks.{key}.batch_size"
+            )
 
 
 def build_loggers(cfg: DictConfig, output_dir: Path, run_name: str) -> list[Any]:
@@ -161,8 +166,11 @@ def build_trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any], out
     ``ModelCheckpoint`` is among them)."""
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    trainer_overrides: dict[str, Any] = {"callbacks": callbacks, "logger": loggers or False,
-                                         "default_root_dir": str(output_dir)}
+    trainer_overrides: dict[str, Any] = {
+        "callbacks": callbacks,
+        "logger": loggers or False,
+        "default_root_dir": str(output_dir),
+    }
     if any(isinstance(cb, ModelCheckpoint) for cb in callbacks):
         trainer_overrides["enable_checkpointing"] = True
     return instantiate(cfg.trainer, "trainer", **trainer_overrides)

@@ -1,5 +1,6 @@
 """The job record: :class:`JobRecord`, a context manager that writes ``result.json`` when the job ends, on success
 and failure alike, and closes the job's W&B run; the record's proxy fields and its JSON (one NaN policy: null)."""
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -10,7 +11,7 @@ import traceback
 from importlib import metadata
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Optional
+from typing import Any
 
 from lswag_lightning.job.build import env_rank_zero
 from lswag_lightning.jsonio import dumps, plain
@@ -36,11 +37,22 @@ def write_json(path: Path, record: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def versions() -> dict[str, Optional[str]]:
+def versions() -> dict[str, str | None]:
     """Versions of python and of the packages that decide the numbers."""
-    out: dict[str, Optional[str]] = {"python": platform.python_version()}
-    for package in ("lswag-lightning", "torch", "lightning", "torchmetrics", "timm", "numpy", "hydra-core",
-                    "omegaconf", "wandb", "scikit-learn", "torchvision"):
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for package in (
+        "lswag-lightning",
+        "torch",
+        "lightning",
+        "torchmetrics",
+        "timm",
+        "numpy",
+        "hydra-core",
+        "omegaconf",
+        "wandb",
+        "scikit-learn",
+        "torchvision",
+    ):
         try:
             out[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -64,8 +76,13 @@ def proxy_fields(zero_cost: list[Any]) -> tuple[dict[str, Any], float]:
 
     ``proxies`` (name -> value, None when not finite), ``proxy_status``, ``proxy_seconds``, ``proxy_settings``,
     ``proxies_restored``; ``report`` (the full report, for ``proxy_report.json``) when a callback has one."""
-    fields: dict[str, Any] = {"proxies": {}, "proxy_status": {}, "proxy_seconds": {}, "proxy_settings": {},
-                              "proxies_restored": any(cb.restored for cb in zero_cost)}
+    fields: dict[str, Any] = {
+        "proxies": {},
+        "proxy_status": {},
+        "proxy_seconds": {},
+        "proxy_settings": {},
+        "proxies_restored": any(cb.restored for cb in zero_cost),
+    }
     scoring_seconds = 0.0
     for cb in zero_cost:
         fields["proxy_settings"].update(cb.hyperparameters())
@@ -97,38 +114,59 @@ class JobRecord:
         self.output_dir = output_dir
         output_dir.mkdir(parents=True, exist_ok=True)
         self.path = output_dir / result_file
-        self.record: dict[str, Any] = {"schema": RESULT_SCHEMA_VERSION, "status": "running", "started": started,
-                                       "output_dir": str(output_dir), "seed": seed, "versions": versions()}
+        self.record: dict[str, Any] = {
+            "schema": RESULT_SCHEMA_VERSION,
+            "status": "running",
+            "started": started,
+            "output_dir": str(output_dir),
+            "seed": seed,
+            "versions": versions(),
+        }
         self.is_writer = env_rank_zero()
         #: The job's zero-cost callbacks (their scores go into the record).
         self.zero_cost: list[Any] = []
 
-    def __enter__(self) -> "JobRecord":
+    def __enter__(self) -> JobRecord:
         return self
 
-    def succeed(self, module: Any, trainer: Any, fit_seconds: float, test_seconds: float,
-                config: Any) -> dict[str, Any]:
+    def succeed(
+        self, module: Any, trainer: Any, fit_seconds: float, test_seconds: float, config: Any
+    ) -> dict[str, Any]:
         """Fill the record of a finished job (and write ``proxy_report.json``); returns the record."""
         fields, scoring_seconds = proxy_fields(self.zero_cost)
         if self.is_writer and "report" in fields:
             write_json(self.output_dir / "proxy_report.json", fields["report"])
         metrics = dict(module.final_metrics)
         self.record.update(
-            status="ok", **{k: v for k, v in fields.items() if k != "report"}, metrics=metrics,
+            status="ok",
+            **{k: v for k, v in fields.items() if k != "report"},
+            metrics=metrics,
             val_acc=metrics.get("val/acc"),
-            val_acc_best=metrics.get("val/acc_best"), test_acc=metrics.get("test/acc"),
-            steps=int(trainer.global_step), epochs=int(trainer.current_epoch),
-            seconds={"scoring": scoring_seconds, "training": max(0.0, fit_seconds - scoring_seconds),
-                     "fit": fit_seconds, "test": test_seconds, "total": time.perf_counter() - self.t_start},
-            config=config)
+            val_acc_best=metrics.get("val/acc_best"),
+            test_acc=metrics.get("test/acc"),
+            steps=int(trainer.global_step),
+            epochs=int(trainer.current_epoch),
+            seconds={
+                "scoring": scoring_seconds,
+                "training": max(0.0, fit_seconds - scoring_seconds),
+                "fit": fit_seconds,
+                "test": test_seconds,
+                "total": time.perf_counter() - self.t_start,
+            },
+            config=config,
+        )
         return self.record
 
-    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
-                 tb: Optional[TracebackType]) -> bool:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
         failed = exc_type is not None
         if failed:
-            self.record.update(status="failed", error=f"{exc_type.__name__}: {exc}",
-                               traceback="".join(traceback.format_exception(exc_type, exc, tb, limit=20)))
+            self.record.update(
+                status="failed",
+                error=f"{exc_type.__name__}: {exc}",
+                traceback="".join(traceback.format_exception(exc_type, exc, tb, limit=20)),
+            )
             if self.zero_cost and "proxies" not in self.record:  # scores computed before the failure are kept
                 fields, _ = proxy_fields(self.zero_cost)
                 self.record.update({k: v for k, v in fields.items() if k != "report"})

@@ -1,4 +1,5 @@
 """One ``lswag-train`` job: the candidate built, scored at init by the callback, trained, tested, recorded."""
+
 from __future__ import annotations
 
 import logging
@@ -9,9 +10,21 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from lswag_lightning.job.build import (ConfigError, build_callbacks, build_loggers, build_trainer, instantiate,
-                                       is_zero_cost, one_console_handler, plain, resolve_space, select_candidate,
-                                       setup_data, space_build_options, validate_zero_cost)
+from lswag_lightning.job.build import (
+    ConfigError,
+    build_callbacks,
+    build_loggers,
+    build_trainer,
+    instantiate,
+    is_zero_cost,
+    one_console_handler,
+    plain,
+    resolve_space,
+    select_candidate,
+    setup_data,
+    space_build_options,
+    validate_zero_cost,
+)
 from lswag_lightning.job.record import JobRecord
 
 # The job's messages keep the console script's logger name (Hydra writes it in each line of <job>.log).
@@ -32,17 +45,28 @@ def _job_dir(output_dir: str | os.PathLike | None) -> Path:
 def _params_space(space: Any, spec: Any, datamodule: Any, space_options: dict[str, Any]) -> int | None:
     """``space.param_count`` of the candidate (informative only: None, with a warning, when it fails)."""
     try:
-        return int(space.param_count(spec, num_classes=datamodule.num_classes, in_chans=datamodule.in_chans,
-                                     img_size=datamodule.img_size, **space_options))
+        return int(
+            space.param_count(
+                spec,
+                num_classes=datamodule.num_classes,
+                in_chans=datamodule.in_chans,
+                img_size=datamodule.img_size,
+                **space_options,
+            )
+        )
     except Exception as err:  # informative only
         log.warning("space.param_count failed: %s", err)
         return None
 
 
 def _dataset_fields(datamodule: Any) -> dict[str, Any]:
-    return {"name": getattr(datamodule, "name", type(datamodule).__name__), "num_classes": datamodule.num_classes,
-            "in_chans": datamodule.in_chans, "img_size": datamodule.img_size,
-            "sizes": getattr(datamodule, "sizes", None)}
+    return {
+        "name": getattr(datamodule, "name", type(datamodule).__name__),
+        "num_classes": datamodule.num_classes,
+        "in_chans": datamodule.in_chans,
+        "img_size": datamodule.img_size,
+        "sizes": getattr(datamodule, "sizes", None),
+    }
 
 
 def _fit_and_test(cfg: DictConfig, trainer: Any, module: Any, datamodule: Any) -> tuple[float, float]:
@@ -95,18 +119,30 @@ def train(cfg: DictConfig, output_dir: str | os.PathLike | None = None) -> dict[
         job.zero_cost = [cb for cb in callbacks if is_zero_cost(cb)]
         validate_zero_cost(named_callbacks, train_size)
 
-        module = instantiate(cfg.model, "model", space=space_name, arch=arch, num_classes=datamodule.num_classes,
-                             in_chans=datamodule.in_chans, img_size=datamodule.img_size, space_options=space_options)
+        module = instantiate(
+            cfg.model,
+            "model",
+            space=space_name,
+            arch=arch,
+            num_classes=datamodule.num_classes,
+            in_chans=datamodule.in_chans,
+            img_size=datamodule.img_size,
+            space_options=space_options,
+        )
         params = int(module.num_parameters)
-        job.record.update(params=params, params_space=_params_space(space, spec, datamodule, space_options),
-                          dataset=_dataset_fields(datamodule))
+        job.record.update(
+            params=params,
+            params_space=_params_space(space, spec, datamodule, space_options),
+            dataset=_dataset_fields(datamodule),
+        )
 
         run_name = f"{space_name}-{how['index'] if how['by'] == 'index' else arch}"
         trainer = build_trainer(cfg, callbacks, build_loggers(cfg, job.output_dir, run_name), job.output_dir)
         job.is_writer = trainer.is_global_zero
         config = plain(cfg)
         for logger in trainer.loggers:
-            logger.log_hyperparams({"candidate": {**how, "space": space_name, "arch": arch, "params": params},
-                                    "config": config})
+            logger.log_hyperparams(
+                {"candidate": {**how, "space": space_name, "arch": arch, "params": params}, "config": config}
+            )
         fit_seconds, test_seconds = _fit_and_test(cfg, trainer, module, datamodule)
         return job.succeed(module, trainer, fit_seconds, test_seconds, config)

@@ -40,20 +40,49 @@ Modules: ``profile`` (score and bin each network), ``rule`` (the interval rule),
 ``summary`` (:class:`LayerProfileResult`, computed by :func:`analyse`), ``render`` (``layers.json``, ``networks.csv``,
 plots), ``common`` (bins, columns, JSON policy).
 """
+
 from __future__ import annotations
 
 from lswag_lightning.layers.check import all_intervals, interval_lambda, label_check, per_bin_correlation
 from lswag_lightning.layers.common import BINS, LAMBDA_COLUMNS, N_BINS, NETWORK_COLUMNS, STAT_COLUMNS
 from lswag_lightning.layers.profile import bin_profile, load_networks, profile_network, profile_networks
 from lswag_lightning.layers.render import format_result, plot_bin_correlation, plot_profile, write_outputs
-from lswag_lightning.layers.rule import (DEFAULT_K, DEFAULT_VISIBLE, MAD_TO_SIGMA, BinStats, IntervalProposal,
-                                         propose_interval, theil_sen)
+from lswag_lightning.layers.rule import (
+    DEFAULT_K,
+    DEFAULT_VISIBLE,
+    MAD_TO_SIGMA,
+    BinStats,
+    IntervalProposal,
+    propose_interval,
+    theil_sen,
+)
 from lswag_lightning.layers.summary import LayerProfileResult, analyse
 
 __all__ = [
-    "BINS", "DEFAULT_K", "DEFAULT_VISIBLE", "LAMBDA_COLUMNS", "MAD_TO_SIGMA", "N_BINS", "NETWORK_COLUMNS",
-    "STAT_COLUMNS", "BinStats", "IntervalProposal", "LayerProfileResult", "all_intervals", "analyse", "bin_profile",
+    "BINS",
+    "DEFAULT_K",
+    "DEFAULT_VISIBLE",
+    "LAMBDA_COLUMNS",
+    "MAD_TO_SIGMA",
+    "N_BINS",
+    "NETWORK_COLUMNS",
+    "STAT_COLUMNS",
+    "BinStats",
+    "IntervalProposal",
+    "LayerProfileResult",
+    "all_intervals",
+    "analyse",
+    "bin_profile",
     "format_result",
-    "interval_lambda", "label_check", "load_networks", "per_bin_correlation", "plot_bin_correlation", "plot_profile",
-    "profile_network", "profile_networks", "propose_interval", "theil_sen", "write_outputs",
+    "interval_lambda",
+    "label_check",
+    "load_networks",
+    "per_bin_correlation",
+    "plot_bin_correlation",
+    "plot_profile",
+    "profile_network",
+    "profile_networks",
+    "propose_interval",
+    "theil_sen",
+    "write_outputs",
 ]

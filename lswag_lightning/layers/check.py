@@ -1,5 +1,6 @@
 """Evidence with accuracies: ρ of Λ restricted to each depth bin (the paper's Fig. 2a) and held-out fit/eval
 splits comparing the label-chosen interval, every layer and the rule's interval. Never feeds the rule."""
+
 from __future__ import annotations
 
 import math
@@ -19,7 +20,7 @@ def interval_lambda(lambda_bins: np.ndarray, interval: tuple[int, int] | None) -
     if interval is None:
         return lam.sum(1)
     lo, hi = interval
-    return lam[:, lo:hi + 1].sum(1)
+    return lam[:, lo : hi + 1].sum(1)
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:
@@ -46,8 +47,15 @@ def all_intervals() -> list[tuple[int, int]]:
     return [(lo, hi) for lo in BINS for hi in BINS if hi >= lo]
 
 
-def label_check(lambda_bins: np.ndarray, accuracy: np.ndarray, rule_interval: tuple[int, int] | None, *,
-                n_splits: int = 20, fit_fraction: float = 0.5, seed: int = 0) -> dict[str, Any]:
+def label_check(
+    lambda_bins: np.ndarray,
+    accuracy: np.ndarray,
+    rule_interval: tuple[int, int] | None,
+    *,
+    n_splits: int = 20,
+    fit_fraction: float = 0.5,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Held-out evidence about intervals: on each split choose the interval with the best ρ(Λ_I, accuracy) on the
     fit part, then report on the eval part ρ of Λ on that interval, on every layer and on the rule's interval
     (mean ± std over splits; the paired gain of each over every layer), and how often each interval was chosen.
@@ -79,17 +87,25 @@ def label_check(lambda_bins: np.ndarray, accuracy: np.ndarray, rule_interval: tu
     def mean_std(v: Sequence[float]) -> dict[str, float]:
         a = np.asarray(v, dtype=float)
         a = a[np.isfinite(a)]
-        return {"mean": float(a.mean()) if a.size else math.nan,
-                "std": float(a.std(ddof=1)) if a.size > 1 else math.nan}
+        return {
+            "mean": float(a.mean()) if a.size else math.nan,
+            "std": float(a.std(ddof=1)) if a.size > 1 else math.nan,
+        }
 
     gain = {k: mean_std(np.asarray(v) - np.asarray(held["all_layers"])) for k, v in held.items() if k != "all_layers"}
     in_sample = {f"{lo}-{hi}": _spearman(values[(lo, hi)], acc) for lo, hi in intervals}
     best_all = max(intervals, key=lambda iv: np.nan_to_num(in_sample[f"{iv[0]}-{iv[1]}"], nan=-2.0))
-    return plain({
-        "n": n, "n_splits": n_splits, "fit_fraction": fit_fraction, "seed": seed,
-        "heldout": {k: mean_std(v) for k, v in held.items()}, "gain_over_all_layers": gain,
-        "chosen": [{"interval": list(iv), "count": c} for iv, c in chosen.most_common()],
-        "in_sample_rho": in_sample, "in_sample_rho_all_layers": _spearman(values[None], acc),
-        "in_sample_best": list(best_all),
-    })
-
+    return plain(
+        {
+            "n": n,
+            "n_splits": n_splits,
+            "fit_fraction": fit_fraction,
+            "seed": seed,
+            "heldout": {k: mean_std(v) for k, v in held.items()},
+            "gain_over_all_layers": gain,
+            "chosen": [{"interval": list(iv), "count": c} for iv, c in chosen.most_common()],
+            "in_sample_rho": in_sample,
+            "in_sample_rho_all_layers": _spearman(values[None], acc),
+            "in_sample_best": list(best_all),
+        }
+    )

@@ -1,5 +1,6 @@
 """Depth bins and columns shared by the layer-profile modules (JSON: :func:`lswag_lightning.jsonio.plain`, NaN/inf
 -> null)."""
+
 from __future__ import annotations
 
 from lswag_lightning.proxies.layers import MAX_BIN

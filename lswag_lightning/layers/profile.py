@@ -1,5 +1,6 @@
 """Per-network gradient statistics: score Λ on random networks of a space and bin its per-layer table by depth;
 reload an earlier run's table for re-analysis."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,9 @@ def bin_profile(layers: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.nda
     return stat, lam
 
 
-def profile_network(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
-                    **score_options: Any) -> dict[str, Any]:
+def profile_network(
+    model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor, **score_options: Any
+) -> dict[str, Any]:
     """Score Λ on ``model`` (all layers) and return its depth, per-bin statistic and per-bin Λ terms."""
     from lswag_lightning.proxies import score_network
 
@@ -53,10 +55,18 @@ def profile_network(model: torch.nn.Module, inputs: torch.Tensor, targets: torch
     return {"depth": len(details["layers"]), "stat": stat, "lambda": lam, "seconds": report.total_seconds}
 
 
-def profile_networks(space: Any, archs: Sequence[str], inputs: torch.Tensor, targets: torch.Tensor, *,
-                     build_options: Mapping[str, Any], score_options: Mapping[str, Any] | None = None,
-                     device: str | torch.device = "cpu", init_seed_base: int = 0,
-                     progress: bool = False) -> pd.DataFrame:
+def profile_networks(
+    space: Any,
+    archs: Sequence[str],
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    build_options: Mapping[str, Any],
+    score_options: Mapping[str, Any] | None = None,
+    device: str | torch.device = "cpu",
+    init_seed_base: int = 0,
+    progress: bool = False,
+) -> pd.DataFrame:
     """One row per architecture: ``arch``, ``depth`` (weight layers), ``stat_b0..10``, ``lambda_b0..10``,
     ``seconds``. Each network is initialised on the CPU from :func:`lswag_lightning.bench.arch_seed`. An
     interrupt (Ctrl-C, SIGINT) stops the loop and returns the rows done so far (the first ones of ``archs``)."""
@@ -73,15 +83,20 @@ def profile_networks(space: Any, archs: Sequence[str], inputs: torch.Tensor, tar
                 torch.manual_seed(arch_seed(arch, init_seed_base))
                 model = space.build(space.decode(arch), **build_options)
             result = profile_network(model.to(dev), x, y, copy_model=False, **dict(score_options or {}))
-            rows.append({"arch": arch, "depth": result["depth"],
-                         **dict(zip(STAT_COLUMNS, result["stat"])), **dict(zip(LAMBDA_COLUMNS, result["lambda"])),
-                         "seconds": result["seconds"]})
+            rows.append(
+                {
+                    "arch": arch,
+                    "depth": result["depth"],
+                    **dict(zip(STAT_COLUMNS, result["stat"])),
+                    **dict(zip(LAMBDA_COLUMNS, result["lambda"])),
+                    "seconds": result["seconds"],
+                }
+            )
     except KeyboardInterrupt:  # Ctrl-C / SIGINT: keep the networks profiled so far
         log.warning("interrupted after %d of %d networks; analysing those", len(rows), len(archs))
         if not rows:
             raise
     return pd.DataFrame(rows, columns=["arch", "depth", *STAT_COLUMNS, *LAMBDA_COLUMNS, "seconds"])
-
 
 
 def load_networks(out_dir: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any], list[str]]:
@@ -95,4 +110,3 @@ def load_networks(out_dir: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, A
         raise ValueError(f"{out / 'networks.csv'} lacks the columns {missing}")
     previous = json.loads((out / "layers.json").read_text())
     return networks, previous, [c for c in networks.columns if c not in NETWORK_COLUMNS]
-

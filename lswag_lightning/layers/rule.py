@@ -1,5 +1,6 @@
 """The interval rule on statistics alone: per-bin mean ± std over networks, a robust trend, the spike
 (:mod:`lswag_lightning.layers` states the rule)."""
+
 from __future__ import annotations
 
 import math
@@ -24,7 +25,7 @@ class BinStats:
     count: list[int]
 
     @classmethod
-    def from_matrix(cls, matrix: np.ndarray) -> "BinStats":
+    def from_matrix(cls, matrix: np.ndarray) -> BinStats:
         """``matrix``: (networks, 11) per-bin statistics, NaN where a network lacks the bin."""
         m = np.asarray(matrix, dtype=float)
         if m.ndim != 2 or m.shape[1] != N_BINS:
@@ -73,10 +74,12 @@ class IntervalProposal:
     runs: list[list[int]]
     k: float
     visible: float
-    rule: str = ("Theil-Sen line over the mean curve of the intermediate bins 1..9 (bin 0 = input layers, bin 10 = "
-                 "the classifier alone, both excluded); a bin spikes when its residual > k·1.4826·MAD(residuals) "
-                 "and > v·median between-network std; the contiguous run of spiking bins with the largest summed "
-                 "residual is [l̂, L̂]; no spike -> every layer (None)")
+    rule: str = (
+        "Theil-Sen line over the mean curve of the intermediate bins 1..9 (bin 0 = input layers, bin 10 = "
+        "the classifier alone, both excluded); a bin spikes when its residual > k·1.4826·MAD(residuals) "
+        "and > v·median between-network std; the contiguous run of spiking bins with the largest summed "
+        "residual is [l̂, L̂]; no spike -> every layer (None)"
+    )
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -84,8 +87,9 @@ class IntervalProposal:
         return plain(d)
 
 
-def propose_interval(stats: BinStats, *, k: float = DEFAULT_K, visible: float = DEFAULT_VISIBLE,
-                     boundary: bool = False) -> IntervalProposal:
+def propose_interval(
+    stats: BinStats, *, k: float = DEFAULT_K, visible: float = DEFAULT_VISIBLE, boundary: bool = False
+) -> IntervalProposal:
     """Propose [l̂, L̂] from the per-bin statistics alone (the rule of the module docstring).
 
     ``boundary=True`` also lets the boundary bins 0 and 10 be candidates (not the default: see the rule, step 1).
@@ -98,9 +102,22 @@ def propose_interval(stats: BinStats, *, k: float = DEFAULT_K, visible: float = 
     candidates = [b for b in range(first, last) if np.isfinite(mean[b])]
     residual = np.full(N_BINS, np.nan)
     if len(candidates) < 4:
-        return IntervalProposal(None, False, f"only {len(candidates)} bins hold layers (need 4 to tell a spike from "
-                                "a trend); every layer is used", candidates, math.nan, math.nan, residual.tolist(),
-                                math.nan, math.nan, math.nan, [], [], k, visible)
+        return IntervalProposal(
+            None,
+            False,
+            f"only {len(candidates)} bins hold layers (need 4 to tell a spike from a trend); every layer is used",
+            candidates,
+            math.nan,
+            math.nan,
+            residual.tolist(),
+            math.nan,
+            math.nan,
+            math.nan,
+            [],
+            [],
+            k,
+            visible,
+        )
     xs = np.asarray(candidates, dtype=float)
     slope, intercept = theil_sen(xs, mean[candidates])
     residual[candidates] = mean[candidates] - (slope * xs + intercept)
@@ -117,16 +134,46 @@ def propose_interval(stats: BinStats, *, k: float = DEFAULT_K, visible: float = 
             runs.append([b])
     if not runs:
         best = max(candidates, key=lambda b: residual[b])
-        reason = (f"no spike: the largest residual above the trend is {residual[best]:.3f} (bin {best}), below the "
-                  f"threshold {threshold:.3f} = max({k:g}·σ_r = {k * noise:.3f}, {visible:g}·median std = "
-                  f"{visible * typical:.3f}); falling back to every layer (interval None)")
-        return IntervalProposal(None, False, reason, candidates, slope, intercept, residual.tolist(), noise, typical,
-                                threshold, [], [], k, visible)
+        reason = (
+            f"no spike: the largest residual above the trend is {residual[best]:.3f} (bin {best}), below the "
+            f"threshold {threshold:.3f} = max({k:g}·σ_r = {k * noise:.3f}, {visible:g}·median std = "
+            f"{visible * typical:.3f}); falling back to every layer (interval None)"
+        )
+        return IntervalProposal(
+            None,
+            False,
+            reason,
+            candidates,
+            slope,
+            intercept,
+            residual.tolist(),
+            noise,
+            typical,
+            threshold,
+            [],
+            [],
+            k,
+            visible,
+        )
     spike = max(runs, key=lambda run: float(residual[run].sum()))
     interval = (spike[0], spike[-1])
-    reason = (f"spike over bins {spike[0]}..{spike[-1]} (residuals {', '.join(f'{residual[b]:.3f}' for b in spike)}"
-              f" > threshold {threshold:.3f})" + (f"; {len(runs) - 1} smaller spike run(s) ignored"
-                                                  if len(runs) > 1 else ""))
-    return IntervalProposal(interval, True, reason, candidates, slope, intercept, residual.tolist(), noise, typical,
-                            threshold, spiking, runs, k, visible)
-
+    reason = (
+        f"spike over bins {spike[0]}..{spike[-1]} (residuals {', '.join(f'{residual[b]:.3f}' for b in spike)}"
+        f" > threshold {threshold:.3f})" + (f"; {len(runs) - 1} smaller spike run(s) ignored" if len(runs) > 1 else "")
+    )
+    return IntervalProposal(
+        interval,
+        True,
+        reason,
+        candidates,
+        slope,
+        intercept,
+        residual.tolist(),
+        noise,
+        typical,
+        threshold,
+        spiking,
+        runs,
+        k,
+        visible,
+    )

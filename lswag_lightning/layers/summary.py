@@ -1,5 +1,6 @@
 """The summary object of a layer-profile run (:class:`LayerProfileResult`, what ``layers.json`` holds), computed
 by :func:`analyse` from a per-network table; :mod:`lswag_lightning.layers.render` writes it out."""
+
 from __future__ import annotations
 
 import math
@@ -31,31 +32,56 @@ class LayerProfileResult:
     seconds_per_network: float = math.nan
 
     def to_dict(self) -> dict:
-        return plain({
-            "space": self.space, "n_networks": self.n_networks,
-            "proposed_interval": list(self.proposal.interval) if self.proposal.interval is not None else None,
-            "spike": self.proposal.spike, "reason": self.proposal.reason, "rule": self.proposal.rule,
-            "proposal": self.proposal.to_dict(), "bins": BINS,
-            "stat": {"name": "mean over layer elements of log σ_w (σ_w: population std of the gradient over K "
-                             "samples), averaged over the layers of the bin", **asdict(self.stats)},
-            "depth": self.depth, "settings": self.settings, "per_bin_rho": self.per_bin_rho,
-            "label_checks": self.label_checks, "seconds_per_network": self.seconds_per_network,
-        })
+        return plain(
+            {
+                "space": self.space,
+                "n_networks": self.n_networks,
+                "proposed_interval": list(self.proposal.interval) if self.proposal.interval is not None else None,
+                "spike": self.proposal.spike,
+                "reason": self.proposal.reason,
+                "rule": self.proposal.rule,
+                "proposal": self.proposal.to_dict(),
+                "bins": BINS,
+                "stat": {
+                    "name": "mean over layer elements of log σ_w (σ_w: population std of the gradient over K "
+                    "samples), averaged over the layers of the bin",
+                    **asdict(self.stats),
+                },
+                "depth": self.depth,
+                "settings": self.settings,
+                "per_bin_rho": self.per_bin_rho,
+                "label_checks": self.label_checks,
+                "seconds_per_network": self.seconds_per_network,
+            }
+        )
 
 
-def analyse(networks: pd.DataFrame, space: str, settings: Mapping[str, Any], *,
-            accuracy_columns: Sequence[str] = (), k: float = DEFAULT_K, visible: float = DEFAULT_VISIBLE,
-            boundary: bool = False, label_splits: int = 20, seed: int = 0) -> LayerProfileResult:
+def analyse(
+    networks: pd.DataFrame,
+    space: str,
+    settings: Mapping[str, Any],
+    *,
+    accuracy_columns: Sequence[str] = (),
+    k: float = DEFAULT_K,
+    visible: float = DEFAULT_VISIBLE,
+    boundary: bool = False,
+    label_splits: int = 20,
+    seed: int = 0,
+) -> LayerProfileResult:
     """Aggregate a :func:`profile_networks` table (plus accuracy columns), apply the rule, check it on labels."""
     matrix = networks[STAT_COLUMNS].to_numpy(dtype=float)
     stats = BinStats.from_matrix(matrix)
     proposal = propose_interval(stats, k=k, visible=visible, boundary=boundary)
     depth = networks["depth"].astype(float)
-    result = LayerProfileResult(space=space, n_networks=len(networks), proposal=proposal, stats=stats,
-                                settings=dict(settings),
-                                depth={"min": float(depth.min()), "median": float(depth.median()),
-                                       "max": float(depth.max())},
-                                seconds_per_network=float(networks["seconds"].mean()))
+    result = LayerProfileResult(
+        space=space,
+        n_networks=len(networks),
+        proposal=proposal,
+        stats=stats,
+        settings=dict(settings),
+        depth={"min": float(depth.min()), "median": float(depth.median()), "max": float(depth.max())},
+        seconds_per_network=float(networks["seconds"].mean()),
+    )
     lam = networks[LAMBDA_COLUMNS].to_numpy(dtype=float)
     has_bin = _bins_present(networks["depth"].to_numpy(dtype=int))
     for acc in accuracy_columns:
@@ -81,4 +107,3 @@ def _bins_present(depths: np.ndarray) -> np.ndarray:
             cache[d] = row
         out[i] = cache[d]
     return out
-

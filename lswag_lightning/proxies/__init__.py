@@ -3,6 +3,7 @@
 The registry (:mod:`~lswag_lightning.proxies.registry`) is a leaf; the proxy modules are imported here, once, and
 their ``@register_proxy`` decorators fill it.
 """
+
 # The built-in proxies (their import registers them); the registry never imports them itself.
 from lswag_lightning.proxies import az_nas, baselines, lswag, vkdnw  # noqa: F401
 from lswag_lightning.proxies.engine import ScoringOptions, score_network
@@ -15,5 +16,13 @@ from lswag_lightning.proxies.registry import (
 )
 from lswag_lightning.proxies.report import ProxyReport
 
-__all__ = ["ProxyReport", "ProxySpec", "ScoringOptions", "available_proxies", "get_proxy", "higher_is_better",
-           "register_proxy", "score_network"]
+__all__ = [
+    "ProxyReport",
+    "ProxySpec",
+    "ScoringOptions",
+    "available_proxies",
+    "get_proxy",
+    "higher_is_better",
+    "register_proxy",
+    "score_network",
+]

@@ -2,12 +2,13 @@
 MeCo (one real image, the model's own initialisation). PROXIES2.md §1 and §3 define them.
 
 Re-initialised weights are never written into a module: they live in a parameter dict used through
-``torch.func.functional_call`` (``ProbePasses.functional_forward``), so the caller's model (and the engine's copy, which other passes use) keeps its
-weights. Every random draw (weights, Gaussian input, Rademacher vectors) comes from a CPU ``torch.Generator`` seeded
-with the session's ``seed`` and is then moved to the model's device, so values are reproducible, the same on a CPU and a
-GPU (up to floating-point round-off; a CUDA generator would draw other numbers), and the global random streams are not
-touched.
+``torch.func.functional_call`` (``ProbePasses.functional_forward``), so the caller's model (and the engine's copy,
+which other passes use) keeps its weights. Every random draw (weights, Gaussian input, Rademacher vectors) comes from
+a CPU ``torch.Generator`` seeded with the session's ``seed`` and is then moved to the model's device, so values are
+reproducible, the same on a CPU and a GPU (up to floating-point round-off; a CUDA generator would draw other
+numbers), and the global random streams are not touched.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,9 @@ def _generator(seed: int) -> torch.Generator:
     return generator
 
 
-def gaussian_like(shape: torch.Size, generator: torch.Generator, device: torch.device,
-                  dtype: torch.dtype) -> torch.Tensor:
+def gaussian_like(
+    shape: torch.Size, generator: torch.Generator, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
     """Standard normal draws of ``shape`` from ``generator`` (CPU), on ``device``."""
     return torch.randn(shape, generator=generator, dtype=dtype).to(device)
 
@@ -149,8 +151,10 @@ def az_pass(probe: ProbePasses, work: nn.Module) -> AZResult:
     with block_features(work, opts.block_points, covariance_entropy) as features:
         probe.functional_forward(work, {**state, **buffers}, x, y)
     if len(features.tensors) < 2:
-        raise ProxyError(f"AZ-NAS needs at least two block features, found {len(features.tensors)} "
-                         f"({features.names}); pass block_points=[module names]")
+        raise ProxyError(
+            f"AZ-NAS needs at least two block features, found {len(features.tensors)} "
+            f"({features.names}); pass block_points=[module names]"
+        )
     entropies = features.measures
     trainability: list[float] = [math.nan] * (len(features.tensors) - 1)
     for index in range(len(features.tensors) - 1, 0, -1):
@@ -161,8 +165,12 @@ def az_pass(probe: ProbePasses, work: nn.Module) -> AZResult:
         else:
             (grad,) = torch.autograd.grad(current, previous, grad_outputs=v, retain_graph=True, allow_unused=True)
         trainability[index - 1] = block_trainability(grad, v, previous)
-    return AZResult(names=features.names, entropies=entropies, trainability=trainability,
-                    protocol={"protocol": protocol, "input": source, "batch": int(x.shape[0])})
+    return AZResult(
+        names=features.names,
+        entropies=entropies,
+        trainability=trainability,
+        protocol={"protocol": protocol, "input": source, "batch": int(x.shape[0])},
+    )
 
 
 def channel_correlation_min_eigenvalue(sample: torch.Tensor) -> float:
@@ -214,8 +222,10 @@ def meco_pass(probe: ProbePasses, work: nn.Module) -> MeCoResult:
     index = torch.arange(min(probe.inputs.shape[0], probe.options.per_sample_count), device=probe.inputs.device)
     # the statistics forward of single_sample_normalisation (if any) runs on entry, before the hooks exist
     with probe.single_sample_normalisation(work, index, enabled=True) as new_sample, torch.no_grad():
-        handles = [module.register_forward_hook(lambda m, _a, out, _n=name: on_output(_n or "<model>", m, out))
-                   for name, module in work.named_modules()]
+        handles = [
+            module.register_forward_hook(lambda m, _a, out, _n=name: on_output(_n or "<model>", m, out))
+            for name, module in work.named_modules()
+        ]
         try:
             new_sample()
             probe.forward(work, probe.inputs[:1], probe.targets_at(slice(0, 1)))
@@ -223,6 +233,8 @@ def meco_pass(probe: ProbePasses, work: nn.Module) -> MeCoResult:
             for handle in handles:
                 handle.remove()
     if not terms:
-        raise ProxyError("MeCo found no module output with a channel layout ((1, C, H, W) feature maps or (1, T, C) "
-                         "tokens) to correlate")
+        raise ProxyError(
+            "MeCo found no module output with a channel layout ((1, C, H, W) feature maps or (1, T, C) "
+            "tokens) to correlate"
+        )
     return MeCoResult(terms=terms, dropped=dropped[0])

@@ -9,6 +9,7 @@
 
 All are higher-is-better. PROXIES2.md gives the protocols; ``author_passes.py`` computes them.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,28 +27,44 @@ def _az_output(value: float, result: AZResult, name: str) -> ProxyOutput:
         notes[name] = "a block feature is constant (zero covariance), so its entropy is undefined: ranked last (-inf)"
     elif value == -math.inf:
         notes[name] = "a block is the identity (its only live path is a skip), AZ-NAS's -inf"
-    details = {"blocks": result.names, "entropies": result.entropies, "trainability": result.trainability,
-               **result.protocol}
+    details = {
+        "blocks": result.names,
+        "entropies": result.entropies,
+        "trainability": result.trainability,
+        **result.protocol,
+    }
     return ProxyOutput(value=value, notes=notes, details=details)
 
 
-@register_proxy("az_expressivity", higher_is_better=True, needs=("az_features",),
-                description="AZ-NAS expressivity: Σ_l entropy of the covariance eigenvalues of block features")
+@register_proxy(
+    "az_expressivity",
+    higher_is_better=True,
+    needs=("az_features",),
+    description="AZ-NAS expressivity: Σ_l entropy of the covariance eigenvalues of block features",
+)
 def az_expressivity(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     result: AZResult = data.get("az_features")
     return _az_output(float(sum(result.entropies)), result, "az_expressivity")
 
 
-@register_proxy("az_progressivity", higher_is_better=True, needs=("az_features",),
-                description="AZ-NAS progressivity: min_l (E_l - E_{l-1}) over consecutive block features")
+@register_proxy(
+    "az_progressivity",
+    higher_is_better=True,
+    needs=("az_features",),
+    description="AZ-NAS progressivity: min_l (E_l - E_{l-1}) over consecutive block features",
+)
 def az_progressivity(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     result: AZResult = data.get("az_features")
     e = result.entropies
     return _az_output(min(b - a for a, b in zip(e, e[1:])), result, "az_progressivity")
 
 
-@register_proxy("az_trainability", higher_is_better=True, needs=("az_features",),
-                description="AZ-NAS trainability: mean_l 2 - σ - 1/σ of Rademacher block-Jacobian estimates")
+@register_proxy(
+    "az_trainability",
+    higher_is_better=True,
+    needs=("az_features",),
+    description="AZ-NAS trainability: mean_l 2 - σ - 1/σ of Rademacher block-Jacobian estimates",
+)
 def az_trainability(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     result: AZResult = data.get("az_features")
     t = result.trainability
@@ -55,10 +72,19 @@ def az_trainability(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     return _az_output(value, result, "az_trainability")
 
 
-@register_proxy("meco", higher_is_better=True, needs=("meco_pass",),
-                description="MeCo: Σ over module outputs of the min eigenvalue of one sample's channel correlation")
+@register_proxy(
+    "meco",
+    higher_is_better=True,
+    needs=("meco_pass",),
+    description="MeCo: Σ over module outputs of the min eigenvalue of one sample's channel correlation",
+)
 def meco(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     result: MeCoResult = data.get("meco_pass")
-    return ProxyOutput(value=float(sum(v for _, v in result.terms)), details={
-        "calls": len(result.terms), "dropped_non_finite": result.dropped,
-        "terms": [{"module": n, "min_eigenvalue": v} for n, v in result.terms]})
+    return ProxyOutput(
+        value=float(sum(v for _, v in result.terms)),
+        details={
+            "calls": len(result.terms),
+            "dropped_non_finite": result.dropped,
+            "terms": [{"module": n, "min_eigenvalue": v} for n, v in result.terms],
+        },
+    )

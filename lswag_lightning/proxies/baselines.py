@@ -3,14 +3,15 @@
 Conventions follow the reference code where it matters for rankings (NASLib / NAS-Bench-Suite-Zero, ZiCo, SWAP,
 NASWOT); where a value is reported differently (e.g. synflow in log space) the docstring says so.
 """
+
 from __future__ import annotations
 
 import math
 
 import torch
 
-from lswag_lightning.proxies.options import ScoringOptions
 from lswag_lightning.proxies.lswag import expressivity
+from lswag_lightning.proxies.options import ScoringOptions
 from lswag_lightning.proxies.registry import register_proxy
 from lswag_lightning.proxies.results import ProxyError, ProxyOutput, SessionData, no_gradient_details
 
@@ -18,37 +19,59 @@ from lswag_lightning.proxies.results import ProxyError, ProxyOutput, SessionData
 def _zico(data: SessionData, need: str) -> ProxyOutput:
     stats = data.get(need)
     terms = [math.log(layer.zico_sum) if layer.zico_sum > 0 else 0.0 for layer in stats.layers]
-    return ProxyOutput(value=float(sum(terms)), details={
-        "gradient_samples": stats.num_samples,
-        "layers": [{"name": layer.name, "zico_term": t} for layer, t in zip(stats.layers, terms)],
-        "no_gradient": no_gradient_details(stats.no_gradient)})
+    return ProxyOutput(
+        value=float(sum(terms)),
+        details={
+            "gradient_samples": stats.num_samples,
+            "layers": [{"name": layer.name, "zico_term": t} for layer, t in zip(stats.layers, terms)],
+            "no_gradient": no_gradient_details(stats.no_gradient),
+        },
+    )
 
 
-@register_proxy("zico", higher_is_better=True, needs=("labels", "grad_stats"),
-                description="ZiCo: Σ_layers log Σ_w mean|g_w| / std(g_w) over K gradient samples (ICLR 2023)")
+@register_proxy(
+    "zico",
+    higher_is_better=True,
+    needs=("labels", "grad_stats"),
+    description="ZiCo: Σ_layers log Σ_w mean|g_w| / std(g_w) over K gradient samples (ICLR 2023)",
+)
 def zico(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     return _zico(data, "grad_stats")
 
 
-@register_proxy("zico_ps", higher_is_better=True, needs=("labels", "per_sample_grad_stats"),
-                description="ZiCo on per-sample gradients (mean and std over per_sample_count single samples)")
+@register_proxy(
+    "zico_ps",
+    higher_is_better=True,
+    needs=("labels", "per_sample_grad_stats"),
+    description="ZiCo on per-sample gradients (mean and std over per_sample_count single samples)",
+)
 def zico_ps(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     return _zico(data, "per_sample_grad_stats")
 
 
-@register_proxy("swap", higher_is_better=True, needs=("activations",),
-                description="SWAP: distinct sample-wise activation patterns over all activation points (ICLR 2024)")
+@register_proxy(
+    "swap",
+    higher_is_better=True,
+    needs=("activations",),
+    description="SWAP: distinct sample-wise activation patterns over all activation points (ICLR 2024)",
+)
 def swap(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     value, details = expressivity(data.get("activations"), None)
     return ProxyOutput(value=value, details=details)
 
 
-@register_proxy("swap_reg", higher_is_better=True, needs=("activations",),
-                description="regularised SWAP: SWAP × exp(-(P - µ)² / σ), P = #params in thousands")
+@register_proxy(
+    "swap_reg",
+    higher_is_better=True,
+    needs=("activations",),
+    description="regularised SWAP: SWAP × exp(-(P - µ)² / σ), P = #params in thousands",
+)
 def swap_reg(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     if options.swap_mu is None or options.swap_sigma is None:
-        raise ProxyError("swap_reg needs swap_mu and swap_sigma (the target size µ and the width σ, in "
-                         "thousands of parameters), e.g. swap_mu=1500, swap_sigma=1e6")
+        raise ProxyError(
+            "swap_reg needs swap_mu and swap_sigma (the target size µ and the width σ, in "
+            "thousands of parameters), e.g. swap_mu=1500, swap_sigma=1e6"
+        )
     value, details = expressivity(data.get("activations"), None)
     thousands = data.params / 1e3
     factor = math.exp(-((thousands - options.swap_mu) ** 2) / options.swap_sigma)
@@ -56,8 +79,12 @@ def swap_reg(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     return ProxyOutput(value=value * factor, details=details)
 
 
-@register_proxy("naswot", higher_is_better=True, needs=("naswot_kernel",),
-                description="NASWOT: log|det K_H|, K_H[i,j] = #units - Hamming(c_i, c_j) of binary codes (ICML 2021)")
+@register_proxy(
+    "naswot",
+    higher_is_better=True,
+    needs=("naswot_kernel",),
+    description="NASWOT: log|det K_H|, K_H[i,j] = #units - Hamming(c_i, c_j) of binary codes (ICML 2021)",
+)
 def naswot(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     acts = data.get("naswot_kernel")
     units = float(sum(acts.neurons))
@@ -67,14 +94,21 @@ def naswot(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     value = float(logdet)
     notes = {}
     if float(sign) == 0.0 or math.isinf(value):
-        notes["naswot"] = ("the Hamming kernel is singular: at least two samples share the same activation code "
-                           "(duplicate inputs, or a network that maps them identically)")
-    return ProxyOutput(value=value, notes=notes,
-                       details={"units": int(units), "points": len(acts.points), "kernel_sign": float(sign)})
+        notes["naswot"] = (
+            "the Hamming kernel is singular: at least two samples share the same activation code "
+            "(duplicate inputs, or a network that maps them identically)"
+        )
+    return ProxyOutput(
+        value=value, notes=notes, details={"units": int(units), "points": len(acts.points), "kernel_sign": float(sign)}
+    )
 
 
-@register_proxy("synflow", higher_is_better=True, needs=("synflow_pass",),
-                description="SynFlow, reported as log Σ_layers Σ |θ ⊙ ∂R/∂θ| (θ -> |θ|, float64, all-ones input)")
+@register_proxy(
+    "synflow",
+    higher_is_better=True,
+    needs=("synflow_pass",),
+    description="SynFlow, reported as log Σ_layers Σ |θ ⊙ ∂R/∂θ| (θ -> |θ|, float64, all-ones input)",
+)
 def synflow(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     """Natural log of the SynFlow sum (same ranking as NASLib's raw sum, without overflow in tables)."""
     layers = data.get("synflow_pass")
@@ -85,41 +119,61 @@ def synflow(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     elif math.isinf(total):
         notes["synflow"] = "the synaptic flow overflows float64"
     value = math.log(total) if total > 0 else -math.inf
-    return ProxyOutput(value=value, notes=notes, details={
-        "log_space": True, "layers": [{"name": n, "synflow": v} for n, v in layers]})
+    return ProxyOutput(
+        value=value, notes=notes, details={"log_space": True, "layers": [{"name": n, "synflow": v} for n, v in layers]}
+    )
 
 
 def _weight_gradient_reduction(data: SessionData, per_layer) -> ProxyOutput:
     grads = data.get("batch_grads")
-    terms = [float(per_layer(w.to(torch.float64), g.to(torch.float64)))
-             for w, g in zip(grads.weights, grads.grads)]
-    return ProxyOutput(value=float(sum(terms)),
-                       details={"layers": [{"name": n, "term": t} for n, t in zip(grads.names, terms)],
-                                "no_gradient": no_gradient_details(grads.no_gradient)})
+    terms = [float(per_layer(w.to(torch.float64), g.to(torch.float64))) for w, g in zip(grads.weights, grads.grads)]
+    return ProxyOutput(
+        value=float(sum(terms)),
+        details={
+            "layers": [{"name": n, "term": t} for n, t in zip(grads.names, terms)],
+            "no_gradient": no_gradient_details(grads.no_gradient),
+        },
+    )
 
 
-@register_proxy("snip", higher_is_better=True, needs=("labels", "batch_grads"),
-                description="SNIP: Σ |θ ⊙ ∂L/∂θ| over Conv/Linear weights, loss on the whole batch")
+@register_proxy(
+    "snip",
+    higher_is_better=True,
+    needs=("labels", "batch_grads"),
+    description="SNIP: Σ |θ ⊙ ∂L/∂θ| over Conv/Linear weights, loss on the whole batch",
+)
 def snip(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     return _weight_gradient_reduction(data, lambda w, g: (w * g).abs().sum())
 
 
-@register_proxy("grad_norm", higher_is_better=True, needs=("labels", "batch_grads"),
-                description="grad_norm: Σ_layers ||∂L/∂θ_l||₂ over Conv/Linear weights, loss on the whole batch")
+@register_proxy(
+    "grad_norm",
+    higher_is_better=True,
+    needs=("labels", "batch_grads"),
+    description="grad_norm: Σ_layers ||∂L/∂θ_l||₂ over Conv/Linear weights, loss on the whole batch",
+)
 def grad_norm(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     return _weight_gradient_reduction(data, lambda w, g: g.norm())
 
 
-@register_proxy("jacov", higher_is_better=True, needs=("input_grads",),
-                description="Jacobian covariance: -Σ log(v+k) + 1/(v+k) over eigenvalues of corr(J) (NASWOT v1)")
+@register_proxy(
+    "jacov",
+    higher_is_better=True,
+    needs=("input_grads",),
+    description="Jacobian covariance: -Σ log(v+k) + 1/(v+k) over eigenvalues of corr(J) (NASWOT v1)",
+)
 def jacov(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     jac = data.get("input_grads").to(torch.float64)
     centred = jac - jac.mean(dim=1, keepdim=True)
     norms = centred.norm(dim=1)
     if bool((norms == 0).any()):
         flat = int((norms == 0).nonzero()[0])
-        return ProxyOutput(value=math.nan, notes={"jacov": f"the Jacobian of sample {flat} is constant, so its "
-                                                  "correlation with the others is undefined"})
+        return ProxyOutput(
+            value=math.nan,
+            notes={
+                "jacov": f"the Jacobian of sample {flat} is constant, so its correlation with the others is undefined"
+            },
+        )
     unit = centred / norms[:, None]
     corr = unit @ unit.t()
     eig = torch.linalg.eigvalsh(corr)
@@ -128,15 +182,21 @@ def jacov(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     return ProxyOutput(value=value, details={"jitter": k, "min_eigenvalue": float(eig.min())})
 
 
-@register_proxy("params", higher_is_better=True, needs=(),
-                description="number of parameters (names matching params_exclude, e.g. auxiliary heads, left out)")
+@register_proxy(
+    "params",
+    higher_is_better=True,
+    needs=(),
+    description="number of parameters (names matching params_exclude, e.g. auxiliary heads, left out)",
+)
 def params(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     return ProxyOutput(value=float(data.params), details={"exclude": options.params_exclude})
 
 
-@register_proxy("flops", higher_is_better=True, needs=("flops_pass",),
-                description="FLOPs of one sample's forward pass (torch.utils.flop_counter; a multiply-add = 2)")
+@register_proxy(
+    "flops",
+    higher_is_better=True,
+    needs=("flops_pass",),
+    description="FLOPs of one sample's forward pass (torch.utils.flop_counter; a multiply-add = 2)",
+)
 def flops(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     return ProxyOutput(value=float(data.get("flops_pass")))
-
-

@@ -15,11 +15,13 @@ block-local Jacobian). Where they are found (``block_features``):
 A DARTS cell reads the two previous cell outputs; its block-local Jacobian is taken with respect to the previous one
 (s1), holding s0 fixed.
 """
+
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -31,6 +33,7 @@ def find_block_container(model: nn.Module) -> tuple[str, nn.Module] | None:
     """(name, container) of the blocks: the model itself when it is a Sequential/ModuleList of >= 2 modules, else
     its direct child of that kind with the most children (a parameter-free block, e.g. an NB201 cell of skips,
     is still a block); None when there is none."""
+
     def blocks_in(module: nn.Module) -> int:
         if not isinstance(module, (nn.Sequential, nn.ModuleList)):
             return 0
@@ -48,9 +51,11 @@ def find_block_container(model: nn.Module) -> tuple[str, nn.Module] | None:
 
 
 def no_blocks_message(model: nn.Module) -> str:
-    return (f"no blocks found in {type(model).__name__}: AZ-NAS needs a chain of block outputs (a direct child "
-            "nn.Sequential/nn.ModuleList of >= 2 blocks, such as `cells` or `blocks`); pass block_points=[module "
-            "names applied one after the other, e.g. the stem and each block]")
+    return (
+        f"no blocks found in {type(model).__name__}: AZ-NAS needs a chain of block outputs (a direct child "
+        "nn.Sequential/nn.ModuleList of >= 2 blocks, such as `cells` or `blocks`); pass block_points=[module "
+        "names applied one after the other, e.g. the stem and each block]"
+    )
 
 
 def first_tensor(value: Any) -> torch.Tensor | None:
@@ -81,8 +86,9 @@ class BlockFeatures:
 
 
 @contextlib.contextmanager
-def block_features(model: nn.Module, block_points: Sequence[str] | None,
-                   measure: Callable[[torch.Tensor], float]) -> Iterator[BlockFeatures]:
+def block_features(
+    model: nn.Module, block_points: Sequence[str] | None, measure: Callable[[torch.Tensor], float]
+) -> Iterator[BlockFeatures]:
     """Hooks that collect F_0..F_L during the forward run inside the ``with``; ``ProxyError`` when the model has
     no detectable blocks or ``block_points`` names a module it does not have."""
     features = BlockFeatures(measure=measure)
@@ -91,11 +97,13 @@ def block_features(model: nn.Module, block_points: Sequence[str] | None,
         modules = dict(model.named_modules())
         missing = [n for n in block_points if n not in modules]
         if missing:
-            raise ProxyError(f"block_points names {missing} are not modules of the model; use names from "
-                             "model.named_modules()")
+            raise ProxyError(
+                f"block_points names {missing} are not modules of the model; use names from model.named_modules()"
+            )
         for name in block_points:
-            handles.append(modules[name].register_forward_hook(
-                lambda _m, _args, out, _name=name: features.add(_name, out)))
+            handles.append(
+                modules[name].register_forward_hook(lambda _m, _args, out, _name=name: features.add(_name, out))
+            )
     else:
         found = find_block_container(model)
         if found is None:
@@ -114,10 +122,10 @@ def block_features(model: nn.Module, block_points: Sequence[str] | None,
         for name, block in blocks:
             norm2 = getattr(block, "norm2", None)
             if isinstance(norm2, nn.Module):
-                handles.append(norm2.register_forward_pre_hook(
-                    lambda _m, args, _name=name: features.add(f"{_name}:attn", args[0])))
-            handles.append(block.register_forward_hook(
-                lambda _m, _args, out, _name=name: features.add(_name, out)))
+                handles.append(
+                    norm2.register_forward_pre_hook(lambda _m, args, _name=name: features.add(f"{_name}:attn", args[0]))
+                )
+            handles.append(block.register_forward_hook(lambda _m, _args, out, _name=name: features.add(_name, out)))
     try:
         yield features
     finally:

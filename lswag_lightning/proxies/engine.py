@@ -18,6 +18,7 @@ with its buffers, modes and ``requires_grad`` flags restored (``copy_model=False
 every pass starts from the same buffers and the same seed, so a proxy's value does not depend on which other
 proxies were requested, nor on whether another proxy failed.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,9 +27,9 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -39,8 +40,8 @@ from lswag_lightning.proxies.options import ScoringOptions
 from lswag_lightning.proxies.passes import ProbePasses, check_logits_for_cross_entropy, is_batch_norm
 from lswag_lightning.proxies.registry import ProxySpec, available_proxies, get_proxy
 from lswag_lightning.proxies.report import ProxyReport
-from lswag_lightning.proxies.vkdnw import vkdnw_pass
 from lswag_lightning.proxies.results import ProxyError, ProxyOutput, SessionData
+from lswag_lightning.proxies.vkdnw import vkdnw_pass
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,10 @@ def default_output_adapter(output: Any) -> torch.Tensor:
         return output["logits"]
     if isinstance(getattr(output, "logits", None), torch.Tensor):
         return output.logits
-    raise ValueError(f"the model returned {type(output).__name__}, not logits; pass output_adapter=callable "
-                     "mapping the model output to a (batch, classes) tensor")
+    raise ValueError(
+        f"the model returned {type(output).__name__}, not logits; pass output_adapter=callable "
+        "mapping the model output to a (batch, classes) tensor"
+    )
 
 
 def _resolve_proxies(proxies: str | Sequence[str]) -> list[ProxySpec]:
@@ -113,17 +116,23 @@ def failure_message(pass_name: str, exc: BaseException, options: ScoringOptions)
     fix = None
     if "Expected more than 1 value per channel" in text:
         if pass_name == "gradient statistics" and options.lambda_samples == "split":
-            fix = (f"a BatchNorm layer normalises each of the lambda_k={options.lambda_k} gradient samples on its "
-                   f"own and got one sample: use a probe batch of at least {2 * options.lambda_k}")
+            fix = (
+                f"a BatchNorm layer normalises each of the lambda_k={options.lambda_k} gradient samples on its "
+                f"own and got one sample: use a probe batch of at least {2 * options.lambda_k}"
+            )
         else:
             fix = "a BatchNorm layer got one value per channel: use a probe batch of at least 2"
     elif isinstance(exc, TypeError) and "forward()" in text and "argument" in text:
-        fix = ("the model's forward needs more than the inputs: pass forward_fn=lambda module, inputs, targets: "
-               "module(inputs, targets), or model_fn returning a wrapper")
+        fix = (
+            "the model's forward needs more than the inputs: pass forward_fn=lambda module, inputs, targets: "
+            "module(inputs, targets), or model_fn returning a wrapper"
+        )
     elif pass_name == "synflow" and ("double" in text.lower() or "dtype" in text):
-        fix = ("synflow runs the model in float64; a float32 tensor made inside forward (a cast such as "
-               "x.float(), a cached mask) meets the float64 weights: build such tensors in the input's or the "
-               "weights' dtype, or leave synflow out")
+        fix = (
+            "synflow runs the model in float64; a float32 tensor made inside forward (a cast such as "
+            "x.float(), a cached mask) meets the float64 weights: build such tensors in the input's or the "
+            "weights' dtype, or leave synflow out"
+        )
     return message if fix is None else f"{message} (fix: {fix})"
 
 
@@ -131,8 +140,14 @@ def failure_message(pass_name: str, exc: BaseException, options: ScoringOptions)
 class ScoringSession:
     """Scores ``proxies`` on ``model`` with one batch; use ``score_network`` rather than this class directly."""
 
-    def __init__(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None,
-                 proxies: str | Sequence[str], options: ScoringOptions) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        inputs: torch.Tensor,
+        targets: torch.Tensor | None,
+        proxies: str | Sequence[str],
+        options: ScoringOptions,
+    ) -> None:
         if not isinstance(model, nn.Module):
             raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
@@ -159,20 +174,25 @@ class ScoringSession:
             if not bool(finite.all()):
                 bad = int((~finite).sum())
                 rows = int((~finite.reshape(inputs.shape[0], -1).all(dim=1)).sum())
-                raise ValueError(f"inputs contain {bad} non-finite values (NaN or inf) in {rows} of "
-                                 f"{inputs.shape[0]} samples; fix the probe batch (the dataset's normalisation, a "
-                                 "division by zero, a corrupt image) before scoring")
+                raise ValueError(
+                    f"inputs contain {bad} non-finite values (NaN or inf) in {rows} of "
+                    f"{inputs.shape[0]} samples; fix the probe batch (the dataset's normalisation, a "
+                    "division by zero, a corrupt image) before scoring"
+                )
         elif "input_grads" in self.needs:
             # Only jacov differentiates with respect to the inputs; every other proxy scores integer inputs.
             self.unavailable["input_grads"] = (
                 f"jacov differentiates the logits with respect to the inputs, so it needs floating-point inputs; "
                 f"the probe inputs are {inputs.dtype} (token ids or raw pixels): leave jacov out, or pass float "
-                "inputs (normalised images, or embeddings with model_fn/forward_fn)")
+                "inputs (normalised images, or embeddings with model_fn/forward_fn)"
+            )
         total = inputs.shape[0]
         if opts.lambda_samples == "batches":
             if total % opts.lambda_k:
-                raise ValueError(f"lambda_samples='batches' needs inputs holding lambda_k={opts.lambda_k} equal "
-                                 f"batches, but {total} samples do not divide by {opts.lambda_k}")
+                raise ValueError(
+                    f"lambda_samples='batches' needs inputs holding lambda_k={opts.lambda_k} equal "
+                    f"batches, but {total} samples do not divide by {opts.lambda_k}"
+                )
             batch = total // opts.lambda_k
         else:
             batch = total
@@ -185,38 +205,49 @@ class ScoringSession:
             if not isinstance(targets, torch.Tensor):
                 raise ValueError(f"targets must be a tensor, got {type(targets).__name__}")
             if targets.shape[0] != total:
-                raise ValueError(f"inputs hold {total} samples but targets hold {targets.shape[0]}; "
-                                 "pass one label per input sample")
+                raise ValueError(
+                    f"inputs hold {total} samples but targets hold {targets.shape[0]}; pass one label per input sample"
+                )
             if opts.loss_fn is None and needs_labels:  # label-free proxies ignore targets (forward_fn may use them)
                 if targets.ndim != 1 or targets.is_floating_point() or targets.dtype == torch.bool:
-                    raise ValueError(f"targets must be class indices of shape (batch,) and an integer dtype for "
-                                     f"the default cross-entropy (got shape {tuple(targets.shape)}, {targets.dtype});"
-                                     " pass loss_fn=... for other targets")
+                    raise ValueError(
+                        f"targets must be class indices of shape (batch,) and an integer dtype for "
+                        f"the default cross-entropy (got shape {tuple(targets.shape)}, {targets.dtype});"
+                        " pass loss_fn=... for other targets"
+                    )
                 if targets.numel() and int(targets.min()) < 0:
-                    raise ValueError(f"targets contain the negative label {int(targets.min())}; "
-                                     "class indices must be in 0..num_classes-1")
+                    raise ValueError(
+                        f"targets contain the negative label {int(targets.min())}; "
+                        "class indices must be in 0..num_classes-1"
+                    )
         names = {s.name for s in self.specs}
         if self.needs & {"grad_stats"}:
             if opts.lambda_samples == "split" and total < opts.lambda_k:
-                raise ValueError(f"{sorted(names & {'lswag', 'zico'})} split the batch into lambda_k="
-                                 f"{opts.lambda_k} gradient samples, so they need a batch of at least "
-                                 f"{opts.lambda_k}; got {total}. Use a larger batch (64 is the default)")
+                raise ValueError(
+                    f"{sorted(names & {'lswag', 'zico'})} split the batch into lambda_k="
+                    f"{opts.lambda_k} gradient samples, so they need a batch of at least "
+                    f"{opts.lambda_k}; got {total}. Use a larger batch (64 is the default)"
+                )
             if opts.lambda_samples == "per_sample" and min(total, opts.per_sample_count) < 2:
                 raise ValueError(f"per-sample gradient statistics need at least 2 samples; got a batch of {total}")
         if "per_sample_grad_stats" in self.needs and total < 2:
-            raise ValueError(f"zico_ps takes the std over per-sample gradients, so it needs a batch of at least 2;"
-                             f" got {total}")
+            raise ValueError(
+                f"zico_ps takes the std over per-sample gradients, so it needs a batch of at least 2; got {total}"
+            )
         if "input_grads" in self.needs and "input_grads" not in self.unavailable and batch < 2:
-            raise ValueError(f"jacov correlates the Jacobians of the samples, so it needs a batch of at least 2; "
-                             f"got {batch}")
+            raise ValueError(
+                f"jacov correlates the Jacobians of the samples, so it needs a batch of at least 2; got {batch}"
+            )
         self.inputs = inputs
         self.targets = targets
 
     def _validate_model(self) -> None:
         gradient_proxies = sorted(s.name for s in self.specs if s.needs & _GRAD_NEEDS)
         if gradient_proxies and not weight_modules(self.model):
-            raise ValueError(f"{type(self.model).__name__} has no Conv1d/2d/3d or Linear layer, so the gradient "
-                             f"proxies {gradient_proxies} have no weights to score")
+            raise ValueError(
+                f"{type(self.model).__name__} has no Conv1d/2d/3d or Linear layer, so the gradient "
+                f"proxies {gradient_proxies} have no weights to score"
+            )
         if self.options.activation_points is not None and self.needs & {"activations", "naswot_kernel"}:
             activation_modules(self.model, self.options.activation_points)  # ValueError naming unknown modules
         try:
@@ -258,9 +289,12 @@ class ScoringSession:
         """
         norms = [m for m in work.modules() if is_batch_norm(m)]
         single_value: list[bool] = []
-        handles = [m.register_forward_pre_hook(
-            lambda _m, args: single_value.append(args[0].ndim >= 2 and math.prod(args[0].shape[2:]) == 1))
-            for m in norms]
+        handles = [
+            m.register_forward_pre_hook(
+                lambda _m, args: single_value.append(args[0].ndim >= 2 and math.prod(args[0].shape[2:]) == 1)
+            )
+            for m in norms
+        ]
         work.eval()
         try:
             with torch.no_grad():
@@ -277,9 +311,11 @@ class ScoringSession:
         except ValueError:
             raise
         except Exception as exc:
-            raise ValueError(f"output_adapter failed on the model output ({type(output).__name__}): "
-                             f"{type(exc).__name__}: {exc}; it must map the output to a (batch, classes) "
-                             "tensor") from exc
+            raise ValueError(
+                f"output_adapter failed on the model output ({type(output).__name__}): "
+                f"{type(exc).__name__}: {exc}; it must map the output to a (batch, classes) "
+                "tensor"
+            ) from exc
         if not isinstance(logits, torch.Tensor):
             raise ValueError(f"output_adapter returned {type(logits).__name__}, not a tensor of logits")
         if self.options.loss_fn is None and self.targets is not None and any(s.needs_labels for s in self.specs):
@@ -301,8 +337,11 @@ class ScoringSession:
             return False
         if opts.batch_grads == "split":
             return True
-        return (opts.loss_fn is None and self.inputs.shape[0] % opts.lambda_k == 0
-                and not any(is_batch_norm(m) for m in self.model.modules()))
+        return (
+            opts.loss_fn is None
+            and self.inputs.shape[0] % opts.lambda_k == 0
+            and not any(is_batch_norm(m) for m in self.model.modules())
+        )
 
     def _plan(self, probe: ProbePasses) -> list[PlannedPass]:
         """The fewest passes delivering every need; each need is produced by exactly one pass."""
@@ -320,6 +359,7 @@ class ScoringSession:
                 for need in produces:
                     data.results[need] = result.mean_grads if need == "batch_grads" else result
                     data.need_seconds[need] = time.perf_counter() - start
+
             return run
 
         split_products = {"grad_stats"} & needs
@@ -328,29 +368,38 @@ class ScoringSession:
         if self._batch_grads_from_split:
             split_products.add("batch_grads")
         if split_products:
-            passes.append(PlannedPass("gradient statistics", frozenset(split_products),
-                                      stats_pass(lambda_plan, frozenset(split_products))))
+            passes.append(
+                PlannedPass(
+                    "gradient statistics", frozenset(split_products), stats_pass(lambda_plan, frozenset(split_products))
+                )
+            )
         if "per_sample_grad_stats" in needs - split_products:
             products = frozenset({"per_sample_grad_stats"})
             passes.append(PlannedPass("per-sample gradient statistics", products, stats_pass("per_sample", products)))
         batch_products = frozenset(needs & _BATCH_NEEDS - split_products)
         if batch_products:
+
             def batch(work: nn.Module, data: SessionData) -> None:
                 results, errors, seconds = probe.batch_pass(work, batch_products)
                 data.results.update(results)
                 data.errors.update(errors)
                 data.need_seconds.update(seconds)
+
             passes.append(PlannedPass("batch", batch_products, batch))
-        for name, need, method in (("synflow", "synflow_pass", probe.synflow_pass),
-                                   ("flops", "flops_pass", probe.flops_pass),
-                                   ("meco", "meco_pass", functools.partial(meco_pass, probe)),
-                                   ("az-nas", "az_features", functools.partial(az_pass, probe)),
-                                   ("vkdnw", "vkdnw_pass", functools.partial(vkdnw_pass, probe))):
+        for name, need, method in (
+            ("synflow", "synflow_pass", probe.synflow_pass),
+            ("flops", "flops_pass", probe.flops_pass),
+            ("meco", "meco_pass", functools.partial(meco_pass, probe)),
+            ("az-nas", "az_features", functools.partial(az_pass, probe)),
+            ("vkdnw", "vkdnw_pass", functools.partial(vkdnw_pass, probe)),
+        ):
             if need in needs:
+
                 def single(work: nn.Module, data: SessionData, _need: str = need, _method: Callable = method) -> None:
                     start = time.perf_counter()
                     data.results[_need] = _method(work)
                     data.need_seconds[_need] = time.perf_counter() - start
+
                 passes.append(PlannedPass(name, frozenset({need}), single))
         produced = [need for planned in passes for need in planned.produces]
         if sorted(produced) != sorted(needs):  # a planner bug, never the user's input
@@ -365,8 +414,12 @@ class ScoringSession:
         report = ProxyReport(settings=opts.to_settings())
         report.settings["batch_size"] = self.batch_size
         with torch.random.fork_rng(devices=devices), torch.enable_grad(), self._working_model() as work:
-            data = SessionData(options=opts, params=count_parameters(work, opts.params_exclude),
-                               batch_size=self.batch_size, parameter_tensors=len(list(work.parameters())))
+            data = SessionData(
+                options=opts,
+                params=count_parameters(work, opts.params_exclude),
+                batch_size=self.batch_size,
+                parameter_tensors=len(list(work.parameters())),
+            )
             data.need_seconds["labels"] = 0.0
             data.errors.update(self.unavailable)
             if self.inputs.is_floating_point():
@@ -376,8 +429,14 @@ class ScoringSession:
             if self.targets is not None:
                 self.targets = self.targets.to(self.device)
             initial_buffers = [(b, b.detach().clone()) for b in work.buffers()]
-            probe = ProbePasses(self.inputs, self.targets, self.batch_size, opts, self.adapter,
-                                reseed=lambda: _seed_pass(opts.seed, devices))
+            probe = ProbePasses(
+                self.inputs,
+                self.targets,
+                self.batch_size,
+                opts,
+                self.adapter,
+                reseed=lambda: _seed_pass(opts.seed, devices),
+            )
             probe.single_value_norm = self._preflight(work, probe)
             for planned in self._plan(probe):
                 with torch.no_grad():
@@ -413,8 +472,9 @@ class ScoringSession:
             output = spec.compute(data, self.options)
         except Exception as exc:  # a reduction that fails on this model's values: the status says why
             message = str(exc) if isinstance(exc, ProxyError) else f"{type(exc).__name__}: {exc}"
-            output = ProxyOutput(value=math.nan, extras={k: math.nan for k in spec.extra_values},
-                                 errors={k: message for k in keys})
+            output = ProxyOutput(
+                value=math.nan, extras={k: math.nan for k in spec.extra_values}, errors={k: message for k in keys}
+            )
         own = time.perf_counter() - start
 
         def pass_seconds(needs: Sequence[str]) -> float:
@@ -439,10 +499,16 @@ class ScoringSession:
             report.details[spec.name] = output.details
 
 
-
-def score_network(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None,
-                  proxies: str | Sequence[str] = ("lswag",), *, loss_fn: Callable | None = None,
-                  layer_interval: tuple[int, int] | None = None, **options: Any) -> ProxyReport:
+def score_network(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor | None = None,
+    proxies: str | Sequence[str] = ("lswag",),
+    *,
+    loss_fn: Callable | None = None,
+    layer_interval: tuple[int, int] | None = None,
+    **options: Any,
+) -> ProxyReport:
     """Score an (untrained) network with zero-cost proxies on one batch, leaving the model untouched.
 
     Args:

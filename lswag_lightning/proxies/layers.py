@@ -4,10 +4,11 @@ Weight layers are Conv1d/2d/3d and Linear modules (subclasses included), ordered
 pass. Activation points are the *calls* of activation modules in forward order: a module applied twice is two
 points. Depth bin of layer l (1-based) among D: ``floor((l / D) * 100 // 10)``, a decile 0..10.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -18,8 +19,18 @@ WEIGHT_LAYER_TYPES: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv
 # Activations whose output is > 0 exactly where their input is > 0, so binarising the output at 0 gives the
 # sample-wise activation pattern of METHOD.md §3 (for ReLU, GELU, SiLU, ... alike).
 ACTIVATION_TYPES: tuple[type[nn.Module], ...] = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.CELU, nn.SELU,
-    nn.GELU, nn.SiLU, nn.Hardswish, nn.Mish,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.RReLU,
+    nn.ELU,
+    nn.CELU,
+    nn.SELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Hardswish,
+    nn.Mish,
 )
 # timm's own activation modules (matched by module and class name, so timm is not imported here).
 _TIMM_ACTIVATION_NAMES = {"GELU", "GELUTanh", "QuickGELU", "Swish", "Mish", "HardSwish", "HardMish", "PReLU"}
@@ -53,17 +64,21 @@ def activation_modules(model: nn.Module, names: Sequence[str] | None = None) -> 
     modules = dict(model.named_modules())
     missing = [n for n in names if n not in modules]
     if missing:
-        raise ValueError(f"activation_points names {missing} are not modules of the model; use names from "
-                         "model.named_modules(), e.g. the Linear layers whose outputs feed a functional GELU")
+        raise ValueError(
+            f"activation_points names {missing} are not modules of the model; use names from "
+            "model.named_modules(), e.g. the Linear layers whose outputs feed a functional GELU"
+        )
     return [(n, modules[n]) for n in names]
 
 
 def no_activation_message(model: nn.Module) -> str:
     kinds = ", ".join(t.__name__ for t in ACTIVATION_TYPES)
-    return (f"no activation module found in {type(model).__name__} (looked for nn.{kinds.replace(', ', ', nn.')} "
-            "and timm's activation layers); an activation applied as a plain function (F.gelu, F.relu, "
-            "torch.relu) cannot be hooked — use activation modules such as nn.GELU, or pass "
-            "activation_points=[names of the modules whose outputs feed the activation]")
+    return (
+        f"no activation module found in {type(model).__name__} (looked for nn.{kinds.replace(', ', ', nn.')} "
+        "and timm's activation layers); an activation applied as a plain function (F.gelu, F.relu, "
+        "torch.relu) cannot be hooked — use activation modules such as nn.GELU, or pass "
+        "activation_points=[names of the modules whose outputs feed the activation]"
+    )
 
 
 def depth_bin(position: int, depth: int) -> int:
@@ -99,8 +114,9 @@ def select_by_bins(depth: int, interval: tuple[int, int] | None) -> list[bool]:
     return [lo <= b <= hi for b in depth_bins(depth)]
 
 
-def order_weight_layers(model: nn.Module, first_call: dict[nn.Module, int],
-                        used: set[nn.Module]) -> list[tuple[str, nn.Module]]:
+def order_weight_layers(
+    model: nn.Module, first_call: dict[nn.Module, int], used: set[nn.Module]
+) -> list[tuple[str, nn.Module]]:
     """Weight layers that take part in the forward pass, in forward order.
 
     ``first_call`` maps a module to the index of its first call; ``used`` are the modules whose weight received

@@ -4,6 +4,7 @@
 whose sum is 0 contributes nothing. Ψ = number of distinct sample-wise binary activation patterns over the
 selected activation points. Both higher is better; L-SWAG is their product (both reported alongside).
 """
+
 from __future__ import annotations
 
 import math
@@ -28,16 +29,27 @@ def trainability(stats: GradStatsResult, interval: tuple[int, int] | None) -> tu
     bins = depth_bins(depth)
     keep = select_by_bins(depth, interval)
     if not any(keep):
-        raise ProxyError(f"no weight layer falls in depth bins {list(interval)}: the model's {depth} weight layers "
-                         f"map to bins {sorted(set(bins))}; widen layer_interval")
+        raise ProxyError(
+            f"no weight layer falls in depth bins {list(interval)}: the model's {depth} weight layers "
+            f"map to bins {sorted(set(bins))}; widen layer_interval"
+        )
     total = 0.0
     table = []
     for layer, layer_bin, selected in zip(stats.layers, bins, keep):
         term = math.log(layer.inv_std_sum) if layer.inv_std_sum > 0 else 0.0
         if selected:
             total += term
-        table.append({"name": layer.name, "bin": layer_bin, "selected": selected, "numel": layer.numel,
-                      "zero_std": layer.n_zero_std, "lambda_term": term, "mean_log_std": layer.mean_log_std})
+        table.append(
+            {
+                "name": layer.name,
+                "bin": layer_bin,
+                "selected": selected,
+                "numel": layer.numel,
+                "zero_std": layer.n_zero_std,
+                "lambda_term": term,
+                "mean_log_std": layer.mean_log_std,
+            }
+        )
     return total, table
 
 
@@ -46,8 +58,10 @@ def expressivity(acts: ActivationResult, interval: tuple[int, int] | None) -> tu
     count = len(acts.points)
     keep = select_by_bins(count, interval)
     if not any(keep):
-        raise ProxyError(f"no activation point falls in depth bins {list(interval)} (the model has {count} "
-                         "activation points); widen psi_layers")
+        raise ProxyError(
+            f"no activation point falls in depth bins {list(interval)} (the model has {count} "
+            "activation points); widen psi_layers"
+        )
     codes = [c for c, k in zip(acts.codes, keep) if k]
     neurons = sum(n for n, k in zip(acts.neurons, keep) if k)
     distinct = count_distinct_patterns(codes)
@@ -64,9 +78,12 @@ def expressivity(acts: ActivationResult, interval: tuple[int, int] | None) -> tu
 
 
 @register_proxy(
-    "lswag", higher_is_better=True, needs=("labels", "grad_stats", "activations"),
+    "lswag",
+    higher_is_better=True,
+    needs=("labels", "grad_stats", "activations"),
     extra_values=("lswag.lambda", "lswag.psi"),
-    description="L-SWAG = Λ (layer-restricted ZiCo without mean) × Ψ (layer-wise SWAP); CVPR 2025")
+    description="L-SWAG = Λ (layer-restricted ZiCo without mean) × Ψ (layer-wise SWAP); CVPR 2025",
+)
 def lswag(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     errors: dict[str, str] = {}
     details: dict[str, Any] = {}
@@ -74,9 +91,13 @@ def lswag(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     try:
         stats: GradStatsResult = data.get("grad_stats")
         lam, layers = trainability(stats, options.layer_interval)
-        details["lambda"] = {"interval": options.layer_interval, "gradient_samples": stats.num_samples,
-                             "sample_sizes": stats.sample_sizes, "layers": layers,
-                             "no_gradient": no_gradient_details(stats.no_gradient)}
+        details["lambda"] = {
+            "interval": options.layer_interval,
+            "gradient_samples": stats.num_samples,
+            "sample_sizes": stats.sample_sizes,
+            "layers": layers,
+            "no_gradient": no_gradient_details(stats.no_gradient),
+        }
     except ProxyError as exc:
         errors["lswag.lambda"] = str(exc)
     try:
@@ -86,6 +107,10 @@ def lswag(data: SessionData, options: ScoringOptions) -> ProxyOutput:
         errors["lswag.psi"] = str(exc)
     if errors:
         errors["lswag"] = "; ".join(f"{'Λ' if k.endswith('lambda') else 'Ψ'}: {v}" for k, v in errors.items())
-    return ProxyOutput(value=lam * psi, extras={"lswag.lambda": lam, "lswag.psi": psi}, details=details,
-                       errors=errors,
-                       extra_needs={"lswag.lambda": ("grad_stats",), "lswag.psi": ("activations",)})
+    return ProxyOutput(
+        value=lam * psi,
+        extras={"lswag.lambda": lam, "lswag.psi": psi},
+        details=details,
+        errors=errors,
+        extra_needs={"lswag.lambda": ("grad_stats",), "lswag.psi": ("activations",)},
+    )

@@ -1,8 +1,10 @@
 """``ScoringOptions``: every knob of a scoring session, validated once, with the METHOD.md defaults."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -70,7 +72,7 @@ class ScoringOptions:
     vkdnw_chunk: int = 8
 
     @classmethod
-    def from_kwargs(cls, **kwargs: Any) -> "ScoringOptions":
+    def from_kwargs(cls, **kwargs: Any) -> ScoringOptions:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(kwargs) - known)
         if unknown:
@@ -90,9 +92,11 @@ class ScoringOptions:
         if opts.get("batch_grads", "batch") not in ("batch", "split"):
             raise ValueError(f"batch_grads={opts['batch_grads']!r}: use 'batch' or 'split'")
         if opts.get("batch_grads") == "split" and opts.get("lambda_samples", "split") != "split":
-            raise ValueError(f"batch_grads='split' takes snip/grad_norm's gradient from Λ's split pass, but "
-                             f"lambda_samples={opts['lambda_samples']!r}; use lambda_samples='split' or "
-                             "batch_grads='batch'")
+            raise ValueError(
+                f"batch_grads='split' takes snip/grad_norm's gradient from Λ's split pass, but "
+                f"lambda_samples={opts['lambda_samples']!r}; use lambda_samples='split' or "
+                "batch_grads='batch'"
+            )
         psi = opts.get("psi_layers", "upto")
         if isinstance(psi, str):
             if psi not in ("upto", "interval", "all"):
@@ -144,4 +148,3 @@ class ScoringOptions:
             out[f.name] = value
         out["psi_interval"] = None if self.psi_interval() is None else list(self.psi_interval())
         return out
-

@@ -12,12 +12,14 @@ delivers, is planned in ``engine.py`` (passes declared as data); a pass never de
 - synflow: a float64 pass of an all-ones input through |weights| (eval mode, via ``functional_call``).
 - flops: one sample under ``torch.utils.flop_counter`` (eval mode, no grad).
 """
+
 from __future__ import annotations
 
 import contextlib
 import math
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -92,7 +94,7 @@ class _Welford:
 class _ProbeCall(nn.Module):
     """``probe.forward(module, inputs, targets)`` as a module, so that ``functional_call`` can re-parametrise it."""
 
-    def __init__(self, module: nn.Module, probe: "ProbePasses", targets: torch.Tensor | None) -> None:
+    def __init__(self, module: nn.Module, probe: ProbePasses, targets: torch.Tensor | None) -> None:
         super().__init__()
         self.module = module
         self.probe = probe
@@ -120,9 +122,16 @@ class ProbePasses:
     sample (the engine's one-sample check sets it; see ``single_sample_normalisation``).
     """
 
-    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor | None, batch_size: int,
-                 options: ScoringOptions, adapter: Callable[[Any], torch.Tensor], reseed: Callable[[], None],
-                 single_value_norm: bool = False) -> None:
+    def __init__(
+        self,
+        inputs: torch.Tensor,
+        targets: torch.Tensor | None,
+        batch_size: int,
+        options: ScoringOptions,
+        adapter: Callable[[Any], torch.Tensor],
+        reseed: Callable[[], None],
+        single_value_norm: bool = False,
+    ) -> None:
         self.inputs = inputs
         self.targets = targets
         self.batch_size = batch_size
@@ -141,8 +150,9 @@ class ProbePasses:
             return self.options.forward_fn(work, inputs, targets)
         return work(inputs)
 
-    def functional_forward(self, work: nn.Module, state: dict[str, torch.Tensor], inputs: torch.Tensor,
-                           targets: torch.Tensor | None) -> Any:
+    def functional_forward(
+        self, work: nn.Module, state: dict[str, torch.Tensor], inputs: torch.Tensor, targets: torch.Tensor | None
+    ) -> Any:
         """The raw output of ``forward`` with ``work``'s parameters and buffers replaced by ``state`` (names as in
         ``work.named_parameters()``/``named_buffers()``); ``work`` itself is never written."""
         prefixed = {f"module.{name}": value for name, value in state.items()}
@@ -187,7 +197,7 @@ class ProbePasses:
         total = self.inputs.shape[0]
         index = torch.arange(total, device=self.inputs.device)
         if plan == "per_sample":
-            return [index[i: i + 1] for i in range(min(total, self.options.per_sample_count))]
+            return [index[i : i + 1] for i in range(min(total, self.options.per_sample_count))]
         return list(torch.tensor_split(index, self.options.lambda_k))
 
     # ------------------------------------------------------------------ gradient statistics
@@ -224,17 +234,26 @@ class ProbePasses:
         layers = [accumulators[position[m]].reduce(name, self.options.lambda_std) for name, m in order]
         mean_grads = None
         if keep_mean:
-            mean_grads = WeightGrads(names=[n for n, _ in order], weights=[m.weight.detach() for _, m in order],
-                                     grads=[accumulators[position[m]].mean.view_as(m.weight) for _, m in order])
+            mean_grads = WeightGrads(
+                names=[n for n, _ in order],
+                weights=[m.weight.detach() for _, m in order],
+                grads=[accumulators[position[m]].mean.view_as(m.weight) for _, m in order],
+            )
         no_gradient = [n for n, m in zip(names, modules) if m not in kept]
         if mean_grads is not None:
             mean_grads.no_gradient = no_gradient
-        return GradStatsResult(layers=layers, num_samples=len(chunks), sample_sizes=[len(c) for c in chunks],
-                               mean_grads=mean_grads, no_gradient=no_gradient)
+        return GradStatsResult(
+            layers=layers,
+            num_samples=len(chunks),
+            sample_sizes=[len(c) for c in chunks],
+            mean_grads=mean_grads,
+            no_gradient=no_gradient,
+        )
 
     @contextlib.contextmanager
-    def single_sample_normalisation(self, work: nn.Module, index: torch.Tensor,
-                                     enabled: bool) -> Iterator[Callable[[], None]]:
+    def single_sample_normalisation(
+        self, work: nn.Module, index: torch.Tensor, enabled: bool
+    ) -> Iterator[Callable[[], None]]:
         """Per-sample gradients through BatchNorm layers that see one value per channel on a single sample.
 
         Such a layer (BatchNorm1d on (batch, features), or a BatchNorm over a 1×1 map) cannot normalise one sample
@@ -277,9 +296,11 @@ class ProbePasses:
                 calls[module] += 1
                 if module.training and _one_value_per_channel(x) and call < len(stats[module]):
                     mean, var = stats[module][call]
-                    return nn.functional.batch_norm(x, mean, var, module.weight, module.bias, training=False,
-                                                    momentum=0.0, eps=module.eps)
+                    return nn.functional.batch_norm(
+                        x, mean, var, module.weight, module.bias, training=False, momentum=0.0, eps=module.eps
+                    )
                 return original(x)
+
             return forward
 
         def new_sample() -> None:
@@ -295,8 +316,9 @@ class ProbePasses:
                 del module.forward
 
     # ------------------------------------------------------------------ the batch pass
-    def batch_pass(self, work: nn.Module, products: frozenset[str]) -> tuple[dict[str, Any], dict[str, str],
-                                                                             dict[str, float]]:
+    def batch_pass(
+        self, work: nn.Module, products: frozenset[str]
+    ) -> tuple[dict[str, Any], dict[str, str], dict[str, float]]:
         """One forward of the batch: activation patterns / kernel, then weight and input gradients if needed.
 
         Returns (results, errors, seconds) keyed by need; an activation-detection problem fails only the
@@ -335,17 +357,18 @@ class ProbePasses:
         if want_wgrad:
             start = time.perf_counter()
             loss = self.loss(logits, y)
-            grads = torch.autograd.grad(loss, [m.weight for m in modules], allow_unused=True,
-                                        retain_graph=want_igrad)
+            grads = torch.autograd.grad(loss, [m.weight for m in modules], allow_unused=True, retain_graph=want_igrad)
             used = {m for m, g in zip(modules, grads) if g is not None}
             if not used:
                 raise ProxyError("the loss does not depend on any Conv/Linear weight")
             order = [(n, m) for n, m in order_weight_layers(work, first_call, used) if m in used]
             by_module = dict(zip(modules, grads))
             results["batch_grads"] = WeightGrads(
-                names=[n for n, _ in order], weights=[m.weight.detach() for _, m in order],
-                grads=[by_module[m] for _, m in order], no_gradient=[n for n, m in zip(names, modules)
-                                                                      if m not in used])
+                names=[n for n, _ in order],
+                weights=[m.weight.detach() for _, m in order],
+                grads=[by_module[m] for _, m in order],
+                no_gradient=[n for n, m in zip(names, modules) if m not in used],
+            )
             seconds["batch_grads"] = forward_seconds + time.perf_counter() - start
         if want_igrad:
             start = time.perf_counter()
@@ -366,13 +389,15 @@ class ProbePasses:
         params = {}
         for name, p in work.named_parameters():
             params[name] = p.detach().to(torch.float64).abs().requires_grad_(id(p) in weight_ids)
-        buffers = {name: (b.detach().to(torch.float64) if b.is_floating_point() else b)
-                   for name, b in work.named_buffers()}
+        buffers = {
+            name: (b.detach().to(torch.float64) if b.is_floating_point() else b) for name, b in work.named_buffers()
+        }
         dtype = torch.float64 if self.inputs.is_floating_point() else self.inputs.dtype
         ones = torch.ones((1, *self.inputs.shape[1:]), dtype=dtype, device=self.inputs.device)
         with self.order_recorder(work) as first_call:
-            logits = self.adapter(self.functional_forward(work, {**params, **buffers}, ones,
-                                                          self.targets_at(slice(0, 1))))
+            logits = self.adapter(
+                self.functional_forward(work, {**params, **buffers}, ones, self.targets_at(slice(0, 1)))
+            )
         names = [n for n, p in work.named_parameters() if id(p) in weight_ids]
         grads = torch.autograd.grad(logits.sum(), [params[n] for n in names], allow_unused=True)
         by_name = dict(zip(names, grads))
@@ -397,19 +422,30 @@ class ProbePasses:
 def check_logits_for_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, error: type[Exception]) -> None:
     """The default loss's requirements: (batch, classes) logits and labels below the class count."""
     if logits.ndim != 2:
-        raise error(f"the default cross-entropy needs logits of shape (batch, classes), the model gave "
-                    f"{tuple(logits.shape)}; pass loss_fn=... or output_adapter=...")
+        raise error(
+            f"the default cross-entropy needs logits of shape (batch, classes), the model gave "
+            f"{tuple(logits.shape)}; pass loss_fn=... or output_adapter=..."
+        )
     num_classes = logits.shape[1]
     if targets.numel() and int(targets.max()) >= num_classes:
-        raise error(f"targets contain label {int(targets.max())} but the model outputs {num_classes} "
-                    f"classes; labels must be in 0..{num_classes - 1} (check num_classes)")
+        raise error(
+            f"targets contain label {int(targets.max())} but the model outputs {num_classes} "
+            f"classes; labels must be in 0..{num_classes - 1} (check num_classes)"
+        )
 
 
 class _ActivationHooks:
     """Forward hooks on the activation points of one batch forward: bit-packed patterns and the NASWOT kernel."""
 
-    def __init__(self, work: nn.Module, options: ScoringOptions, samples: int, want_codes: bool, want_gram: bool,
-                 device: torch.device) -> None:
+    def __init__(
+        self,
+        work: nn.Module,
+        options: ScoringOptions,
+        samples: int,
+        want_codes: bool,
+        want_gram: bool,
+        device: torch.device,
+    ) -> None:
         self.samples = samples
         self.want_codes, self.want_gram = want_codes, want_gram
         self.points: list[str] = []
@@ -426,16 +462,19 @@ class _ActivationHooks:
         if want_codes or want_gram:
             self.modules = activation_modules(work, options.activation_points)
             for name, module in self.modules:
-                self.handles.append(module.register_forward_hook(
-                    lambda mod, inp, out, _name=name: self.on_activation(_name, out)))
+                self.handles.append(
+                    module.register_forward_hook(lambda mod, inp, out, _name=name: self.on_activation(_name, out))
+                )
 
     def on_activation(self, name: str, output: Any) -> None:
         if not isinstance(output, torch.Tensor) or self.errors:
             return
         samples = self.samples
         if output.ndim == 0 or output.shape[0] != samples:
-            self.errors.append(f"activation point {name!r} has output shape {tuple(output.shape)}: the batch of "
-                               f"{samples} must be its first dimension (sequence-first layouts are not supported)")
+            self.errors.append(
+                f"activation point {name!r} has output shape {tuple(output.shape)}: the batch of "
+                f"{samples} must be its first dimension (sequence-first layouts are not supported)"
+            )
             return
         self.calls[name] = self.calls.get(name, 0) + 1
         self.points.append(name if self.calls[name] == 1 else f"{name}#{self.calls[name]}")
@@ -465,11 +504,17 @@ class _ActivationHooks:
         if not self.modules:
             return no_activation_message(self.work)
         if not self.points:
-            return ("activation modules exist but none was called in the forward pass; "
-                    + no_activation_message(self.work))
+            return "activation modules exist but none was called in the forward pass; " + no_activation_message(
+                self.work
+            )
         return None
 
     def result(self) -> ActivationResult:
-        return ActivationResult(points=self.points, neurons=self.neurons,
-                                codes=self.codes if self.want_codes else None, gram=self.gram,
-                                row_sums=self.row_sums, samples=self.samples)
+        return ActivationResult(
+            points=self.points,
+            neurons=self.neurons,
+            codes=self.codes if self.want_codes else None,
+            gram=self.gram,
+            row_sums=self.row_sums,
+            samples=self.samples,
+        )

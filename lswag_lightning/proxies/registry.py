@@ -7,11 +7,12 @@ A leaf, as timm's registry: this module imports none of its entries. The package
 __init__.py``) imports every proxy module once, so any import under ``lswag_lightning.proxies`` fills the registry
 before an accessor can run.
 """
+
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 # What a proxy can need from the engine. The engine runs each needed pass once for all proxies.
 NEEDS = {
@@ -25,10 +26,10 @@ NEEDS = {
     "synflow_pass": "its own float64 forward+backward of an all-ones input with |weights|",
     "flops_pass": "a one-sample forward under torch.utils.flop_counter",
     "az_features": "AZ-NAS: a Gaussian batch through Kaiming re-initialised weights, block features and block-local "
-                   "Jacobian products (its own forward + one backward)",
+    "Jacobian products (its own forward + one backward)",
     "meco_pass": "MeCo: one forward of the first probe sample (batch 1, the model's own weights)",
     "vkdnw_pass": "VKDNW: per-sample Jacobians of the logits on sampled weights, Gaussian batch, eval mode, "
-                  "Kaiming re-initialisation (vectorised reverse passes, one per class)",
+    "Kaiming re-initialisation (vectorised reverse passes, one per class)",
 }
 
 
@@ -56,8 +57,14 @@ class ProxySpec:
 _REGISTRY: dict[str, ProxySpec] = {}
 
 
-def register_proxy(name: str, *, higher_is_better: bool, needs: tuple[str, ...] | frozenset[str],
-                   description: str, extra_values: tuple[str, ...] = ()) -> Callable:
+def register_proxy(
+    name: str,
+    *,
+    higher_is_better: bool,
+    needs: tuple[str, ...] | frozenset[str],
+    description: str,
+    extra_values: tuple[str, ...] = (),
+) -> Callable:
     """Decorator registering ``compute`` under ``name``. Registering a name twice is an error."""
     unknown = set(needs) - set(NEEDS)
     if unknown:
@@ -66,8 +73,7 @@ def register_proxy(name: str, *, higher_is_better: bool, needs: tuple[str, ...] 
     def decorate(compute: Callable) -> Callable:
         if name in _REGISTRY:
             raise ValueError(f"a proxy named {name!r} is already registered")
-        _REGISTRY[name] = ProxySpec(name, compute, higher_is_better, frozenset(needs), description,
-                                    tuple(extra_values))
+        _REGISTRY[name] = ProxySpec(name, compute, higher_is_better, frozenset(needs), description, tuple(extra_values))
         return compute
 
     return decorate

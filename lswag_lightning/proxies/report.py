@@ -1,4 +1,5 @@
 """``ProxyReport``: the plain-data result of one scoring session, serialisable to JSON."""
+
 from __future__ import annotations
 
 import math
@@ -52,7 +53,7 @@ class ProxyReport:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ProxyReport":
+    def from_dict(cls, data: dict[str, Any]) -> ProxyReport:
         """Inverse of ``to_dict`` (None values come back as NaN)."""
         return cls(
             values={k: (math.nan if v is None else float(v)) for k, v in data.get("values", {}).items()},

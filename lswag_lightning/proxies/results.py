@@ -1,4 +1,5 @@
 """What the engine's passes deliver and what a proxy's ``compute`` returns: plain data shared by every proxy."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ class GradStatsResult:
     layers: list[LayerGradStats]  # forward order
     num_samples: int  # K
     sample_sizes: list[int]
-    mean_grads: "WeightGrads | None" = None  # mean of the K gradients, kept when it is the batch gradient
+    mean_grads: WeightGrads | None = None  # mean of the K gradients, kept when it is the batch gradient
     no_gradient: list[str] = field(default_factory=list)  # weight layers the loss does not reach (skipped)
 
 
@@ -80,7 +81,6 @@ class ProxyOutput:
     errors: dict[str, str] = field(default_factory=dict)  # key (name or extra) -> why it could not be computed
     notes: dict[str, str] = field(default_factory=dict)  # key -> why a value is not finite
     extra_needs: dict[str, tuple[str, ...]] = field(default_factory=dict)  # extra -> the needs it used
-
 
 
 def no_gradient_details(layers: list[str]) -> dict[str, Any]:

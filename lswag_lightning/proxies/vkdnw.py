@@ -13,6 +13,7 @@ Fisher (1/B) Σ J_nᵀ L_n L_nᵀ J_n with ``"exact"``). VKDNW = -Σ_{k=1..9} q�
 The per-sample Jacobians come from ``torch.func``: ``jacrev`` with respect to one scalar added to element 0 of each
 sampled tensor, ``vmap`` over samples (eval mode makes samples independent), in chunks to bound memory.
 """
+
 from __future__ import annotations
 
 import math
@@ -60,8 +61,9 @@ def multinomial_cholesky(pi: torch.Tensor) -> torch.Tensor:
 
 def decile_entropy(eigenvalues: torch.Tensor) -> float:
     """-Σ q̂ ln(q̂ + 1e-10) over the 9 deciles q of the eigenvalues, q̂ = q / (Σ|q| + 1e-10)."""
-    q = torch.quantile(eigenvalues.to(torch.float64), torch.linspace(0.1, 0.9, 9, dtype=torch.float64,
-                                                                     device=eigenvalues.device))
+    q = torch.quantile(
+        eigenvalues.to(torch.float64), torch.linspace(0.1, 0.9, 9, dtype=torch.float64, device=eigenvalues.device)
+    )
     q_hat = q / (q.abs().sum() + _EPS)
     return float(-(q_hat * torch.log(q_hat + _EPS)).sum())
 
@@ -127,21 +129,41 @@ def vkdnw_pass(probe: ProbePasses, work: nn.Module) -> VKDNWResult:
         eig = torch.linalg.eigvalsh(fisher)
     except RuntimeError:  # the authors' rule when the decomposition fails: VKDNW = 0
         return VKDNWResult(entropy=0.0, tensors=len(names), sampled=sampled, eigenvalues=[], input=source)
-    return VKDNWResult(entropy=decile_entropy(eig), tensors=len(names), sampled=sampled,
-                       eigenvalues=[float(v) for v in eig], input=source)
+    return VKDNWResult(
+        entropy=decile_entropy(eig),
+        tensors=len(names),
+        sampled=sampled,
+        eigenvalues=[float(v) for v in eig],
+        input=source,
+    )
 
 
-@register_proxy("vkdnw", higher_is_better=True, needs=("vkdnw_pass",),
-                description="VKDNW: entropy of the deciles of the Fisher spectrum on sampled weights (CVPR 2025)")
+@register_proxy(
+    "vkdnw",
+    higher_is_better=True,
+    needs=("vkdnw_pass",),
+    description="VKDNW: entropy of the deciles of the Fisher spectrum on sampled weights (CVPR 2025)",
+)
 def vkdnw(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     result: VKDNWResult = data.get("vkdnw_pass")
-    return ProxyOutput(value=result.entropy, details={
-        "max": math.log(9), "sampled_tensors": len(result.sampled), "fisher": options.vkdnw_fisher,
-        "input": result.input, "eigenvalues": result.eigenvalues})
+    return ProxyOutput(
+        value=result.entropy,
+        details={
+            "max": math.log(9),
+            "sampled_tensors": len(result.sampled),
+            "fisher": options.vkdnw_fisher,
+            "input": result.input,
+            "eigenvalues": result.eigenvalues,
+        },
+    )
 
 
-@register_proxy("vkdnw_layers", higher_is_better=True, needs=(),
-                description="ℵ: the number of parameter tensors of the model (VKDNW's first ranking key)")
+@register_proxy(
+    "vkdnw_layers",
+    higher_is_better=True,
+    needs=(),
+    description="ℵ: the number of parameter tensors of the model (VKDNW's first ranking key)",
+)
 def vkdnw_layers(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     return ProxyOutput(value=float(data.parameter_tensors))
 
@@ -152,9 +174,15 @@ def single_score(tensors: float, entropy: float) -> float:
     return float(tensors) + float(entropy) / (2.0 * math.log(9))
 
 
-@register_proxy("vkdnw_single", higher_is_better=True, needs=("vkdnw_pass",),
-                description="VKDNW_single: networks ordered by ℵ, then by VKDNW (ℵ + VKDNW / (2 ln 9))")
+@register_proxy(
+    "vkdnw_single",
+    higher_is_better=True,
+    needs=("vkdnw_pass",),
+    description="VKDNW_single: networks ordered by ℵ, then by VKDNW (ℵ + VKDNW / (2 ln 9))",
+)
 def vkdnw_single(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     result: VKDNWResult = data.get("vkdnw_pass")
-    return ProxyOutput(value=single_score(data.parameter_tensors, result.entropy),
-                       details={"vkdnw_layers": data.parameter_tensors, "vkdnw": result.entropy})
+    return ProxyOutput(
+        value=single_score(data.parameter_tensors, result.entropy),
+        details={"vkdnw_layers": data.parameter_tensors, "vkdnw": result.entropy},
+    )

@@ -19,18 +19,43 @@ Modules: :mod:`.engine` (the loop, constraints, checkpoints), :mod:`.fitness` (p
 config and command line into one search's options). Networks are built and counted by
 :mod:`lswag_lightning.candidates`.
 """
+
 from __future__ import annotations
 
 from lswag_lightning.candidates import count_flops
-from lswag_lightning.search.engine import InfeasibleBudgetError, Evaluation, Search, SearchResult, SearchSettings
-from lswag_lightning.search.fitness import (Fitness, LibraFitness, ProxyFitness, load_libra_result,
-                                            make_fitness)
+from lswag_lightning.search.engine import Evaluation, InfeasibleBudgetError, Search, SearchResult, SearchSettings
+from lswag_lightning.search.fitness import Fitness, LibraFitness, ProxyFitness, load_libra_result, make_fitness
 from lswag_lightning.search.output import write_outputs
 from lswag_lightning.search.probe import load_probe_batch
-from lswag_lightning.search.scoring import (FunctionScorer, MergedScorer, ProxyScorer, ScoreCache, Scorer,
-                                            ScoreResult, TableScorer)
+from lswag_lightning.search.scoring import (
+    FunctionScorer,
+    MergedScorer,
+    ProxyScorer,
+    ScoreCache,
+    Scorer,
+    ScoreResult,
+    TableScorer,
+)
 
-__all__ = ["Evaluation", "Fitness", "FunctionScorer", "InfeasibleBudgetError", "LibraFitness", "MergedScorer",
-           "ProxyFitness", "ProxyScorer", "ScoreCache", "ScoreResult", "Scorer", "Search", "SearchResult",
-           "SearchSettings", "TableScorer", "count_flops", "load_libra_result", "load_probe_batch", "make_fitness",
-           "write_outputs"]
+__all__ = [
+    "Evaluation",
+    "Fitness",
+    "FunctionScorer",
+    "InfeasibleBudgetError",
+    "LibraFitness",
+    "MergedScorer",
+    "ProxyFitness",
+    "ProxyScorer",
+    "ScoreCache",
+    "ScoreResult",
+    "Scorer",
+    "Search",
+    "SearchResult",
+    "SearchSettings",
+    "TableScorer",
+    "count_flops",
+    "load_libra_result",
+    "load_probe_batch",
+    "make_fitness",
+    "write_outputs",
+]

@@ -5,6 +5,7 @@ of every source into the options of one search.
 against :data:`SEARCH_KEYS`. :func:`resolve_options` merges :data:`DEFAULTS` < the space's shipped build options
 (:func:`lswag_lightning.candidates.space_build_options`) < the search config < the command line.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -19,19 +20,55 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 #: Built-in defaults, below conf/search/<config>.yaml and the command line.
 DEFAULTS: dict[str, Any] = {
-    "strategy": "evolution", "budget": 100, "seed": 0, "population": 50, "tournament": 10, "rank_pool": "history",
-    "fitness": "lswag", "libra_proxies": None, "libra_result": None, "fused_proxies": None, "fusion": None,
+    "strategy": "evolution",
+    "budget": 100,
+    "seed": 0,
+    "population": 50,
+    "tournament": 10,
+    "rank_pool": "history",
+    "fitness": "lswag",
+    "libra_proxies": None,
+    "libra_result": None,
+    "fused_proxies": None,
+    "fusion": None,
     "proxies": [],
-    "max_params": None, "max_flops": None, "max_failed_proposals": 2000, "data": "cifar10_npz", "batch_size": 64,
-    "data_seed": 0, "init_seed": 0, "score_options": {}, "checkpoint_every": 1, "train_data": "digits",
-    "train_overrides": [], "build_options": {},
+    "max_params": None,
+    "max_flops": None,
+    "max_failed_proposals": 2000,
+    "data": "cifar10_npz",
+    "batch_size": 64,
+    "data_seed": 0,
+    "init_seed": 0,
+    "score_options": {},
+    "checkpoint_every": 1,
+    "train_data": "digits",
+    "train_overrides": [],
+    "build_options": {},
 }
 
 #: Command-line values that replace the merged ones when given (not None).
-_SCALAR_OPTIONS = ("budget", "seed", "strategy", "population", "tournament", "rank_pool", "max_params", "max_flops",
-                   "max_failed_proposals", "fitness", "libra_proxies", "libra_result", "fused_proxies", "fusion", "data",
-                   "batch_size",
-                   "data_seed", "init_seed", "checkpoint_every", "train_data")
+_SCALAR_OPTIONS = (
+    "budget",
+    "seed",
+    "strategy",
+    "population",
+    "tournament",
+    "rank_pool",
+    "max_params",
+    "max_flops",
+    "max_failed_proposals",
+    "fitness",
+    "libra_proxies",
+    "libra_result",
+    "fused_proxies",
+    "fusion",
+    "data",
+    "batch_size",
+    "data_seed",
+    "init_seed",
+    "checkpoint_every",
+    "train_data",
+)
 
 #: Keys a search config may set, with what they mean (the command-line option of the same name overrides them).
 SEARCH_KEYS: dict[str, str] = {
@@ -90,8 +127,9 @@ def load_search_config(name: str | os.PathLike) -> dict[str, Any]:
             names = available_search_configs()
             close = difflib.get_close_matches(text, names, n=2)
             hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise ValueError(f"unknown search config {text!r}.{hint} Available: {', '.join(names)} "
-                             "(or give a path to a .yaml file)")
+            raise ValueError(
+                f"unknown search config {text!r}.{hint} Available: {', '.join(names)} (or give a path to a .yaml file)"
+            )
     data = _read_yaml(path)
     unknown = sorted(set(data) - set(SEARCH_KEYS))
     if unknown:

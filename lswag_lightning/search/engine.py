@@ -31,6 +31,7 @@ last completed evaluation) is written to ``<out>/checkpoint.json`` every ``check
 end. A new :class:`Search` on the same ``out`` with the same settings (the budget may grow), fitness and scorer key
 continues from it and ends exactly as an uninterrupted run would.
 """
+
 from __future__ import annotations
 
 import json
@@ -86,7 +87,7 @@ class SearchSettings:
     max_failed_proposals: int = 2000
     build_options: dict[str, Any] = field(default_factory=dict)
 
-    def validate(self) -> "SearchSettings":
+    def validate(self) -> SearchSettings:
         def positive_int(name: str, value: Any, minimum: int = 1) -> None:
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
                 raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -102,12 +103,17 @@ class SearchSettings:
             positive_int("population", self.population, 2)
             positive_int("tournament", self.tournament)
             if self.tournament > self.population:
-                raise ValueError(f"tournament (sample size S={self.tournament}) must be <= population "
-                                 f"(P={self.population})")
+                raise ValueError(
+                    f"tournament (sample size S={self.tournament}) must be <= population (P={self.population})"
+                )
         for name in ("max_params", "max_flops"):
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.number))
-                                      or not value > 0 or not math.isfinite(value)):
+            if value is not None and (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float, np.number))
+                or not value > 0
+                or not math.isfinite(value)
+            ):
                 raise ValueError(f"{name} must be a positive number or None, got {value!r}")
         if not isinstance(self.build_options, Mapping):
             raise ValueError(f"build_options must be a mapping, got {type(self.build_options).__name__}")
@@ -147,12 +153,17 @@ class Evaluation:
         return d
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "Evaluation":
-        return cls(arch=str(d["arch"]), params=int(d["params"]),
-                   flops=None if d.get("flops") is None else float(d["flops"]),
-                   values=decode_values(d.get("values", {})), status=dict(d.get("status", {})),
-                   seconds=float(d.get("seconds", 0.0)), source=str(d.get("source", "")),
-                   parent=None if d.get("parent") is None else int(d["parent"]))
+    def from_json(cls, d: Mapping[str, Any]) -> Evaluation:
+        return cls(
+            arch=str(d["arch"]),
+            params=int(d["params"]),
+            flops=None if d.get("flops") is None else float(d["flops"]),
+            values=decode_values(d.get("values", {})),
+            status=dict(d.get("status", {})),
+            seconds=float(d.get("seconds", 0.0)),
+            source=str(d.get("source", "")),
+            parent=None if d.get("parent") is None else int(d["parent"]),
+        )
 
 
 @dataclass
@@ -186,17 +197,28 @@ class Search:
         progress: show a tqdm progress bar.
     """
 
-    def __init__(self, space: Any, scorer: Scorer, fitness: Fitness, settings: SearchSettings, *,
-                 out_dir: str | os.PathLike | None = None, checkpoint_every: int = 1, resume: bool = True,
-                 progress: bool = False) -> None:
+    def __init__(
+        self,
+        space: Any,
+        scorer: Scorer,
+        fitness: Fitness,
+        settings: SearchSettings,
+        *,
+        out_dir: str | os.PathLike | None = None,
+        checkpoint_every: int = 1,
+        resume: bool = True,
+        progress: bool = False,
+    ) -> None:
         self.space = space
         self.scorer = scorer
         self.fitness = fitness
         self.settings = settings.validate()
         missing = [p for p in fitness.proxies if p not in scorer.proxies]
         if missing:
-            raise ValueError(f"the scorer does not compute {missing}, which the fitness {fitness.name!r} needs "
-                             f"(scorer proxies: {', '.join(scorer.proxies)})")
+            raise ValueError(
+                f"the scorer does not compute {missing}, which the fitness {fitness.name!r} needs "
+                f"(scorer proxies: {', '.join(scorer.proxies)})"
+            )
         if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be an integer >= 1, got {checkpoint_every!r}")
         self.checkpoint_every = checkpoint_every
@@ -206,9 +228,17 @@ class Search:
         self.history: list[Evaluation] = []
         self.population: list[int] = []
         self.trajectory: list[tuple[int, float]] = []
-        self.counters: dict[str, Any] = {"proposals": 0, "duplicates": 0, "over_params": 0, "over_flops": 0,
-                                         "min_params_rejected": None, "min_flops_rejected": None,
-                                         "scoring_seconds": 0.0, "computed": 0, "reused": 0}
+        self.counters: dict[str, Any] = {
+            "proposals": 0,
+            "duplicates": 0,
+            "over_params": 0,
+            "over_flops": 0,
+            "min_params_rejected": None,
+            "min_flops_rejected": None,
+            "scoring_seconds": 0.0,
+            "computed": 0,
+            "reused": 0,
+        }
         self.stopped: str | None = None
         self.elapsed = 0.0
         self.resumed_from = 0
@@ -227,9 +257,11 @@ class Search:
 
     def _identity(self) -> dict[str, Any]:
         f = self.fitness.describe()
-        return {"settings": self.settings.identity(),
-                "fitness": {k: f.get(k) for k in ("type", "name", "proxies", "method", "higher_is_better")},
-                "scorer_key": self.scorer.key}
+        return {
+            "settings": self.settings.identity(),
+            "fitness": {k: f.get(k) for k in ("type", "name", "proxies", "method", "higher_is_better")},
+            "scorer_key": self.scorer.key,
+        }
 
     def save_checkpoint(self) -> None:
         """Write the state after the last completed evaluation to ``<out_dir>/checkpoint.json`` (atomic).
@@ -240,12 +272,20 @@ class Search:
         if self.checkpoint_path is None:
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        state = {"format": CHECKPOINT_FORMAT, "kind": "lswag-search checkpoint", **self._identity(),
-                 "budget": self.settings.budget, "rng": self._rng_snapshot,
-                 "history": [e.to_json() for e in self.history], "population": list(self.population),
-                 "trajectory": [[int(i), encode_float(f)] for i, f in self.trajectory],
-                 "counters": self._counters_snapshot, "stopped": self.stopped, "elapsed": self.elapsed,
-                 "complete": self.complete}
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "kind": "lswag-search checkpoint",
+            **self._identity(),
+            "budget": self.settings.budget,
+            "rng": self._rng_snapshot,
+            "history": [e.to_json() for e in self.history],
+            "population": list(self.population),
+            "trajectory": [[int(i), encode_float(f)] for i, f in self.trajectory],
+            "counters": self._counters_snapshot,
+            "stopped": self.stopped,
+            "elapsed": self.elapsed,
+            "complete": self.complete,
+        }
         tmp = self.checkpoint_path.with_suffix(".json.tmp")
         tmp.write_text(dumps(state, nonfinite="keep"))  # values already encoded by encode_float
         tmp.replace(self.checkpoint_path)
@@ -255,8 +295,9 @@ class Search:
         try:
             state = json.loads(path.read_text())
         except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not a readable checkpoint ({err.msg}); delete it or use another --out") \
-                from None
+            raise ValueError(
+                f"{path} is not a readable checkpoint ({err.msg}); delete it or use another --out"
+            ) from None
         if state.get("format") != CHECKPOINT_FORMAT or state.get("kind") != "lswag-search checkpoint":
             raise ValueError(f"{path} is not a lswag-search checkpoint of format {CHECKPOINT_FORMAT}")
         mine = self._identity()
@@ -267,11 +308,15 @@ class Search:
                 if mine[part].get(k) != theirs.get(k):
                     diffs.append(f"{part}.{k}: checkpoint {theirs.get(k)!r} != now {mine[part].get(k)!r}")
         if state.get("scorer_key") != mine["scorer_key"]:
-            diffs.append("scorer: the probe batch, build options, init seed or scoring options differ "
-                         f"(key {state.get('scorer_key')} != {mine['scorer_key']})")
+            diffs.append(
+                "scorer: the probe batch, build options, init seed or scoring options differ "
+                f"(key {state.get('scorer_key')} != {mine['scorer_key']})"
+            )
         if diffs:
-            raise ValueError(f"{path} was written by a different search; to resume, use the same settings, or "
-                             "start afresh (another --out, or --restart): " + "; ".join(diffs))
+            raise ValueError(
+                f"{path} was written by a different search; to resume, use the same settings, or "
+                "start afresh (another --out, or --restart): " + "; ".join(diffs)
+            )
         self.rng.bit_generator.state = state["rng"]
         self._rng_snapshot = self.rng.bit_generator.state
         self.history = [Evaluation.from_json(e) for e in state["history"]]
@@ -282,8 +327,9 @@ class Search:
         self.stopped = state.get("stopped")
         self.elapsed = float(state.get("elapsed", 0.0))
         self._seen = {e.arch: i for i, e in enumerate(self.history)}
-        self._values = np.array([[e.values.get(p, math.nan) for p in self.fitness.proxies] for e in self.history],
-                                dtype=float).reshape(len(self.history), len(self.fitness.proxies))
+        self._values = np.array(
+            [[e.values.get(p, math.nan) for p in self.fitness.proxies] for e in self.history], dtype=float
+        ).reshape(len(self.history), len(self.fitness.proxies))
         self._fitness_cache = None
         self.resumed_from = len(self.history)
         if self.stopped and len(self.history) < self.settings.budget:
@@ -336,11 +382,15 @@ class Search:
         s, c = self.settings, self.counters
         parts = []
         if c["over_params"]:
-            parts.append(f"{c['over_params']} exceeded --max-params {s.max_params:,.0f} (smallest seen: "
-                         f"{c['min_params_rejected']:,} parameters)")
+            parts.append(
+                f"{c['over_params']} exceeded --max-params {s.max_params:,.0f} (smallest seen: "
+                f"{c['min_params_rejected']:,} parameters)"
+            )
         if c["over_flops"]:
-            parts.append(f"{c['over_flops']} exceeded --max-flops {s.max_flops:,.0f} (smallest seen: "
-                         f"{c['min_flops_rejected']:,} FLOPs)")
+            parts.append(
+                f"{c['over_flops']} exceeded --max-flops {s.max_flops:,.0f} (smallest seen: "
+                f"{c['min_flops_rejected']:,} FLOPs)"
+            )
         if c["duplicates"]:
             parts.append(f"{c['duplicates']} were duplicates")
         return "; ".join(parts)
@@ -375,10 +425,13 @@ class Search:
             raise InfeasibleBudgetError(
                 f"no architecture of {s.space} meets the constraints: {s.max_failed_proposals} proposals in a row "
                 f"were rejected ({self._constraint_message()}; build options: {options}). Raise --max-params / "
-                "--max-flops above the smallest value seen, or change the build options.")
-        self.stopped = (f"stopped after {len(self.history)} evaluations: {s.max_failed_proposals} proposals in a row "
-                        f"were duplicates or over budget (the feasible part of the space may be exhausted). Totals: "
-                        f"{self._constraint_message()}")
+                "--max-flops above the smallest value seen, or change the build options."
+            )
+        self.stopped = (
+            f"stopped after {len(self.history)} evaluations: {s.max_failed_proposals} proposals in a row "
+            f"were duplicates or over budget (the feasible part of the space may be exhausted). Totals: "
+            f"{self._constraint_message()}"
+        )
         log.warning(self.stopped)
         self._counters_snapshot = dict(self.counters)
         return None
@@ -399,8 +452,18 @@ class Search:
         if missing:
             raise ValueError(f"the scorer returned no value for {missing} on {arch}")
         index = len(self.history)
-        self.history.append(Evaluation(arch, params, flops, dict(result.values), dict(result.status),
-                                       float(result.seconds), result.source, parent))
+        self.history.append(
+            Evaluation(
+                arch,
+                params,
+                flops,
+                dict(result.values),
+                dict(result.status),
+                float(result.seconds),
+                result.source,
+                parent,
+            )
+        )
         self._seen[arch] = index
         self._values = np.vstack([self._values, [[result.values[p] for p in self.fitness.proxies]]])
         self._fitness_cache = None
@@ -424,8 +487,13 @@ class Search:
         if self.progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=self.settings.budget, initial=len(self.history), unit="arch",
-                       desc=f"{self.settings.strategy}/{self.fitness.name}", dynamic_ncols=True)
+            bar = tqdm(
+                total=self.settings.budget,
+                initial=len(self.history),
+                unit="arch",
+                desc=f"{self.settings.strategy}/{self.fitness.name}",
+                dynamic_ncols=True,
+            )
         new = 0
         since = 0
         try:
@@ -493,6 +561,13 @@ class Search:
     def result(self) -> SearchResult:
         ranked = self.ranked()
         best = ranked.iloc[0].to_dict() if len(ranked) else {}
-        return SearchResult(ranked=ranked, best=best, trajectory=list(self.trajectory), counters=dict(self.counters),
-                            complete=self.complete, stopped=self.stopped, resumed_from=self.resumed_from,
-                            seconds=self.elapsed)
+        return SearchResult(
+            ranked=ranked,
+            best=best,
+            trajectory=list(self.trajectory),
+            counters=dict(self.counters),
+            complete=self.complete,
+            stopped=self.stopped,
+            resumed_from=self.resumed_from,
+            seconds=self.elapsed,
+        )

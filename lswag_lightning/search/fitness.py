@@ -19,6 +19,7 @@ NaN when it cannot be computed (a NaN fitness ranks below every finite one).
 The LIBRA proxies come from the command line (``--libra-proxies a,b,c``) or from a ``lswag-libra`` result
 (:func:`load_libra_result`: its ``libra.json``, which holds the selection, the proxies' orientation and the fusion).
 """
+
 from __future__ import annotations
 
 import json
@@ -77,13 +78,19 @@ class ProxyFitness(Fitness):
         return values if self.higher_is_better else -values
 
     def describe(self) -> dict[str, Any]:
-        return {"type": "proxy", "name": self.name, "proxies": list(self.proxies),
-                "higher_is_better": self.higher_is_better}
+        return {
+            "type": "proxy",
+            "name": self.name,
+            "proxies": list(self.proxies),
+            "higher_is_better": self.higher_is_better,
+        }
 
     def explain(self) -> str:
         sign = "its value" if self.higher_is_better else "minus its value (the registry says lower is better)"
-        return (f"Fitness = the zero-cost proxy `{self.name}`: {sign}. It does not depend on the other architectures; "
-                "NaN ranks last.")
+        return (
+            f"Fitness = the zero-cost proxy `{self.name}`: {sign}. It does not depend on the other architectures; "
+            "NaN ranks last."
+        )
 
 
 class LibraFitness(Fitness):
@@ -95,11 +102,18 @@ class LibraFitness(Fitness):
     @staticmethod
     def _check_size(names: list[str]) -> None:
         if not 2 <= len(names) <= 3:
-            raise ValueError(f"LIBRA fuses 3 proxies (2 when its window held only one candidate); got {len(names)}: "
-                             f"{names}. Give --libra-proxies a,b,c (or --fitness fused for a set of any size)")
+            raise ValueError(
+                f"LIBRA fuses 3 proxies (2 when its window held only one candidate); got {len(names)}: "
+                f"{names}. Give --libra-proxies a,b,c (or --fitness fused for a set of any size)"
+            )
 
-    def __init__(self, proxies: Sequence[str], method: str = "rank_mean",
-                 higher_is_better: Mapping[str, bool] | None = None, source: str = "command line") -> None:
+    def __init__(
+        self,
+        proxies: Sequence[str],
+        method: str = "rank_mean",
+        higher_is_better: Mapping[str, bool] | None = None,
+        source: str = "command line",
+    ) -> None:
         names = [str(p).strip() for p in proxies]
         if any(not n for n in names):
             raise ValueError(f"empty proxy name in the LIBRA proxies {list(proxies)}")
@@ -118,23 +132,35 @@ class LibraFitness(Fitness):
     def __call__(self, pool: pd.DataFrame) -> np.ndarray:
         if len(pool) == 0:
             return np.zeros(0)
-        return fuse(pool, list(self.proxies), method=self.method,
-                    higher_is_better=self.orientation).to_numpy(dtype=float)
+        return fuse(pool, list(self.proxies), method=self.method, higher_is_better=self.orientation).to_numpy(
+            dtype=float
+        )
 
     def describe(self) -> dict[str, Any]:
-        return {"type": self.kind, "name": self.name, "proxies": list(self.proxies), "method": self.method,
-                "higher_is_better": dict(self.orientation), "source": self.source}
+        return {
+            "type": self.kind,
+            "name": self.name,
+            "proxies": list(self.proxies),
+            "method": self.method,
+            "higher_is_better": dict(self.orientation),
+            "source": self.source,
+        }
 
     def explain(self) -> str:
         flips = [p for p, h in self.orientation.items() if not h]
-        how = ("the mean of r/M over the proxies, in (0, 1]" if self.method == "rank_mean"
-               else "the sum of log(r/M) over the proxies (AZ-NAS style), <= 0")
+        how = (
+            "the mean of r/M over the proxies, in (0, 1]"
+            if self.method == "rank_mean"
+            else "the sum of log(r/M) over the proxies (AZ-NAS style), <= 0"
+        )
         what = "LIBRA fusion" if self.kind == "libra" else "rank fusion"
-        return (f"Fitness = {what} of {', '.join(f'`{p}`' for p in self.proxies)} (from {self.source}), "
-                f"method `{self.method}`: each proxy is oriented (negated: {', '.join(flips) or 'none'}), ranked "
-                "among the M architectures of the pool that have a finite value (average ranks for ties, rank M = "
-                f"best) and normalised to r/M; the fitness is {how}. An architecture with a NaN in any proxy gets "
-                "NaN and ranks last.")
+        return (
+            f"Fitness = {what} of {', '.join(f'`{p}`' for p in self.proxies)} (from {self.source}), "
+            f"method `{self.method}`: each proxy is oriented (negated: {', '.join(flips) or 'none'}), ranked "
+            "among the M architectures of the pool that have a finite value (average ranks for ties, rank M = "
+            f"best) and normalised to r/M; the fitness is {how}. An architecture with a NaN in any proxy gets "
+            "NaN and ranks last."
+        )
 
 
 class FusedFitness(LibraFitness):
@@ -146,11 +172,18 @@ class FusedFitness(LibraFitness):
     @staticmethod
     def _check_size(names: list[str]) -> None:
         if len(names) < 2:
-            raise ValueError(f"a fused fitness needs two or more proxies, got {names}; for one proxy use --fitness "
-                             f"{names[0] if names else '<proxy>'}")
+            raise ValueError(
+                f"a fused fitness needs two or more proxies, got {names}; for one proxy use --fitness "
+                f"{names[0] if names else '<proxy>'}"
+            )
 
-    def __init__(self, proxies: Sequence[str], method: str = "log_rank",
-                 higher_is_better: Mapping[str, bool] | None = None, source: str = "command line") -> None:
+    def __init__(
+        self,
+        proxies: Sequence[str],
+        method: str = "log_rank",
+        higher_is_better: Mapping[str, bool] | None = None,
+        source: str = "command line",
+    ) -> None:
         super().__init__(proxies, method, higher_is_better, source)
 
 
@@ -159,8 +192,9 @@ def _read_libra_json(path: str | os.PathLike) -> tuple[Path, Mapping]:
     if path.is_dir():
         path = path / "libra.json"
     if not path.is_file():
-        raise FileNotFoundError(f"LIBRA result not found: {path} (give the libra.json written by lswag-libra --out "
-                                "DIR, or that folder)")
+        raise FileNotFoundError(
+            f"LIBRA result not found: {path} (give the libra.json written by lswag-libra --out DIR, or that folder)"
+        )
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as err:
@@ -199,9 +233,14 @@ def load_libra_result(path: str | os.PathLike) -> tuple[list[str], dict[str, boo
     return proxies, hib, fusion
 
 
-def make_fitness(fitness: str, *, libra_proxies: Sequence[str] | str | None = None,
-                 libra_result: str | os.PathLike | None = None, fusion: str | None = None,
-                 fused_proxies: Sequence[str] | str | None = None) -> Fitness:
+def make_fitness(
+    fitness: str,
+    *,
+    libra_proxies: Sequence[str] | str | None = None,
+    libra_result: str | os.PathLike | None = None,
+    fusion: str | None = None,
+    fused_proxies: Sequence[str] | str | None = None,
+) -> Fitness:
     """The fitness named on the command line: ``libra``, ``fused`` or a proxy name (``lswag`` is the L-SWAG proxy).
 
     ``fused`` takes ``fused_proxies`` (two or more) or the greedy set of ``libra_result`` (``lswag-libra --greedy``),
@@ -216,18 +255,24 @@ def make_fitness(fitness: str, *, libra_proxies: Sequence[str] | str | None = No
         if fused_proxies and libra_result:
             raise ValueError("give either --fused-proxies or --libra-result (its greedy set), not both")
         if libra_result:
-            return FusedFitness(load_greedy_set(libra_result), fusion or "log_rank",
-                                source=f"the greedy set of lswag-libra result {libra_result}")
+            return FusedFitness(
+                load_greedy_set(libra_result),
+                fusion or "log_rank",
+                source=f"the greedy set of lswag-libra result {libra_result}",
+            )
         if not fused_proxies:
-            raise ValueError("--fitness fused needs its proxies: --fused-proxies a,b,c,... or --libra-result "
-                             "<lswag-libra --greedy out>/libra.json")
+            raise ValueError(
+                "--fitness fused needs its proxies: --fused-proxies a,b,c,... or --libra-result "
+                "<lswag-libra --greedy out>/libra.json"
+            )
         if isinstance(fused_proxies, str):
             fused_proxies = fused_proxies.split(",")
         return FusedFitness([p for p in fused_proxies], fusion or "log_rank")
     if fitness != "libra":
         if libra_proxies or libra_result:
-            raise ValueError(f"--libra-proxies / --libra-result only apply to --fitness libra or fused (got "
-                             f"--fitness {fitness})")
+            raise ValueError(
+                f"--libra-proxies / --libra-result only apply to --fitness libra or fused (got --fitness {fitness})"
+            )
         return ProxyFitness(fitness)
     if libra_proxies and libra_result:
         raise ValueError("give either --libra-proxies or --libra-result, not both")
@@ -235,8 +280,9 @@ def make_fitness(fitness: str, *, libra_proxies: Sequence[str] | str | None = No
         proxies, hib, method = load_libra_result(libra_result)
         return LibraFitness(proxies, fusion or method, hib, source=f"lswag-libra result {libra_result}")
     if not libra_proxies:
-        raise ValueError("--fitness libra needs its proxies: --libra-proxies a,b,c or --libra-result "
-                         "<lswag-libra out>/libra.json")
+        raise ValueError(
+            "--fitness libra needs its proxies: --libra-proxies a,b,c or --libra-result <lswag-libra out>/libra.json"
+        )
     if isinstance(libra_proxies, str):
         libra_proxies = [p for p in libra_proxies.split(",")]
     return LibraFitness(list(libra_proxies), fusion or "rank_mean")

@@ -12,15 +12,16 @@ Arch strings are passed as Hydra *quoted* values: single quotes when the arch ho
 double quotes when it holds single quotes (DARTS genotypes), backslash-escaped quotes when it holds both. An arch
 containing ``${`` (an interpolation for Hydra) or a backslash is refused; no shipped space encodes either.
 """
+
 from __future__ import annotations
 
 import logging
 import shlex
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 from lswag_lightning.jsonio import write_json
 
@@ -58,8 +59,15 @@ class TrainJob:
         return " ".join(shlex.quote(a) for a in self.command)
 
 
-def train_jobs(space: str, archs: Sequence[str], out_dir: str | Path, *, data: str | None = "digits",
-               overrides: Sequence[str] = (), python: str | None = None) -> list[TrainJob]:
+def train_jobs(
+    space: str,
+    archs: Sequence[str],
+    out_dir: str | Path,
+    *,
+    data: str | None = "digits",
+    overrides: Sequence[str] = (),
+    python: str | None = None,
+) -> list[TrainJob]:
     """The ``lswag-train`` job of each architecture (best first), in ``<out_dir>/train/rank<k>``."""
     root = Path(out_dir) / "train"
     jobs = []
@@ -74,8 +82,9 @@ def train_jobs(space: str, archs: Sequence[str], out_dir: str | Path, *, data: s
     return jobs
 
 
-def multirun_command(space: str, archs: Sequence[str], out_dir: str | Path, *, data: str | None = "digits",
-                     overrides: Sequence[str] = ()) -> str:
+def multirun_command(
+    space: str, archs: Sequence[str], out_dir: str | Path, *, data: str | None = "digits", overrides: Sequence[str] = ()
+) -> str:
     """The equivalent single Hydra multirun, as a shell command line (one job per arch, ``hydra.sweep.dir`` in
     ``<out_dir>/train_multirun``)."""
     values = ",".join(hydra_quote(a) for a in archs)
@@ -87,8 +96,9 @@ def multirun_command(space: str, archs: Sequence[str], out_dir: str | Path, *, d
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def run_train_jobs(jobs: Sequence[TrainJob], *, log_dir: str | Path | None = None,
-                   timeout: float | None = None) -> list[TrainJob]:
+def run_train_jobs(
+    jobs: Sequence[TrainJob], *, log_dir: str | Path | None = None, timeout: float | None = None
+) -> list[TrainJob]:
     """Run the jobs one after another (stdout/stderr to ``<run_dir>/train.log``); a failing job does not stop the
     others. Writes ``<log_dir>/train_jobs.json`` with each job's command and return code."""
     for job in jobs:
@@ -97,16 +107,14 @@ def run_train_jobs(jobs: Sequence[TrainJob], *, log_dir: str | Path | None = Non
         log.info("training rank %d: %s", job.rank, job.shell())
         with (run_dir / "train.log").open("w") as fh:
             try:
-                proc = subprocess.run(job.command, stdout=fh, stderr=subprocess.STDOUT, check=False,
-                                      timeout=timeout)
+                proc = subprocess.run(job.command, stdout=fh, stderr=subprocess.STDOUT, check=False, timeout=timeout)
                 job.returncode = int(proc.returncode)
             except subprocess.TimeoutExpired:
                 job.returncode = -1
                 fh.write(f"\n[lswag-search] timed out after {timeout} s\n")
         job.result_json = (run_dir / "result.json").is_file()
         if job.returncode != 0:
-            log.warning("training of rank %d failed (exit %s); see %s", job.rank, job.returncode,
-                        run_dir / "train.log")
+            log.warning("training of rank %d failed (exit %s); see %s", job.rank, job.returncode, run_dir / "train.log")
     if log_dir is not None:
         Path(log_dir).mkdir(parents=True, exist_ok=True)
         write_json(Path(log_dir) / "train_jobs.json", [asdict(j) for j in jobs], nonfinite="keep", indent=1)

@@ -7,11 +7,13 @@
 - ``fitness.png``: best fitness so far against the number of evaluations (matplotlib, imported on use).
 - ``summary.json``: the best architecture, its values, the settings and the counters (for scripts).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -69,29 +71,59 @@ def plot_trajectory(trajectory: Sequence[tuple[int, float]], path: Path, title: 
     return path
 
 
-def write_outputs(search: Search, result: SearchResult, out_dir: str | Path, *, command: str | None = None,
-                  extra_lines: Sequence[str] = ()) -> dict[str, Path]:
+def write_outputs(
+    search: Search,
+    result: SearchResult,
+    out_dir: str | Path,
+    *,
+    command: str | None = None,
+    extra_lines: Sequence[str] = (),
+) -> dict[str, Path]:
     """Write ``ranked.csv``, ``report.md``, ``fitness.png`` and ``summary.json`` into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"ranked": out / "ranked.csv", "report": out / "report.md", "plot": out / "fitness.png",
-             "summary": out / "summary.json"}
+    paths = {
+        "ranked": out / "ranked.csv",
+        "report": out / "report.md",
+        "plot": out / "fitness.png",
+        "summary": out / "summary.json",
+    }
     result.ranked.to_csv(paths["ranked"], index=False)
     s, fit, c = search.settings, search.fitness, result.counters
     pool_dependent = fit.pool_dependent
-    ylabel = (f"best fused fitness ({fit.describe().get('method')}, pool = first t archs)" if pool_dependent
-              else f"best {fit.name} (oriented)")
+    ylabel = (
+        f"best fused fitness ({fit.describe().get('method')}, pool = first t archs)"
+        if pool_dependent
+        else f"best {fit.name} (oriented)"
+    )
     if result.trajectory:
-        plot_trajectory(result.trajectory, paths["plot"],
-                        f"{s.space}: {s.strategy} search, fitness {fit.name}, seed {s.seed}", ylabel)
+        plot_trajectory(
+            result.trajectory,
+            paths["plot"],
+            f"{s.space}: {s.strategy} search, fitness {fit.name}, seed {s.seed}",
+            ylabel,
+        )
 
-    summary = {"space": s.space, "strategy": s.strategy, "seed": s.seed, "budget": s.budget,
-               "evaluations": len(search.history), "complete": result.complete, "stopped": result.stopped,
-               "best": {k: (encode_float(v) if isinstance(v, float) else (None if v is pd.NA else v))
-                        for k, v in result.best.items()},
-               "fitness": fit.describe(), "settings": s.to_dict(), "scorer": search.scorer.describe(),
-               "counters": c, "resumed_from": result.resumed_from, "seconds": result.seconds,
-               "trajectory": [[int(i) + 1, encode_float(v)] for i, v in result.trajectory]}
+    summary = {
+        "space": s.space,
+        "strategy": s.strategy,
+        "seed": s.seed,
+        "budget": s.budget,
+        "evaluations": len(search.history),
+        "complete": result.complete,
+        "stopped": result.stopped,
+        "best": {
+            k: (encode_float(v) if isinstance(v, float) else (None if v is pd.NA else v))
+            for k, v in result.best.items()
+        },
+        "fitness": fit.describe(),
+        "settings": s.to_dict(),
+        "scorer": search.scorer.describe(),
+        "counters": c,
+        "resumed_from": result.resumed_from,
+        "seconds": result.seconds,
+        "trajectory": [[int(i) + 1, encode_float(v)] for i, v in result.trajectory],
+    }
     write_json(paths["summary"], summary, nonfinite="keep", fallback=str, indent=1)
 
     lines = [f"# lswag-search: {s.space}, {s.strategy}, fitness {fit.name}", ""]
@@ -99,39 +131,71 @@ def write_outputs(search: Search, result: SearchResult, out_dir: str | Path, *, 
         lines += ["```", command, "```", ""]
     best = result.best
     if best:
-        lines += [f"**Best architecture** (fitness {_fmt(best.get('fitness'))}, {_fmt(best.get('params'))} "
-                  f"parameters):", "", "```", str(best.get("arch")), "```", ""]
-    status = ("budget spent" if result.complete else (result.stopped or "interrupted; rerun the same command to "
-                                                                         "resume"))
-    lines += ["## Settings", "",
-              f"- space `{s.space}`, build options `{dumps(s.build_options, nonfinite='keep')}`",
-              f"- strategy `{s.strategy}`" + (f": population P = {s.population}, tournament S = {s.tournament}, "
-                                              "aging (the oldest member leaves)" if s.strategy == "evolution" else ""),
-              f"- budget: {s.budget} architectures scored; seed {s.seed}",
-              f"- constraints: max params {_fmt(s.max_params) if s.max_params else 'none'}, max FLOPs "
-              f"{_fmt(s.max_flops) if s.max_flops else 'none'} (checked before scoring; rejected proposals cost no "
-              "budget)",
-              f"- scorer: `{dumps(search.scorer.describe(), nonfinite='keep', fallback=str)}`",
-              "", "## Fitness", "", fit.explain(), ""]
+        lines += [
+            f"**Best architecture** (fitness {_fmt(best.get('fitness'))}, {_fmt(best.get('params'))} parameters):",
+            "",
+            "```",
+            str(best.get("arch")),
+            "```",
+            "",
+        ]
+    status = "budget spent" if result.complete else (result.stopped or "interrupted; rerun the same command to resume")
+    lines += [
+        "## Settings",
+        "",
+        f"- space `{s.space}`, build options `{dumps(s.build_options, nonfinite='keep')}`",
+        f"- strategy `{s.strategy}`"
+        + (
+            f": population P = {s.population}, tournament S = {s.tournament}, aging (the oldest member leaves)"
+            if s.strategy == "evolution"
+            else ""
+        ),
+        f"- budget: {s.budget} architectures scored; seed {s.seed}",
+        f"- constraints: max params {_fmt(s.max_params) if s.max_params else 'none'}, max FLOPs "
+        f"{_fmt(s.max_flops) if s.max_flops else 'none'} (checked before scoring; rejected proposals cost no "
+        "budget)",
+        f"- scorer: `{dumps(search.scorer.describe(), nonfinite='keep', fallback=str)}`",
+        "",
+        "## Fitness",
+        "",
+        fit.explain(),
+        "",
+    ]
     if pool_dependent:
-        lines += [f"Rank pool: `{s.rank_pool}`. " + (
-            "During the search the ranks are taken among all architectures scored so far (recomputed after every "
-            "evaluation)." if s.rank_pool == "history" else
-            "During the search the tournament compares ranks among the current population members only.")
+        lines += [
+            f"Rank pool: `{s.rank_pool}`. "
+            + (
+                "During the search the ranks are taken among all architectures scored so far (recomputed after every "
+                "evaluation)."
+                if s.rank_pool == "history"
+                else "During the search the tournament compares ranks among the current population members only."
+            )
             + f" The ranking below and `ranked.csv` use all {len(search.history)} architectures scored as the pool; "
             "the curve in `fitness.png` shows, after t evaluations, the best fused fitness with the first t "
-            "architectures as the pool.", ""]
-    lines += ["## Budget accounting", "",
-              f"- {len(search.history)} of {s.budget} architectures scored ({status})",
-              f"- proposals {c.get('proposals')}: duplicates {c.get('duplicates')}, over the parameter budget "
-              f"{c.get('over_params')}, over the FLOPs budget {c.get('over_flops')}",
-              f"- values computed now: {c.get('computed')}; reused from a cache/table: {c.get('reused')}; scoring "
-              f"time {c.get('scoring_seconds', 0.0):.1f} s; search wall time {result.seconds:.1f} s"
-              + (f"; resumed after {result.resumed_from} evaluations" if result.resumed_from else ""), ""]
+            "architectures as the pool.",
+            "",
+        ]
+    lines += [
+        "## Budget accounting",
+        "",
+        f"- {len(search.history)} of {s.budget} architectures scored ({status})",
+        f"- proposals {c.get('proposals')}: duplicates {c.get('duplicates')}, over the parameter budget "
+        f"{c.get('over_params')}, over the FLOPs budget {c.get('over_flops')}",
+        f"- values computed now: {c.get('computed')}; reused from a cache/table: {c.get('reused')}; scoring "
+        f"time {c.get('scoring_seconds', 0.0):.1f} s; search wall time {result.seconds:.1f} s"
+        + (f"; resumed after {result.resumed_from} evaluations" if result.resumed_from else ""),
+        "",
+    ]
     if len(result.ranked):
         show = [col for col in result.ranked.columns if col not in ("source",)]
-        lines += [f"## Top {min(TOP_ROWS, len(result.ranked))}", "", *_md_table(result.ranked[show].head(TOP_ROWS)),
-                  "", "![best fitness over evaluations](fitness.png)", ""]
+        lines += [
+            f"## Top {min(TOP_ROWS, len(result.ranked))}",
+            "",
+            *_md_table(result.ranked[show].head(TOP_ROWS)),
+            "",
+            "![best fitness over evaluations](fitness.png)",
+            "",
+        ]
     lines += list(extra_lines)
     paths["report"].write_text("\n".join(lines) + "\n")
     return paths

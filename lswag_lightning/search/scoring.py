@@ -18,6 +18,7 @@ its values, so cached values are only reused under the same settings) and ``scor
 Values are floats as the proxies return them (NaN / ±inf kept, never replaced); ``ScoreResult.values`` also holds
 sub-values such as ``lswag.lambda``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,6 +37,7 @@ import numpy as np
 import torch
 
 from lswag_lightning.candidates import build_candidate
+
 # encode_float / decode_float are re-exported for search.engine and search.output
 from lswag_lightning.jsonio import decode_float, decode_values, dumps, encode_float, encode_values  # noqa: F401
 from lswag_lightning.search.probe import probe_fingerprint
@@ -198,8 +200,14 @@ class ScoreCache:
     def put(self, key: str, arch: str, result: ScoreResult, device: str | None = None) -> None:
         """Store ``result``: appended to the writer's file at once, under the file's lock (see the class)."""
         self._merge(key, arch, dict(result.values), dict(result.status))
-        record = {"key": key, "arch": arch, "values": encode_values(result.values), "status": result.status,
-                  "seconds": round(float(result.seconds), 6), "device": device}
+        record = {
+            "key": key,
+            "arch": arch,
+            "values": encode_values(result.values),
+            "status": result.status,
+            "seconds": round(float(result.seconds), 6),
+            "device": device,
+        }
         data = (dumps(record, nonfinite="keep", separators=(",", ":")) + "\n").encode()  # values encoded
         self.write_path.parent.mkdir(parents=True, exist_ok=True)
         with self.write_path.open("a+b") as fh, _file_lock(fh, shared=False):
@@ -245,10 +253,20 @@ class ProxyScorer(Scorer):
             batch's content hash).
     """
 
-    def __init__(self, space: Any, proxies: Sequence[str], images: torch.Tensor, labels: torch.Tensor, *,
-                 build_options: Mapping[str, Any] | None = None, device: str | torch.device | None = None,
-                 init_seed: int = 0, score_options: Mapping[str, Any] | None = None,
-                 cache: ScoreCache | None = None, probe: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        space: Any,
+        proxies: Sequence[str],
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        build_options: Mapping[str, Any] | None = None,
+        device: str | torch.device | None = None,
+        init_seed: int = 0,
+        score_options: Mapping[str, Any] | None = None,
+        cache: ScoreCache | None = None,
+        probe: Mapping[str, Any] | None = None,
+    ) -> None:
         from lswag_lightning.proxies import get_proxy
 
         self.proxies = tuple(dict.fromkeys(proxies))
@@ -264,19 +282,28 @@ class ProxyScorer(Scorer):
         self.cache = cache
         self.probe = dict(probe or {})
         if images.ndim != 4 or labels.ndim != 1 or len(images) != len(labels):
-            raise ValueError(f"probe batch must be images (B, C, S, S) and labels (B,), got {tuple(images.shape)} "
-                             f"and {tuple(labels.shape)}")
+            raise ValueError(
+                f"probe batch must be images (B, C, S, S) and labels (B,), got {tuple(images.shape)} "
+                f"and {tuple(labels.shape)}"
+            )
         num_classes = int(self.build_options.get("num_classes", 10))
         if int(labels.max()) >= num_classes:
-            raise ValueError(f"probe labels go up to {int(labels.max())} but the networks have num_classes="
-                             f"{num_classes}; use num_classes >= {int(labels.max()) + 1}")
+            raise ValueError(
+                f"probe labels go up to {int(labels.max())} but the networks have num_classes="
+                f"{num_classes}; use num_classes >= {int(labels.max()) + 1}"
+            )
         self.images = images.to(self.device)
         self.labels = labels.to(self.device)
-        self._key = stable_hash({
-            "format": SCORER_FORMAT, "space": getattr(space, "name", type(space).__name__),
-            "build_options": self.build_options, "init_seed": self.init_seed,
-            "score_options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.score_options.items()},
-            "probe": probe_fingerprint(images, labels)})
+        self._key = stable_hash(
+            {
+                "format": SCORER_FORMAT,
+                "space": getattr(space, "name", type(space).__name__),
+                "build_options": self.build_options,
+                "init_seed": self.init_seed,
+                "score_options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.score_options.items()},
+                "probe": probe_fingerprint(images, labels),
+            }
+        )
         self.seconds = 0.0
         self.computed = 0
         self.hits = 0
@@ -286,14 +313,21 @@ class ProxyScorer(Scorer):
         return self._key
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "device": str(self.device), "init_seed": self.init_seed,
-                "build_options": self.build_options, "score_options": self.score_options, "probe": self.probe,
-                "cache": None if self.cache is None else str(self.cache.path)}
+        return {
+            **super().describe(),
+            "device": str(self.device),
+            "init_seed": self.init_seed,
+            "build_options": self.build_options,
+            "score_options": self.score_options,
+            "probe": self.probe,
+            "cache": None if self.cache is None else str(self.cache.path),
+        }
 
     def build(self, spec: Any, arch: str) -> torch.nn.Module:
         """The freshly initialised network of ``arch`` (seeded, built on the CPU, moved to ``device``)."""
-        return build_candidate(self.space, arch, self.build_options, seed_base=self.init_seed,
-                               spec=spec).to(self.device)
+        return build_candidate(self.space, arch, self.build_options, seed_base=self.init_seed, spec=spec).to(
+            self.device
+        )
 
     def score(self, spec: Any, arch: str) -> ScoreResult:
         if self.cache is not None:
@@ -305,11 +339,16 @@ class ProxyScorer(Scorer):
 
         start = time.perf_counter()
         model = self.build(spec, arch)
-        report = score_network(model, self.images, self.labels, proxies=list(self.proxies), copy_model=False,
-                               **self.score_options)
+        report = score_network(
+            model, self.images, self.labels, proxies=list(self.proxies), copy_model=False, **self.score_options
+        )
         del model
-        result = ScoreResult({k: float(v) for k, v in report.values.items()}, dict(report.status),
-                             time.perf_counter() - start, "computed")
+        result = ScoreResult(
+            {k: float(v) for k, v in report.values.items()},
+            dict(report.status),
+            time.perf_counter() - start,
+            "computed",
+        )
         self.seconds += result.seconds
         self.computed += 1
         if self.cache is not None:
@@ -326,8 +365,16 @@ class TableScorer(Scorer):
     is scored by ``fallback`` when one is given, else it is an error naming the table.
     """
 
-    def __init__(self, space: Any, table: Any, proxies: Sequence[str], *, arch_column: str = "arch",
-                 fallback: Scorer | None = None, name: str | None = None) -> None:
+    def __init__(
+        self,
+        space: Any,
+        table: Any,
+        proxies: Sequence[str],
+        *,
+        arch_column: str = "arch",
+        fallback: Scorer | None = None,
+        name: str | None = None,
+    ) -> None:
         import pandas as pd
 
         if not isinstance(table, pd.DataFrame):
@@ -340,16 +387,23 @@ class TableScorer(Scorer):
         self.space = space
         self.proxies = tuple(dict.fromkeys(proxies))
         if arch_column not in table.columns:
-            raise ValueError(f"score table {self.name}: no {arch_column!r} column; columns: "
-                             f"{', '.join(map(str, table.columns))}")
+            raise ValueError(
+                f"score table {self.name}: no {arch_column!r} column; columns: {', '.join(map(str, table.columns))}"
+            )
         missing = [p for p in self.proxies if p not in table.columns]
         if missing:
-            raise ValueError(f"score table {self.name}: no column for proxies {missing}; proxy columns must be "
-                             f"named by registry name; columns present: {', '.join(map(str, table.columns))}")
-        columns = [c for c in table.columns if c in self.proxies
-                   or any(str(c).startswith(p + ".") for p in self.proxies)]
-        columns = [c for c in columns if not str(c).startswith(("seconds.", "status."))
-                   and pd.api.types.is_numeric_dtype(table[c])]
+            raise ValueError(
+                f"score table {self.name}: no column for proxies {missing}; proxy columns must be "
+                f"named by registry name; columns present: {', '.join(map(str, table.columns))}"
+            )
+        columns = [
+            c for c in table.columns if c in self.proxies or any(str(c).startswith(p + ".") for p in self.proxies)
+        ]
+        columns = [
+            c
+            for c in columns
+            if not str(c).startswith(("seconds.", "status.")) and pd.api.types.is_numeric_dtype(table[c])
+        ]
         self.columns = columns
         self._rows: dict[str, dict[str, float]] = {}
         for arch, row in zip(table[arch_column], table[columns].to_numpy(dtype=float, na_value=np.nan)):
@@ -360,8 +414,14 @@ class TableScorer(Scorer):
             lacking = [p for p in self.proxies if p not in fallback.proxies]
             if lacking:
                 raise ValueError(f"the fallback scorer does not compute {lacking}")
-        self._key = stable_hash({"table": self.name, "columns": columns, "rows": len(self._rows),
-                                 "fallback": None if fallback is None else fallback.key})
+        self._key = stable_hash(
+            {
+                "table": self.name,
+                "columns": columns,
+                "rows": len(self._rows),
+                "fallback": None if fallback is None else fallback.key,
+            }
+        )
         self.hits = 0
 
     @property
@@ -372,18 +432,26 @@ class TableScorer(Scorer):
         return arch in self._rows
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "table": self.name, "rows": len(self._rows), "columns": self.columns,
-                "fallback": None if self.fallback is None else self.fallback.describe()}
+        return {
+            **super().describe(),
+            "table": self.name,
+            "rows": len(self._rows),
+            "columns": self.columns,
+            "fallback": None if self.fallback is None else self.fallback.describe(),
+        }
 
     def score(self, spec: Any, arch: str) -> ScoreResult:
         row = self._rows.get(arch)
         if row is not None:
             self.hits += 1
-            return ScoreResult(dict(row), {c: ("ok" if math.isfinite(v) else "nan: from table")
-                                           for c, v in row.items()}, 0.0, "table")
+            return ScoreResult(
+                dict(row), {c: ("ok" if math.isfinite(v) else "nan: from table") for c, v in row.items()}, 0.0, "table"
+            )
         if self.fallback is None:
-            raise ValueError(f"architecture {arch} is not in the score table {self.name} ({len(self._rows)} rows) "
-                             "and no fallback scorer was given (score it live, or use a complete table)")
+            raise ValueError(
+                f"architecture {arch} is not in the score table {self.name} ({len(self._rows)} rows) "
+                "and no fallback scorer was given (score it live, or use a complete table)"
+            )
         return self.fallback.score(spec, arch)
 
 
@@ -417,8 +485,13 @@ class MergedScorer(Scorer):
         return self._key
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "parts": [{"proxies": [p for p, i in self.owner.items() if i == k],
-                                                 **s.describe()} for k, s in enumerate(self.scorers)]}
+        return {
+            **super().describe(),
+            "parts": [
+                {"proxies": [p for p, i in self.owner.items() if i == k], **s.describe()}
+                for k, s in enumerate(self.scorers)
+            ],
+        }
 
     def _owner_of(self, name: str) -> int | None:
         base = name if name in self.owner else name.split(".", 1)[0]
@@ -442,9 +515,15 @@ class MergedScorer(Scorer):
         return ScoreResult(values, status, seconds, "+".join(dict.fromkeys(sources)))
 
 
-def tables_then_live(space: Any, tables: Sequence[Any], proxies: Sequence[str], *, fallback: Scorer | None,
-                     live_for: Callable[[list[str]], Scorer] | None,
-                     skip: Callable[[str], bool] = lambda name: False) -> Scorer:
+def tables_then_live(
+    space: Any,
+    tables: Sequence[Any],
+    proxies: Sequence[str],
+    *,
+    fallback: Scorer | None,
+    live_for: Callable[[list[str]], Scorer] | None,
+    skip: Callable[[str], bool] = lambda name: False,
+) -> Scorer:
     """Each proxy read from the first of ``tables`` (paths or DataFrames) with a column for it, the others scored
     by ``live_for(names)``; archs a table lacks go to ``fallback`` (None: an error naming the table).
 
@@ -466,7 +545,9 @@ def tables_then_live(space: Any, tables: Sequence[Any], proxies: Sequence[str], 
     extra = [p for p in proxies if p not in served]
     if extra:
         if live_for is None:
-            raise ValueError(f"no score table holds {extra} (tables: {', '.join(map(str, tables))}); score them "
-                             "live (drop --table-only) or add a table with those columns")
+            raise ValueError(
+                f"no score table holds {extra} (tables: {', '.join(map(str, tables))}); score them "
+                "live (drop --table-only) or add a table with those columns"
+            )
         parts.append(live_for(extra))
     return parts[0] if len(parts) == 1 else MergedScorer(parts)

@@ -6,10 +6,11 @@
 ``tnb101_macro``). The registry (:mod:`~lswag_lightning.spaces.base`) is a leaf; the space modules are imported
 here, once, and their ``@register_space`` decorators fill it.
 """
+
 from __future__ import annotations
 
-from lswag_lightning.spaces.base import SearchSpace, available_spaces, get_space, register_space
 # The built-in spaces (their import registers them); the registry never imports them itself.
 from lswag_lightning.spaces import autoformer, darts, nb101, nb201, tnb101  # noqa: F401
+from lswag_lightning.spaces.base import SearchSpace, available_spaces, get_space, register_space
 
 __all__ = ["SearchSpace", "available_spaces", "get_space", "register_space"]

@@ -27,12 +27,14 @@ String form: compact JSON with sorted keys, e.g.
 ``{"depth":2,"embed_dim":64,"mlp_ratio":[2.0,3.0],"num_heads":[2,4]}``. ``decode`` also accepts the arch dicts
 of Auto-Prox's AutoFormer benchmark (``hidden_dim`` for ``embed_dim``).
 """
+
 from __future__ import annotations
 
 import json
 import numbers
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,8 +64,12 @@ class ViTArch:
 
     def to_dict(self) -> dict:
         """JSON-ready dict (lists, sorted keys in ``encode``)."""
-        return {"embed_dim": self.embed_dim, "depth": self.depth, "mlp_ratio": list(self.mlp_ratio),
-                "num_heads": list(self.num_heads)}
+        return {
+            "embed_dim": self.embed_dim,
+            "depth": self.depth,
+            "mlp_ratio": list(self.mlp_ratio),
+            "num_heads": list(self.num_heads),
+        }
 
 
 # ----------------------------------------------------------------------------------------------- modules
@@ -74,12 +80,27 @@ class ViTBlock(nn.Module):
     back to ``dim``); the MLP has ``int(dim * mlp_ratio)`` hidden units and an ``nn.GELU`` module.
     """
 
-    def __init__(self, dim: int, num_heads: int, head_dim: int, mlp_ratio: float, qkv_bias: bool = True,
-                 proj_drop: float = 0.0, attn_drop: float = 0.0, drop_path: float = 0.0) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        head_dim: int,
+        mlp_ratio: float,
+        qkv_bias: bool = True,
+        proj_drop: float = 0.0,
+        attn_drop: float = 0.0,
+        drop_path: float = 0.0,
+    ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=LN_EPS)
-        self.attn = Attention(dim, num_heads=num_heads, attn_head_dim=head_dim, qkv_bias=qkv_bias,
-                              attn_drop=attn_drop, proj_drop=proj_drop)
+        self.attn = Attention(
+            dim,
+            num_heads=num_heads,
+            attn_head_dim=head_dim,
+            qkv_bias=qkv_bias,
+            attn_drop=attn_drop,
+            proj_drop=proj_drop,
+        )
         self.drop_path1 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.norm2 = nn.LayerNorm(dim, eps=LN_EPS)
         self.mlp = Mlp(in_features=dim, hidden_features=int(dim * mlp_ratio), act_layer=nn.GELU, drop=proj_drop)
@@ -93,9 +114,19 @@ class ViTBlock(nn.Module):
 class AutoFormerViT(nn.Module):
     """A standalone AutoFormer subnet; images (B, in_chans, img_size, img_size) -> logits (B, num_classes)."""
 
-    def __init__(self, arch: ViTArch, num_classes: int = 10, in_chans: int = 3, img_size: int = 32,
-                 patch_size: int = 4, head_dim: int = 64, qkv_bias: bool = True, drop_rate: float = 0.0,
-                 attn_drop_rate: float = 0.0, drop_path_rate: float = 0.0) -> None:
+    def __init__(
+        self,
+        arch: ViTArch,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        img_size: int = 32,
+        patch_size: int = 4,
+        head_dim: int = 64,
+        qkv_bias: bool = True,
+        drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+    ) -> None:
         super().__init__()
         self.arch = arch
         dim = arch.embed_dim
@@ -106,11 +137,21 @@ class AutoFormerViT(nn.Module):
         self.pos_drop = nn.Dropout(drop_rate)
         # stochastic-depth rate rising linearly from 0 to drop_path_rate over the blocks
         rates = [drop_path_rate * i / max(arch.depth - 1, 1) for i in range(arch.depth)]
-        self.blocks = nn.Sequential(*[
-            ViTBlock(dim, arch.num_heads[i], head_dim, arch.mlp_ratio[i], qkv_bias=qkv_bias,
-                     proj_drop=drop_rate, attn_drop=attn_drop_rate, drop_path=rates[i])
-            for i in range(arch.depth)
-        ])
+        self.blocks = nn.Sequential(
+            *[
+                ViTBlock(
+                    dim,
+                    arch.num_heads[i],
+                    head_dim,
+                    arch.mlp_ratio[i],
+                    qkv_bias=qkv_bias,
+                    proj_drop=drop_rate,
+                    attn_drop=attn_drop_rate,
+                    drop_path=rates[i],
+                )
+                for i in range(arch.depth)
+            ]
+        )
         self.norm = nn.LayerNorm(dim, eps=LN_EPS)
         self.head_drop = nn.Dropout(drop_rate)
         self.head = nn.Linear(dim, num_classes)
@@ -169,8 +210,15 @@ class AutoFormerSpace(SearchSpace):
 
     _KEYS = ("embed_dim", "depth", "mlp_ratio", "num_heads")
 
-    def __init__(self, name: str, embed_dims: Sequence[int], depths: Sequence[int],
-                 mlp_ratios: Sequence[float], num_heads: Sequence[int], head_dim: int = 64) -> None:
+    def __init__(
+        self,
+        name: str,
+        embed_dims: Sequence[int],
+        depths: Sequence[int],
+        mlp_ratios: Sequence[float],
+        num_heads: Sequence[int],
+        head_dim: int = 64,
+    ) -> None:
         super().__init__()
         self.name = name
         self.embed_dims = tuple(int(v) for v in embed_dims)
@@ -200,9 +248,16 @@ class AutoFormerSpace(SearchSpace):
         """
         spec = self.coerce(spec)
         gen = as_generator(rng)
-        fields = [f for f, values in (("embed_dim", self.embed_dims), ("depth", self.depths),
-                                      ("mlp_ratio", self.mlp_ratios), ("num_heads", self.num_heads))
-                  if len(values) > 1]
+        fields = [
+            f
+            for f, values in (
+                ("embed_dim", self.embed_dims),
+                ("depth", self.depths),
+                ("mlp_ratio", self.mlp_ratios),
+                ("num_heads", self.num_heads),
+            )
+            if len(values) > 1
+        ]
         if not fields:
             raise ValueError(f"{self.name}: the space has a single architecture, nothing to mutate")
         field = fields[int(gen.integers(len(fields)))]
@@ -247,20 +302,24 @@ class AutoFormerSpace(SearchSpace):
             data["embed_dim"] = data.pop("hidden_dim")
         unknown = sorted(str(k) for k in data if k not in self._KEYS)
         if unknown:
-            raise ValueError(f"{where}: unknown field(s) {unknown}; allowed fields: {', '.join(self._KEYS)} "
-                             "('hidden_dim' is accepted for 'embed_dim')")
+            raise ValueError(
+                f"{where}: unknown field(s) {unknown}; allowed fields: {', '.join(self._KEYS)} "
+                "('hidden_dim' is accepted for 'embed_dim')"
+            )
         missing = [k for k in self._KEYS if k not in data]
         if missing:
             raise ValueError(f"{where}: missing field(s) {missing}; required: {', '.join(self._KEYS)}")
 
         embed = data["embed_dim"]
         if not _is_int(embed) or int(embed) not in self.embed_dims:
-            raise ValueError(f"{where}: embed_dim={embed!r} is not allowed; allowed values: "
-                             f"{', '.join(map(str, self.embed_dims))}")
+            raise ValueError(
+                f"{where}: embed_dim={embed!r} is not allowed; allowed values: {', '.join(map(str, self.embed_dims))}"
+            )
         depth = data["depth"]
         if not _is_int(depth) or int(depth) not in self.depths:
-            raise ValueError(f"{where}: depth={depth!r} is not allowed; allowed values: "
-                             f"{', '.join(map(str, self.depths))}")
+            raise ValueError(
+                f"{where}: depth={depth!r} is not allowed; allowed values: {', '.join(map(str, self.depths))}"
+            )
         depth = int(depth)
         ratios = self._per_layer(data["mlp_ratio"], "mlp_ratio", depth, self.mlp_ratios, _is_number, float)
         heads = self._per_layer(data["num_heads"], "num_heads", depth, self.num_heads, _is_int, int)
@@ -272,8 +331,10 @@ class AutoFormerSpace(SearchSpace):
         if ok_type(raw):
             raw = [raw] * depth
         if not isinstance(raw, (list, tuple)):
-            raise ValueError(f"{where}: {field} must be a list of {depth} values (one per layer) or a single "
-                             f"value; allowed values: {allowed_text}; got {type(raw).__name__}")
+            raise ValueError(
+                f"{where}: {field} must be a list of {depth} values (one per layer) or a single "
+                f"value; allowed values: {allowed_text}; got {type(raw).__name__}"
+            )
         if len(raw) != depth:
             raise ValueError(f"{where}: {field} has {len(raw)} entries but depth is {depth}; give one per layer")
         out = []
@@ -293,19 +354,48 @@ class AutoFormerSpace(SearchSpace):
             raise ValueError(f"head_dim must be >= 1, got {hd}")
         return patch, hd
 
-    def build(self, spec: Any, num_classes: int = 10, in_chans: int = 3, img_size: int = 32, *,
-              patch_size: int | None = None, head_dim: int | None = None, qkv_bias: bool = True,
-              drop_rate: float = 0.0, attn_drop_rate: float = 0.0, drop_path_rate: float = 0.0) -> nn.Module:
+    def build(
+        self,
+        spec: Any,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        img_size: int = 32,
+        *,
+        patch_size: int | None = None,
+        head_dim: int | None = None,
+        qkv_bias: bool = True,
+        drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+    ) -> nn.Module:
         """The ViT for ``spec``: (B, in_chans, img_size, img_size) -> logits (B, num_classes)."""
         arch = self.coerce(spec)
         patch, hd = self._resolve(img_size, patch_size, head_dim)
-        return AutoFormerViT(arch, num_classes=num_classes, in_chans=in_chans, img_size=img_size,
-                             patch_size=patch, head_dim=hd, qkv_bias=qkv_bias, drop_rate=drop_rate,
-                             attn_drop_rate=attn_drop_rate, drop_path_rate=drop_path_rate)
+        return AutoFormerViT(
+            arch,
+            num_classes=num_classes,
+            in_chans=in_chans,
+            img_size=img_size,
+            patch_size=patch,
+            head_dim=hd,
+            qkv_bias=qkv_bias,
+            drop_rate=drop_rate,
+            attn_drop_rate=attn_drop_rate,
+            drop_path_rate=drop_path_rate,
+        )
 
-    def param_count(self, spec: Any, num_classes: int = 10, in_chans: int = 3, img_size: int = 32, *,
-                    patch_size: int | None = None, head_dim: int | None = None, qkv_bias: bool = True,
-                    **_dropout_options: Any) -> int:
+    def param_count(
+        self,
+        spec: Any,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        img_size: int = 32,
+        *,
+        patch_size: int | None = None,
+        head_dim: int | None = None,
+        qkv_bias: bool = True,
+        **_dropout_options: Any,
+    ) -> int:
         """Closed-form trainable parameter count (equals counting ``build(...)``)."""
         arch = self.coerce(spec)
         patch, hd = self._resolve(img_size, patch_size, head_dim)
@@ -332,8 +422,7 @@ def autoformer_ti() -> AutoFormerSpace:
 @register_space("autoformer_s")
 def autoformer_s() -> AutoFormerSpace:
     """AutoFormer-S: embed {320, 384, 448}, depth {12, 13, 14}, mlp_ratio {3.0, 3.5, 4.0}, heads {5, 6, 7}."""
-    return AutoFormerSpace("autoformer_s", (320, 384, 448), (12, 13, 14), (3.0, 3.5, 4.0), (5, 6, 7),
-                           head_dim=64)
+    return AutoFormerSpace("autoformer_s", (320, 384, 448), (12, 13, 14), (3.0, 3.5, 4.0), (5, 6, 7), head_dim=64)
 
 
 @register_space("autoformer_mini")

@@ -19,13 +19,15 @@ Spaces register themselves by name with the :func:`register_space` decorator; :f
 instance. The registry is a leaf: this module imports no space; the package (``lswag_lightning/spaces/__init__.py``)
 imports every space module once, so any import under ``lswag_lightning.spaces`` fills it.
 """
+
 from __future__ import annotations
 
 import abc
 import difflib
 import json
 import numbers
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -80,8 +82,9 @@ class SearchSpace(abc.ABC):
         """Parse a string or dict (or re-validate a spec object) into a spec; ``ValueError`` naming the bad field."""
 
     @abc.abstractmethod
-    def build(self, spec: Any, num_classes: int = 10, in_chans: int = 3, img_size: int = 32,
-              **space_options: Any) -> nn.Module:
+    def build(
+        self, spec: Any, num_classes: int = 10, in_chans: int = 3, img_size: int = 32, **space_options: Any
+    ) -> nn.Module:
         """A freshly initialised model for ``spec`` (images ``(B, in_chans, img_size, img_size)`` -> logits)."""
 
     def param_count(self, spec: Any, num_classes: int = 10, **build_options: Any) -> int:
@@ -108,6 +111,7 @@ _SPACES: dict[str, Callable[[], SearchSpace]] = {}
 def register_space(name: str, factory: Callable[[], SearchSpace] | None = None) -> Callable:
     """Decorator registering a factory (a no-argument callable returning a space: the class itself, or a function)
     under ``name``; names are unique. ``register_space(name, factory)`` registers directly. Returns the factory."""
+
     def decorate(factory: Callable[[], SearchSpace]) -> Callable[[], SearchSpace]:
         if name in _SPACES:
             raise ValueError(f"a search space named {name!r} is already registered")
@@ -129,6 +133,7 @@ def get_space(name: str) -> SearchSpace:
     except KeyError:
         close = difflib.get_close_matches(str(name), _SPACES, n=3)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(f"unknown search space {name!r}.{hint} Available spaces: "
-                         f"{', '.join(sorted(_SPACES))}") from None
+        raise ValueError(
+            f"unknown search space {name!r}.{hint} Available spaces: {', '.join(sorted(_SPACES))}"
+        ) from None
     return factory()

@@ -6,10 +6,10 @@ BatchNorm of the op (NB201 exposes both; DARTS builds NB301's networks with ``af
 the modules are exactly those of each space's reference code, so the published parameter counts hold
 (``tests/test_spaces_nb201.py``, ``tests/test_spaces_darts.py``, ``tests/test_spaces_nb301.py``).
 """
+
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Callable, Optional
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -18,8 +18,16 @@ from torch import nn
 class ReLUConvBN(nn.Sequential):
     """ReLU -> Conv2d (no bias) -> BatchNorm2d; (B, C_in, H, W) -> (B, C_out, H/stride, W/stride)."""
 
-    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int, padding: int,
-                 affine: bool = True, track_running_stats: bool = True) -> None:
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        kernel_size: int,
+        stride: int,
+        padding: int,
+        affine: bool = True,
+        track_running_stats: bool = True,
+    ) -> None:
         super().__init__(
             nn.ReLU(inplace=False),
             nn.Conv2d(c_in, c_out, kernel_size, stride=stride, padding=padding, bias=False),
@@ -30,22 +38,44 @@ class ReLUConvBN(nn.Sequential):
 class DilConv(nn.Sequential):
     """ReLU -> dilated depthwise conv -> pointwise conv -> BN."""
 
-    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int, padding: int, dilation: int,
-                 affine: bool = True, track_running_stats: bool = True) -> None:
-        super().__init__(nn.ReLU(inplace=False),
-                         nn.Conv2d(c_in, c_in, kernel_size, stride=stride, padding=padding, dilation=dilation,
-                                   groups=c_in, bias=False),
-                         nn.Conv2d(c_in, c_out, 1, bias=False),
-                         nn.BatchNorm2d(c_out, affine=affine, track_running_stats=track_running_stats))
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        kernel_size: int,
+        stride: int,
+        padding: int,
+        dilation: int,
+        affine: bool = True,
+        track_running_stats: bool = True,
+    ) -> None:
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(
+                c_in, c_in, kernel_size, stride=stride, padding=padding, dilation=dilation, groups=c_in, bias=False
+            ),
+            nn.Conv2d(c_in, c_out, 1, bias=False),
+            nn.BatchNorm2d(c_out, affine=affine, track_running_stats=track_running_stats),
+        )
 
 
 class SepConv(nn.Sequential):
     """Two stacked separable convs (ReLU, depthwise, pointwise, BN); only the first is strided."""
 
-    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int, padding: int,
-                 affine: bool = True, track_running_stats: bool = True) -> None:
-        super().__init__(DilConv(c_in, c_in, kernel_size, stride, padding, 1, affine, track_running_stats),
-                         DilConv(c_in, c_out, kernel_size, 1, padding, 1, affine, track_running_stats))
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        kernel_size: int,
+        stride: int,
+        padding: int,
+        affine: bool = True,
+        track_running_stats: bool = True,
+    ) -> None:
+        super().__init__(
+            DilConv(c_in, c_in, kernel_size, stride, padding, 1, affine, track_running_stats),
+            DilConv(c_in, c_out, kernel_size, 1, padding, 1, affine, track_running_stats),
+        )
 
 
 class Zero(nn.Module):
@@ -59,7 +89,7 @@ class Zero(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.stride == 1:
             return x.mul(0.0)
-        return x[:, :, ::self.stride, ::self.stride].mul(0.0)
+        return x[:, :, :: self.stride, :: self.stride].mul(0.0)
 
 
 class FactorizedReduce(nn.Module):
@@ -89,10 +119,10 @@ OpBuilder = Callable[[int, int, bool, bool], nn.Module]
 #: ``name -> builder(channels, stride, affine, track_running_stats)``: NB201's ops (``nor_conv_*``) and DARTS's.
 OP_BUILDERS: dict[str, OpBuilder] = {
     "none": lambda c, stride, affine, track: Zero(stride),
-    "skip_connect": lambda c, stride, affine, track: (nn.Identity() if stride == 1
-                                                      else FactorizedReduce(c, c, affine, track)),
-    "avg_pool_3x3": lambda c, stride, affine, track: nn.AvgPool2d(3, stride=stride, padding=1,
-                                                                  count_include_pad=False),
+    "skip_connect": lambda c, stride, affine, track: (
+        nn.Identity() if stride == 1 else FactorizedReduce(c, c, affine, track)
+    ),
+    "avg_pool_3x3": lambda c, stride, affine, track: nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False),
     "max_pool_3x3": lambda c, stride, affine, track: nn.MaxPool2d(3, stride=stride, padding=1),
     "nor_conv_1x1": lambda c, stride, affine, track: ReLUConvBN(c, c, 1, stride, 0, affine, track),
     "nor_conv_3x3": lambda c, stride, affine, track: ReLUConvBN(c, c, 3, stride, 1, affine, track),
@@ -103,8 +133,16 @@ OP_BUILDERS: dict[str, OpBuilder] = {
 }
 
 
-def make_op(name: str, channels: int, stride: int = 1, affine: bool = True, track_running_stats: bool = True, *,
-            allowed: Optional[Sequence[str]] = None, space: str = "CNN") -> nn.Module:
+def make_op(
+    name: str,
+    channels: int,
+    stride: int = 1,
+    affine: bool = True,
+    track_running_stats: bool = True,
+    *,
+    allowed: Sequence[str] | None = None,
+    space: str = "CNN",
+) -> nn.Module:
     """The op ``name`` on ``channels`` channels with ``stride`` 1 or 2 (see :data:`OP_BUILDERS`).
 
     ``allowed`` restricts the names to one space's ops (default: every op here); an unknown name is a

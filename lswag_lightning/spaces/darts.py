@@ -14,10 +14,12 @@ start with ``auxiliary_head``) reads the features after cell ``2 * layers // 3``
 then returns ``(logits, aux_logits)``, otherwise (eval mode, or no auxiliary head) just ``logits``
 (B, num_classes). ``drop_path_prob`` > 0 drops non-identity op outputs per sample in train mode.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,13 +28,37 @@ from torch import nn
 
 from lswag_lightning.spaces.base import SearchSpace, as_generator, load_json_object, register_space
 from lswag_lightning.spaces.cnn_ops import FactorizedReduce, ReLUConvBN, make_op
-from lswag_lightning.spaces.darts_genotype import (CONCAT_DEFAULT, DARTS_V1, DARTS_V2, OPS, STEPS, Edge, Genotype,
-                                                   parse_genotype, validate_genotype)
+from lswag_lightning.spaces.darts_genotype import (
+    CONCAT_DEFAULT,
+    DARTS_V1,
+    DARTS_V2,
+    OPS,
+    STEPS,
+    Edge,
+    Genotype,
+    parse_genotype,
+    validate_genotype,
+)
 from lswag_lightning.spaces.nb301 import NB301_BUILD_OPTIONS, compact_fields
 
-__all__ = ["BENCHMARK_BUILD_OPTIONS", "CONCAT_DEFAULT", "DARTS_V1", "DARTS_V2", "DEFAULT_BUILD_OPTIONS", "OPS",
-           "SAMPLE_OPS", "STEPS", "AuxiliaryHeadCIFAR", "DartsCell", "DartsSpace", "Edge", "Genotype",
-           "NetworkCIFAR", "parse_genotype", "validate_genotype"]
+__all__ = [
+    "BENCHMARK_BUILD_OPTIONS",
+    "CONCAT_DEFAULT",
+    "DARTS_V1",
+    "DARTS_V2",
+    "DEFAULT_BUILD_OPTIONS",
+    "OPS",
+    "SAMPLE_OPS",
+    "STEPS",
+    "AuxiliaryHeadCIFAR",
+    "DartsCell",
+    "DartsSpace",
+    "Edge",
+    "Genotype",
+    "NetworkCIFAR",
+    "parse_genotype",
+    "validate_genotype",
+]
 
 SAMPLE_OPS: tuple[str, ...] = tuple(op for op in OPS if op != "none")
 """Ops used by sampling and mutation (derived DARTS genotypes never contain ``none``)."""
@@ -48,8 +74,17 @@ weights), so that ``build(decode(key))`` gives the network whose ``params`` the 
 class DartsCell(nn.Module):
     """One cell: (s0, s1) each (B, *, H, W) -> (B, len(concat) * C, H', W') with H' = H/2 when reducing."""
 
-    def __init__(self, edges: tuple[Edge, ...], concat: tuple[int, ...], c_prev_prev: int, c_prev: int, c: int,
-                 reduction: bool, reduction_prev: bool, op_affine: bool = True) -> None:
+    def __init__(
+        self,
+        edges: tuple[Edge, ...],
+        concat: tuple[int, ...],
+        c_prev_prev: int,
+        c_prev: int,
+        c: int,
+        reduction: bool,
+        reduction_prev: bool,
+        op_affine: bool = True,
+    ) -> None:
         super().__init__()
         self.reduction = reduction
         if reduction_prev:
@@ -57,9 +92,10 @@ class DartsCell(nn.Module):
         else:
             self.preprocess0 = ReLUConvBN(c_prev_prev, c, 1, 1, 0)
         self.preprocess1 = ReLUConvBN(c_prev, c, 1, 1, 0)
-        self.ops = nn.ModuleList(make_op(op, c, 2 if reduction and index < 2 else 1, op_affine, allowed=OPS,
-                                         space="DARTS")
-                                 for op, index in edges)
+        self.ops = nn.ModuleList(
+            make_op(op, c, 2 if reduction and index < 2 else 1, op_affine, allowed=OPS, space="DARTS")
+            for op, index in edges
+        )
         self.indices = tuple(index for _, index in edges)
         self.concat = tuple(concat)
         self.multiplier = len(concat)
@@ -107,9 +143,18 @@ class NetworkCIFAR(nn.Module):
     BatchNorms inside the cells' ops non-affine (the stem, preprocessing and head keep theirs).
     """
 
-    def __init__(self, genotype: Genotype, num_classes: int = 10, in_chans: int = 3, C: int = 16,
-                 layers: int = 8, auxiliary: bool = False, drop_path_prob: float = 0.0,
-                 stem_multiplier: int = 3, op_affine: bool = True) -> None:
+    def __init__(
+        self,
+        genotype: Genotype,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        C: int = 16,
+        layers: int = 8,
+        auxiliary: bool = False,
+        drop_path_prob: float = 0.0,
+        stem_multiplier: int = 3,
+        op_affine: bool = True,
+    ) -> None:
         super().__init__()
         self.genotype = genotype
         self.layers = layers
@@ -126,8 +171,9 @@ class NetworkCIFAR(nn.Module):
             reduction = i in (layers // 3, 2 * layers // 3)
             if reduction:
                 c_curr *= 2
-            edges, concat = ((genotype.reduce, genotype.reduce_concat) if reduction
-                             else (genotype.normal, genotype.normal_concat))
+            edges, concat = (
+                (genotype.reduce, genotype.reduce_concat) if reduction else (genotype.normal, genotype.normal_concat)
+            )
             cell = DartsCell(edges, concat, c_prev_prev, c_prev, c_curr, reduction, reduction_prev, op_affine)
             self.cells.append(cell)
             reduction_prev = reduction
@@ -199,8 +245,12 @@ class DartsSpace(SearchSpace):
         else:
             ops = [o for o in SAMPLE_OPS if o != op]
             edges[k] = (ops[int(gen.integers(len(ops)))], index)
-        fields = {"normal": genotype.normal, "normal_concat": genotype.normal_concat,
-                  "reduce": genotype.reduce, "reduce_concat": genotype.reduce_concat}
+        fields = {
+            "normal": genotype.normal,
+            "normal_concat": genotype.normal_concat,
+            "reduce": genotype.reduce,
+            "reduce_concat": genotype.reduce_concat,
+        }
         fields[cell] = tuple(edges)
         return Genotype(**fields, benchmark=genotype.benchmark)
 
@@ -226,9 +276,20 @@ class DartsSpace(SearchSpace):
             raise ValueError(f"DARTS genotype must be a Genotype(...) string or a dict, got {type(value).__name__}")
         return validate_genotype(value)
 
-    def build(self, spec: Any, num_classes: int = 10, in_chans: int = 3, img_size: int = 32, *,
-              C: int | None = None, layers: int | None = None, auxiliary: bool | None = None,
-              drop_path_prob: float = 0.0, stem_multiplier: int = 3, op_affine: bool | None = None) -> nn.Module:
+    def build(
+        self,
+        spec: Any,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        img_size: int = 32,
+        *,
+        C: int | None = None,
+        layers: int | None = None,
+        auxiliary: bool | None = None,
+        drop_path_prob: float = 0.0,
+        stem_multiplier: int = 3,
+        op_affine: bool | None = None,
+    ) -> nn.Module:
         """NetworkCIFAR for ``spec``: (B, in_chans, img_size, img_size) -> logits (B, num_classes).
 
         ``C``, ``layers``, ``auxiliary`` and ``op_affine`` left as None take the genotype's benchmark options
@@ -238,14 +299,33 @@ class DartsSpace(SearchSpace):
         genotype = self.coerce(spec)
         C, layers, auxiliary, op_affine = _network_options(genotype, C, layers, auxiliary, op_affine)
         _check_build_options(C, layers, auxiliary, img_size)
-        return NetworkCIFAR(genotype, num_classes=num_classes, in_chans=in_chans, C=C, layers=layers,
-                            auxiliary=auxiliary, drop_path_prob=drop_path_prob, stem_multiplier=stem_multiplier,
-                            op_affine=op_affine)
+        return NetworkCIFAR(
+            genotype,
+            num_classes=num_classes,
+            in_chans=in_chans,
+            C=C,
+            layers=layers,
+            auxiliary=auxiliary,
+            drop_path_prob=drop_path_prob,
+            stem_multiplier=stem_multiplier,
+            op_affine=op_affine,
+        )
 
-    def param_count(self, spec: Any, num_classes: int = 10, in_chans: int = 3, img_size: int = 32, *,
-                    include_auxiliary: bool = False, C: int | None = None, layers: int | None = None,
-                    auxiliary: bool | None = None, drop_path_prob: float = 0.0, stem_multiplier: int = 3,
-                    op_affine: bool | None = None) -> int:
+    def param_count(
+        self,
+        spec: Any,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        img_size: int = 32,
+        *,
+        include_auxiliary: bool = False,
+        C: int | None = None,
+        layers: int | None = None,
+        auxiliary: bool | None = None,
+        drop_path_prob: float = 0.0,
+        stem_multiplier: int = 3,
+        op_affine: bool | None = None,
+    ) -> int:
         """Trainable parameters of ``build(...)`` in closed form (no network is built); the auxiliary head is
         left out unless ``include_auxiliary`` (as DARTS reports model sizes)."""
         genotype = self.coerce(spec)
@@ -254,17 +334,15 @@ class DartsSpace(SearchSpace):
         c_curr = stem_multiplier * C
         total = 9 * in_chans * c_curr + 2 * c_curr
         c_prev_prev, c_prev, c_curr = c_curr, c_curr, C
-        reduction_prev = False
         c_aux = c_prev
         for i in range(layers):
             reduction = i in (layers // 3, 2 * layers // 3)
             c_curr *= 2 if reduction else 1
-            edges, concat = ((genotype.reduce, genotype.reduce_concat) if reduction
-                             else (genotype.normal, genotype.normal_concat))
+            edges, concat = (
+                (genotype.reduce, genotype.reduce_concat) if reduction else (genotype.normal, genotype.normal_concat)
+            )
             total += c_prev_prev * c_curr + c_prev * c_curr + 4 * c_curr  # preprocess0 / 1 (+ their BNs)
-            total += sum(_op_params(op, c_curr, 2 if reduction and index < 2 else 1, op_affine)
-                         for op, index in edges)
-            reduction_prev = reduction
+            total += sum(_op_params(op, c_curr, 2 if reduction and index < 2 else 1, op_affine) for op, index in edges)
             c_prev_prev, c_prev = c_prev, len(concat) * c_curr
             if i == 2 * layers // 3:
                 c_aux = c_prev
@@ -274,8 +352,9 @@ class DartsSpace(SearchSpace):
         return total
 
 
-def _network_options(genotype: Genotype, C: int | None, layers: int | None, auxiliary: bool | None,
-                     op_affine: bool | None) -> tuple[int, int, bool, bool]:
+def _network_options(
+    genotype: Genotype, C: int | None, layers: int | None, auxiliary: bool | None, op_affine: bool | None
+) -> tuple[int, int, bool, bool]:
     """The given options, the unset ones from the genotype's benchmark, else from :data:`DEFAULT_BUILD_OPTIONS`."""
     defaults = {**DEFAULT_BUILD_OPTIONS, **BENCHMARK_BUILD_OPTIONS.get(genotype.benchmark or "", {})}
     given = {"C": C, "layers": layers, "auxiliary": auxiliary, "op_affine": op_affine}
@@ -304,5 +383,6 @@ def _check_build_options(C: int, layers: int, auxiliary: bool, img_size: int) ->
     if auxiliary:
         aux_size = -(-img_size // 4)  # spatial size after the two reductions
         if aux_size < 5 or (aux_size - 5) // 3 + 1 != 2:
-            raise ValueError(f"auxiliary=True needs 8x8 features at 2/3 depth (img_size about 32, "
-                             f"29..40), got img_size={img_size}")
+            raise ValueError(
+                f"auxiliary=True needs 8x8 features at 2/3 depth (img_size about 32, 29..40), got img_size={img_size}"
+            )

@@ -16,16 +16,25 @@ any order, lists or tuples, single or double quotes, ``range(a, b)`` for a conca
 The network and the search space are in :mod:`lswag_lightning.spaces.darts`, which imports this module (never the
 reverse) and re-exports its public names.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 
-OPS: tuple[str, ...] = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3",
-                        "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
+OPS: tuple[str, ...] = (
+    "none",
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "skip_connect",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+)
 STEPS = 4
 CONCAT_DEFAULT = (2, 3, 4, 5)
 _FIELDS = ("normal", "normal_concat", "reduce", "reduce_concat")
@@ -56,39 +65,79 @@ class Genotype:
         def ints(cs: tuple[int, ...]) -> str:
             return "[" + ", ".join(map(str, cs)) + "]"
 
-        return (f"Genotype(normal={edges(self.normal)}, normal_concat={ints(self.normal_concat)}, "
-                f"reduce={edges(self.reduce)}, reduce_concat={ints(self.reduce_concat)})")
+        return (
+            f"Genotype(normal={edges(self.normal)}, normal_concat={ints(self.normal_concat)}, "
+            f"reduce={edges(self.reduce)}, reduce_concat={ints(self.reduce_concat)})"
+        )
 
     def to_dict(self) -> dict:
         """JSON-ready dict: edges as ``[op, input]`` lists."""
-        return {"normal": [list(e) for e in self.normal], "normal_concat": list(self.normal_concat),
-                "reduce": [list(e) for e in self.reduce], "reduce_concat": list(self.reduce_concat)}
+        return {
+            "normal": [list(e) for e in self.normal],
+            "normal_concat": list(self.normal_concat),
+            "reduce": [list(e) for e in self.reduce],
+            "reduce_concat": list(self.reduce_concat),
+        }
 
 
 DARTS_V1 = Genotype(
-    normal=(("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 1),
-            ("skip_connect", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 2)),
+    normal=(
+        ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 0),
+        ("skip_connect", 0),
+        ("sep_conv_3x3", 1),
+        ("skip_connect", 0),
+        ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 0),
+        ("skip_connect", 2),
+    ),
     normal_concat=CONCAT_DEFAULT,
-    reduce=(("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 0),
-            ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("avg_pool_3x3", 0)),
+    reduce=(
+        ("max_pool_3x3", 0),
+        ("max_pool_3x3", 1),
+        ("skip_connect", 2),
+        ("max_pool_3x3", 0),
+        ("max_pool_3x3", 0),
+        ("skip_connect", 2),
+        ("skip_connect", 2),
+        ("avg_pool_3x3", 0),
+    ),
     reduce_concat=CONCAT_DEFAULT,
 )
 """The first-order DARTS cell of the DARTS paper."""
 
 DARTS_V2 = Genotype(
-    normal=(("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
-            ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2)),
+    normal=(
+        ("sep_conv_3x3", 0),
+        ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 0),
+        ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 1),
+        ("skip_connect", 0),
+        ("skip_connect", 0),
+        ("dil_conv_3x3", 2),
+    ),
     normal_concat=CONCAT_DEFAULT,
-    reduce=(("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
-            ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1)),
+    reduce=(
+        ("max_pool_3x3", 0),
+        ("max_pool_3x3", 1),
+        ("skip_connect", 2),
+        ("max_pool_3x3", 1),
+        ("max_pool_3x3", 0),
+        ("skip_connect", 2),
+        ("skip_connect", 2),
+        ("max_pool_3x3", 1),
+    ),
     reduce_concat=CONCAT_DEFAULT,
 )
 """The second-order DARTS cell of the DARTS paper (3.3M parameters on CIFAR-10 with C=36, 20 cells)."""
 
 
 # ------------------------------------------------------------------------------------------------ parser
-_TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<int>[0-9]+)"
-                    r"|(?P<str>'[A-Za-z0-9_]*'|\"[A-Za-z0-9_]*\")|(?P<punct>[()\[\],=]))")
+_TOKEN = re.compile(
+    r"\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<int>[0-9]+)"
+    r"|(?P<str>'[A-Za-z0-9_]*'|\"[A-Za-z0-9_]*\")|(?P<punct>[()\[\],=]))"
+)
 
 
 def _tokenize(text: str) -> list[tuple[str, str, int]]:
@@ -100,9 +149,11 @@ def _tokenize(text: str) -> list[tuple[str, str, int]]:
         match = _TOKEN.match(text, pos)
         if match is None or match.end() == pos:
             bad = text[pos:].lstrip()[:20]
-            raise ValueError(f"DARTS genotype: unexpected character(s) {bad!r} at position "
-                             f"{len(text) - len(text[pos:].lstrip())}; only Genotype(normal=[('op', i), ...], "
-                             "normal_concat=[...], reduce=[...], reduce_concat=[...]) is accepted")
+            raise ValueError(
+                f"DARTS genotype: unexpected character(s) {bad!r} at position "
+                f"{len(text) - len(text[pos:].lstrip())}; only Genotype(normal=[('op', i), ...], "
+                "normal_concat=[...], reduce=[...], reduce_concat=[...]) is accepted"
+            )
         kind = match.lastgroup
         value = match.group(kind)
         if kind == "str":
@@ -236,8 +287,10 @@ def validate_genotype(data: Mapping) -> Genotype:
         edges = data[cell]
         if not isinstance(edges, (list, tuple)) or len(edges) != 2 * STEPS:
             n = len(edges) if isinstance(edges, (list, tuple)) else type(edges).__name__
-            raise ValueError(f"DARTS genotype: {cell} must list {2 * STEPS} (op, input) pairs "
-                             f"(2 per intermediate node, {STEPS} nodes), got {n}")
+            raise ValueError(
+                f"DARTS genotype: {cell} must list {2 * STEPS} (op, input) pairs "
+                f"(2 per intermediate node, {STEPS} nodes), got {n}"
+            )
         checked = []
         for k, edge in enumerate(edges):
             if not isinstance(edge, (list, tuple)) or len(edge) != 2:
@@ -247,8 +300,10 @@ def validate_genotype(data: Mapping) -> Genotype:
                 raise ValueError(f"DARTS genotype: {cell}[{k}]: unknown op {op!r}; allowed ops: {', '.join(OPS)}")
             node = k // 2 + 2
             if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < node:
-                raise ValueError(f"DARTS genotype: {cell}[{k}]: input {index!r} is invalid for node {node}; "
-                                 f"allowed inputs: 0..{node - 1}")
+                raise ValueError(
+                    f"DARTS genotype: {cell}[{k}]: input {index!r} is invalid for node {node}; "
+                    f"allowed inputs: 0..{node - 1}"
+                )
             checked.append((op, int(index)))
         out[cell] = tuple(checked)
         field = f"{cell}_concat"
@@ -256,14 +311,13 @@ def validate_genotype(data: Mapping) -> Genotype:
         if isinstance(concat, range):
             concat = list(concat)
         if not isinstance(concat, (list, tuple)) or not concat:
-            raise ValueError(f"DARTS genotype: {field} must be a non-empty list of nodes from 2..{STEPS + 1}, "
-                             f"got {concat!r}"[:200])
+            raise ValueError(
+                f"DARTS genotype: {field} must be a non-empty list of nodes from 2..{STEPS + 1}, got {concat!r}"[:200]
+            )
         for c in concat:
             if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 2 <= c <= STEPS + 1:
-                raise ValueError(f"DARTS genotype: {field}: node {c!r} is invalid; allowed nodes: "
-                                 f"2..{STEPS + 1}")
+                raise ValueError(f"DARTS genotype: {field}: node {c!r} is invalid; allowed nodes: 2..{STEPS + 1}")
         if list(concat) != sorted(set(concat)):
-            raise ValueError(f"DARTS genotype: {field} must be strictly increasing without repeats, "
-                             f"got {list(concat)}")
+            raise ValueError(f"DARTS genotype: {field} must be strictly increasing without repeats, got {list(concat)}")
         out[field] = tuple(int(c) for c in concat)
     return Genotype(**out)

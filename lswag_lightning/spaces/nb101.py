@@ -29,12 +29,14 @@ cell input when the input feeds the output directly. Convs have no bias, BatchNo
 classes the parameter counts equal the published NAS-Bench-101 ``trainable_parameters`` (NAS-Bench-Suite-Zero's
 ``params`` column, in millions).
 """
+
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -77,8 +79,7 @@ def _fail(msg: str) -> None:
 def validate_arch(matrix: Any, ops: Any) -> NB101Arch:
     """Check a matrix and op list (names or NASLib codes) and return the spec; ``ValueError`` naming the fault."""
     if not isinstance(matrix, (list, tuple, np.ndarray)) or not isinstance(ops, (list, tuple, np.ndarray)):
-        _fail(f"'matrix' must be a list of rows and 'ops' a list, got {type(matrix).__name__} and "
-              f"{type(ops).__name__}")
+        _fail(f"'matrix' must be a list of rows and 'ops' a list, got {type(matrix).__name__} and {type(ops).__name__}")
     n = len(ops)
     if not 2 <= n <= MAX_VERTICES:
         _fail(f"a cell has 2..{MAX_VERTICES} vertices, got {n} ops")
@@ -95,8 +96,10 @@ def validate_arch(matrix: Any, ops: Any) -> NB101Arch:
     for k, op in enumerate(ops):
         if isinstance(op, (int, np.integer)) and not isinstance(op, bool):
             if not 0 <= op < len(NASLIB_OP_CODES):
-                _fail(f"ops[{k}]: op code {op} is unknown; codes: "
-                      + ", ".join(f"{c} {name}" for c, name in enumerate(NASLIB_OP_CODES)))
+                _fail(
+                    f"ops[{k}]: op code {op} is unknown; codes: "
+                    + ", ".join(f"{c} {name}" for c, name in enumerate(NASLIB_OP_CODES))
+                )
             op = NASLIB_OP_CODES[int(op)]
         expected = INPUT if k == 0 else OUTPUT if k == n - 1 else None
         if expected is not None and op != expected:
@@ -109,8 +112,10 @@ def validate_arch(matrix: Any, ops: Any) -> NB101Arch:
         _fail("the output is not reachable from the input (no input -> output path)")
     edges = int(np.sum(prune(spec).matrix))
     if edges > MAX_EDGES:
-        _fail(f"{edges} edges after pruning the vertices off every input -> output path; NAS-Bench-101 allows at "
-              f"most {MAX_EDGES}")
+        _fail(
+            f"{edges} edges after pruning the vertices off every input -> output path; NAS-Bench-101 allows at "
+            f"most {MAX_EDGES}"
+        )
     return spec
 
 
@@ -125,7 +130,7 @@ def live_vertices(spec: NB101Arch) -> list[int]:
     to_output = np.zeros(n, bool)
     to_output[n - 1] = True
     for i in range(n - 2, -1, -1):
-        to_output[i] = bool((m[i, i + 1:] & to_output[i + 1:]).any())
+        to_output[i] = bool((m[i, i + 1 :] & to_output[i + 1 :]).any())
     live = from_input & to_output
     return [int(v) for v in np.flatnonzero(live)] if live[0] and live[-1] else []
 
@@ -159,8 +164,11 @@ class ConvBNReLU(nn.Sequential):
     """Conv2d (no bias, 'same' padding) -> BatchNorm2d -> ReLU; (B, C_in, H, W) -> (B, C_out, H, W)."""
 
     def __init__(self, c_in: int, c_out: int, kernel_size: int) -> None:
-        super().__init__(nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=False),
-                         nn.BatchNorm2d(c_out), nn.ReLU(inplace=False))
+        super().__init__(
+            nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=False),
+        )
 
 
 def _vertex_op(name: str, channels: int) -> nn.Module:
@@ -180,8 +188,9 @@ class NB101Cell(nn.Module):
         n = len(spec.ops)
         self.channels = vertex_channels(c_in, c_out, self.matrix)
         self.ops = nn.ModuleDict({str(v): _vertex_op(spec.ops[v], self.channels[v]) for v in range(1, n - 1)})
-        self.projections = nn.ModuleDict({str(v): ConvBNReLU(c_in, self.channels[v], 1)
-                                          for v in range(1, n) if self.matrix[0, v]})
+        self.projections = nn.ModuleDict(
+            {str(v): ConvBNReLU(c_in, self.channels[v], 1) for v in range(1, n) if self.matrix[0, v]}
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = len(self.channels)
@@ -204,8 +213,15 @@ class NB101Cell(nn.Module):
 class NB101Network(nn.Module):
     """The NAS-Bench-101 network; (B, in_chans, H, W) -> logits (B, num_classes), H and W >= 4."""
 
-    def __init__(self, spec: NB101Arch, num_classes: int = 10, in_chans: int = 3, stem_channels: int = 128,
-                 num_stacks: int = 3, cells_per_stack: int = 3) -> None:
+    def __init__(
+        self,
+        spec: NB101Arch,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        stem_channels: int = 128,
+        num_stacks: int = 3,
+        cells_per_stack: int = 3,
+    ) -> None:
         super().__init__()
         self.arch = spec
         cell = prune(spec)
@@ -229,17 +245,18 @@ class NB101Network(nn.Module):
 def _parse_tuple_text(text: str) -> list[int]:
     match = _TUPLE.match(text)
     if match is None:
-        _fail(f"a string must be NASLib's tuple of {MAX_VERTICES ** 2 + MAX_VERTICES} ints \"(0, 1, ...)\" or a "
-              f"JSON object {{\"matrix\": [[...]], \"ops\": [...]}}, got {text[:80]!r}")
+        _fail(
+            f'a string must be NASLib\'s tuple of {MAX_VERTICES**2 + MAX_VERTICES} ints "(0, 1, ...)" or a '
+            f'JSON object {{"matrix": [[...]], "ops": [...]}}, got {text[:80]!r}'
+        )
     return [int(v) for v in match.group(1).split(",")]
 
 
 def _from_flat(values: list[Any]) -> NB101Arch:
     n = MAX_VERTICES
     if len(values) != n * n + n:
-        _fail(f"NASLib's key holds {n * n + n} ints ({n}x{n} matrix row by row, then {n} op codes), got "
-              f"{len(values)}")
-    return validate_arch([values[i * n:(i + 1) * n] for i in range(n)], values[n * n:])
+        _fail(f"NASLib's key holds {n * n + n} ints ({n}x{n} matrix row by row, then {n} op codes), got {len(values)}")
+    return validate_arch([values[i * n : (i + 1) * n] for i in range(n)], values[n * n :])
 
 
 @register_space("nb101")
@@ -313,27 +330,56 @@ class NB101Space(SearchSpace):
         if isinstance(value, (list, tuple)):
             return _from_flat(list(value))
         if not isinstance(value, Mapping):
-            _fail(f"expected NASLib's tuple string, a list of 56 ints or a dict with 'matrix' and 'ops', got "
-                  f"{type(value).__name__}")
+            _fail(
+                f"expected NASLib's tuple string, a list of 56 ints or a dict with 'matrix' and 'ops', got "
+                f"{type(value).__name__}"
+            )
         if set(value) != {"matrix", "ops"}:
             _fail(f"a dict must have exactly the keys 'matrix' and 'ops', got {sorted(map(str, value))}")
         return validate_arch(value["matrix"], value["ops"])
 
-    def build(self, spec: Any, num_classes: int = 10, in_chans: int = 3, img_size: int = 32, *,
-              stem_channels: int = 128, num_stacks: int = 3, cells_per_stack: int = 3) -> nn.Module:
+    def build(
+        self,
+        spec: Any,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        img_size: int = 32,
+        *,
+        stem_channels: int = 128,
+        num_stacks: int = 3,
+        cells_per_stack: int = 3,
+    ) -> nn.Module:
         """The NB101 network for ``spec``: (B, in_chans, img_size, img_size) -> logits (B, num_classes)."""
         spec = self.coerce(spec)
         if img_size < 2 ** (num_stacks - 1):
-            raise ValueError(f"img_size must be >= {2 ** (num_stacks - 1)} for {num_stacks - 1} 2x2 max-pools, "
-                             f"got {img_size}")
+            raise ValueError(
+                f"img_size must be >= {2 ** (num_stacks - 1)} for {num_stacks - 1} 2x2 max-pools, got {img_size}"
+            )
         if stem_channels < 1 or num_stacks < 1 or cells_per_stack < 1:
-            raise ValueError(f"stem_channels, num_stacks and cells_per_stack must be >= 1, got {stem_channels}, "
-                             f"{num_stacks}, {cells_per_stack}")
-        return NB101Network(spec, num_classes=num_classes, in_chans=in_chans, stem_channels=stem_channels,
-                            num_stacks=num_stacks, cells_per_stack=cells_per_stack)
+            raise ValueError(
+                f"stem_channels, num_stacks and cells_per_stack must be >= 1, got {stem_channels}, "
+                f"{num_stacks}, {cells_per_stack}"
+            )
+        return NB101Network(
+            spec,
+            num_classes=num_classes,
+            in_chans=in_chans,
+            stem_channels=stem_channels,
+            num_stacks=num_stacks,
+            cells_per_stack=cells_per_stack,
+        )
 
-    def param_count(self, spec: Any, num_classes: int = 10, in_chans: int = 3, img_size: int = 32, *,
-                    stem_channels: int = 128, num_stacks: int = 3, cells_per_stack: int = 3) -> int:
+    def param_count(
+        self,
+        spec: Any,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        img_size: int = 32,
+        *,
+        stem_channels: int = 128,
+        num_stacks: int = 3,
+        cells_per_stack: int = 3,
+    ) -> int:
         """Closed-form trainable parameter count (equals counting ``build(...)``; no network is built)."""
         cell = prune(self.coerce(spec))
         m = np.asarray(cell.matrix, dtype=bool)

@@ -16,14 +16,16 @@ classifier. Conv ops are ReLU-Conv-BN, the pool is a 3x3 average pool (padding n
 zeros. All BatchNorms are affine; with 10 classes the parameter counts equal the published NAS-Bench-201 /
 NAS-Bench-Suite-Zero ``params`` column.
 """
+
 from __future__ import annotations
 
 import functools
 import itertools
 import random
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -84,28 +86,36 @@ def parse_arch_string(text: str) -> NB201Arch:
     s = text.strip()
     groups = s.split("+")
     if len(groups) != 3:
-        raise ValueError(f"NB201 arch string must have 3 '+'-separated node groups "
-                         f"(|op~0|+|op~0|op~1|+|op~0|op~1|op~2|), got {len(groups)}: {text[:120]!r}")
+        raise ValueError(
+            f"NB201 arch string must have 3 '+'-separated node groups "
+            f"(|op~0|+|op~0|op~1|+|op~0|op~1|op~2|), got {len(groups)}: {text[:120]!r}"
+        )
     ops: list[str] = []
     for node, group in enumerate(groups, start=1):
         if len(group) < 2 or not (group.startswith("|") and group.endswith("|")):
             raise ValueError(f"NB201 arch string: node {node} group {group[:60]!r} must be '|'-delimited")
         elements = group[1:-1].split("|")
         if len(elements) != node:
-            raise ValueError(f"NB201 arch string: node {node} must have {node} incoming edge(s), "
-                             f"got {len(elements)} in {group[:60]!r}")
+            raise ValueError(
+                f"NB201 arch string: node {node} must have {node} incoming edge(s), "
+                f"got {len(elements)} in {group[:60]!r}"
+            )
         for source, element in enumerate(elements):
             match = _ELEMENT.match(element)
             if match is None:
-                raise ValueError(f"NB201 arch string: edge {node}<-{source}: malformed element "
-                                 f"{element[:60]!r}, expected 'op~{source}'")
+                raise ValueError(
+                    f"NB201 arch string: edge {node}<-{source}: malformed element "
+                    f"{element[:60]!r}, expected 'op~{source}'"
+                )
             op, src = match.group(1), int(match.group(2))
             if src != source:
-                raise ValueError(f"NB201 arch string: edge {node}<-{source}: source index must be {source}, "
-                                 f"got {src} in {element!r}")
+                raise ValueError(
+                    f"NB201 arch string: edge {node}<-{source}: source index must be {source}, got {src} in {element!r}"
+                )
             if op not in OPS:
-                raise ValueError(f"NB201 arch string: edge {node}<-{source}: unknown op {op!r}; "
-                                 f"allowed ops: {', '.join(OPS)}")
+                raise ValueError(
+                    f"NB201 arch string: edge {node}<-{source}: unknown op {op!r}; allowed ops: {', '.join(OPS)}"
+                )
             ops.append(op)
     return NB201Arch(tuple(ops))
 
@@ -151,11 +161,11 @@ class NB201Cell(nn.Module):
     ``edges[k]`` is the op on ``EDGES[k]``; shapes are preserved, (B, C, H, W) -> (B, C, H, W).
     """
 
-    def __init__(self, arch: NB201Arch, channels: int, affine: bool = True,
-                 track_running_stats: bool = True) -> None:
+    def __init__(self, arch: NB201Arch, channels: int, affine: bool = True, track_running_stats: bool = True) -> None:
         super().__init__()
-        self.edges = nn.ModuleList(make_op(op, channels, 1, affine, track_running_stats, allowed=OPS, space="NB201")
-                                   for op in arch.ops)
+        self.edges = nn.ModuleList(
+            make_op(op, channels, 1, affine, track_running_stats, allowed=OPS, space="NB201") for op in arch.ops
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return four_node_cell(self.edges, x)
@@ -164,12 +174,19 @@ class NB201Cell(nn.Module):
 class NB201Network(nn.Module):
     """The NAS-Bench-201 macro network; (B, in_chans, H, W) -> logits (B, num_classes)."""
 
-    def __init__(self, arch: NB201Arch, num_classes: int = 10, in_chans: int = 3, C: int = 16, N: int = 5,
-                 affine: bool = True, track_running_stats: bool = True) -> None:
+    def __init__(
+        self,
+        arch: NB201Arch,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        C: int = 16,
+        N: int = 5,
+        affine: bool = True,
+        track_running_stats: bool = True,
+    ) -> None:
         super().__init__()
         self.arch = arch
-        self.stem = nn.Sequential(nn.Conv2d(in_chans, C, kernel_size=3, padding=1, bias=False),
-                                  nn.BatchNorm2d(C))
+        self.stem = nn.Sequential(nn.Conv2d(in_chans, C, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(C))
         cells: list[nn.Module] = []
         c_prev = C
         for stage, channels in enumerate((C, 2 * C, 4 * C)):
@@ -238,8 +255,9 @@ class NB201Space(SearchSpace):
         keys = set(value)
         allowed = {"arch_str", "index", "ops"}
         if len(keys) != 1 or not keys <= allowed:
-            raise ValueError(f"NB201 arch dict must have exactly one of the keys {sorted(allowed)}, "
-                             f"got {sorted(map(str, keys))}")
+            raise ValueError(
+                f"NB201 arch dict must have exactly one of the keys {sorted(allowed)}, got {sorted(map(str, keys))}"
+            )
         (key,) = keys
         item = value[key]
         if key == "arch_str":
@@ -247,13 +265,16 @@ class NB201Space(SearchSpace):
         if key == "index":
             return parse_arch_string(index_to_arch(item))
         if not isinstance(item, (list, tuple)) or len(item) != len(EDGES):
-            raise ValueError(f"NB201 arch: 'ops' must be a list of {len(EDGES)} op names "
-                             f"(edges {', '.join(f'{t}<-{s}' for t, s in EDGES)}), got {item!r}"[:300])
+            raise ValueError(
+                f"NB201 arch: 'ops' must be a list of {len(EDGES)} op names "
+                f"(edges {', '.join(f'{t}<-{s}' for t, s in EDGES)}), got {item!r}"[:300]
+            )
         for k, op in enumerate(item):
             if op not in OPS:
                 t, s = EDGES[k]
-                raise ValueError(f"NB201 arch: ops[{k}] (edge {t}<-{s}): unknown op {op!r}; "
-                                 f"allowed ops: {', '.join(OPS)}")
+                raise ValueError(
+                    f"NB201 arch: ops[{k}] (edge {t}<-{s}): unknown op {op!r}; allowed ops: {', '.join(OPS)}"
+                )
         return NB201Arch(tuple(item))
 
     def index_to_arch(self, index: int) -> str:
@@ -264,25 +285,54 @@ class NB201Space(SearchSpace):
         """Benchmark index of an arch string or spec."""
         return arch_to_index(arch)
 
-    def build(self, spec: Any, num_classes: int = 10, in_chans: int = 3, img_size: int = 32, *,
-              C: int = 16, N: int = 5, affine: bool = True, track_running_stats: bool = True) -> nn.Module:
+    def build(
+        self,
+        spec: Any,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        img_size: int = 32,
+        *,
+        C: int = 16,
+        N: int = 5,
+        affine: bool = True,
+        track_running_stats: bool = True,
+    ) -> nn.Module:
         """The NB201 network for ``spec``: (B, in_chans, img_size, img_size) -> logits (B, num_classes)."""
         spec = self.coerce(spec)
         if img_size < 4:
             raise ValueError(f"img_size must be >= 4 for NB201's two stride-2 reductions, got {img_size}")
-        return NB201Network(spec, num_classes=num_classes, in_chans=in_chans, C=C, N=N, affine=affine,
-                            track_running_stats=track_running_stats)
+        return NB201Network(
+            spec,
+            num_classes=num_classes,
+            in_chans=in_chans,
+            C=C,
+            N=N,
+            affine=affine,
+            track_running_stats=track_running_stats,
+        )
 
-    def param_count(self, spec: Any, num_classes: int = 10, in_chans: int = 3, img_size: int = 32, *,
-                    C: int = 16, N: int = 5, affine: bool = True, track_running_stats: bool = True) -> int:
+    def param_count(
+        self,
+        spec: Any,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        img_size: int = 32,
+        *,
+        C: int = 16,
+        N: int = 5,
+        affine: bool = True,
+        track_running_stats: bool = True,
+    ) -> int:
         """Closed-form trainable parameter count (equals counting ``build(...)``)."""
         spec = self.coerce(spec)
         bn = 2 if affine else 0
         total = 9 * in_chans * C + 2 * C  # stem conv + BN (always affine)
         widths = (C, 2 * C, 4 * C)
         for c in widths:
-            per_cell = sum((9 * c * c + bn * c) if op == "nor_conv_3x3" else (c * c + bn * c)
-                           if op == "nor_conv_1x1" else 0 for op in spec.ops)
+            per_cell = sum(
+                (9 * c * c + bn * c) if op == "nor_conv_3x3" else (c * c + bn * c) if op == "nor_conv_1x1" else 0
+                for op in spec.ops
+            )
             total += N * per_cell
         for c_in, c_out in zip(widths[:-1], widths[1:]):
             total += 9 * c_in * c_out + 9 * c_out * c_out + c_in * c_out + 2 * bn * c_out

@@ -11,6 +11,7 @@ evaluation network with 32 initial channels and 8 cells, the BatchNorms inside t
 weights, no auxiliary head: :data:`NB301_BUILD_OPTIONS`. This module imports nothing from ``darts`` (which
 imports it); it returns plain genotype fields for ``darts.validate_genotype`` to check.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,8 +19,15 @@ from typing import Any
 
 import numpy as np
 
-NB301_OPS: tuple[str, ...] = ("max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
-                              "dil_conv_3x3", "dil_conv_5x5")
+NB301_OPS: tuple[str, ...] = (
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "skip_connect",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+)
 """NASLib's op index k of the compact encoding is ``NB301_OPS[k]``."""
 
 NB301_BUILD_OPTIONS: dict[str, Any] = {"C": 32, "layers": 8, "op_affine": False, "auxiliary": False}
@@ -36,12 +44,16 @@ _PAIRS = re.compile(r"[(\[](\d+),(\d+)[)\]]")
 
 def _cell_pairs(value: Any, cell: str) -> list[tuple[int, int]]:
     if not isinstance(value, (list, tuple)):
-        raise ValueError(f"NB301 compact: the {cell} cell must be a list of (input, op) pairs, got "
-                         f"{type(value).__name__}")
+        raise ValueError(
+            f"NB301 compact: the {cell} cell must be a list of (input, op) pairs, got {type(value).__name__}"
+        )
     pairs = []
     for k, pair in enumerate(value):
-        if (not isinstance(pair, (list, tuple)) or len(pair) != 2
-                or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair)):
+        if (
+            not isinstance(pair, (list, tuple))
+            or len(pair) != 2
+            or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair)
+        ):
             raise ValueError(f"NB301 compact: {cell}[{k}] must be an (input, op) pair of ints, got {pair!r}"[:200])
         pairs.append((int(pair[0]), int(pair[1])))
     return pairs
@@ -55,8 +67,10 @@ def compact_fields(value: str | list | tuple) -> dict:
         text = re.sub(r"\s+", "", value)
         match = _COMPACT.match(text)
         if match is None:
-            raise ValueError(f"NB301 compact: expected '[[(input, op), ...{PAIRS_PER_CELL} pairs], [...]]' (normal "
-                             f"cell, then reduction cell), got {value[:80]!r}")
+            raise ValueError(
+                f"NB301 compact: expected '[[(input, op), ...{PAIRS_PER_CELL} pairs], [...]]' (normal "
+                f"cell, then reduction cell), got {value[:80]!r}"
+            )
         cells = [[(int(a), int(b)) for a, b in _PAIRS.findall(match.group(i))] for i in (1, 2)]
     elif isinstance(value, (list, tuple)):
         if len(value) != 2:
@@ -67,13 +81,17 @@ def compact_fields(value: str | list | tuple) -> dict:
     fields: dict = {}
     for name, pairs in zip(("normal", "reduce"), cells):
         if len(pairs) != PAIRS_PER_CELL:
-            raise ValueError(f"NB301 compact: the {name} cell needs {PAIRS_PER_CELL} (input, op) pairs (2 per "
-                             f"intermediate node), got {len(pairs)}")
+            raise ValueError(
+                f"NB301 compact: the {name} cell needs {PAIRS_PER_CELL} (input, op) pairs (2 per "
+                f"intermediate node), got {len(pairs)}"
+            )
         edges = []
         for k, (node, op) in enumerate(pairs):
             if not 0 <= op < len(NB301_OPS):
-                raise ValueError(f"NB301 compact: {name}[{k}]: op index {op} is unknown; indices: "
-                                 + ", ".join(f"{i} {o}" for i, o in enumerate(NB301_OPS)))
+                raise ValueError(
+                    f"NB301 compact: {name}[{k}]: op index {op} is unknown; indices: "
+                    + ", ".join(f"{i} {o}" for i, o in enumerate(NB301_OPS))
+                )
             edges.append([NB301_OPS[op], node])
         fields[name] = edges
         fields[f"{name}_concat"] = list(CONCAT)
@@ -91,8 +109,7 @@ def to_compact(genotype: Any) -> str:
         pairs = []
         for k, (op, node) in enumerate(getattr(genotype, name)):
             if op not in NB301_OPS:
-                raise ValueError(f"NB301 compact: {name}[{k}]: op {op!r} is not an NB301 op "
-                                 f"({', '.join(NB301_OPS)})")
+                raise ValueError(f"NB301 compact: {name}[{k}]: op {op!r} is not an NB301 op ({', '.join(NB301_OPS)})")
             pairs.append((int(node), NB301_OPS.index(op)))
         cells.append(pairs)
     return str(cells)

@@ -20,12 +20,14 @@ The published parameter counts (millions in NASLib's file) are the ``class_scene
 ``class_object`` (100 classes) networks: encoder + ``Linear(C_out, num_classes)``. The other tasks' decoders
 (autoencoder, normal, segmentation, jigsaw, room layout) are not built here.
 """
+
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -67,7 +69,7 @@ class ZeroOp(nn.Module):
         self.c_out, self.stride = c_out, stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        zeros = x[:, :1, ::self.stride, ::self.stride].mul(0.0)
+        zeros = x[:, :1, :: self.stride, :: self.stride].mul(0.0)
         return zeros.expand(-1, self.c_out, -1, -1)
 
 
@@ -104,8 +106,10 @@ class MicroCell(nn.Module):
 
     def __init__(self, codes: tuple[int, ...], c_in: int, c_out: int, stride: int) -> None:
         super().__init__()
-        self.edges = nn.ModuleList(micro_op(code, c_in, c_out, stride) if src == 0 else micro_op(code, c_out, c_out, 1)
-                                   for code, src in zip(codes, MICRO_FROM))
+        self.edges = nn.ModuleList(
+            micro_op(code, c_in, c_out, stride) if src == 0 else micro_op(code, c_out, c_out, 1)
+            for code, src in zip(codes, MICRO_FROM)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return four_node_cell(self.edges, x)
@@ -119,8 +123,11 @@ class BasicBlock(nn.Module):
         super().__init__()
         self.conv_a = ReLUConvBN(c_in, c_out, 3, stride, 1)
         self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, 1)
-        self.downsample = (nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
-                           if stride != 1 or c_in != c_out else nn.Identity())
+        self.downsample = (
+            nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+            if stride != 1 or c_in != c_out
+            else nn.Identity()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.downsample(x) + self.conv_b(self.conv_a(x))
@@ -142,11 +149,15 @@ def layer_plan(skeleton: tuple[int, ...], base: int = BASE_CHANNELS) -> list[tup
 class TNBNetwork(nn.Module):
     """The TransNAS-Bench encoder with a classification head; (B, in_chans, H, W) -> logits (B, num_classes)."""
 
-    def __init__(self, skeleton: tuple[int, ...], block: Any, num_classes: int = 10, in_chans: int = 3,
-                 base: int = BASE_CHANNELS) -> None:
+    def __init__(
+        self, skeleton: tuple[int, ...], block: Any, num_classes: int = 10, in_chans: int = 3, base: int = BASE_CHANNELS
+    ) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(in_chans, base // 2, 3, stride=2, padding=1, bias=False),
-                                  nn.BatchNorm2d(base // 2), ReLUConvBN(base // 2, base, 3, 2, 1))
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_chans, base // 2, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(base // 2),
+            ReLUConvBN(base // 2, base, 3, 2, 1),
+        )
         plan = layer_plan(skeleton, base)
         self.blocks = nn.Sequential(*(block(c_in, c_out, stride) for c_in, c_out, stride in plan))
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -173,12 +184,19 @@ def _block_params(micro: tuple[int, ...] | None, c_in: int, c_out: int, stride: 
     if micro is None:
         shortcut = c_in * c_out + 2 * c_out if stride != 1 or c_in != c_out else 0
         return _relu_conv_bn(c_in, c_out, 3) + _relu_conv_bn(c_out, c_out, 3) + shortcut
-    return sum(_micro_op_params(code, c_in, c_out, stride) if src == 0 else _micro_op_params(code, c_out, c_out, 1)
-               for code, src in zip(micro, MICRO_FROM))
+    return sum(
+        _micro_op_params(code, c_in, c_out, stride) if src == 0 else _micro_op_params(code, c_out, c_out, 1)
+        for code, src in zip(micro, MICRO_FROM)
+    )
 
 
-def network_params(skeleton: tuple[int, ...], micro: tuple[int, ...] | None, num_classes: int, in_chans: int = 3,
-                   base: int = BASE_CHANNELS) -> int:
+def network_params(
+    skeleton: tuple[int, ...],
+    micro: tuple[int, ...] | None,
+    num_classes: int,
+    in_chans: int = 3,
+    base: int = BASE_CHANNELS,
+) -> int:
     """Trainable parameters of :class:`TNBNetwork` (``micro=None``: basic blocks), in closed form."""
     total = in_chans * (base // 2) * 9 + base + _relu_conv_bn(base // 2, base, 3)
     plan = layer_plan(skeleton, base)
@@ -190,14 +208,17 @@ def network_params(skeleton: tuple[int, ...], micro: tuple[int, ...] | None, num
 def _parse_key(text: str, what: str) -> list[int]:
     match = _KEY.match(text)
     if match is None:
-        raise ValueError(f"{what}: expected NASLib's key of {NASLIB_KEY_LENGTH} ints \"(a, b, c, d, e, f)\" or a "
-                         f"TransNAS string, got {text[:80]!r}")
+        raise ValueError(
+            f'{what}: expected NASLib\'s key of {NASLIB_KEY_LENGTH} ints "(a, b, c, d, e, f)" or a '
+            f"TransNAS string, got {text[:80]!r}"
+        )
     return [int(v) for v in match.group(1).split(",")]
 
 
 def _int_list(value: Any, what: str) -> list[int]:
     if not isinstance(value, (list, tuple)) or not all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value):
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value
+    ):
         raise ValueError(f"{what}: expected a list of ints, got {value!r}"[:200])
     return [int(v) for v in value]
 
@@ -239,8 +260,15 @@ class _TNBSpace(SearchSpace):
             value = value["codes"]
         return self._from_codes(_int_list(value, what))
 
-    def build(self, spec: Any, num_classes: int = 10, in_chans: int = 3, img_size: int = 32, *,
-              base_channels: int = BASE_CHANNELS) -> nn.Module:
+    def build(
+        self,
+        spec: Any,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        img_size: int = 32,
+        *,
+        base_channels: int = BASE_CHANNELS,
+    ) -> nn.Module:
         """The TransNAS-Bench network with a ``num_classes`` linear head: (B, in_chans, P, P) -> (B, num_classes)."""
         spec = self.coerce(spec)
         if img_size < 4:
@@ -250,11 +278,23 @@ class _TNBSpace(SearchSpace):
         skeleton, micro = self._structure(spec)
         if micro is None:
             return TNBNetwork(skeleton, BasicBlock, num_classes, in_chans, base_channels)
-        return TNBNetwork(skeleton, lambda c_in, c_out, stride: MicroCell(micro, c_in, c_out, stride),
-                          num_classes, in_chans, base_channels)
+        return TNBNetwork(
+            skeleton,
+            lambda c_in, c_out, stride: MicroCell(micro, c_in, c_out, stride),
+            num_classes,
+            in_chans,
+            base_channels,
+        )
 
-    def param_count(self, spec: Any, num_classes: int = 10, in_chans: int = 3, img_size: int = 32, *,
-                    base_channels: int = BASE_CHANNELS) -> int:
+    def param_count(
+        self,
+        spec: Any,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        img_size: int = 32,
+        *,
+        base_channels: int = BASE_CHANNELS,
+    ) -> int:
         """Closed-form trainable parameter count (equals counting ``build(...)``)."""
         skeleton, micro = self._structure(self.coerce(spec))
         return network_params(skeleton, micro, num_classes, in_chans, base_channels)
@@ -273,12 +313,16 @@ class TNBMicroSpace(_TNBSpace):
 
     def _from_codes(self, codes: list[int]) -> TNBArch:
         if len(codes) != len(MICRO_FROM):
-            raise ValueError(f"TNB101 micro arch: expected {len(MICRO_FROM)} op codes (edges 1<-0, 2<-0, 2<-1, "
-                             f"3<-0, 3<-1, 3<-2), got {len(codes)}")
+            raise ValueError(
+                f"TNB101 micro arch: expected {len(MICRO_FROM)} op codes (edges 1<-0, 2<-0, 2<-1, "
+                f"3<-0, 3<-1, 3<-2), got {len(codes)}"
+            )
         for k, code in enumerate(codes):
             if not 0 <= code < len(MICRO_OPS):
-                raise ValueError(f"TNB101 micro arch: code[{k}] = {code} is unknown; codes: "
-                                 + ", ".join(f"{i} {op}" for i, op in enumerate(MICRO_OPS)))
+                raise ValueError(
+                    f"TNB101 micro arch: code[{k}] = {code} is unknown; codes: "
+                    + ", ".join(f"{i} {op}" for i, op in enumerate(MICRO_OPS))
+                )
         return TNBArch(tuple(codes))
 
     def _from_string(self, text: str) -> TNBArch | None:
@@ -317,13 +361,17 @@ class TNBMacroSpace(_TNBSpace):
             while codes and codes[-1] == 0:
                 codes = codes[:-1]
         if not 4 <= len(codes) <= 6 or any(not 1 <= c <= 4 for c in codes):
-            raise ValueError(f"{what}: expected 4 to 6 layer codes in 1..4 (then zeros up to {NASLIB_KEY_LENGTH} in "
-                             f"NASLib's key), got {codes}")
+            raise ValueError(
+                f"{what}: expected 4 to 6 layer codes in 1..4 (then zeros up to {NASLIB_KEY_LENGTH} in "
+                f"NASLib's key), got {codes}"
+            )
         halvings = sum(c > 2 for c in codes)
         doublings = sum(c % 2 == 0 for c in codes)
         if not 1 <= halvings <= 4 or not 1 <= doublings <= 3:
-            raise ValueError(f"{what}: {codes} has {halvings} resolution halvings (codes 3, 4; allowed 1..4) and "
-                             f"{doublings} channel doublings (codes 2, 4; allowed 1..3)")
+            raise ValueError(
+                f"{what}: {codes} has {halvings} resolution halvings (codes 3, 4; allowed 1..4) and "
+                f"{doublings} channel doublings (codes 2, 4; allowed 1..3)"
+            )
         return TNBArch(tuple(codes))
 
     def _from_string(self, text: str) -> TNBArch | None:

@@ -10,6 +10,7 @@ convolution, so this is where they differ most. Resumable: rows already in ``--o
 
     python recipes/bench/batch_grads_check.py --every 3 --out runs/batch_grads/values.csv   # 241 cells, ~10 min
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from lswag_lightning.paths import resolve_data_dir
 
-    val = pd.read_csv(resolve_data_dir(args.data_dir, must_contain="nb201") / "nb201" / "nb201_val_acc_naslib_subset.csv")
+    val = pd.read_csv(
+        resolve_data_dir(args.data_dir, must_contain="nb201") / "nb201" / "nb201_val_acc_naslib_subset.csv"
+    )
     val = val.iloc[:: max(1, args.every)].reset_index(drop=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     values = score_cells(list(val["arch_str"]), args.out, args.data_dir, args.threads)
@@ -67,11 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'proxy':<10} {'batch vs split':>14}   " + "   ".join(f"{c:>28}" for c in VAL_COLUMNS))
     for proxy in PROXIES:
         batch, split = table[f"{proxy}_batch"], table[f"{proxy}_split"]
-        cells = [f"batch {batch.corr(table[c], method='spearman'):.3f} / split "
-                 f"{split.corr(table[c], method='spearman'):.3f}" for c in VAL_COLUMNS]
+        cells = [
+            f"batch {batch.corr(table[c], method='spearman'):.3f} / split {split.corr(table[c], method='spearman'):.3f}"
+            for c in VAL_COLUMNS
+        ]
         print(f"{proxy:<10} {batch.corr(split, method='spearman'):>14.4f}   " + "   ".join(f"{c:>28}" for c in cells))
-    print(f"median seconds per cell for snip + grad_norm: batch {table['seconds_batch'].median():.2f}, "
-          f"split {table['seconds_split'].median():.2f}")
+    print(
+        f"median seconds per cell for snip + grad_norm: batch {table['seconds_batch'].median():.2f}, "
+        f"split {table['seconds_split'].median():.2f}"
+    )
     return 0
 
 

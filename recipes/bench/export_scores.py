@@ -8,6 +8,7 @@ computes, since it reads only those two values).
 
     python recipes/bench/export_scores.py runs/nb101_all/table.csv --out results/nb101_scores.parquet
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,14 +19,27 @@ import pandas as pd
 
 from lswag_lightning.analysis.table import add_vkdnw_single
 
-NOT_SCORES = {"sample_index", "arch", "space", "gt_row", "naslib_idx", "nb201_index", "init_seed", "status",
-              "build_seconds", "total_seconds"}
+NOT_SCORES = {
+    "sample_index",
+    "arch",
+    "space",
+    "gt_row",
+    "naslib_idx",
+    "nb201_index",
+    "init_seed",
+    "status",
+    "build_seconds",
+    "total_seconds",
+}
 
 
 def score_columns(table: pd.DataFrame) -> list[str]:
     """Proxy value columns: not ids, status, timings or accuracies."""
-    return [c for c in table.columns if c not in NOT_SCORES and not c.startswith("seconds.")
-            and not c.endswith("_acc") and "accuracy" not in c]
+    return [
+        c
+        for c in table.columns
+        if c not in NOT_SCORES and not c.startswith("seconds.") and not c.endswith("_acc") and "accuracy" not in c
+    ]
 
 
 def export(table_path: Path) -> pd.DataFrame:

@@ -10,6 +10,7 @@ single (mean ± std).
     python recipes/bench/score_table.py autoformer_ti --out runs/af_scores/table.csv
     python recipes/bench/fusion_table.py runs/af_scores/table.csv
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,9 +20,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-FIXED = {"params": ["params"], "lswag": ["lswag"],
-         "az": ["az_expressivity", "az_progressivity", "az_trainability", "flops"],
-         "vkdnw_agg": ["vkdnw_single", "jacov", "az_expressivity", "az_trainability", "flops"]}
+FIXED = {
+    "params": ["params"],
+    "lswag": ["lswag"],
+    "az": ["az_expressivity", "az_progressivity", "az_trainability", "flops"],
+    "vkdnw_agg": ["vkdnw_single", "jacov", "az_expressivity", "az_trainability", "flops"],
+}
 NOT_PROXIES = {"swap", "swap_reg"}  # swap = lswag.psi with the default settings; swap_reg needs µ and σ
 
 
@@ -33,18 +37,32 @@ def fmt(values) -> str:
 def rows(table: pd.DataFrame, accuracies: list[str], proxies: list[str], splits: int) -> list[str]:
     from lswag_lightning.analysis.libra import evaluate
 
-    out = ["| accuracy column | greedy log-rank | LIBRA | best single (chosen on the selection half) | #params | "
-           "L-SWAG | greedy − #params | greedy − best single |", "|---|---|---|---|---|---|---|---|"]
+    out = [
+        "| accuracy column | greedy log-rank | LIBRA | best single (chosen on the selection half) | #params | "
+        "L-SWAG | greedy − #params | greedy − best single |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     fixed = {k: v for k, v in FIXED.items() if all(p in table.columns for p in v)}
     for acc in accuracies:
-        ev = evaluate(table, proxies, acc, n_splits=splits, seed=0, fusion="log_rank", nonfinite="rank_last",
-                      fixed_sets=fixed, greedy=True)
+        ev = evaluate(
+            table,
+            proxies,
+            acc,
+            n_splits=splits,
+            seed=0,
+            fusion="log_rank",
+            nonfinite="rank_last",
+            fixed_sets=fixed,
+            greedy=True,
+        )
         h = {k: np.asarray(v, float) for k, v in ev.heldout.items()}
         best = pd.Series(ev.best_single_names).value_counts().index[0] if ev.best_single_names else ""
-        out.append(f"| {acc} | {fmt(h['greedy'])} | {fmt(h['libra'])} | {fmt(h['best_single'])}"
-                   f"{f' ({best})' if best else ''} | {fmt(h['fixed:params'])} | "
-                   f"{fmt(h['fixed:lswag']) if 'fixed:lswag' in h else ''} | {fmt(h['greedy'] - h['fixed:params'])} | "
-                   f"{fmt(h['greedy'] - h['best_single'])} |")
+        out.append(
+            f"| {acc} | {fmt(h['greedy'])} | {fmt(h['libra'])} | {fmt(h['best_single'])}"
+            f"{f' ({best})' if best else ''} | {fmt(h['fixed:params'])} | "
+            f"{fmt(h['fixed:lswag']) if 'fixed:lswag' in h else ''} | {fmt(h['greedy'] - h['fixed:params'])} | "
+            f"{fmt(h['greedy'] - h['best_single'])} |"
+        )
     return out
 
 

@@ -18,6 +18,7 @@ flushed one row at a time) and ``WORK`` is packed into ``OUT/bench_tables.tgz`` 
     # here, afterwards: unpack, then lswag-bench <benchmark> --out <dir> --report-only, and
     # python recipes/search/export_scores.py --score-cache <dir>/nb201_cache --proxies ... --out results/....parquet
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SEARCH_RECIPE = ROOT / "recipes" / "search" / "nb201_search_eval.py"
-NB201_PROXIES = ["az_expressivity", "az_progressivity", "az_trainability", "meco", "vkdnw", "vkdnw_layers",
-                 "zico_ps"]
+NB201_PROXIES = ["az_expressivity", "az_progressivity", "az_trainability", "meco", "vkdnw", "vkdnw_layers", "zico_ps"]
 #: benchmark -> shard processes (sized from CPU costs: NB301 > NB101 > AutoFormer-Ti per row count)
 BENCH_SHARDS = {"nb101": 4, "nb301": 5, "autoformer_ti": 2}
 
@@ -44,8 +44,21 @@ def log(msg: str) -> None:
 
 
 def bench_command(args, benchmark: str, index: int, count: int) -> list[str]:
-    cmd = [sys.executable, "-m", "lswag_lightning.cli.bench", benchmark, "--out", str(args.work / benchmark),
-           "--shard", f"{index}/{count}", "--device", args.device, "--threads", "1", "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lswag_lightning.cli.bench",
+        benchmark,
+        "--out",
+        str(args.work / benchmark),
+        "--shard",
+        f"{index}/{count}",
+        "--device",
+        args.device,
+        "--threads",
+        "1",
+        "--no-progress",
+    ]
     if args.data_dir:
         cmd += ["--data-dir", str(args.data_dir)]
     if args.sample:
@@ -54,8 +67,19 @@ def bench_command(args, benchmark: str, index: int, count: int) -> list[str]:
 
 
 def nb201_command(args, worker: int) -> list[str]:
-    cmd = [sys.executable, __file__, "nb201-worker", "--worker", str(worker), "--work", str(args.work),
-           "--device", args.device, "--until", str(args.until)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "nb201-worker",
+        "--worker",
+        str(worker),
+        "--work",
+        str(args.work),
+        "--device",
+        args.device,
+        "--until",
+        str(args.until),
+    ]
     if args.data_dir:
         cmd += ["--data-dir", str(args.data_dir)]
     if args.nb201_limit:
@@ -69,15 +93,21 @@ def nb201_worker(args) -> int:
 
     torch.set_num_threads(1)
     recipe = runpy.run_path(str(SEARCH_RECIPE))
-    argv = ["--out", str(args.work / "nb201_run"), "--score-cache", str(args.work / "nb201_cache"),
-            "--device", args.device]
+    argv = [
+        "--out",
+        str(args.work / "nb201_run"),
+        "--score-cache",
+        str(args.work / "nb201_cache"),
+        "--device",
+        args.device,
+    ]
     if args.data_dir:
         argv += ["--data-dir", str(args.data_dir)]
     rargs = recipe["build_parser"]().parse_args(argv)
     scorer = recipe["make_live_scorer"](rargs, NB201_PROXIES, writer=f"g{args.worker:02d}")
     order = recipe["prescore_order"](rargs.data_dir)
     if args.nb201_limit:
-        order = order[:args.nb201_limit]
+        order = order[: args.nb201_limit]
     claims = args.work / "nb201_claims"
     claims.mkdir(parents=True, exist_ok=True)
     done = failed = 0
@@ -137,8 +167,9 @@ def drive(args) -> int:
 
     def launch(name: str, cmd: list[str]) -> None:
         fh = open(logs / f"{name}.log", "w")
-        running[name] = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT,
-                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        running[name] = subprocess.Popen(
+            cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        )
 
     for benchmark, count in BENCH_SHARDS.items():
         if benchmark in args.skip:
@@ -177,8 +208,9 @@ def drive(args) -> int:
     log(f"final rows {count_rows(args.work)} after {time.time() - start:.0f} s")
     for name in sorted(p.stem for p in logs.glob("*.log")):
         text = (logs / f"{name}.log").read_text()
-        errors = [line for line in text.splitlines()
-                  if "rror" in line or ("failed" in line and " 0 failed" not in line)]
+        errors = [
+            line for line in text.splitlines() if "rror" in line or ("failed" in line and " 0 failed" not in line)
+        ]
         if errors:
             print(f"--- {name}: {len(errors)} error lines, first: {errors[:3]}", flush=True)
     shutil.copytree(logs, args.work / "bench_logs", dirs_exist_ok=True)

@@ -8,6 +8,7 @@ L-SWAG against the best single proxy of either source and against #params.
 
     python recipes/bench/published_cross_check.py nb101 runs/nb101_all/table.csv
 """
+
 from __future__ import annotations
 
 import argparse

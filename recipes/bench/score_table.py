@@ -8,6 +8,7 @@ ground truth must be in the score table (a missing one is an error, never a NaN)
     python recipes/bench/score_table.py nb101 --out runs/nb101_scores/table.csv
     lswag-libra runs/nb101_scores/table.csv --accuracy cifar10_val_acc --fusion log_rank --greedy ...
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,10 @@ def build_table(benchmark: str, scores_path: Path | None = None, data_dir: Path 
     truth = gt.table[["arch", *gt.accuracy_columns]]
     missing = sorted(set(truth["arch"]) - set(scores["arch"]))
     if missing:
-        raise ValueError(f"the score table lacks {len(missing)} of the {len(truth)} architectures of {benchmark} "
-                         f"(e.g. {missing[0]}); score them with lswag-bench {benchmark}")
+        raise ValueError(
+            f"the score table lacks {len(missing)} of the {len(truth)} architectures of {benchmark} "
+            f"(e.g. {missing[0]}); score them with lswag-bench {benchmark}"
+        )
     return truth.merge(scores, on="arch", how="left", validate="one_to_one")
 
 

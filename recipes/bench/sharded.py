@@ -9,6 +9,7 @@ Hydra's launchers are the engine (joblib on one machine, submitit on SLURM); thi
 A shard job that fails raises, so Hydra reports it after the others finished; its table stays and the same command
 resumes it. The merge exits with 1 (and writes no table) while shards are missing, unless ``allow_partial=true``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -60,8 +61,10 @@ def main(cfg: DictConfig) -> None:
     if code != 0 and cfg.merge:
         sys.exit(code)  # 1: shards missing (named on stderr), 2: bad arguments
     if code != 0:
-        raise RuntimeError(f"shard {cfg.shard}/{cfg.shards} stopped with exit code {code}; rerun the multirun (or "
-                           "this shard alone) to resume it")
+        raise RuntimeError(
+            f"shard {cfg.shard}/{cfg.shards} stopped with exit code {code}; rerun the multirun (or "
+            "this shard alone) to resume it"
+        )
 
 
 if __name__ == "__main__":

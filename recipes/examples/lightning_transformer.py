@@ -4,6 +4,7 @@ ReLU. Synthetic tokens stand in for WikiText-2 (no download). Prints each value 
 
     python recipes/examples/lightning_transformer.py
 """
+
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
@@ -13,7 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lswag_lightning import ZeroCostProxyCallback, available_proxies
 
 
-class Demo(LightningTransformer):                  # Lightning's demo, on synthetic tokens (no download)
+class Demo(LightningTransformer):  # Lightning's demo, on synthetic tokens (no download)
     def prepare_data(self):
         pass
 
@@ -26,12 +27,18 @@ relu_inputs = [f"model.transformer.{side}.layers.{i}.linear1" for side in ("enco
 encoder_blocks = [f"model.transformer.encoder.layers.{i}" for i in (0, 1)]
 # Every proxy except VKDNW: its vectorised Jacobians loop through attention's backward on a CPU (about 45 s here).
 zc = ZeroCostProxyCallback(
-    proxies=[p for p in available_proxies() if p not in ("vkdnw", "vkdnw_single")], batch_size=16,
-    forward_fn=lambda module, tokens, target: module(tokens, target),        # forward(inputs, target)
-    loss_fn=lambda log_probs, target: F.nll_loss(log_probs, target.reshape(-1)),   # the demo's own loss
-    score_options={"activation_points": relu_inputs,                         # its ReLU is F.relu
-                   "block_points": encoder_blocks})                          # AZ-NAS's chain of blocks
+    proxies=[p for p in available_proxies() if p not in ("vkdnw", "vkdnw_single")],
+    batch_size=16,
+    forward_fn=lambda module, tokens, target: module(tokens, target),  # forward(inputs, target)
+    loss_fn=lambda log_probs, target: F.nll_loss(log_probs, target.reshape(-1)),  # the demo's own loss
+    score_options={
+        "activation_points": relu_inputs,  # its ReLU is F.relu
+        "block_points": encoder_blocks,
+    },
+)  # AZ-NAS's chain of blocks
 pl.seed_everything(0)
-pl.Trainer(max_steps=3, logger=False, enable_checkpointing=False, enable_progress_bar=False, callbacks=[zc]).fit(Demo(vocab_size=64))
+pl.Trainer(max_steps=3, logger=False, enable_checkpointing=False, enable_progress_bar=False, callbacks=[zc]).fit(
+    Demo(vocab_size=64)
+)
 for name, status in zc.report.status.items():
     print(f"{name:13s} {zc.report.values[name]:12.5g}  {status[:100]}")

@@ -9,6 +9,7 @@ so a missing row means "not scored" and never a NaN standing for it.
         --proxies az_expressivity az_progressivity az_trainability meco \
         --out results/nb201_scored_subset_new_proxies.parquet
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from lswag_lightning.analysis.table import save_table
 
-    recipe_args = recipe_parser().parse_args(["--out", str(args.out.parent), "--device", "cpu"]
-                                             + (["--data-dir", str(args.data_dir)] if args.data_dir else []))
+    recipe_args = recipe_parser().parse_args(
+        ["--out", str(args.out.parent), "--device", "cpu"]
+        + (["--data-dir", str(args.data_dir)] if args.data_dir else [])
+    )
     table = export(args.score_cache, args.proxies, recipe_args)
     save_table(table, args.out)
     print(f"{len(table)} architectures x {len(args.proxies)} proxies -> {args.out}")

@@ -42,6 +42,7 @@ all three datasets.
     python recipes/search/nb201_search_eval.py --out runs/nb201_small --seeds 0,1 --budget 100 \\
         --libra-proxies lswag,synflow,naswot --threads 1
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,8 +63,11 @@ log = logging.getLogger("nb201_search_eval")
 
 OPTIMUM = {"cifar10": 94.37, "cifar100": 73.51, "imagenet16_120": 47.31}
 TARGET_GAP = {"cifar10": 1.0, "cifar100": 2.5, "imagenet16_120": 2.5}
-TEST_COLUMNS = {"cifar10": "CIFAR10TestAccuracy200Epochs", "cifar100": "CIFAR100TestAccuracy200Epochs",
-                "imagenet16_120": "ImageNetTestAccuracy200Epochs"}
+TEST_COLUMNS = {
+    "cifar10": "CIFAR10TestAccuracy200Epochs",
+    "cifar100": "CIFAR100TestAccuracy200Epochs",
+    "imagenet16_120": "ImageNetTestAccuracy200Epochs",
+}
 DEFAULT_CANDIDATES = "lswag,zico,naswot,synflow,jacov,snip,grad_norm,flops,params"
 
 
@@ -83,12 +87,21 @@ def make_live_scorer(args, proxies, writer: str = "main", cache=None):
     if args.layer_interval:
         score_options["layer_interval"] = tuple(int(v) for v in args.layer_interval.split(","))
     if args.psi_layers:
-        score_options["psi_layers"] = (tuple(int(v) for v in args.psi_layers.split(","))
-                                       if "," in args.psi_layers else args.psi_layers)
-    return ProxyScorer(space, proxies, images, labels, build_options={"num_classes": 10, "img_size": 32},
-                       device=device, init_seed=args.init_seed, score_options=score_options,
-                       cache=cache if cache is not None else ScoreCache(args.score_cache, writer=writer),
-                       probe=describe_probe("cifar10_npz", args.batch_size, 32, 3, args.data_seed, args.data_dir))
+        score_options["psi_layers"] = (
+            tuple(int(v) for v in args.psi_layers.split(",")) if "," in args.psi_layers else args.psi_layers
+        )
+    return ProxyScorer(
+        space,
+        proxies,
+        images,
+        labels,
+        build_options={"num_classes": 10, "img_size": 32},
+        device=device,
+        init_seed=args.init_seed,
+        score_options=score_options,
+        cache=cache if cache is not None else ScoreCache(args.score_cache, writer=writer),
+        probe=describe_probe("cifar10_npz", args.batch_size, 32, 3, args.data_seed, args.data_dir),
+    )
 
 
 def prescore_order(data_dir, seed: int = 0, bench_sample: tuple[int, int] | None = None) -> list[str]:
@@ -134,8 +147,9 @@ def _prescore_worker(job: tuple) -> tuple[int, int, float]:
     space = scorer.space
     start = time.perf_counter()
     done = 0
-    for arch in prescore_share(prescore_order(args.data_dir, bench_sample=args.prescore_bench_sample), shard, worker,
-                               workers):
+    for arch in prescore_share(
+        prescore_order(args.data_dir, bench_sample=args.prescore_bench_sample), shard, worker, workers
+    ):
         if time.time() > deadline:
             break
         if scorer.cache.get(scorer.key, arch, proxies) is not None:
@@ -160,8 +174,11 @@ def prescore_all(args, proxies) -> None:
             results = pool.map(_prescore_worker, jobs)
     total = sum(r[1] for r in results)
     wall = time.perf_counter() - start
-    print(f"pre-scored {total} archs with {args.workers} worker(s) in {wall:.1f} s "
-          f"({wall / max(total, 1):.3f} s per arch overall)", flush=True)
+    print(
+        f"pre-scored {total} archs with {args.workers} worker(s) in {wall:.1f} s "
+        f"({wall / max(total, 1):.3f} s per arch overall)",
+        flush=True,
+    )
     prescore_coverage(args, proxies)
 
 
@@ -180,8 +197,11 @@ def prescore_coverage(args, proxies) -> dict[int, tuple[int, int]]:
         coverage[index] = (done, len(share))
     missing = [f"shard {i}/{count}: {d} of {n}" for i, (d, n) in coverage.items() if d < n]
     done = sum(d for d, _ in coverage.values())
-    print(f"score cache {args.score_cache}: {done} of {len(order)} cells pre-scored"
-          + (f"; unfinished: {'; '.join(missing)}" if missing else "; every shard complete"), flush=True)
+    print(
+        f"score cache {args.score_cache}: {done} of {len(order)} cells pre-scored"
+        + (f"; unfinished: {'; '.join(missing)}" if missing else "; every shard complete"),
+        flush=True,
+    )
     return coverage
 
 
@@ -193,18 +213,20 @@ def fused_selection(args) -> dict:
     if args.fused_proxies and args.fused_result:
         raise SystemExit("give --fused-proxies or --fused-result, not both")
     if args.fused_proxies:
-        return {"proxies": [p.strip() for p in args.fused_proxies.split(",") if p.strip()],
-                "how": "given with --fused-proxies"}
+        return {
+            "proxies": [p.strip() for p in args.fused_proxies.split(",") if p.strip()],
+            "how": "given with --fused-proxies",
+        }
     if args.fused_result:
-        return {"proxies": load_greedy_set(args.fused_result),
-                "how": f"the greedy log-rank set of {args.fused_result}"}
-    raise SystemExit("--fitnesses fused needs its set: --fused-proxies a,b,c,... or --fused-result "
-                     "<lswag-libra --greedy out>/libra.json")
+        return {"proxies": load_greedy_set(args.fused_result), "how": f"the greedy log-rank set of {args.fused_result}"}
+    raise SystemExit(
+        "--fitnesses fused needs its set: --fused-proxies a,b,c,... or --fused-result "
+        "<lswag-libra --greedy out>/libra.json"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- LIBRA trio
-VAL_COLUMNS = {"cifar10": "cifar10_val_acc", "cifar100": "cifar100_val_acc",
-               "imagenet16_120": "imagenet16_120_val_acc"}
+VAL_COLUMNS = {"cifar10": "cifar10_val_acc", "cifar100": "cifar100_val_acc", "imagenet16_120": "imagenet16_120_val_acc"}
 
 
 def validation_table(args, scorer, candidates) -> pd.DataFrame:
@@ -218,9 +240,14 @@ def validation_table(args, scorer, candidates) -> pd.DataFrame:
         spec = space.decode(row["arch_str"])
         canon = space.encode(spec)
         result = scorer.score(spec, canon)
-        rows.append({"arch": canon, "params": space.param_count(spec),
-                     **{col: float(row[col]) for col in VAL_COLUMNS.values()},
-                     **{p: result.values[p] for p in candidates}})
+        rows.append(
+            {
+                "arch": canon,
+                "params": space.param_count(spec),
+                **{col: float(row[col]) for col in VAL_COLUMNS.values()},
+                **{p: result.values[p] for p in candidates},
+            }
+        )
     table = pd.DataFrame(rows)
     table.attrs["source"] = path.name
     return table
@@ -232,10 +259,14 @@ def select_libra_on_validation(table: pd.DataFrame, candidates, dataset: str = "
 
     column = VAL_COLUMNS[dataset]
     sel = select(table[list(dict.fromkeys(["arch", "params", column, *candidates]))], candidates, column, "params")
-    return {"proxies": sel.proxies, "higher_is_better": {p: sel.higher_is_better[p] for p in sel.proxies},
-            "datasets": [dataset],
-            "how": f"LIBRA select() on {sel.n_rows} NB201 archs of {table.attrs['source']} ({dataset} validation "
-                   f"accuracy), candidates {', '.join(candidates)}", "selection": sel.to_dict()}
+    return {
+        "proxies": sel.proxies,
+        "higher_is_better": {p: sel.higher_is_better[p] for p in sel.proxies},
+        "datasets": [dataset],
+        "how": f"LIBRA select() on {sel.n_rows} NB201 archs of {table.attrs['source']} ({dataset} validation "
+        f"accuracy), candidates {', '.join(candidates)}",
+        "selection": sel.to_dict(),
+    }
 
 
 def libra_fitness_plan(selections: dict[str, dict]) -> dict[str, dict]:
@@ -280,8 +311,14 @@ def make_scorer(args, proxies):
         print(f"{names} lack {', '.join(extra)}: those are scored live (cache {args.score_cache})", flush=True)
         return make_live_scorer(args, extra, cache=cache)
 
-    scorer = tables_then_live(live.space, paths, proxies, fallback=live, live_for=live_for,
-                              skip=lambda p: lswag_changed and p.split(".")[0] == "lswag")
+    scorer = tables_then_live(
+        live.space,
+        paths,
+        proxies,
+        fallback=live,
+        live_for=live_for,
+        skip=lambda p: lswag_changed and p.split(".")[0] == "lswag",
+    )
     return scorer, live
 
 
@@ -296,22 +333,47 @@ def run_searches(args, scorer, fitnesses, eval_datasets=None) -> list[dict]:
         for strategy in args.strategies:
             for fname, fitness in fitnesses.items():
                 out = args.out / "runs" / f"{strategy}_{fname}_s{seed}"
-                settings = SearchSettings("nb201", strategy=strategy, budget=args.budget, seed=seed,
-                                          population=args.population, tournament=args.tournament,
-                                          rank_pool=args.rank_pool,
-                                          build_options={"num_classes": 10, "img_size": 32})
-                search = Search(scorer.space, scorer, fitness, settings, out_dir=out,
-                                checkpoint_every=args.checkpoint_every, progress=not args.no_progress)
+                settings = SearchSettings(
+                    "nb201",
+                    strategy=strategy,
+                    budget=args.budget,
+                    seed=seed,
+                    population=args.population,
+                    tournament=args.tournament,
+                    rank_pool=args.rank_pool,
+                    build_options={"num_classes": 10, "img_size": 32},
+                )
+                search = Search(
+                    scorer.space,
+                    scorer,
+                    fitness,
+                    settings,
+                    out_dir=out,
+                    checkpoint_every=args.checkpoint_every,
+                    progress=not args.no_progress,
+                )
                 t0 = time.perf_counter()
                 result = search.run()
                 write_outputs(search, result, out, command=f"nb201_search_eval.py ({strategy}, {fname}, seed {seed})")
-                runs.append({"strategy": strategy, "fitness": fname, "seed": seed, "out": str(out),
-                             "datasets": list((eval_datasets or {}).get(fname, TEST_COLUMNS)),
-                             "best_arch": result.best["arch"], "best_fitness": float(result.best["fitness"]),
-                             "evaluations": len(search.history), "archs": [e.arch for e in search.history],
-                             "seconds": time.perf_counter() - t0})
-                print(f"seed {seed} {strategy:<9} {fname:<6} -> {result.best['arch']} "
-                      f"({len(search.history)} scored, {time.perf_counter() - t0:.1f} s)", flush=True)
+                runs.append(
+                    {
+                        "strategy": strategy,
+                        "fitness": fname,
+                        "seed": seed,
+                        "out": str(out),
+                        "datasets": list((eval_datasets or {}).get(fname, TEST_COLUMNS)),
+                        "best_arch": result.best["arch"],
+                        "best_fitness": float(result.best["fitness"]),
+                        "evaluations": len(search.history),
+                        "archs": [e.arch for e in search.history],
+                        "seconds": time.perf_counter() - t0,
+                    }
+                )
+                print(
+                    f"seed {seed} {strategy:<9} {fname:<6} -> {result.best['arch']} "
+                    f"({len(search.history)} scored, {time.perf_counter() - t0:.1f} s)",
+                    flush=True,
+                )
     return runs
 
 
@@ -374,8 +436,10 @@ def global_fitness_optimum(scorer, fitnesses, acc: pd.DataFrame, eval_datasets=N
         fit = fitness(pool)
         best = archs[int(np.argmax(finite_or_worst(fit)))]
         datasets = (eval_datasets or {}).get(fname, TEST_COLUMNS)
-        out[fname] = {"arch": best, **{ds: float(acc.loc[best, ds]) if ds in datasets else math.nan
-                                       for ds in TEST_COLUMNS}}
+        out[fname] = {
+            "arch": best,
+            **{ds: float(acc.loc[best, ds]) if ds in datasets else math.nan for ds in TEST_COLUMNS},
+        }
     return out
 
 
@@ -417,53 +481,95 @@ def _fmt(value: float) -> str:
     return "–" if not math.isfinite(value) else f"{value:.2f}"
 
 
-def write_summary(args, summary: pd.DataFrame, per_run: pd.DataFrame, libra: dict[str, dict], global_opt: dict,
-                  scorer, seconds: float, fused: dict | None = None) -> Path:
+def write_summary(
+    args,
+    summary: pd.DataFrame,
+    per_run: pd.DataFrame,
+    libra: dict[str, dict],
+    global_opt: dict,
+    scorer,
+    seconds: float,
+    fused: dict | None = None,
+) -> Path:
     """``libra``: the LIBRA fitness plan (search fitness name -> selection with its ``datasets``); ``fused``: the
     fused fitness's proxies and where they came from (None without one)."""
     names = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16_120": "ImageNet16-120"}
     live = live_parts(scorer)
-    lines = ["# NB201 zero-shot search: test accuracy of the returned architecture", "",
-             f"Seeds {', '.join(map(str, args.seeds))}; budget {args.budget} scored architectures per search; "
-             f"evolution P = {args.population}, S = {args.tournament}, LIBRA rank pool {args.rank_pool}; "
-             f"probe: {args.batch_size} CIFAR-10 training images (cifar10_npz, seed {args.data_seed}); "
-             f"scorer {type(scorer).__name__} (live scoring on {live[0].device if live else 'none'}); "
-             f"proxies scored: {', '.join(scorer.proxies)}.", "",
-             *([f"- LIBRA for {' / '.join(names[d] for d in sel['datasets'])} (search `{name}`): "
-                f"{', '.join(sel['proxies'])} ({sel['how']})." for name, sel in libra.items()]
-               or ["No LIBRA fitness in this run."]),
-             *([f"- Fused fitness (search `fused`, all three datasets): log-rank sum of "
-                f"{', '.join(fused['proxies'])} ({fused['how']})."] if fused else []), "",
-             *(["The LIBRA row evaluates each dataset with the LIBRA fitness selected for that dataset.", ""]
-               if len(libra) > 1 else []),
-             "Test accuracies (200 epochs, nasbench201_test_acc_200ep.csv) are read only after the searches, to "
-             "evaluate the returned architecture. Mean ± std (ddof 1) over seeds; gap = optimum − mean; "
-             f"target gaps: {' / '.join(str(TARGET_GAP[d]) for d in TEST_COLUMNS)}.", "",
-             "| strategy | fitness | " + " | ".join(names[d] for d in TEST_COLUMNS) + " | within target |",
-             "|---|---|" + "---|" * len(TEST_COLUMNS) + "---|"]
+    lines = [
+        "# NB201 zero-shot search: test accuracy of the returned architecture",
+        "",
+        f"Seeds {', '.join(map(str, args.seeds))}; budget {args.budget} scored architectures per search; "
+        f"evolution P = {args.population}, S = {args.tournament}, LIBRA rank pool {args.rank_pool}; "
+        f"probe: {args.batch_size} CIFAR-10 training images (cifar10_npz, seed {args.data_seed}); "
+        f"scorer {type(scorer).__name__} (live scoring on {live[0].device if live else 'none'}); "
+        f"proxies scored: {', '.join(scorer.proxies)}.",
+        "",
+        *(
+            [
+                f"- LIBRA for {' / '.join(names[d] for d in sel['datasets'])} (search `{name}`): "
+                f"{', '.join(sel['proxies'])} ({sel['how']})."
+                for name, sel in libra.items()
+            ]
+            or ["No LIBRA fitness in this run."]
+        ),
+        *(
+            [
+                f"- Fused fitness (search `fused`, all three datasets): log-rank sum of "
+                f"{', '.join(fused['proxies'])} ({fused['how']})."
+            ]
+            if fused
+            else []
+        ),
+        "",
+        *(
+            ["The LIBRA row evaluates each dataset with the LIBRA fitness selected for that dataset.", ""]
+            if len(libra) > 1
+            else []
+        ),
+        "Test accuracies (200 epochs, nasbench201_test_acc_200ep.csv) are read only after the searches, to "
+        "evaluate the returned architecture. Mean ± std (ddof 1) over seeds; gap = optimum − mean; "
+        f"target gaps: {' / '.join(str(TARGET_GAP[d]) for d in TEST_COLUMNS)}.",
+        "",
+        "| strategy | fitness | " + " | ".join(names[d] for d in TEST_COLUMNS) + " | within target |",
+        "|---|---|" + "---|" * len(TEST_COLUMNS) + "---|",
+    ]
     for _, r in summary.iterrows():
         cells = [f"{r[f'{d}_mean']:.2f} ± {r[f'{d}_std']:.2f} (gap {r[f'{d}_gap']:.2f})" for d in TEST_COLUMNS]
         ok = all(r[f"{d}_gap"] <= TARGET_GAP[d] for d in TEST_COLUMNS)
         lines.append(f"| {r['strategy']} | {r['fitness']} | " + " | ".join(cells) + f" | {'yes' if ok else 'no'} |")
     lines.append("| benchmark optimum | – | " + " | ".join(f"{OPTIMUM[d]:.2f}" for d in TEST_COLUMNS) + " | |")
-    lines += ["", "Diagnostic (not a result of the search): mean over seeds of the best test accuracy among the "
-              "architectures each search scored (what a perfect fitness would have returned from the same samples):",
-              "", "| strategy | fitness | " + " | ".join(names[d] for d in TEST_COLUMNS) + " |",
-              "|---|---|" + "---|" * len(TEST_COLUMNS)]
+    lines += [
+        "",
+        "Diagnostic (not a result of the search): mean over seeds of the best test accuracy among the "
+        "architectures each search scored (what a perfect fitness would have returned from the same samples):",
+        "",
+        "| strategy | fitness | " + " | ".join(names[d] for d in TEST_COLUMNS) + " |",
+        "|---|---|" + "---|" * len(TEST_COLUMNS),
+    ]
     for _, r in summary.iterrows():
-        lines.append(f"| {r['strategy']} | {r['fitness']} | "
-                     + " | ".join(_fmt(r[f'{d}_oracle_scored_mean']) for d in TEST_COLUMNS) + " |")
+        lines.append(
+            f"| {r['strategy']} | {r['fitness']} | "
+            + " | ".join(_fmt(r[f"{d}_oracle_scored_mean"]) for d in TEST_COLUMNS)
+            + " |"
+        )
     if global_opt:
-        lines += ["", "The fitness's own optimum over all 15,625 cells (every cell is in the score cache): the cell "
-                  "each fitness ranks first, and its test accuracy:", "",
-                  "| fitness | arch | " + " | ".join(names[d] for d in TEST_COLUMNS) + " |",
-                  "|---|---|" + "---|" * len(TEST_COLUMNS)]
+        lines += [
+            "",
+            "The fitness's own optimum over all 15,625 cells (every cell is in the score cache): the cell "
+            "each fitness ranks first, and its test accuracy:",
+            "",
+            "| fitness | arch | " + " | ".join(names[d] for d in TEST_COLUMNS) + " |",
+            "|---|---|" + "---|" * len(TEST_COLUMNS),
+        ]
         for fname, g in global_opt.items():
             lines.append(f"| {fname} | `{g['arch']}` | " + " | ".join(_fmt(g[d]) for d in TEST_COLUMNS) + " |")
-    lines += ["", "Per run: `per_run.csv`; each search's ranked list, report and curve: `runs/<strategy>_<fitness>_s<seed>/`.",
-              f"Wall time {seconds:.0f} s (live scoring: {sum(p.computed for p in live)} computations in this run, "
-              f"{sum(p.hits for p in live)} "
-              "score-cache hits)."]
+    lines += [
+        "",
+        "Per run: `per_run.csv`; each search's ranked list, report and curve: `runs/<strategy>_<fitness>_s<seed>/`.",
+        f"Wall time {seconds:.0f} s (live scoring: {sum(p.computed for p in live)} computations in this run, "
+        f"{sum(p.hits for p in live)} "
+        "score-cache hits).",
+    ]
     path = args.out / "summary.md"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -487,35 +593,60 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fitnesses", default="lswag,libra", help="comma-separated: libra, fused and/or proxy names")
     p.add_argument("--population", type=int, default=50)
     p.add_argument("--tournament", type=int, default=10)
-    p.add_argument("--rank-pool", choices=("history", "population"), default="history",
-                   help="pool of LIBRA's rank fusion during evolution (see lswag_lightning.search.engine)")
+    p.add_argument(
+        "--rank-pool",
+        choices=("history", "population"),
+        default="history",
+        help="pool of LIBRA's rank fusion during evolution (see lswag_lightning.search.engine)",
+    )
     p.add_argument("--libra-proxies", help="LIBRA's proxies a,b,c (else --libra-result or --libra-select)")
     p.add_argument("--libra-result", type=Path, help="a lswag-libra libra.json")
-    p.add_argument("--libra-select", choices=("naslib-val", "naslib-val-cifar10"), default="naslib-val",
-                   help="how to choose LIBRA's proxies when none are given: naslib-val (default) runs LIBRA's "
-                        "selection on the NASLib validation subset once per dataset, with that dataset's validation "
-                        "accuracy, and evaluates each dataset with its own LIBRA fitness; naslib-val-cifar10 selects "
-                        "once on CIFAR-10 validation accuracy for all three")
+    p.add_argument(
+        "--libra-select",
+        choices=("naslib-val", "naslib-val-cifar10"),
+        default="naslib-val",
+        help="how to choose LIBRA's proxies when none are given: naslib-val (default) runs LIBRA's "
+        "selection on the NASLib validation subset once per dataset, with that dataset's validation "
+        "accuracy, and evaluates each dataset with its own LIBRA fitness; naslib-val-cifar10 selects "
+        "once on CIFAR-10 validation accuracy for all three",
+    )
     p.add_argument("--libra-candidates", default=DEFAULT_CANDIDATES, help="proxies LIBRA may choose from")
     p.add_argument("--fused-proxies", help="fitness fused: its proxies a,b,c,... (log-rank fusion)")
-    p.add_argument("--fused-result", type=Path,
-                   help="fitness fused: a lswag-libra --greedy libra.json whose greedy set is fused")
+    p.add_argument(
+        "--fused-result", type=Path, help="fitness fused: a lswag-libra --greedy libra.json whose greedy set is fused"
+    )
     p.add_argument("--score-cache", type=Path, help="score cache folder (default OUT/score_cache)")
-    p.add_argument("--cache-writer", default="main",
-                   help="this process's file in the score cache (<name>.jsonl): give parallel runs sharing one "
-                        "cache different names")
-    p.add_argument("--score-table", type=Path, nargs="+",
-                   help="stored proxy values to reuse (csv/parquet: arch + one column per proxy, e.g. lswag-bench's "
-                        "table.csv or results/nb201_all_cells_scores.parquet); several tables: each proxy comes from "
-                        "the first with its column; proxies none holds, and archs a table lacks, are scored live")
+    p.add_argument(
+        "--cache-writer",
+        default="main",
+        help="this process's file in the score cache (<name>.jsonl): give parallel runs sharing one "
+        "cache different names",
+    )
+    p.add_argument(
+        "--score-table",
+        type=Path,
+        nargs="+",
+        help="stored proxy values to reuse (csv/parquet: arch + one column per proxy, e.g. lswag-bench's "
+        "table.csv or results/nb201_all_cells_scores.parquet); several tables: each proxy comes from "
+        "the first with its column; proxies none holds, and archs a table lacks, are scored live",
+    )
     p.add_argument("--prescore-all", action="store_true", help="score all 15,625 cells first (parallel workers)")
     p.add_argument("--prescore-only", action="store_true", help="stop after --prescore-all")
-    p.add_argument("--prescore-bench-sample", type=_sample_and_seed, default=None, metavar="N,S",
-                   help="--prescore-all scores only the N cells of `lswag-bench nb201 --sample N --seed S`")
+    p.add_argument(
+        "--prescore-bench-sample",
+        type=_sample_and_seed,
+        default=None,
+        metavar="N,S",
+        help="--prescore-all scores only the N cells of `lswag-bench nb201 --sample N --seed S`",
+    )
     p.add_argument("--workers", type=int, default=1, help="processes for --prescore-all")
-    p.add_argument("--shard", default="0/1", metavar="I/N",
-                   help="--prescore-all scores only shard I of N (0-based) of the cells, for N processes or machines "
-                        "sharing --score-cache (default 0/1: all)")
+    p.add_argument(
+        "--shard",
+        default="0/1",
+        metavar="I/N",
+        help="--prescore-all scores only shard I of N (0-based) of the cells, for N processes or machines "
+        "sharing --score-cache (default 0/1: all)",
+    )
     p.add_argument("--deadline", type=float, default=None, help="seconds allowed for --prescore-all")
     p.add_argument("--device", default=None, help="torch device (default cuda if available)")
     p.add_argument("--batch-size", type=int, default=64)
@@ -541,8 +672,10 @@ def main(argv=None) -> int:
     except ValueError as err:
         parser.error(str(err))
     if args.shard.count > 1 and not (args.prescore_all and args.prescore_only):
-        parser.error("--shard splits the pre-scoring: give it with --prescore-all --prescore-only, then run the "
-                     "searches once, without --shard, on the shared --score-cache")
+        parser.error(
+            "--shard splits the pre-scoring: give it with --prescore-all --prescore-only, then run the "
+            "searches once, without --shard, on the shared --score-cache"
+        )
     import torch
 
     from lswag_lightning.search import make_fitness
@@ -563,18 +696,33 @@ def main(argv=None) -> int:
         if args.libra_proxies and args.libra_result:
             raise SystemExit("give --libra-proxies or --libra-result, not both")
         if args.libra_proxies:
-            libra = {"libra": {"proxies": [p.strip() for p in args.libra_proxies.split(",")], "higher_is_better": {},
-                               "datasets": list(TEST_COLUMNS), "how": "given with --libra-proxies"}}
+            libra = {
+                "libra": {
+                    "proxies": [p.strip() for p in args.libra_proxies.split(",")],
+                    "higher_is_better": {},
+                    "datasets": list(TEST_COLUMNS),
+                    "how": "given with --libra-proxies",
+                }
+            }
         elif args.libra_result:
             from lswag_lightning.search import load_libra_result
 
             proxies, hib, _ = load_libra_result(args.libra_result)
-            libra = {"libra": {"proxies": proxies, "higher_is_better": hib, "datasets": list(TEST_COLUMNS),
-                               "how": f"from {args.libra_result}"}}
+            libra = {
+                "libra": {
+                    "proxies": proxies,
+                    "higher_is_better": hib,
+                    "datasets": list(TEST_COLUMNS),
+                    "how": f"from {args.libra_result}",
+                }
+            }
     fused = fused_selection(args) if "fused" in fitness_names else None
     plain = [p for p in fitness_names if p not in ("libra", "fused")]
-    proxies = list(dict.fromkeys(plain + [p for sel in libra.values() for p in sel["proxies"]]
-                                 + (fused["proxies"] if fused else [])))
+    proxies = list(
+        dict.fromkeys(
+            plain + [p for sel in libra.values() for p in sel["proxies"]] + (fused["proxies"] if fused else [])
+        )
+    )
     if "libra" in fitness_names and not libra:
         proxies = list(dict.fromkeys(proxies + candidates))
     if args.prescore_all:
@@ -591,18 +739,27 @@ def main(argv=None) -> int:
             libra["libra"]["datasets"] = list(TEST_COLUMNS)
         for name, sel in libra.items():
             print(f"LIBRA selection {name}: {sel['proxies']} for {', '.join(sel['datasets'])}", flush=True)
-    write_json(args.out / "libra_proxies.json", {**libra, **({"fused": fused} if fused else {})},
-               nonfinite="keep", fallback=str, indent=1)
-    needed = list(dict.fromkeys(plain + [p for sel in libra.values() for p in sel["proxies"]]
-                                + (fused["proxies"] if fused else [])))
+    write_json(
+        args.out / "libra_proxies.json",
+        {**libra, **({"fused": fused} if fused else {})},
+        nonfinite="keep",
+        fallback=str,
+        indent=1,
+    )
+    needed = list(
+        dict.fromkeys(
+            plain + [p for sel in libra.values() for p in sel["proxies"]] + (fused["proxies"] if fused else [])
+        )
+    )
     if computed_live(scorer) - set(needed):  # the searches compute live only what their fitnesses use
         scorer, live = make_scorer(args, needed)
     fitnesses, eval_datasets = {}, {}
     for name in fitness_names:
         if name == "libra":
             for fname, sel in libra.items():
-                fitnesses[fname] = LibraFitness(sel["proxies"], "rank_mean", sel.get("higher_is_better"),
-                                                source=sel["how"])
+                fitnesses[fname] = LibraFitness(
+                    sel["proxies"], "rank_mean", sel.get("higher_is_better"), source=sel["how"]
+                )
                 eval_datasets[fname] = sel["datasets"]
         elif name == "fused":
             fitnesses[name] = FusedFitness(fused["proxies"], "log_rank", source=fused["how"])
@@ -618,9 +775,13 @@ def main(argv=None) -> int:
     summary.to_csv(args.out / "summary.csv", index=False)
     global_opt = global_fitness_optimum(scorer, fitnesses, acc, eval_datasets)
     path = write_summary(args, summary, per_run, libra, global_opt, scorer, time.perf_counter() - start, fused)
-    write_json(args.out / "summary.json", {"summary": summary.to_dict(orient="records"),
-                                           "global_fitness_optimum": global_opt, "libra": libra},
-               nonfinite="keep", fallback=str, indent=1)
+    write_json(
+        args.out / "summary.json",
+        {"summary": summary.to_dict(orient="records"), "global_fitness_optimum": global_opt, "libra": libra},
+        nonfinite="keep",
+        fallback=str,
+        indent=1,
+    )
     print(path.read_text())
     return 0
 
