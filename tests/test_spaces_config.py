@@ -298,6 +298,9 @@ def test_hydra_nodes_pass_classes_and_fresh_objects(famnets):
     plain = space.build("layers=[1,1,1],norm=BatchNorm2d")
     assert [m.momentum for m in plain.modules() if isinstance(m, nn.BatchNorm2d)] == [0.1] * 3
     assert not any(isinstance(m, nn.BatchNorm2d) for m in space.build("layers=[1,1,1],norm=null").modules())
+    twins = [{"_target_": "torch.nn.BatchNorm2d", "_partial_": True}, {"_target_": "torch.nn.BatchNorm2d"}]
+    with pytest.raises(FamilyConfigError, match="choices.norm: two values have the same key text BatchNorm2d"):
+        space_from_config({"_target_": "famnets.nets.StageNet", "choices": {"layers": [[1]], "norm": twins}}, "t")
     # a node that makes an object is instantiated afresh for every build
     acts = space_from_config(
         {

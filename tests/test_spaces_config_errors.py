@@ -62,6 +62,10 @@ def test_an_argument_the_callable_does_not_take():
     refused(
         {**heads, "fixed": {"act": {"_target_": "torch.nn.Relu"}}}, r"fixed.act._target_: cannot import 'torch.nn.Relu'"
     )
+    refused(
+        {**heads, "choices": {**heads["choices"], "act": [{"_target_": "nn.GELU"}]}},
+        r"choices.act\[0\]._target_: cannot import .nn.GELU.",
+    )
     refused({**GOOD, "choices": {"depth": [1]}}, r"MyNet needs the argument\(s\) \['width'\].*add them under fixed")
 
 
@@ -88,6 +92,7 @@ def test_an_empty_choice_list(choices, match):
         ({"depth": [1], "width": ["wide"]}, "choices.width: the value wide does not fit MyNet's annotation int"),
         ({"depth": {"per_stage": [1, 2], "stages": 3}, "width": [4]}, "per_stage makes 'depth' a list of 3"),
         ({"depth": [1, 1], "width": [4]}, "choices.depth: the value 1 appears twice"),
+        ({"depth": [1, 1.0], "width": [4]}, "choices.depth: the value 1.0 appears twice"),
         ({"depth": {"range": [1.0, 3.0]}, "width": [4]}, r"expected \[start, stop\] or \[start, stop, step\] of int"),
     ],
 )

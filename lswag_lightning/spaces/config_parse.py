@@ -232,6 +232,7 @@ def _choices(raw: Any, fixed: dict, accepted, hints: dict, short: str, err: str)
         _check_accepted(name, accepted, short, where, err)
         if name in fixed:
             raise FamilyConfigError(f"{err}{where}: {name!r} is also under fixed; keep it in one of the two")
+        _check_nodes(spec, where, err)
         choice = _parse_choice(name, spec, where, err)
         for slot, options in enumerate(choice.slots):
             slot_where = f"{where}[{slot}]" if choice.per_stage else where
@@ -312,8 +313,12 @@ def _check_options(options: tuple, where: str, err: str) -> None:
         if isinstance(value, float) and math.isnan(value):
             raise FamilyConfigError(f"{err}{where}: nan is not a usable choice; remove it")
         text = text_of(value)
-        if text in texts or any(same_value(value, v) for v in texts.values()):
+        if any(same_value(value, v) for v in texts.values()):
             raise FamilyConfigError(f"{err}{where}: the value {text} appears twice; list each value once")
+        if text in texts:
+            raise FamilyConfigError(
+                f"{err}{where}: two values have the same key text {text}; make them differ (e.g. in their arguments)"
+            )
         texts[text] = value
 
 
