@@ -35,6 +35,7 @@ def _own_module_is_imported_afresh(monkeypatch):
 
 def test_the_timm_examples_are_found_by_name_and_shipped_as_package_data():
     assert {"timm_resnet", "timm_vit"} <= set(space_file_names())
+    assert get_space("examples/timm_vit").name == "timm_vit"  # as Hydra names it: space=examples/timm_vit
     section = (REPO / "pyproject.toml").read_text().split("[tool.setuptools.package-data]")[1]
     patterns = json.loads(re.search(r"^lswag_lightning = (\[.*\])$", section, re.M).group(1))  # (no tomllib on 3.10)
     packaged = {p for pattern in patterns for p in (REPO / "lswag_lightning").glob(pattern)}

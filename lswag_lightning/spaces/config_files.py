@@ -4,7 +4,8 @@ A name is looked up, in order, as a file path (absolute or relative to the worki
 of the search path as ``<folder>/<name>``, ``<folder>/<name>.yaml`` (or ``.yml``) and ``<folder>/space/<name>.yaml``
 (so a Hydra ``--config-dir`` works as a folder). The search path is: the folders passed as ``search_path``, then
 the folders of the ``LSWAG_SPACE_PATH`` environment variable (separated like ``PATH``), then the shipped examples
-(``lswag_lightning/conf/space/examples``). Registered spaces (``nb201``, ...) take precedence in ``get_space``.
+(``lswag_lightning/conf/space/examples``, so ``timm_vit`` and, as Hydra names it, ``examples/timm_vit`` both work).
+Registered spaces (``nb201``, ...) take precedence in ``get_space``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from lswag_lightning.spaces.config_parse import FamilyConfigError, parse_family
 from lswag_lightning.spaces.config_space import ConfigSpace
 
 SPACE_PATH_ENV = "LSWAG_SPACE_PATH"
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "conf" / "space" / "examples"
+SPACE_CONF_DIR = Path(__file__).resolve().parent.parent / "conf" / "space"
+EXAMPLES_DIR = SPACE_CONF_DIR / "examples"
 SUFFIXES = (".yaml", ".yml")
 
 
@@ -36,7 +38,8 @@ def find_space_file(name: str | os.PathLike, search_path: Sequence[str | os.Path
         return path
     stem = str(name)
     candidates = [stem] if path.suffix in SUFFIXES else [stem, *(stem + s for s in SUFFIXES)]
-    for folder in search_dirs(search_path):
+    hydra_name = stem.startswith(f"{EXAMPLES_DIR.name}/")  # as Hydra's space group names it: examples/<name>
+    for folder in search_dirs(search_path) + ([SPACE_CONF_DIR] if hydra_name else []):
         for candidate in candidates:
             for found in (folder / candidate, folder / "space" / candidate):
                 if found.is_file():
