@@ -14,10 +14,10 @@ from __future__ import annotations
 # The built-in spaces (their import registers them); the registry never imports them itself.
 from lswag_lightning.spaces import autoformer, darts, nb101, nb201, tnb101  # noqa: F401
 from lswag_lightning.spaces.base import SearchSpace, available_spaces, get_space, register_space
-from lswag_lightning.spaces.config_files import find_space_file, load_space, space_file_names, space_from_config
-from lswag_lightning.spaces.config_keys import ConfigArch
-from lswag_lightning.spaces.config_parse import FamilyConfigError
-from lswag_lightning.spaces.config_space import ConfigSpace
+from lswag_lightning.spaces.family.files import find_space_file, load_space, space_file_names, space_from_config
+from lswag_lightning.spaces.family.keys import ConfigArch
+from lswag_lightning.spaces.family.parse import FamilyConfigError
+from lswag_lightning.spaces.family.space import ConfigSpace
 
 __all__ = [
     "ConfigArch",

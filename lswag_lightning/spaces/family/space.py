@@ -1,8 +1,8 @@
 """A search space defined by a YAML file: a callable, fixed arguments and choices (see
-:mod:`~lswag_lightning.spaces.config_parse` for the file, :mod:`~lswag_lightning.spaces.config_keys` for the keys).
+:mod:`~lswag_lightning.spaces.family.parse` for the file, :mod:`~lswag_lightning.spaces.family.keys` for the keys).
 
 - ``sample(rng)`` draws every choice uniformly (each stage of a per-stage argument on its own) and redraws until the
-  combination is *admissible*: it builds (:mod:`~lswag_lightning.spaces.config_validity`, on the meta device, the
+  combination is *admissible*: it builds (:mod:`~lswag_lightning.spaces.family.validity`, on the meta device, the
   verdict cached per key) and meets the file's ``constraints``. Before the first draw the family is probed with up to
   50 seeded draws (every combination when there are 50 or fewer), stopping at the first admissible one: when none of
   them builds (fewer than 1 in 50), the family is refused naming the argument its errors name most often and the
@@ -24,11 +24,11 @@ import numpy as np
 from torch import nn
 
 from lswag_lightning.spaces.base import SearchSpace, as_generator
-from lswag_lightning.spaces.config_keys import ConfigArch, decode_arch, encode_arch
-from lswag_lightning.spaces.config_parse import DATA_ARGUMENTS, Family, FamilyConfigError
-from lswag_lightning.spaces.config_types import importable
-from lswag_lightning.spaces.config_validity import Verdict, measure, most_common, most_involved, one_line
-from lswag_lightning.spaces.config_values import freeze, has_node, same_value
+from lswag_lightning.spaces.family.annotations import importable
+from lswag_lightning.spaces.family.keys import ConfigArch, decode_arch, encode_arch
+from lswag_lightning.spaces.family.parse import DATA_ARGUMENTS, Family, FamilyConfigError
+from lswag_lightning.spaces.family.validity import Verdict, measure, most_common, most_involved, one_line
+from lswag_lightning.spaces.family.values import freeze, has_node, same_value
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,8 @@ MAX_DRAWS = 2000
 
 
 class ConfigSpace(SearchSpace):
-    """The search space of a :class:`~lswag_lightning.spaces.config_parse.Family`; specs are
-    :class:`~lswag_lightning.spaces.config_keys.ConfigArch`.
+    """The search space of a :class:`~lswag_lightning.spaces.family.parse.Family`; specs are
+    :class:`~lswag_lightning.spaces.family.keys.ConfigArch`.
 
     ``build(spec, num_classes, in_chans, img_size, **options)``: ``None`` sizes take the file's ``build_options``;
     a size reaches the callable when it takes that argument and ``fixed`` does not set it; ``options`` are further

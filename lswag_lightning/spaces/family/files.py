@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from lswag_lightning.spaces.base import SpaceSource, available_spaces, register_space_source
-from lswag_lightning.spaces.config_parse import FamilyConfigError, parse_family
-from lswag_lightning.spaces.config_space import ConfigSpace
+from lswag_lightning.spaces.family.parse import FamilyConfigError, parse_family
+from lswag_lightning.spaces.family.space import ConfigSpace
 
 SPACE_PATH_ENV = "LSWAG_SPACE_PATH"
-SPACE_CONF_DIR = Path(__file__).resolve().parent.parent / "conf" / "space"
+SPACE_CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "space"
 EXAMPLES_DIR = SPACE_CONF_DIR / "examples"
 SUFFIXES = (".yaml", ".yml")
 
@@ -98,7 +98,7 @@ def space_from_config(
 def load_space(path_or_name: str | os.PathLike, search_path: Sequence[str | os.PathLike] | None = None) -> ConfigSpace:
     """The config space of a YAML file, given as a path or as a name on the search path (module docstring).
 
-    Raises :class:`~lswag_lightning.spaces.config_parse.FamilyConfigError` (a ``ValueError``) in one line naming the
+    Raises :class:`~lswag_lightning.spaces.family.parse.FamilyConfigError` (a ``ValueError``) in one line naming the
     file, the key and the fix."""
     path = find_space_file(path_or_name, search_path)
     if path is None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lswag_lightning.spaces.config_types import (
+from lswag_lightning.spaces.family.annotations import (
     annotations_of,
     element_annotation,
     fits,
@@ -38,7 +38,7 @@ from lswag_lightning.spaces.config_types import (
     locate,
     parameters_of,
 )
-from lswag_lightning.spaces.config_values import (
+from lswag_lightning.spaces.family.values import (
     GETTER_TARGETS,
     float_alias,
     freeze,

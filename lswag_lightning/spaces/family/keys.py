@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lswag_lightning.spaces.base import load_json_object
-from lswag_lightning.spaces.config_parse import Choice
-from lswag_lightning.spaces.config_values import freeze, same_value, split_top_level, text_of, thaw
+from lswag_lightning.spaces.family.parse import Choice
+from lswag_lightning.spaces.family.values import freeze, same_value, split_top_level, text_of, thaw
 
 
 @dataclass(frozen=True)

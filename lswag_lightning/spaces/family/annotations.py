@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from lswag_lightning.spaces.config_values import FrozenMapping
+from lswag_lightning.spaces.family.values import FrozenMapping
 
 _SEQUENCE_ORIGINS = (tuple, list, collections.abc.Sequence)
 
