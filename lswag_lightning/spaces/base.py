@@ -16,8 +16,11 @@ A search space turns *specs* (small immutable descriptions of one architecture) 
   where that is cheap.
 
 Spaces register themselves by name with the :func:`register_space` decorator; :func:`get_space` returns a new
-instance. The registry is a leaf: this module imports no space; the package (``lswag_lightning/spaces/__init__.py``)
-imports every space module once, so any import under ``lswag_lightning.spaces`` fills it.
+instance. A name the registry does not hold is offered to the *space sources* (:func:`register_space_source`): the
+config spaces register one that answers a YAML path or a file name on their search path, so every command that
+takes a space name also takes a family file. The registry is a leaf: this module imports no space; the package
+(``lswag_lightning/spaces/__init__.py``) imports every space module once, so any import under
+``lswag_lightning.spaces`` fills it.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ import abc
 import difflib
 import json
 import numbers
+import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -108,6 +113,25 @@ class SearchSpace(abc.ABC):
 _SPACES: dict[str, Callable[[], SearchSpace]] = {}
 
 
+@dataclass(frozen=True)
+class SpaceSource:
+    """Where :func:`get_space` looks for a name the registry does not hold.
+
+    Attributes:
+        find: ``find(name)`` returns a new space, None when the name is not this source's, or raises ``ValueError``
+            when it is (e.g. a YAML path) but cannot be loaded.
+        names: the names it offers now (for the "did you mean" hint and the list in the error).
+        hint: what else it accepts, for the error message (e.g. "a path to a family YAML file").
+    """
+
+    find: Callable[[Any], SearchSpace | None]
+    names: Callable[[], list[str]]
+    hint: str
+
+
+_SOURCES: list[SpaceSource] = []
+
+
 def register_space(name: str, factory: Callable[[], SearchSpace] | None = None) -> Callable:
     """Decorator registering a factory (a no-argument callable returning a space: the class itself, or a function)
     under ``name``; names are unique. ``register_space(name, factory)`` registers directly. Returns the factory."""
@@ -121,19 +145,34 @@ def register_space(name: str, factory: Callable[[], SearchSpace] | None = None) 
     return decorate if factory is None else decorate(factory)
 
 
+def register_space_source(source: SpaceSource) -> SpaceSource:
+    """Add a :class:`SpaceSource`, asked (in registration order) for names the registry does not hold."""
+    _SOURCES.append(source)
+    return source
+
+
 def available_spaces() -> list[str]:
-    """Names of all registered search spaces, sorted."""
+    """Names of all registered search spaces, sorted (the sources' files are not listed here)."""
     return sorted(_SPACES)
 
 
-def get_space(name: str) -> SearchSpace:
-    """A new instance of the search space ``name``; ``ValueError`` naming the closest names when unknown."""
-    try:
-        factory = _SPACES[name]
-    except KeyError:
-        close = difflib.get_close_matches(str(name), _SPACES, n=3)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise ValueError(
-            f"unknown search space {name!r}.{hint} Available spaces: {', '.join(sorted(_SPACES))}"
-        ) from None
-    return factory()
+def get_space(name: str | os.PathLike) -> SearchSpace:
+    """A new instance of the search space ``name``: a registered name, else whatever a space source answers (a
+    family YAML path or file name); ``ValueError`` naming the closest names when nothing does."""
+    factory = _SPACES.get(name) if isinstance(name, str) else None
+    if factory is not None:
+        return factory()
+    for source in _SOURCES:
+        space = source.find(name)
+        if space is not None:
+            return space
+    offered = [n for source in _SOURCES for n in source.names()]
+    close = difflib.get_close_matches(str(name), [*_SPACES, *offered], n=3)
+    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+    others = "".join(
+        f"; {source.hint}" + (f" ({', '.join(sorted(source.names()))})" if source.names() else "")
+        for source in _SOURCES
+    )
+    raise ValueError(
+        f"unknown search space {str(name)!r}.{hint} Available spaces: {', '.join(sorted(_SPACES))}{others}"
+    )
