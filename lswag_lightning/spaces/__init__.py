@@ -11,6 +11,6 @@ from __future__ import annotations
 
 # The built-in spaces (their import registers them); the registry never imports them itself.
 from lswag_lightning.spaces import autoformer, darts, nb101, nb201, tnb101  # noqa: F401
-from lswag_lightning.spaces.base import SearchSpace, available_spaces, get_space, register_space
+from lswag_lightning.spaces.base import SearchSpace, available_spaces, get_space, register_space, temporary_spaces
 
-__all__ = ["SearchSpace", "available_spaces", "get_space", "register_space"]
+__all__ = ["SearchSpace", "available_spaces", "get_space", "register_space", "temporary_spaces"]

@@ -16,17 +16,18 @@ A search space turns *specs* (small immutable descriptions of one architecture) 
   where that is cheap.
 
 Spaces register themselves by name with the :func:`register_space` decorator; :func:`get_space` returns a new
-instance. The registry is a leaf: this module imports no space; the package (``lswag_lightning/spaces/__init__.py``)
+instance; :func:`temporary_spaces` undoes the registrations made inside a block (for tests). The registry is a leaf: this module imports no space; the package (``lswag_lightning/spaces/__init__.py``)
 imports every space module once, so any import under ``lswag_lightning.spaces`` fills it.
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
 import difflib
 import json
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -137,3 +138,15 @@ def get_space(name: str) -> SearchSpace:
             f"unknown search space {name!r}.{hint} Available spaces: {', '.join(sorted(_SPACES))}"
         ) from None
     return factory()
+
+
+@contextlib.contextmanager
+def temporary_spaces() -> Iterator[None]:
+    """Undo, on exit, every space registered inside the block (for tests and notebooks), so a toy space never leaks
+    into another test."""
+    saved = dict(_SPACES)
+    try:
+        yield
+    finally:
+        _SPACES.clear()
+        _SPACES.update(saved)
