@@ -16,8 +16,9 @@ A search space turns *specs* (small immutable descriptions of one architecture) 
   where that is cheap.
 
 Spaces register themselves by name with the :func:`register_space` decorator; :func:`get_space` returns a new
-instance; :func:`temporary_spaces` undoes the registrations made inside a block (for tests). The registry is a leaf: this module imports no space; the package (``lswag_lightning/spaces/__init__.py``)
-imports every space module once, so any import under ``lswag_lightning.spaces`` fills it.
+instance; :func:`temporary_spaces` undoes the registrations made inside a block (for tests). The registry is a leaf:
+this module imports no space; the package (``lswag_lightning/spaces/__init__.py``) imports every space module once,
+so any import under ``lswag_lightning.spaces`` fills it.
 """
 
 from __future__ import annotations
