@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from lswag_lightning.proxies import (
-    ProbePasses,
+    ProbeRunner,
     ProxyOutput,
     ScoringOptions,
     SessionData,
@@ -29,7 +29,7 @@ from lswag_lightning.proxies import (
     "eval logits",
     produces={"eval_logits": "the logits of the whole batch in eval mode, without gradient: one forward"},
 )
-def eval_logits(probe: ProbePasses, work: nn.Module, products: frozenset[str]) -> torch.Tensor:
+def eval_logits(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> torch.Tensor:
     """Logits (batch, classes) of the probe batch, BatchNorm on its running statistics."""
     work.eval()
     with torch.no_grad():

@@ -2,7 +2,7 @@
 MeCo (one real image, the model's own initialisation). PROXIES2.md §1 and §3 define them.
 
 Re-initialised weights are never written into a module: they live in a parameter dict used through
-``torch.func.functional_call`` (``ProbePasses.functional_forward``), so the caller's model (and the engine's copy,
+``torch.func.functional_call`` (``ProbeRunner.functional_forward``), so the caller's model (and the engine's copy,
 which other passes use) keeps its weights. Every random draw (weights, Gaussian input, Rademacher vectors) comes from
 a CPU ``torch.Generator`` seeded with the session's ``seed`` and is then moved to the model's device, so values are
 reproducible, the same on a CPU and a GPU (up to floating-point round-off; a CUDA generator would draw other
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from lswag_lightning.proxies.blocks import block_features, first_tensor
-from lswag_lightning.proxies.forward import ProbePasses
+from lswag_lightning.proxies.forward import ProbeRunner
 from lswag_lightning.proxies.options import module_names
 from lswag_lightning.proxies.registry import register_pass
 from lswag_lightning.proxies.results import ProxyError
@@ -140,7 +140,7 @@ class AZResult:
     protocol: dict[str, Any] = field(default_factory=dict)
 
 
-def az_pass(probe: ProbePasses, work: nn.Module, products: frozenset[str]) -> AZResult:
+def az_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> AZResult:
     """One forward of a Gaussian batch (the probe's shape and size) with AZ-NAS's protocol, then one block-local
     vector-Jacobian product per block, from the last block to the first.
 
@@ -215,7 +215,7 @@ class MeCoResult:
     dropped: int  # calls whose term was not finite
 
 
-def meco_pass(probe: ProbePasses, work: nn.Module, products: frozenset[str]) -> MeCoResult:
+def meco_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> MeCoResult:
     """MeCo (PROXIES2.md §3): one forward of the first probe sample in train mode with the model's own
     initialisation; every module call with a (1, C, H, W) output adds the smallest eigenvalue of its channel
     correlation, and a (1, T, C) token output (a transformer) its C×T channel correlation (MeCo's code would

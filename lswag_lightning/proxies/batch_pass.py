@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lswag_lightning.proxies.forward import ProbePasses
+from lswag_lightning.proxies.forward import ProbeRunner
 from lswag_lightning.proxies.layers import activation_modules, no_activation_message, order_weight_layers, pack_patterns
 from lswag_lightning.proxies.options import ScoringOptions
 from lswag_lightning.proxies.registry import register_pass
@@ -52,7 +52,7 @@ def _check_batch(context: SessionContext) -> dict[str, str]:
     weight_gradients=("batch_grads",),
     validate=_check_batch,
 )
-def batch_pass(probe: ProbePasses, work: nn.Module, products: frozenset[str]) -> PassOutput:
+def batch_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> PassOutput:
     """One forward of the batch: activation patterns / kernel, then weight and input gradients if needed.
 
     Returns results, errors and seconds keyed by need; an activation-detection problem fails only the

@@ -1,6 +1,6 @@
 """How the engine runs the model on the probe batch: the helpers every pass shares.
 
-``ProbePasses`` holds the probe batch and the ways to run the model on it (``forward_fn``, the output adapter, the
+``ProbeRunner`` holds the probe batch and the ways to run the model on it (``forward_fn``, the output adapter, the
 loss, a re-parametrised call through ``functional_call``, per-sample normalisation); the passes (``grad_stats.py``,
 ``batch_pass.py``, ``synflow_flops.py``, ``author_passes.py``, ``vkdnw.py``) compute their shared results with it.
 Which passes run, and which needs each one delivers, is planned in ``planner.py`` from the pass registry; a pass
@@ -31,7 +31,7 @@ class InvalidInput(ValueError):
 class _ProbeCall(nn.Module):
     """``probe.forward(module, inputs, targets)`` as a module, so that ``functional_call`` can re-parametrise it."""
 
-    def __init__(self, module: nn.Module, probe: ProbePasses, targets: torch.Tensor | None) -> None:
+    def __init__(self, module: nn.Module, probe: ProbeRunner, targets: torch.Tensor | None) -> None:
         super().__init__()
         self.module = module
         self.probe = probe
@@ -50,8 +50,8 @@ def is_batch_norm(module: nn.Module) -> bool:
     return isinstance(module, nn.modules.batchnorm._BatchNorm)
 
 
-class ProbePasses:
-    """Runs the model on the probe batch: the shared passes of one scoring session.
+class ProbeRunner:
+    """Runs the model on the probe batch for the passes of one scoring session (each pass receives it as ``probe``).
 
     ``inputs`` (batch, ...) and ``targets`` are already on the model's device; ``adapter`` maps a model output to
     logits; ``reseed()`` restarts the pass's random streams (used after an extra forward, so the pass sees the

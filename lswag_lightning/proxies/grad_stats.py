@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from lswag_lightning.proxies.forward import ProbePasses, is_batch_norm
+from lswag_lightning.proxies.forward import ProbeRunner, is_batch_norm
 from lswag_lightning.proxies.layers import order_weight_layers
 from lswag_lightning.proxies.options import ScoringOptions
 from lswag_lightning.proxies.registry import register_pass
@@ -73,7 +73,7 @@ class _Welford:
 
 
 def grad_stats_pass(
-    probe: ProbePasses, work: nn.Module, chunks: list[torch.Tensor], keep_mean: bool = False
+    probe: ProbeRunner, work: nn.Module, chunks: list[torch.Tensor], keep_mean: bool = False
 ) -> GradStatsResult:
     """Welford statistics of each weight layer's loss gradient over the chunks (K gradient samples).
 
@@ -186,7 +186,7 @@ def _explain_split(exc: BaseException, options: ScoringOptions) -> str | None:
     validate=_check_split,
     explain=_explain_split,
 )
-def gradient_statistics(probe: ProbePasses, work: nn.Module, products: frozenset[str]) -> PassOutput:
+def gradient_statistics(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> PassOutput:
     """The K gradient samples of ``lambda_samples`` (split parts or whole batches; single samples for
     ``"per_sample"``); keeps their mean gradient when it serves ``batch_grads``."""
     plan = "per_sample" if probe.options.lambda_samples == "per_sample" else "split"
@@ -211,6 +211,6 @@ def _check_per_sample(context: SessionContext) -> dict[str, str]:
     weight_gradients=True,
     validate=_check_per_sample,
 )
-def per_sample_gradient_statistics(probe: ProbePasses, work: nn.Module, products: frozenset[str]) -> GradStatsResult:
+def per_sample_gradient_statistics(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> GradStatsResult:
     """Single-sample gradients of the first ``per_sample_count`` samples (when the split pass does not serve them)."""
     return grad_stats_pass(probe, work, probe.chunks("per_sample"))

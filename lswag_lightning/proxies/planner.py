@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from lswag_lightning.proxies.forward import ProbePasses
+from lswag_lightning.proxies.forward import ProbeRunner
 from lswag_lightning.proxies.options import ScoringOptions
 from lswag_lightning.proxies.registry import PassSpec, registered_passes
 from lswag_lightning.proxies.results import PassOutput, ProxyError, SessionContext, SessionData
@@ -58,7 +58,7 @@ def check_passes(context: SessionContext) -> dict[str, str]:
     return unavailable
 
 
-def plan_passes(context: SessionContext, unavailable: Mapping[str, str], probe: ProbePasses) -> list[PlannedPass]:
+def plan_passes(context: SessionContext, unavailable: Mapping[str, str], probe: ProbeRunner) -> list[PlannedPass]:
     """The fewest passes delivering every need; each need is delivered by exactly one pass."""
     needs = frozenset(context.needs - {"labels"} - set(unavailable))
     remaining = needs
@@ -77,7 +77,7 @@ def plan_passes(context: SessionContext, unavailable: Mapping[str, str], probe: 
     return passes
 
 
-def _runner(spec: PassSpec, products: frozenset[str], probe: ProbePasses) -> Callable[[nn.Module, SessionData], None]:
+def _runner(spec: PassSpec, products: frozenset[str], probe: ProbeRunner) -> Callable[[nn.Module, SessionData], None]:
     """``run(work, data)`` for one planned pass: a ``PassOutput`` is stored need by need, any other result is the
     pass's one product; each delivered need costs its own seconds or, by default, the whole pass's."""
 

@@ -32,7 +32,7 @@ class PassSpec:
     - ``name``: as in ``ProxyReport.passes`` and in the status of a failure (``"<name> pass failed: ..."``).
     - ``produces``: need -> what it holds; each need has exactly one producing pass.
     - ``run(probe, work, products)``: computes the wanted ``products`` (a frozenset of needs) with the
-      ``ProbePasses`` helpers on the working model ``work``; returns the result of its one product, or a
+      ``ProbeRunner`` helpers on the working model ``work``; returns the result of its one product, or a
       ``PassOutput`` (per-need results, errors and seconds) for several.
     - ``weight_gradients``: the produced needs that differentiate with respect to Conv/Linear weights (a model
       without such weights is refused for the proxies needing them).

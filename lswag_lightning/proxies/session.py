@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from lswag_lightning.proxies.forward import (
-    ProbePasses,
+    ProbeRunner,
     check_logits_for_cross_entropy,
     default_output_adapter,
     is_batch_norm,
@@ -201,7 +201,7 @@ class ScoringSession:
                 param.requires_grad_(flag)
 
     # ------------------------------------------------------------------ the check before any pass
-    def _preflight(self, work: nn.Module, probe: ProbePasses) -> bool:
+    def _preflight(self, work: nn.Module, probe: ProbeRunner) -> bool:
         """One no-grad, eval-mode forward of the first sample, before any pass.
 
         Raises ``ValueError`` for an output the adapter cannot read, logits the default cross-entropy cannot use,
@@ -268,7 +268,7 @@ class ScoringSession:
             if self.targets is not None:
                 self.targets = self.targets.to(self.device)
             initial_buffers = [(b, b.detach().clone()) for b in work.buffers()]
-            probe = ProbePasses(
+            probe = ProbeRunner(
                 self.inputs,
                 self.targets,
                 self.batch_size,

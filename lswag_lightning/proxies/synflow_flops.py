@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lswag_lightning.proxies.forward import ProbePasses
+from lswag_lightning.proxies.forward import ProbeRunner
 from lswag_lightning.proxies.layers import order_weight_layers, weight_modules
 from lswag_lightning.proxies.options import ScoringOptions
 from lswag_lightning.proxies.registry import register_pass
@@ -29,7 +29,7 @@ def _explain_synflow(exc: BaseException, options: ScoringOptions) -> str | None:
     weight_gradients=True,
     explain=_explain_synflow,
 )
-def synflow_pass(probe: ProbePasses, work: nn.Module, products: frozenset[str]) -> list[tuple[str, float]]:
+def synflow_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> list[tuple[str, float]]:
     """Per weight layer Σ |θ ⊙ ∂R/∂θ| with θ -> |θ| (float64), R = sum of logits for an all-ones input.
 
     The all-ones input has the probe's own dtype when that is not floating point (token ids of 1), float64
@@ -61,7 +61,7 @@ def synflow_pass(probe: ProbePasses, work: nn.Module, products: frozenset[str]) 
 
 
 @register_pass("flops", produces={"flops_pass": "a one-sample forward under torch.utils.flop_counter"})
-def flops_pass(probe: ProbePasses, work: nn.Module, products: frozenset[str]) -> int:
+def flops_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> int:
     """FLOPs of the first sample's forward (a multiply-add counts 2)."""
     from torch.utils.flop_counter import FlopCounterMode
 

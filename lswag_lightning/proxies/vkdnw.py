@@ -25,7 +25,7 @@ from torch import nn
 from torch.func import jacrev, vmap
 
 from lswag_lightning.proxies.author_passes import _generator, gaussian_like, kaiming_state
-from lswag_lightning.proxies.forward import ProbePasses
+from lswag_lightning.proxies.forward import ProbeRunner
 from lswag_lightning.proxies.options import ScoringOptions
 from lswag_lightning.proxies.registry import register_pass, register_proxy
 from lswag_lightning.proxies.results import ProxyError, ProxyOutput, SessionData
@@ -105,7 +105,7 @@ class VKDNWResult:
     weight_gradients=True,
     options=VKDNWOptions,
 )
-def vkdnw_pass(probe: ProbePasses, work: nn.Module, products: frozenset[str]) -> VKDNWResult:
+def vkdnw_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> VKDNWResult:
     """The Fisher spectrum on sampled weights (module docstring: the protocol)."""
     opts = probe.options
     vkdnw_options = opts.of(VKDNWOptions)
