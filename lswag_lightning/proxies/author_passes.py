@@ -2,7 +2,7 @@
 MeCo (one real image, the model's own initialisation). PROXIES2.md §1 and §3 define them.
 
 Re-initialised weights are never written into a module: they live in a parameter dict used through
-``torch.func.functional_call`` (``ProbePasses.functional_forward``), so the caller's model (and the engine's copy,
+``torch.func.functional_call`` (``ProbeRunner.functional_forward``), so the caller's model (and the engine's copy,
 which other passes use) keeps its weights. Every random draw (weights, Gaussian input, Rademacher vectors) comes from
 a CPU ``torch.Generator`` seeded with the session's ``seed`` and is then moved to the model's device, so values are
 reproducible, the same on a CPU and a GPU (up to floating-point round-off; a CUDA generator would draw other
@@ -19,7 +19,9 @@ import torch
 from torch import nn
 
 from lswag_lightning.proxies.blocks import block_features, first_tensor
-from lswag_lightning.proxies.passes import ProbePasses
+from lswag_lightning.proxies.forward import ProbeRunner
+from lswag_lightning.proxies.options import module_names
+from lswag_lightning.proxies.registry import register_pass
 from lswag_lightning.proxies.results import ProxyError
 
 _EPS_ENTROPY = 1e-8  # AZ-NAS: E = -Σ p ln(p + 1e-8)
@@ -110,6 +112,24 @@ def block_trainability(grad: torch.Tensor | None, v: torch.Tensor, previous: tor
     return 2.0 - sigma - 1.0 / (sigma + _EPS_SIGMA)
 
 
+@dataclass(frozen=True)
+class AZOptions:
+    """The options of the AZ-NAS pass (``az_expressivity``, ``az_progressivity``, ``az_trainability``).
+
+    - ``block_points``: module names whose outputs are AZ-NAS's chain of block features (default: found from the
+      network's block container; see ``blocks.py``).
+    - ``az_protocol``: ``"cnn"`` (Kaiming re-init, train mode), ``"vit"`` (own init, eval mode) or ``"auto"``.
+    """
+
+    block_points: tuple[str, ...] | None = None
+    az_protocol: str = "auto"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "block_points", module_names(self.block_points, "block_points"))
+        if self.az_protocol not in ("auto", "cnn", "vit"):
+            raise ValueError(f"az_protocol={self.az_protocol!r}: use 'auto', 'cnn' or 'vit'")
+
+
 @dataclass
 class AZResult:
     """Per-feature expressivity E_0..E_L, per-block trainability t_1..t_L, and how they were computed."""
@@ -120,7 +140,7 @@ class AZResult:
     protocol: dict[str, Any] = field(default_factory=dict)
 
 
-def az_pass(probe: ProbePasses, work: nn.Module) -> AZResult:
+def az_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> AZResult:
     """One forward of a Gaussian batch (the probe's shape and size) with AZ-NAS's protocol, then one block-local
     vector-Jacobian product per block, from the last block to the first.
 
@@ -130,7 +150,8 @@ def az_pass(probe: ProbePasses, work: nn.Module) -> AZResult:
     the probe batch itself is used, and ``protocol["input"]`` says so.
     """
     opts = probe.options
-    protocol = opts.az_protocol
+    az = opts.of(AZOptions)
+    protocol = az.az_protocol
     if protocol == "auto":
         protocol = "vit" if any(isinstance(getattr(m, "norm2", None), nn.Module) for m in work.modules()) else "cnn"
     state = kaiming_state(work, opts.seed) if protocol == "cnn" else {n: p.detach() for n, p in work.named_parameters()}
@@ -148,7 +169,7 @@ def az_pass(probe: ProbePasses, work: nn.Module) -> AZResult:
     if not weights:
         raise ProxyError("the model has no floating-point parameters")
 
-    with block_features(work, opts.block_points, covariance_entropy) as features:
+    with block_features(work, az.block_points, covariance_entropy) as features:
         probe.functional_forward(work, {**state, **buffers}, x, y)
     if len(features.tensors) < 2:
         raise ProxyError(
@@ -194,7 +215,7 @@ class MeCoResult:
     dropped: int  # calls whose term was not finite
 
 
-def meco_pass(probe: ProbePasses, work: nn.Module) -> MeCoResult:
+def meco_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> MeCoResult:
     """MeCo (PROXIES2.md §3): one forward of the first probe sample in train mode with the model's own
     initialisation; every module call with a (1, C, H, W) output adds the smallest eigenvalue of its channel
     correlation, and a (1, T, C) token output (a transformer) its C×T channel correlation (MeCo's code would
@@ -238,3 +259,18 @@ def meco_pass(probe: ProbePasses, work: nn.Module) -> MeCoResult:
             "tokens) to correlate"
         )
     return MeCoResult(terms=terms, dropped=dropped[0])
+
+
+# Registered here, in the order the engine runs them (MeCo, then AZ-NAS).
+register_pass(
+    "meco", produces={"meco_pass": "MeCo: one forward of the first probe sample (batch 1, the model's own weights)"}
+)(meco_pass)
+register_pass(
+    "az-nas",
+    produces={
+        "az_features": "AZ-NAS: a Gaussian batch through Kaiming re-initialised weights, block features and "
+        "block-local Jacobian products (its own forward + one backward)"
+    },
+    weight_gradients=True,
+    options=AZOptions,
+)(az_pass)

@@ -7,6 +7,7 @@ NASWOT); where a value is reported differently (e.g. synflow in log space) the d
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
@@ -60,21 +61,40 @@ def swap(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     return ProxyOutput(value=value, details=details)
 
 
+@dataclass(frozen=True)
+class SwapRegOptions:
+    """The options of ``swap_reg``: regularised SWAP's µ and σ (parameters in thousands); no default, as they depend
+    on the space (e.g. swap_mu=1500, swap_sigma=1e6).
+
+    - ``swap_mu``: the target size µ, in thousands of parameters.
+    - ``swap_sigma``: the width σ (> 0), in thousands of parameters squared.
+    """
+
+    swap_mu: float | None = None
+    swap_sigma: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.swap_sigma is not None and not self.swap_sigma > 0:
+            raise ValueError(f"swap_sigma={self.swap_sigma!r} must be > 0")
+
+
 @register_proxy(
     "swap_reg",
     higher_is_better=True,
     needs=("activations",),
     description="regularised SWAP: SWAP × exp(-(P - µ)² / σ), P = #params in thousands",
+    options=SwapRegOptions,
 )
 def swap_reg(data: SessionData, options: ScoringOptions) -> ProxyOutput:
-    if options.swap_mu is None or options.swap_sigma is None:
+    reg = options.of(SwapRegOptions)
+    if reg.swap_mu is None or reg.swap_sigma is None:
         raise ProxyError(
             "swap_reg needs swap_mu and swap_sigma (the target size µ and the width σ, in "
             "thousands of parameters), e.g. swap_mu=1500, swap_sigma=1e6"
         )
     value, details = expressivity(data.get("activations"), None)
     thousands = data.params / 1e3
-    factor = math.exp(-((thousands - options.swap_mu) ** 2) / options.swap_sigma)
+    factor = math.exp(-((thousands - reg.swap_mu) ** 2) / reg.swap_sigma)
     details.update(params_thousands=thousands, regulariser=factor)
     return ProxyOutput(value=value * factor, details=details)
 
@@ -156,11 +176,22 @@ def grad_norm(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     return _weight_gradient_reduction(data, lambda w, g: g.norm())
 
 
+@dataclass(frozen=True)
+class JacovOptions:
+    """The option of ``jacov``.
+
+    - ``jacov_jitter``: k added to the eigenvalues, -Σ log(v + k) + 1/(v + k) (NASLib's 1e-5).
+    """
+
+    jacov_jitter: float = 1e-5
+
+
 @register_proxy(
     "jacov",
     higher_is_better=True,
     needs=("input_grads",),
     description="Jacobian covariance: -Σ log(v+k) + 1/(v+k) over eigenvalues of corr(J) (NASWOT v1)",
+    options=JacovOptions,
 )
 def jacov(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     jac = data.get("input_grads").to(torch.float64)
@@ -177,7 +208,7 @@ def jacov(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     unit = centred / norms[:, None]
     corr = unit @ unit.t()
     eig = torch.linalg.eigvalsh(corr)
-    k = options.jacov_jitter
+    k = options.of(JacovOptions).jacov_jitter
     value = float(-(torch.log(eig + k) + 1.0 / (eig + k)).sum())
     return ProxyOutput(value=value, details={"jitter": k, "min_eigenvalue": float(eig.min())})
 

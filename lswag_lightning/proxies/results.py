@@ -1,11 +1,14 @@
-"""What the engine's passes deliver and what a proxy's ``compute`` returns: plain data shared by every proxy."""
+"""What the engine's passes see and deliver, and what a proxy's ``compute`` returns: plain data shared by every proxy
+and pass."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch import nn
 
 from lswag_lightning.proxies.options import ScoringOptions
 
@@ -87,3 +90,36 @@ def no_gradient_details(layers: list[str]) -> dict[str, Any]:
     """``details`` entry for the weight layers that received no gradient from the loss (aux heads, unused
     branches): they are skipped by the gradient statistics, never an error."""
     return {"count": len(layers), "modules": list(layers)}
+
+
+@dataclass
+class PassOutput:
+    """What a pass with several products returns: per-need results, per-need reasons it could not deliver one (the
+    status of the proxies that need it), and per-need seconds (default: the whole pass's time)."""
+
+    results: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SessionContext:
+    """What a pass's ``claims`` and ``validate`` see, before any pass runs.
+
+    ``model`` is the caller's model (read it, never run or write it here); ``inputs`` (batch, ...) and ``targets`` the
+    probe batch as given; ``batch_size`` the samples of one batch (``inputs`` holds ``lambda_k`` batches with
+    ``lambda_samples="batches"``); ``needs`` every need of the requested proxies; ``proxies`` each requested proxy's
+    needs.
+    """
+
+    model: nn.Module
+    inputs: torch.Tensor
+    targets: torch.Tensor | None
+    options: ScoringOptions
+    batch_size: int
+    needs: frozenset[str]
+    proxies: Mapping[str, frozenset[str]]
+
+    def requesting(self, need: str) -> list[str]:
+        """The requested proxies that need ``need``, sorted (for messages)."""
+        return sorted(name for name, needs in self.proxies.items() if need in needs)

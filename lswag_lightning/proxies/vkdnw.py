@@ -25,9 +25,9 @@ from torch import nn
 from torch.func import jacrev, vmap
 
 from lswag_lightning.proxies.author_passes import _generator, gaussian_like, kaiming_state
+from lswag_lightning.proxies.forward import ProbeRunner
 from lswag_lightning.proxies.options import ScoringOptions
-from lswag_lightning.proxies.passes import ProbePasses
-from lswag_lightning.proxies.registry import register_proxy
+from lswag_lightning.proxies.registry import register_pass, register_proxy
 from lswag_lightning.proxies.results import ProxyError, ProxyOutput, SessionData
 
 MAX_TENSORS = 128  # the authors' params_grad_len
@@ -68,6 +68,25 @@ def decile_entropy(eigenvalues: torch.Tensor) -> float:
     return float(-(q_hat * torch.log(q_hat + _EPS)).sum())
 
 
+@dataclass(frozen=True)
+class VKDNWOptions:
+    """The options of the VKDNW pass (``vkdnw``, ``vkdnw_single``).
+
+    - ``vkdnw_fisher``: ``"repo"`` (the authors' (LJ)ᵀ(LJ), default) or ``"exact"`` (Jᵀ L Lᵀ J = Jᵀ Σ J).
+    - ``vkdnw_chunk``: samples per vectorised Jacobian chunk (memory: chunk × classes × sampled tensors' sizes).
+    """
+
+    vkdnw_fisher: str = "repo"
+    vkdnw_chunk: int = 8
+
+    def __post_init__(self) -> None:
+        if self.vkdnw_fisher not in ("repo", "exact"):
+            raise ValueError(f"vkdnw_fisher={self.vkdnw_fisher!r}: use 'repo' or 'exact'")
+        chunk = self.vkdnw_chunk
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+            raise ValueError(f"vkdnw_chunk={chunk!r}: need an integer >= 1")
+
+
 @dataclass
 class VKDNWResult:
     entropy: float
@@ -77,8 +96,19 @@ class VKDNWResult:
     input: str = "gaussian"  # what was fed: the Gaussian batch, or the probe for integer inputs
 
 
-def vkdnw_pass(probe: ProbePasses, work: nn.Module) -> VKDNWResult:
+@register_pass(
+    "vkdnw",
+    produces={
+        "vkdnw_pass": "VKDNW: per-sample Jacobians of the logits on sampled weights, Gaussian batch, eval mode, "
+        "Kaiming re-initialisation (vectorised reverse passes, one per class)"
+    },
+    weight_gradients=True,
+    options=VKDNWOptions,
+)
+def vkdnw_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> VKDNWResult:
+    """The Fisher spectrum on sampled weights (module docstring: the protocol)."""
     opts = probe.options
+    vkdnw_options = opts.of(VKDNWOptions)
     names = [n for n, p in work.named_parameters() if p.is_floating_point()]
     if not names:
         raise ProxyError("the model has no floating-point parameters")
@@ -116,12 +146,12 @@ def vkdnw_pass(probe: ProbePasses, work: nn.Module) -> VKDNWResult:
     deltas = torch.zeros(len(sampled), dtype=state[sampled[0]].dtype, device=x.device)
     with warnings.catch_warnings():  # one warning per op without a batching rule (attention): noise, not news
         warnings.filterwarnings("ignore", message=".*batching rule.*")
-        jac = vmap(jacrev(logits_of), in_dims=(None, 0), chunk_size=opts.vkdnw_chunk)(deltas, x)  # (B, K, P)
+        jac = vmap(jacrev(logits_of), in_dims=(None, 0), chunk_size=vkdnw_options.vkdnw_chunk)(deltas, x)  # (B, K, P)
     with torch.no_grad():
-        logits = vmap(logits_of, in_dims=(None, 0), chunk_size=opts.vkdnw_chunk)(deltas, x)  # (B, K)
+        logits = vmap(logits_of, in_dims=(None, 0), chunk_size=vkdnw_options.vkdnw_chunk)(deltas, x)  # (B, K)
     jac, logits = jac.detach().to(torch.float64), logits.detach().to(torch.float64)
     factor = multinomial_cholesky(smoothed_probabilities(logits))  # (B, K, K)
-    if opts.vkdnw_fisher == "exact":
+    if vkdnw_options.vkdnw_fisher == "exact":
         factor = factor.transpose(1, 2)
     lj = factor @ jac  # (B, K, P)
     fisher = torch.einsum("bkp,bkq->pq", lj, lj) / jac.shape[0]
@@ -151,7 +181,7 @@ def vkdnw(data: SessionData, options: ScoringOptions) -> ProxyOutput:
         details={
             "max": math.log(9),
             "sampled_tensors": len(result.sampled),
-            "fisher": options.vkdnw_fisher,
+            "fisher": options.of(VKDNWOptions).vkdnw_fisher,
             "input": result.input,
             "eigenvalues": result.eigenvalues,
         },

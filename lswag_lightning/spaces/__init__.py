@@ -13,7 +13,7 @@ from __future__ import annotations
 
 # The built-in spaces (their import registers them); the registry never imports them itself.
 from lswag_lightning.spaces import autoformer, darts, nb101, nb201, tnb101  # noqa: F401
-from lswag_lightning.spaces.base import SearchSpace, available_spaces, get_space, register_space
+from lswag_lightning.spaces.base import SearchSpace, available_spaces, get_space, register_space, temporary_spaces
 from lswag_lightning.spaces.family.files import find_space_file, load_space, space_file_names, space_from_config
 from lswag_lightning.spaces.family.keys import ConfigArch
 from lswag_lightning.spaces.family.parse import FamilyConfigError
@@ -31,4 +31,5 @@ __all__ = [
     "register_space",
     "space_file_names",
     "space_from_config",
+    "temporary_spaces",
 ]

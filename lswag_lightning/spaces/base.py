@@ -18,7 +18,8 @@ A search space turns *specs* (small immutable descriptions of one architecture) 
 Spaces register themselves by name with the :func:`register_space` decorator; :func:`get_space` returns a new
 instance. A name the registry does not hold is offered to the *space sources* (:func:`register_space_source`): the
 config spaces register one that answers a YAML path or a file name on their search path, so every command that
-takes a space name also takes a family file. The registry is a leaf: this module imports no space; the package
+takes a space name also takes a family file. :func:`temporary_spaces` undoes the registrations made inside a block
+(for tests). The registry is a leaf: this module imports no space; the package
 (``lswag_lightning/spaces/__init__.py``) imports every space module once, so any import under
 ``lswag_lightning.spaces`` fills it.
 """
@@ -26,11 +27,12 @@ takes a space name also takes a family file. The registry is a leaf: this module
 from __future__ import annotations
 
 import abc
+import contextlib
 import difflib
 import json
 import numbers
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,3 +178,15 @@ def get_space(name: str | os.PathLike) -> SearchSpace:
     raise ValueError(
         f"unknown search space {str(name)!r}.{hint} Available spaces: {', '.join(sorted(_SPACES))}{others}"
     )
+
+
+@contextlib.contextmanager
+def temporary_spaces() -> Iterator[None]:
+    """Undo, on exit, every space registered inside the block (for tests and notebooks), so a toy space never leaks
+    into another test."""
+    saved = dict(_SPACES)
+    try:
+        yield
+    finally:
+        _SPACES.clear()
+        _SPACES.update(saved)

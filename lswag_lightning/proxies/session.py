@@ -1,10 +1,7 @@
-"""One scoring session: validation, isolation, the plan of shared passes, and the failure policy.
+"""One scoring session: validation, isolation, the run of the planned passes, and the failure policy.
 
-**Passes as data.** Each proxy declares its ``needs`` in the registry. The planner turns the union of the needs into
-a list of ``PlannedPass`` (name, the needs it ``produces``, how to run it; the passes themselves are in
-``passes.py``). Every need has exactly one producing pass, and the failure bookkeeping reads the same declaration:
-when a pass fails, exactly the needs it produces and did not deliver are marked failed, never a product that another
-pass delivers (e.g. the batch gradient taken from the split pass when the batch pass fails).
+The passes and their plan are data (``planner.py``, from the pass registry); this module checks the arguments, runs
+the planned passes on an isolated model and reduces their results to each proxy's value.
 
 **Failure policy.** ``score_network`` raises ``ValueError`` only for invalid arguments, found before any pass:
 unknown proxies or options, malformed or non-finite inputs, labels that do not fit the model (checked on a one-sample
@@ -23,61 +20,29 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import functools
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from lswag_lightning.proxies.author_passes import az_pass, meco_pass
-from lswag_lightning.proxies.layers import activation_modules, count_parameters, weight_modules
+from lswag_lightning.proxies.forward import (
+    ProbeRunner,
+    check_logits_for_cross_entropy,
+    default_output_adapter,
+    is_batch_norm,
+)
+from lswag_lightning.proxies.layers import count_parameters, weight_modules
 from lswag_lightning.proxies.options import ScoringOptions
-from lswag_lightning.proxies.passes import ProbePasses, check_logits_for_cross_entropy, is_batch_norm
-from lswag_lightning.proxies.registry import ProxySpec, available_proxies, get_proxy
+from lswag_lightning.proxies.planner import check_passes, failure_message, plan_passes
+from lswag_lightning.proxies.registry import ProxySpec, available_proxies, get_proxy, weight_gradient_needs
 from lswag_lightning.proxies.report import ProxyReport
-from lswag_lightning.proxies.results import ProxyError, ProxyOutput, SessionData
-from lswag_lightning.proxies.vkdnw import vkdnw_pass
+from lswag_lightning.proxies.results import ProxyError, ProxyOutput, SessionContext, SessionData
 
 log = logging.getLogger(__name__)
-
-_GRAD_NEEDS = {"grad_stats", "per_sample_grad_stats", "batch_grads", "synflow_pass", "az_features", "vkdnw_pass"}
-_BATCH_NEEDS = frozenset({"activations", "naswot_kernel", "batch_grads", "input_grads"})
-
-
-@dataclass(frozen=True)
-class PlannedPass:
-    """One pass of a session: its name (as in ``ProxyReport.passes``), the needs it delivers, and how it runs.
-
-    ``run(work, data)`` stores a result (``data.results``) or a reason (``data.errors``) for needs in
-    ``produces`` only.
-    """
-
-    name: str
-    produces: frozenset[str]
-    run: Callable[[nn.Module, SessionData], None]
-
-
-# ------------------------------------------------------------------------------------------------- helpers
-def default_output_adapter(output: Any) -> torch.Tensor:
-    """Logits from a model output: a tensor, the first element of a tuple/list (``(logits, aux_logits)``),
-    ``["logits"]`` of a mapping, or ``.logits`` (a ``ModelOutput``-like object)."""
-    if isinstance(output, torch.Tensor):
-        return output
-    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
-        return output[0]
-    if isinstance(output, Mapping) and isinstance(output.get("logits"), torch.Tensor):
-        return output["logits"]
-    if isinstance(getattr(output, "logits", None), torch.Tensor):
-        return output.logits
-    raise ValueError(
-        f"the model returned {type(output).__name__}, not logits; pass output_adapter=callable "
-        "mapping the model output to a (batch, classes) tensor"
-    )
 
 
 def _resolve_proxies(proxies: str | Sequence[str]) -> list[ProxySpec]:
@@ -107,35 +72,6 @@ def _seed_pass(seed: int, devices: list[int]) -> None:
         torch.cuda.default_generators[index].manual_seed(seed)
 
 
-def failure_message(pass_name: str, exc: BaseException, options: ScoringOptions) -> str:
-    """The status text of a failed pass: the original exception type and message, then a fix when one is known."""
-    text = str(exc)
-    if isinstance(exc, ProxyError):  # the engine's own diagnosis already names the problem and the fix
-        return f"{pass_name} pass: {text}"
-    message = f"{pass_name} pass failed: {type(exc).__name__}: {text}"
-    fix = None
-    if "Expected more than 1 value per channel" in text:
-        if pass_name == "gradient statistics" and options.lambda_samples == "split":
-            fix = (
-                f"a BatchNorm layer normalises each of the lambda_k={options.lambda_k} gradient samples on its "
-                f"own and got one sample: use a probe batch of at least {2 * options.lambda_k}"
-            )
-        else:
-            fix = "a BatchNorm layer got one value per channel: use a probe batch of at least 2"
-    elif isinstance(exc, TypeError) and "forward()" in text and "argument" in text:
-        fix = (
-            "the model's forward needs more than the inputs: pass forward_fn=lambda module, inputs, targets: "
-            "module(inputs, targets), or model_fn returning a wrapper"
-        )
-    elif pass_name == "synflow" and ("double" in text.lower() or "dtype" in text):
-        fix = (
-            "synflow runs the model in float64; a float32 tensor made inside forward (a cast such as "
-            "x.float(), a cached mask) meets the float64 weights: build such tensors in the input's or the "
-            "weights' dtype, or leave synflow out"
-        )
-    return message if fix is None else f"{message} (fix: {fix})"
-
-
 # ------------------------------------------------------------------------------------------------- session
 class ScoringSession:
     """Scores ``proxies`` on ``model`` with one batch; use ``score_network`` rather than this class directly."""
@@ -153,15 +89,26 @@ class ScoringSession:
         self.model = model
         self.specs = _resolve_proxies(proxies)
         self.options = options
-        self.needs = set().union(*(spec.needs for spec in self.specs))
+        self.needs = frozenset().union(*(spec.needs for spec in self.specs))
         self.adapter = options.output_adapter or default_output_adapter
+        self._validate_inputs(inputs)
+        self._validate_targets(targets)
+        self.context = SessionContext(
+            model=model,
+            inputs=self.inputs,
+            targets=self.targets,
+            options=options,
+            batch_size=self.batch_size,
+            needs=self.needs,
+            proxies={spec.name: spec.needs for spec in self.specs},
+        )
         #: needs known to be impossible before any pass (need -> why), e.g. input gradients of token ids.
-        self.unavailable: dict[str, str] = {}
-        self._validate_inputs(inputs, targets)
+        self.unavailable: dict[str, str] = check_passes(self.context)
         self._validate_model()
 
     # ------------------------------------------------------------------ validation
-    def _validate_inputs(self, inputs: Any, targets: Any) -> None:
+    def _validate_inputs(self, inputs: Any) -> None:
+        """A real, finite tensor with a batch dimension; sets ``batch_size`` (one of K batches for ``"batches"``)."""
         opts = self.options
         if not isinstance(inputs, torch.Tensor):
             raise ValueError(f"inputs must be a tensor of shape (batch, ...), got {type(inputs).__name__}")
@@ -179,13 +126,6 @@ class ScoringSession:
                     f"{inputs.shape[0]} samples; fix the probe batch (the dataset's normalisation, a "
                     "division by zero, a corrupt image) before scoring"
                 )
-        elif "input_grads" in self.needs:
-            # Only jacov differentiates with respect to the inputs; every other proxy scores integer inputs.
-            self.unavailable["input_grads"] = (
-                f"jacov differentiates the logits with respect to the inputs, so it needs floating-point inputs; "
-                f"the probe inputs are {inputs.dtype} (token ids or raw pixels): leave jacov out, or pass float "
-                "inputs (normalised images, or embeddings with model_fn/forward_fn)"
-            )
         total = inputs.shape[0]
         if opts.lambda_samples == "batches":
             if total % opts.lambda_k:
@@ -193,10 +133,14 @@ class ScoringSession:
                     f"lambda_samples='batches' needs inputs holding lambda_k={opts.lambda_k} equal "
                     f"batches, but {total} samples do not divide by {opts.lambda_k}"
                 )
-            batch = total // opts.lambda_k
+            self.batch_size = total // opts.lambda_k
         else:
-            batch = total
-        self.batch_size = batch
+            self.batch_size = total
+        self.inputs = inputs
+
+    def _validate_targets(self, targets: Any) -> None:
+        """Labels for the proxies that need them: one per input sample, class indices for the default loss."""
+        opts, total = self.options, self.inputs.shape[0]
         needs_labels = [s.name for s in self.specs if s.needs_labels]
         if needs_labels:
             if targets is None:
@@ -220,36 +164,15 @@ class ScoringSession:
                         f"targets contain the negative label {int(targets.min())}; "
                         "class indices must be in 0..num_classes-1"
                     )
-        names = {s.name for s in self.specs}
-        if self.needs & {"grad_stats"}:
-            if opts.lambda_samples == "split" and total < opts.lambda_k:
-                raise ValueError(
-                    f"{sorted(names & {'lswag', 'zico'})} split the batch into lambda_k="
-                    f"{opts.lambda_k} gradient samples, so they need a batch of at least "
-                    f"{opts.lambda_k}; got {total}. Use a larger batch (64 is the default)"
-                )
-            if opts.lambda_samples == "per_sample" and min(total, opts.per_sample_count) < 2:
-                raise ValueError(f"per-sample gradient statistics need at least 2 samples; got a batch of {total}")
-        if "per_sample_grad_stats" in self.needs and total < 2:
-            raise ValueError(
-                f"zico_ps takes the std over per-sample gradients, so it needs a batch of at least 2; got {total}"
-            )
-        if "input_grads" in self.needs and "input_grads" not in self.unavailable and batch < 2:
-            raise ValueError(
-                f"jacov correlates the Jacobians of the samples, so it needs a batch of at least 2; got {batch}"
-            )
-        self.inputs = inputs
         self.targets = targets
 
     def _validate_model(self) -> None:
-        gradient_proxies = sorted(s.name for s in self.specs if s.needs & _GRAD_NEEDS)
+        gradient_proxies = sorted(s.name for s in self.specs if s.needs & weight_gradient_needs())
         if gradient_proxies and not weight_modules(self.model):
             raise ValueError(
                 f"{type(self.model).__name__} has no Conv1d/2d/3d or Linear layer, so the gradient "
                 f"proxies {gradient_proxies} have no weights to score"
             )
-        if self.options.activation_points is not None and self.needs & {"activations", "naswot_kernel"}:
-            activation_modules(self.model, self.options.activation_points)  # ValueError naming unknown modules
         try:
             self.device = next(self.model.parameters()).device
             self.dtype = next(p for p in self.model.parameters() if p.is_floating_point()).dtype
@@ -278,7 +201,7 @@ class ScoringSession:
                 param.requires_grad_(flag)
 
     # ------------------------------------------------------------------ the check before any pass
-    def _preflight(self, work: nn.Module, probe: ProbePasses) -> bool:
+    def _preflight(self, work: nn.Module, probe: ProbeRunner) -> bool:
         """One no-grad, eval-mode forward of the first sample, before any pass.
 
         Raises ``ValueError`` for an output the adapter cannot read, logits the default cross-entropy cannot use,
@@ -322,90 +245,6 @@ class ScoringSession:
             check_logits_for_cross_entropy(logits, self.targets, ValueError)
         return any(single_value)
 
-    # ------------------------------------------------------------------ the plan
-    @functools.cached_property
-    def _batch_grads_from_split(self) -> bool:
-        """Whether the batch gradient (snip, grad_norm) is the mean of the K split gradients.
-
-        Always with ``batch_grads="split"`` (the user chose that definition). Otherwise only when it is the same
-        number: the model has no BatchNorm (so a sample's output does not depend on the others) and the batch
-        splits into K equal parts, so the mean cross-entropy of the batch is the mean of the parts' losses and its
-        gradient the mean of their gradients; the split pass then serves it without another backward.
-        """
-        opts = self.options
-        if "batch_grads" not in self.needs or opts.lambda_samples != "split":
-            return False
-        if opts.batch_grads == "split":
-            return True
-        return (
-            opts.loss_fn is None
-            and self.inputs.shape[0] % opts.lambda_k == 0
-            and not any(is_batch_norm(m) for m in self.model.modules())
-        )
-
-    def _plan(self, probe: ProbePasses) -> list[PlannedPass]:
-        """The fewest passes delivering every need; each need is produced by exactly one pass."""
-        needs = self.needs - {"labels"} - set(self.unavailable)
-        opts = self.options
-        lambda_plan = "per_sample" if opts.lambda_samples == "per_sample" else "split"
-        passes: list[PlannedPass] = []
-
-        def stats_pass(plan: str, produces: frozenset[str]) -> Callable[[nn.Module, SessionData], None]:
-            keep_mean = "batch_grads" in produces
-
-            def run(work: nn.Module, data: SessionData) -> None:
-                start = time.perf_counter()
-                result = probe.grad_stats_pass(work, probe.chunks(plan), keep_mean=keep_mean)
-                for need in produces:
-                    data.results[need] = result.mean_grads if need == "batch_grads" else result
-                    data.need_seconds[need] = time.perf_counter() - start
-
-            return run
-
-        split_products = {"grad_stats"} & needs
-        if lambda_plan == "per_sample" and split_products and "per_sample_grad_stats" in needs:
-            split_products.add("per_sample_grad_stats")  # Λ on single samples is the same pass as zico_ps
-        if self._batch_grads_from_split:
-            split_products.add("batch_grads")
-        if split_products:
-            passes.append(
-                PlannedPass(
-                    "gradient statistics", frozenset(split_products), stats_pass(lambda_plan, frozenset(split_products))
-                )
-            )
-        if "per_sample_grad_stats" in needs - split_products:
-            products = frozenset({"per_sample_grad_stats"})
-            passes.append(PlannedPass("per-sample gradient statistics", products, stats_pass("per_sample", products)))
-        batch_products = frozenset(needs & _BATCH_NEEDS - split_products)
-        if batch_products:
-
-            def batch(work: nn.Module, data: SessionData) -> None:
-                results, errors, seconds = probe.batch_pass(work, batch_products)
-                data.results.update(results)
-                data.errors.update(errors)
-                data.need_seconds.update(seconds)
-
-            passes.append(PlannedPass("batch", batch_products, batch))
-        for name, need, method in (
-            ("synflow", "synflow_pass", probe.synflow_pass),
-            ("flops", "flops_pass", probe.flops_pass),
-            ("meco", "meco_pass", functools.partial(meco_pass, probe)),
-            ("az-nas", "az_features", functools.partial(az_pass, probe)),
-            ("vkdnw", "vkdnw_pass", functools.partial(vkdnw_pass, probe)),
-        ):
-            if need in needs:
-
-                def single(work: nn.Module, data: SessionData, _need: str = need, _method: Callable = method) -> None:
-                    start = time.perf_counter()
-                    data.results[_need] = _method(work)
-                    data.need_seconds[_need] = time.perf_counter() - start
-
-                passes.append(PlannedPass(name, frozenset({need}), single))
-        produced = [need for planned in passes for need in planned.produces]
-        if sorted(produced) != sorted(needs):  # a planner bug, never the user's input
-            raise RuntimeError(f"internal planning error: needs {sorted(needs)} but passes produce {sorted(produced)}")
-        return passes
-
     # ------------------------------------------------------------------ run
     def run(self) -> ProxyReport:
         session_start = time.perf_counter()
@@ -429,7 +268,7 @@ class ScoringSession:
             if self.targets is not None:
                 self.targets = self.targets.to(self.device)
             initial_buffers = [(b, b.detach().clone()) for b in work.buffers()]
-            probe = ProbePasses(
+            probe = ProbeRunner(
                 self.inputs,
                 self.targets,
                 self.batch_size,
@@ -438,7 +277,7 @@ class ScoringSession:
                 reseed=lambda: _seed_pass(opts.seed, devices),
             )
             probe.single_value_norm = self._preflight(work, probe)
-            for planned in self._plan(probe):
+            for planned in plan_passes(self.context, self.unavailable, probe):
                 with torch.no_grad():
                     for buf, saved in initial_buffers:
                         buf.copy_(saved)
@@ -449,7 +288,7 @@ class ScoringSession:
                     planned.run(work, data)
                 except Exception as exc:  # the model cannot run this pass: exactly the proxies that need it say why
                     log.debug("%s pass failed", planned.name, exc_info=True)
-                    message = failure_message(planned.name, exc, opts)
+                    message = failure_message(planned.spec, exc, opts)
                     for need in planned.produces:
                         if need not in data.results:
                             data.errors.setdefault(need, message)
