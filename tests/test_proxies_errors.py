@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -83,3 +85,26 @@ def test_empty_interval_is_a_status_not_a_crash():
     report = score_network(net(), X, Y, proxies=("lswag",), layer_interval=(0, 0))  # D=2: bins 5 and 10
     assert report.status["lswag.lambda"].startswith("error: no weight layer falls in depth bins [0, 0]")
     assert report.status["lswag"].startswith("error: Λ: no weight layer")
+
+
+def test_a_degenerate_value_is_a_status_never_a_number():
+    """A proxy whose value is constant by construction raises DegenerateValue: NaN, status 'degenerate: ...', and
+    every other proxy of the call is unaffected (the toy proxy is registered for this test only)."""
+    from lswag_lightning.proxies import DegenerateValue
+    from lswag_lightning.proxies.registry import register_proxy, temporary_registrations
+
+    with temporary_registrations():
+
+        @register_proxy("always_constant", higher_is_better=True, needs=("flops_pass",), description="test only")
+        def _constant(data, options):
+            raise DegenerateValue("one output class makes the value constant; score a model with 2+ outputs")
+
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 3))
+        x, y = torch.randn(8, 12), torch.randint(0, 3, (8,))
+        report = score_network(model, x, y, proxies=["always_constant", "params"])
+    assert math.isnan(report.values["always_constant"])
+    assert report.status["always_constant"] == (
+        "degenerate: one output class makes the value constant; score a model with 2+ outputs"
+    )
+    assert report.status["params"] == "ok" and report.values["params"] == 12 * 8 + 8 + 8 * 3 + 3

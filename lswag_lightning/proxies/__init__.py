@@ -23,13 +23,21 @@ from lswag_lightning.proxies.registry import (
     temporary_registrations,
 )
 from lswag_lightning.proxies.report import ProxyReport
-from lswag_lightning.proxies.results import PassOutput, ProxyError, ProxyOutput, SessionContext, SessionData
+from lswag_lightning.proxies.results import (
+    DegenerateValue,
+    PassOutput,
+    ProxyError,
+    ProxyOutput,
+    SessionContext,
+    SessionData,
+)
 from lswag_lightning.proxies.session import score_network
 
 __all__ = [
     "PassOutput",
     "PassSpec",
     "ProbeRunner",
+    "DegenerateValue",
     "ProxyError",
     "ProxyOutput",
     "ProxyReport",

@@ -19,7 +19,14 @@ from torch import nn
 from lswag_lightning.proxies.forward import ProbeRunner
 from lswag_lightning.proxies.options import ScoringOptions
 from lswag_lightning.proxies.registry import PassSpec, registered_passes
-from lswag_lightning.proxies.results import PassOutput, ProxyError, SessionContext, SessionData
+from lswag_lightning.proxies.results import (
+    DEGENERATE,
+    DegenerateValue,
+    PassOutput,
+    ProxyError,
+    SessionContext,
+    SessionData,
+)
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,8 @@ def failure_message(spec: PassSpec, exc: BaseException, options: ScoringOptions)
     """The status text of a failed pass: the original exception type and message, then a fix when one is known
     (the pass's own ``explain`` first, then the fixes common to every pass)."""
     text = str(exc)
+    if isinstance(exc, DegenerateValue):  # not a failure: the product carries no information (SessionData.get)
+        return f"{DEGENERATE}{text}"
     if isinstance(exc, ProxyError):  # the engine's own diagnosis already names the problem and the fix
         return f"{spec.name} pass: {text}"
     message = f"{spec.name} pass failed: {type(exc).__name__}: {text}"

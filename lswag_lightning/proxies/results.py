@@ -17,6 +17,17 @@ class ProxyError(RuntimeError):
     """A proxy (or a pass it needs) cannot be computed on this model; the message says why."""
 
 
+#: the status prefix of a value that carries no information (see :class:`DegenerateValue`)
+DEGENERATE = "degenerate: "
+
+
+class DegenerateValue(ProxyError):
+    """The value would be constant by construction for this model, so it carries no information about the
+    architecture (e.g. VKDNW's Fisher with one output: its softmax is constant). Raised by a proxy's ``compute`` or
+    by a pass (then every proxy reading that pass's product is degenerate); the session reports NaN with the status
+    ``degenerate: <cause>; <fix>``, never a plain ``ok`` number. The message names the cause and the fix."""
+
+
 @dataclass
 class LayerGradStats:
     """Statistics of one weight layer's gradient over K samples (s_w: population std of each element)."""
@@ -69,8 +80,13 @@ class SessionData:
     need_seconds: dict[str, float] = field(default_factory=dict)
 
     def get(self, need: str) -> Any:
+        """The product of ``need``; the failure of the pass that should have made it, re-raised (a degenerate
+        product as :class:`DegenerateValue`)."""
         if need in self.errors:
-            raise ProxyError(self.errors[need])
+            message = self.errors[need]
+            if message.startswith(DEGENERATE):
+                raise DegenerateValue(message[len(DEGENERATE) :])
+            raise ProxyError(message)
         return self.results[need]
 
 

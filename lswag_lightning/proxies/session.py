@@ -40,7 +40,14 @@ from lswag_lightning.proxies.options import ScoringOptions
 from lswag_lightning.proxies.planner import check_passes, failure_message, plan_passes
 from lswag_lightning.proxies.registry import ProxySpec, available_proxies, get_proxy, weight_gradient_needs
 from lswag_lightning.proxies.report import ProxyReport
-from lswag_lightning.proxies.results import ProxyError, ProxyOutput, SessionContext, SessionData
+from lswag_lightning.proxies.results import (
+    DEGENERATE,
+    DegenerateValue,
+    ProxyError,
+    ProxyOutput,
+    SessionContext,
+    SessionData,
+)
 
 log = logging.getLogger(__name__)
 
@@ -307,8 +314,14 @@ class ScoringSession:
         try:
             missing = [need for need in spec.needs if need in data.errors]
             if missing and not spec.extra_values:
-                raise ProxyError(data.errors[missing[0]])
+                data.get(missing[0])  # raises the pass's failure (or its degenerate product)
             output = spec.compute(data, self.options)
+        except DegenerateValue as exc:  # constant by construction for this model: a status, never a number
+            output = ProxyOutput(
+                value=math.nan,
+                extras={k: math.nan for k in spec.extra_values},
+                errors={k: f"{DEGENERATE}{exc}" for k in keys},
+            )
         except Exception as exc:  # a reduction that fails on this model's values: the status says why
             message = str(exc) if isinstance(exc, ProxyError) else f"{type(exc).__name__}: {exc}"
             output = ProxyOutput(
@@ -327,7 +340,8 @@ class ScoringSession:
             needs = output.extra_needs.get(key, tuple(spec.needs))
             report.seconds[key] = pass_seconds(needs) + own
             if key in output.errors:
-                report.status[key] = f"error: {output.errors[key]}"
+                error = output.errors[key]
+                report.status[key] = error if error.startswith(DEGENERATE) else f"error: {error}"
             elif math.isnan(value):
                 report.status[key] = f"nan: {output.notes.get(key, 'the value is not a number')}"
             elif math.isinf(value):
