@@ -21,13 +21,16 @@
   published NB201 proxy values (``recipes/nb201_published_check.py``) depends on it.
 
 The images come in the drawn, random order: the files are sorted by class and Λ splits the batch into contiguous
-parts. Labels are int64 class indices 0..9. Only numpy, torch and :mod:`lswag_lightning.images` are imported at
-module level (scikit-learn for ``digits``).
+parts. Labels are int64 class indices 0..9. :func:`probe_fingerprint` hashes a batch's content (score-cache keys),
+:func:`describe_probe` describes the ``search`` protocol's arguments (reports, checkpoints). Only numpy, torch and
+:mod:`lswag_lightning.images` are imported at module level (scikit-learn for ``digits``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -199,3 +202,28 @@ def crop_and_flip(
     out = np.stack([padded[i, top : top + h, left : left + w] for i, (top, left) in enumerate(offsets)])
     out[flips] = out[flips, :, ::-1]
     return out
+
+
+def probe_fingerprint(images: torch.Tensor, labels: torch.Tensor) -> str:
+    """A short content hash of a probe batch (sha1 of its bytes, shape and dtype), for cache keys."""
+    h = hashlib.sha1()
+    for t in (images, labels):
+        t = t.detach().cpu().contiguous()
+        h.update(str((tuple(t.shape), str(t.dtype))).encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def describe_probe(
+    name: str, batch_size: int, img_size: int, in_chans: int, seed: int, data_dir: str | os.PathLike | None = None
+) -> dict:
+    """A JSON-ready description of the ``search`` protocol's arguments (``name`` is its ``data``), for reports and
+    checkpoints."""
+    return {
+        "data": name,
+        "batch_size": batch_size,
+        "img_size": img_size,
+        "in_chans": in_chans,
+        "seed": seed,
+        "data_dir": None if data_dir is None else str(Path(data_dir)),
+    }

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from lswag_lightning.bench import NB201_TEST_FILE, read_csv_exact
-from lswag_lightning.demo_published import CELLS_FILE
+from lswag_lightning.demo.nb201_truth import CELLS_FILE
 from lswag_lightning.paths import resolve_data_dir
 from lswag_lightning.spaces.nb201 import NUM_ARCHS, index_to_arch
 

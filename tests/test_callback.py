@@ -25,10 +25,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 import lswag_lightning
-import lswag_lightning.callback as callback_module
+import lswag_lightning.lightning.callback as callback_module
 from lswag_lightning import ZeroCostProxyCallback, score_network
-from lswag_lightning.data import DigitsDataModule
-from lswag_lightning.module import CandidateClassifier
+from lswag_lightning.lightning.data import DigitsDataModule
+from lswag_lightning.lightning.module import CandidateClassifier
 from lswag_lightning.spaces import get_space
 
 torch.set_num_threads(1)

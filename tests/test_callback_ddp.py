@@ -14,8 +14,8 @@ import lightning.pytorch as pl
 import pytest
 
 from lswag_lightning import ZeroCostProxyCallback
-from lswag_lightning.data import DigitsDataModule
-from lswag_lightning.module import CandidateClassifier
+from lswag_lightning.lightning.data import DigitsDataModule
+from lswag_lightning.lightning.module import CandidateClassifier
 
 pytestmark = pytest.mark.slow
 

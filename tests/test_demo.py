@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lswag_lightning.demo_published import (
+from lswag_lightning.demo.nb201_truth import (
     ACCURACIES,
     digits_probe,
     format_published,
@@ -18,7 +18,7 @@ from lswag_lightning.demo_published import (
     published_summary,
     score_cells,
 )
-from lswag_lightning.demo_sweep import format_spaces, seed_agreement, seed_check_subset, spaces_summary, spread_indices
+from lswag_lightning.demo.sweep import format_spaces, seed_agreement, seed_check_subset, spaces_summary, spread_indices
 from lswag_lightning.spaces import get_space
 
 NB201_DEMO = {"C": 8, "N": 1, "img_size": 16}

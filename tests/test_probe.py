@@ -11,10 +11,7 @@ import pytest
 import torch
 from conftest import load_recipe
 
-from lswag_lightning.bench import load_probe_batch as bench_probe
-from lswag_lightning.probe import PROTOCOLS, crop_and_flip, probe_batch
-from lswag_lightning.search.probe import load_probe_batch as search_probe
-from lswag_lightning.search.probe import probe_fingerprint
+from lswag_lightning.probe import PROTOCOLS, crop_and_flip, probe_batch, probe_fingerprint
 
 DRAWS = [  # protocol, keyword arguments, fingerprint of (images, labels)
     ("bench", dict(batch_size=64, seed=0, img_size=32), "751a2bc12bbc457b"),
@@ -47,20 +44,6 @@ def test_search_digits(kwargs, fingerprint):
 
 
 def test_old_names_are_the_protocols(shared_data_dir):
-    assert all(
-        torch.equal(a, b)
-        for a, b in zip(
-            bench_probe(shared_data_dir, 16, 2, 32),
-            probe_batch("bench", data_dir=shared_data_dir, batch_size=16, seed=2),
-        )
-    )
-    assert all(
-        torch.equal(a, b)
-        for a, b in zip(
-            search_probe("cifar10_npz", 16, 32, 3, 2, shared_data_dir),
-            probe_batch("search", data_dir=shared_data_dir, batch_size=16, seed=2),
-        )
-    )
     check = load_recipe("nb201_published_check.py")
     assert all(
         torch.equal(a, b)

@@ -35,13 +35,6 @@ from lswag_lightning.probe import probe_batch
 log = logging.getLogger(__name__)
 
 
-def load_probe_batch(
-    data_dir: str | os.PathLike | None = None, batch_size: int = 64, seed: int = 0, img_size: int = 32
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``probe_batch("bench", ...)`` in the bench's argument order (see :mod:`lswag_lightning.probe`)."""
-    return probe_batch("bench", data_dir=data_dir, batch_size=batch_size, seed=seed, img_size=img_size)
-
-
 @contextlib.contextmanager
 def _float32_exact() -> Any:
     """Switch off TF32 on CUDA for the duration (restored afterwards)."""

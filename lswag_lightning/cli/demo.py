@@ -5,7 +5,7 @@
 
 1. Sweep: for each arm of ``recipes/proxy_vs_accuracy`` (an AutoFormer-mini ViT space and a NAS-Bench-201 CNN
    space), ``--candidates`` of the space's samples spread evenly over model size
-   (:func:`lswag_lightning.demo_sweep.spread_indices`) are scored at initialisation and trained (``lswag-train -m``,
+   (:func:`lswag_lightning.demo.sweep.spread_indices`) are scored at initialisation and trained (``lswag-train -m``,
    joblib launcher, one line printed per finished job); ``--seed-check`` of them (default: all) are trained again
    with training seed 1, and the Spearman ρ between the two seeds' accuracies says whether the ranking the
    proxies are compared with is real (>= 0.8) or mostly seed noise.
@@ -13,7 +13,7 @@
    held-out, plots, one offline W&B run); printed per space first, the pooled view after.
 3. Published truth: ``--published`` NAS-Bench-201 cells shipped with the package, scored on a digits probe and
    correlated with their published 200-epoch CIFAR-10 / CIFAR-100 / ImageNet16-120 test accuracies
-   (:mod:`lswag_lightning.demo_published`), LIBRA held-out beside the single proxies.
+   (:mod:`lswag_lightning.demo.nb201_truth`), LIBRA held-out beside the single proxies.
 
 Everything goes to ``<out>/<date_time>/``: ``sweep/<arm>/seed<k>/<job>/`` (one launch per arm, both seeds when
 ``--seed-check`` covers all candidates), the sweeps' logs,
@@ -253,7 +253,7 @@ def _launch(
 
 def _published(args: Any, jobs: int, out_dir: Path) -> dict | None:
     """Score the shipped NB201 cells on the digits probe and correlate with their published accuracies."""
-    from lswag_lightning.demo_published import (
+    from lswag_lightning.demo.nb201_truth import (
         digits_probe,
         format_published,
         load_cells,
@@ -273,7 +273,7 @@ def _published(args: Any, jobs: int, out_dir: Path) -> dict | None:
     print(f"({time.perf_counter() - t0:.0f} s; table: {out_dir / 'table.csv'})")
     try:
         from lswag_lightning.analysis.report import write_report
-        from lswag_lightning.demo_published import ACCURACIES, PROXIES
+        from lswag_lightning.demo.nb201_truth import ACCURACIES, PROXIES
 
         for acc in ACCURACIES:
             path = write_report(
@@ -305,7 +305,7 @@ def _parse(argv: list[str] | None) -> tuple[argparse.Namespace, Path, list[str],
         parser.error(f"{recipe_dir / (RECIPE + '.yaml')} has no hydra.sweeper.params.experiment to sweep")
     jobs = args.jobs or os.cpu_count() or 1
     if args.published:
-        from lswag_lightning.demo_published import load_cells
+        from lswag_lightning.demo.nb201_truth import load_cells
 
         shipped = len(load_cells())
         if args.published > shipped:
@@ -323,7 +323,7 @@ def _run_sweeps(
     returns (jobs that wrote a result, the last launch's command)."""
     import torch
 
-    from lswag_lightning.demo_sweep import arm_candidates, seed_check_subset
+    from lswag_lightning.demo.sweep import arm_candidates, seed_check_subset
 
     extra = list(args.extra)
     if torch.cuda.is_available():  # same jobs, trained on the GPU (scored on it too: the callback follows the model)
@@ -374,7 +374,7 @@ def _collect_and_print(args: argparse.Namespace, run_dir: Path) -> dict | None:
         read_results,
         table_proxies,
     )
-    from lswag_lightning.demo_sweep import format_spaces, records_table, seed_agreement, spaces_summary
+    from lswag_lightning.demo.sweep import format_spaces, records_table, seed_agreement, spaces_summary
 
     print("\ncollecting the seed-0 jobs ...", flush=True)
     try:

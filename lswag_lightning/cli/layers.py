@@ -154,8 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     import torch
 
-    from lswag_lightning.bench import default_device, load_probe_batch, resolve_build_options, resolve_score_options
+    from lswag_lightning.bench import default_device, resolve_build_options, resolve_score_options
     from lswag_lightning.layers import analyse, profile_networks
+    from lswag_lightning.probe import probe_batch
     from lswag_lightning.spaces import get_space
 
     if args.threads is not None:
@@ -169,7 +170,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.space, args.build_option, img_size=args.img_size, num_classes=args.num_classes
         )
         score_options, _ = resolve_score_options(dict(args.score_option))
-        x, y = load_probe_batch(args.data_dir, args.batch_size, args.probe_seed, int(build["img_size"]))
+        x, y = probe_batch(
+            "bench",
+            data_dir=args.data_dir,
+            batch_size=args.batch_size,
+            seed=args.probe_seed,
+            img_size=int(build["img_size"]),
+        )
         device = args.device or default_device()
         networks = profile_networks(
             space,

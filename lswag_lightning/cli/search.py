@@ -213,7 +213,7 @@ def _search(
     import torch
 
     from lswag_lightning.bench import OutputBusyError, exclusive_run
-    from lswag_lightning.probe import probe_batch
+    from lswag_lightning.probe import describe_probe, probe_batch
     from lswag_lightning.search import (
         InfeasibleBudgetError,
         ProxyScorer,
@@ -223,7 +223,6 @@ def _search(
         make_fitness,
         write_outputs,
     )
-    from lswag_lightning.search.probe import describe_probe
     from lswag_lightning.search.scoring import tables_then_live
     from lswag_lightning.spaces import get_space
 

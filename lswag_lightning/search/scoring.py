@@ -40,7 +40,7 @@ from lswag_lightning.candidates import build_candidate
 
 # encode_float / decode_float are re-exported for search.engine and search.output
 from lswag_lightning.jsonio import decode_float, decode_values, dumps, encode_float, encode_values  # noqa: F401
-from lswag_lightning.search.probe import probe_fingerprint
+from lswag_lightning.probe import probe_fingerprint
 
 log = logging.getLogger(__name__)
 

@@ -29,12 +29,12 @@ def score_cells(archs: list[str], out: Path, data_dir: Path | None, threads: int
 
     from lswag_lightning import score_network
     from lswag_lightning.candidates import build_candidate
-    from lswag_lightning.search.probe import load_probe_batch
+    from lswag_lightning.probe import probe_batch
     from lswag_lightning.spaces import get_space
 
     torch.set_num_threads(threads)
     space = get_space("nb201")
-    images, labels = load_probe_batch("cifar10_npz", 64, seed=0, data_dir=data_dir)
+    images, labels = probe_batch("search", data="cifar10_npz", batch_size=64, seed=0, data_dir=data_dir)
     done = pd.read_csv(out) if out.is_file() else pd.DataFrame(columns=["arch"])
     have = set(done["arch"])
     for count, arch in enumerate(a for a in archs if a not in have):

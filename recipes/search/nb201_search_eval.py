@@ -76,12 +76,19 @@ def make_live_scorer(args, proxies, writer: str = "main", cache=None):
     """The cached live scorer of the recipe (the same key in every process: same probe, options, seeds)."""
     import torch
 
-    from lswag_lightning.search import ProxyScorer, ScoreCache, load_probe_batch
-    from lswag_lightning.search.probe import describe_probe
+    from lswag_lightning.probe import describe_probe, probe_batch
+    from lswag_lightning.search import ProxyScorer, ScoreCache
     from lswag_lightning.spaces import get_space
 
     space = get_space("nb201")
-    images, labels = load_probe_batch("cifar10_npz", args.batch_size, 32, 3, args.data_seed, args.data_dir)
+    images, labels = probe_batch(
+        "search",
+        data="cifar10_npz",
+        batch_size=args.batch_size,
+        img_size=32,
+        seed=args.data_seed,
+        data_dir=args.data_dir,
+    )
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     score_options = {}
     if args.layer_interval:

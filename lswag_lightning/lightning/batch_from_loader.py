@@ -1,8 +1,8 @@
 """The callback's probe batch: drawn from a *copy* of a train dataloader's sampler, so the trainer's sampler, its
-generator and its workers are never touched (see :mod:`lswag_lightning.callback`, "The probe batch").
+generator and its workers are never touched (see :mod:`lswag_lightning.lightning.callback`, "The probe batch").
 
-Pure torch; the error messages name :class:`~lswag_lightning.callback.ZeroCostProxyCallback`, whose arguments fix
-them. The callback calls these inside ``isolate_rng``.
+Pure torch; the error messages name :class:`~lswag_lightning.lightning.callback.ZeroCostProxyCallback`, whose
+arguments fix them. The callback calls these inside ``isolate_rng``.
 """
 
 from __future__ import annotations

@@ -60,7 +60,13 @@ from torch import nn
 from torch.utils.data import DataLoader, IterableDataset, default_collate
 from typing_extensions import override
 
-from lswag_lightning.loader_probe import default_batch_adapter, draw_indices, draw_iterable, first_dataloader, seed_all
+from lswag_lightning.lightning.batch_from_loader import (
+    default_batch_adapter,
+    draw_indices,
+    draw_iterable,
+    first_dataloader,
+    seed_all,
+)
 from lswag_lightning.proxies import ProxyReport, available_proxies, get_proxy, score_network
 
 BatchAdapter = Callable[[Any], Any]

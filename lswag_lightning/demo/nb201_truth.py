@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-CELLS_FILE = Path(__file__).resolve().parent / "resources" / "nb201_demo_cells.csv"
+CELLS_FILE = Path(__file__).resolve().parents[1] / "resources" / "nb201_demo_cells.csv"
 #: Published accuracy columns of the cells file (%, NAS-Bench-201 200-epoch test accuracy).
 ACCURACIES = ("cifar10_test_acc", "cifar100_test_acc", "imagenet16_120_test_acc")
 #: The classic proxies the demo scores (the zero_cost callback's list).
