@@ -352,7 +352,7 @@ for name in ("hydra", "omegaconf", "wandb", "lightning", "pytorch_lightning"):
     sys.modules[name] = None  # any import of these now raises ImportError
 from lswag_lightning.cli.bench import main
 from lswag_lightning.probe import probe_batch
-import lswag_lightning.cli.layers, lswag_lightning.layers, lswag_lightning.analysis.report
+import lswag_lightning.cli.layers, lswag_lightning.intervals, lswag_lightning.analysis.report
 sys.exit(main(["nb201", "--sample", "2", "--out", {str(tmp_path / "o")!r}, "--proxies", "params",
                "--no-report", "--no-progress", "--device", "cpu", "--data-dir", {str(shared_data_dir)!r},
                "--build-option", "C=8", "--build-option", "N=1"]))

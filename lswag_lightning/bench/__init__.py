@@ -33,8 +33,8 @@ Resumable output: ``<out>/table.csv`` gets one flushed row per architecture (col
 same table as an uninterrupted run (timing columns aside). A rerun with different settings is refused.
 
 Modules (each imports only those above it): :mod:`.ground_truth` (the benchmarks' files, sampling),
-:mod:`.settings` (:class:`BenchSettings`, build and score options, table columns), :mod:`.tables` (``table.csv``
-appended row by row, the settings check, the folder lock), :mod:`.run` (probe, scoring, the resumable loop),
+:mod:`.settings` (:class:`BenchSettings`, build and score options, table columns), :mod:`.table_file` (``table.csv``
+appended row by row, the settings check, the folder lock), :mod:`.score_rows` (probe, scoring, the resumable loop),
 :mod:`.shards` (``--shard I/N`` files and their merge), :mod:`.plan` (the settings and the sample from a command's
 arguments), :mod:`.summary` (the report's numbers) and :mod:`.render` (the report's files, written from those
 numbers). The probe batch, the seeded build and JSON writing come from :mod:`lswag_lightning.probe`,
@@ -64,7 +64,7 @@ from lswag_lightning.bench.ground_truth import (
 )
 from lswag_lightning.bench.plan import BenchPlan, plan_benchmark
 from lswag_lightning.bench.render import protocol_lines, render_bench_report, write_bench_report
-from lswag_lightning.bench.run import RunResult, StopRun, run_benchmark, run_rows, score_architecture
+from lswag_lightning.bench.score_rows import RunResult, StopRun, run_benchmark, run_rows, score_architecture
 from lswag_lightning.bench.settings import (
     AUTOFORMER_DEFAULT_IMG_SIZE,
     AUTOFORMER_PATCH_SIZE,
@@ -96,6 +96,13 @@ from lswag_lightning.bench.summary import (
     rank_duplicates,
     summarize_bench,
 )
-from lswag_lightning.bench.tables import OutputBusyError, TableFile, check_settings, exclusive_run, load_run, read_table
+from lswag_lightning.bench.table_file import (
+    OutputBusyError,
+    TableFile,
+    check_settings,
+    exclusive_run,
+    load_run,
+    read_table,
+)
 from lswag_lightning.candidates import arch_seed, build_candidate
 from lswag_lightning.probe import PROBE_FILE

@@ -223,7 +223,7 @@ def _search(
         make_fitness,
         write_outputs,
     )
-    from lswag_lightning.search.scoring import tables_then_live
+    from lswag_lightning.search.stored_scores import tables_then_live
     from lswag_lightning.spaces import get_space
 
     if args.threads:

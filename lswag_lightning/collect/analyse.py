@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lswag_lightning.collect.table import ACCURACY_CHOICES, ACCURACY_KEYS, table_proxies
+from lswag_lightning.collect.results_table import ACCURACY_CHOICES, ACCURACY_KEYS, table_proxies
 
 #: Held-out LIBRA selects on half the rows and needs 10 rows there (lswag_lightning.analysis.libra.evaluate).
 LIBRA_MIN_ROWS = 20

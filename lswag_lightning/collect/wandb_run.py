@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from lswag_lightning.collect.analyse import Analysis
-from lswag_lightning.collect.table import ACCURACY_KEYS, PARAMS, wandb_group_of
+from lswag_lightning.collect.results_table import ACCURACY_KEYS, PARAMS, wandb_group_of
 
 log = logging.getLogger("lswag_lightning.collect")  # one logger name for the package (the CLI prints it)
 

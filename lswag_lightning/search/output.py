@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lswag_lightning.jsonio import dumps, write_json
-from lswag_lightning.search.engine import Search, SearchResult
-from lswag_lightning.search.scoring import encode_float
+from lswag_lightning.jsonio import dumps, encode_float, write_json
+from lswag_lightning.search.evaluation import SearchResult
+from lswag_lightning.search.loop import Search
 
 TOP_ROWS = 10
 

@@ -297,9 +297,9 @@ def libra_fitness_plan(selections: dict[str, dict]) -> dict[str, dict]:
 def make_scorer(args, proxies):
     """(scorer, live scorer). With ``--score-table`` (one or more tables): each proxy is read from the first table
     with a column for it, and the others are scored live (cached), merged proxy by proxy; archs a table lacks are
-    scored live (:func:`lswag_lightning.search.scoring.tables_then_live`)."""
+    scored live (:func:`lswag_lightning.search.stored_scores.tables_then_live`)."""
     from lswag_lightning.search import ScoreCache
-    from lswag_lightning.search.scoring import tables_then_live
+    from lswag_lightning.search.stored_scores import tables_then_live
 
     if not args.score_table:
         live = make_live_scorer(args, proxies, writer=args.cache_writer)
@@ -604,7 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--rank-pool",
         choices=("history", "population"),
         default="history",
-        help="pool of LIBRA's rank fusion during evolution (see lswag_lightning.search.engine)",
+        help="pool of LIBRA's rank fusion during evolution (see lswag_lightning.search.loop)",
     )
     p.add_argument("--libra-proxies", help="LIBRA's proxies a,b,c (else --libra-result or --libra-select)")
     p.add_argument("--libra-result", type=Path, help="a lswag-libra libra.json")

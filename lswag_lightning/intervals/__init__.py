@@ -1,4 +1,5 @@
-"""Choosing L-SWAG's layer interval [l̂, L̂] from gradient statistics of random networks (METHOD.md §2, §5).
+"""Layer-interval profiling: choosing L-SWAG's layer interval [l̂, L̂] from gradient statistics of random networks
+(METHOD.md §2, §5).
 
 The library behind ``lswag-layers`` (:mod:`lswag_lightning.cli.layers`); pure PyTorch + numpy, no Lightning.
 
@@ -43,11 +44,11 @@ plots), ``common`` (bins, columns, JSON policy).
 
 from __future__ import annotations
 
-from lswag_lightning.layers.check import all_intervals, interval_lambda, label_check, per_bin_correlation
-from lswag_lightning.layers.common import BINS, LAMBDA_COLUMNS, N_BINS, NETWORK_COLUMNS, STAT_COLUMNS
-from lswag_lightning.layers.profile import bin_profile, load_networks, profile_network, profile_networks
-from lswag_lightning.layers.render import format_result, plot_bin_correlation, plot_profile, write_outputs
-from lswag_lightning.layers.rule import (
+from lswag_lightning.intervals.check import all_intervals, interval_lambda, label_check, per_bin_correlation
+from lswag_lightning.intervals.common import BINS, LAMBDA_COLUMNS, N_BINS, NETWORK_COLUMNS, STAT_COLUMNS
+from lswag_lightning.intervals.profile import bin_profile, load_networks, profile_network, profile_networks
+from lswag_lightning.intervals.render import format_result, plot_bin_correlation, plot_profile, write_outputs
+from lswag_lightning.intervals.rule import (
     DEFAULT_K,
     DEFAULT_VISIBLE,
     MAD_TO_SIGMA,
@@ -56,7 +57,7 @@ from lswag_lightning.layers.rule import (
     propose_interval,
     theil_sen,
 )
-from lswag_lightning.layers.summary import LayerProfileResult, analyse
+from lswag_lightning.intervals.summary import LayerProfileResult, analyse
 
 __all__ = [
     "BINS",

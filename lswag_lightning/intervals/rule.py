@@ -1,5 +1,5 @@
 """The interval rule on statistics alone: per-bin mean ± std over networks, a robust trend, the spike
-(:mod:`lswag_lightning.layers` states the rule)."""
+(:mod:`lswag_lightning.intervals` states the rule)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from lswag_lightning.intervals.common import BINS, N_BINS
 from lswag_lightning.jsonio import plain
-from lswag_lightning.layers.common import BINS, N_BINS
 
 DEFAULT_K = 3.0
 DEFAULT_VISIBLE = 0.5

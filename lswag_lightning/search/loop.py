@@ -39,8 +39,6 @@ import logging
 import math
 import os
 import time
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,138 +46,20 @@ import numpy as np
 import pandas as pd
 
 from lswag_lightning.candidates import count_flops
-from lswag_lightning.jsonio import dumps, plain
+from lswag_lightning.jsonio import dumps, encode_float
+from lswag_lightning.search.evaluation import Evaluation, SearchResult
 from lswag_lightning.search.fitness import Fitness, finite_or_worst
-from lswag_lightning.search.scoring import Scorer, decode_values, encode_float, encode_values
+from lswag_lightning.search.scoring import Scorer
+from lswag_lightning.search.settings import SearchSettings
 
 log = logging.getLogger(__name__)
 
-STRATEGIES = ("evolution", "random")
-RANK_POOLS = ("history", "population")
 CHECKPOINT_FORMAT = 1
 CHECKPOINT_NAME = "checkpoint.json"
 
 
 class InfeasibleBudgetError(ValueError):
     """No architecture meeting the constraints was found within the allowed number of proposals."""
-
-
-# ------------------------------------------------------------------------------------------------ settings
-@dataclass
-class SearchSettings:
-    """What defines a search (all but ``budget`` must match to resume a checkpoint).
-
-    ``budget``: distinct architectures to score. ``population`` (P) and ``tournament`` (S, 1 <= S <= P) are used
-    by ``evolution``. ``max_params`` / ``max_flops``: upper bounds (inclusive) or None. ``build_options``: the
-    keyword arguments of ``space.build`` / ``space.param_count`` (``num_classes``, ``img_size``, ...), so the
-    constraint is checked on the network that is scored.
-    """
-
-    space: str
-    strategy: str = "evolution"
-    budget: int = 100
-    seed: int = 0
-    population: int = 50
-    tournament: int = 10
-    max_params: float | None = None
-    max_flops: float | None = None
-    rank_pool: str = "history"
-    max_failed_proposals: int = 2000
-    build_options: dict[str, Any] = field(default_factory=dict)
-
-    def validate(self) -> SearchSettings:
-        def positive_int(name: str, value: Any, minimum: int = 1) -> None:
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-                raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
-        if self.rank_pool not in RANK_POOLS:
-            raise ValueError(f"rank_pool must be one of {', '.join(RANK_POOLS)}, got {self.rank_pool!r}")
-        positive_int("budget", self.budget)
-        positive_int("seed", self.seed, 0)
-        positive_int("max_failed_proposals", self.max_failed_proposals)
-        if self.strategy == "evolution":
-            positive_int("population", self.population, 2)
-            positive_int("tournament", self.tournament)
-            if self.tournament > self.population:
-                raise ValueError(
-                    f"tournament (sample size S={self.tournament}) must be <= population (P={self.population})"
-                )
-        for name in ("max_params", "max_flops"):
-            value = getattr(self, name)
-            if value is not None and (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float, np.number))
-                or not value > 0
-                or not math.isfinite(value)
-            ):
-                raise ValueError(f"{name} must be a positive number or None, got {value!r}")
-        if not isinstance(self.build_options, Mapping):
-            raise ValueError(f"build_options must be a mapping, got {type(self.build_options).__name__}")
-        self.build_options = dict(self.build_options)
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def identity(self) -> dict[str, Any]:
-        """The settings a resumed search must share with its checkpoint (all but ``budget``)."""
-        d = self.to_dict()
-        d.pop("budget")
-        return plain(d, nonfinite="keep", fallback=str)
-
-
-# -------------------------------------------------------------------------------------------- evaluations
-@dataclass
-class Evaluation:
-    """One scored architecture: ``arch`` (encoded), ``params``, ``flops`` (None unless a FLOPs bound is set),
-    proxy ``values`` and ``status``, scoring ``seconds`` and ``source``, and ``parent`` (history index of the
-    parent for an evolution child, else None)."""
-
-    arch: str
-    params: int
-    flops: float | None
-    values: dict[str, float]
-    status: dict[str, str]
-    seconds: float
-    source: str
-    parent: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["values"] = encode_values(self.values)
-        d["flops"] = None if self.flops is None else encode_float(self.flops)
-        return d
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Evaluation:
-        return cls(
-            arch=str(d["arch"]),
-            params=int(d["params"]),
-            flops=None if d.get("flops") is None else float(d["flops"]),
-            values=decode_values(d.get("values", {})),
-            status=dict(d.get("status", {})),
-            seconds=float(d.get("seconds", 0.0)),
-            source=str(d.get("source", "")),
-            parent=None if d.get("parent") is None else int(d["parent"]),
-        )
-
-
-@dataclass
-class SearchResult:
-    """The outcome: ``ranked`` (DataFrame, best first; see :meth:`Search.ranked`), the ``best`` row as a dict,
-    ``trajectory`` (best-so-far ``(history index, fitness)`` after each evaluation), ``counters``, ``complete``
-    (the budget was spent) and ``stopped`` (why it ended early, else None)."""
-
-    ranked: pd.DataFrame
-    best: dict[str, Any]
-    trajectory: list[tuple[int, float]]
-    counters: dict[str, Any]
-    complete: bool
-    stopped: str | None
-    resumed_from: int
-    seconds: float
 
 
 # ------------------------------------------------------------------------------------------------- search

@@ -14,7 +14,7 @@ import pandas as pd
 
 from lswag_lightning.collect.analyse import Analysis, analyse
 from lswag_lightning.collect.records import RESULT_FILE, Collected, read_results
-from lswag_lightning.collect.table import (
+from lswag_lightning.collect.results_table import (
     ACCURACY_CHOICES,
     ACCURACY_KEYS,
     results_table,

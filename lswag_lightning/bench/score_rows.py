@@ -27,7 +27,7 @@ from lswag_lightning.bench.settings import (
     table_columns,
     value_columns,
 )
-from lswag_lightning.bench.tables import TableFile, check_settings, exclusive_run, read_table
+from lswag_lightning.bench.table_file import TableFile, check_settings, exclusive_run, read_table
 from lswag_lightning.candidates import arch_seed, build_candidate
 from lswag_lightning.jsonio import write_json
 from lswag_lightning.probe import probe_batch

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from lswag_lightning.intervals.common import BINS
 from lswag_lightning.jsonio import plain
-from lswag_lightning.layers.common import BINS
 
 
 def interval_lambda(lambda_bins: np.ndarray, interval: tuple[int, int] | None) -> np.ndarray:

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lswag_lightning.layers.common import LAMBDA_COLUMNS, N_BINS, NETWORK_COLUMNS, STAT_COLUMNS
+from lswag_lightning.intervals.common import LAMBDA_COLUMNS, N_BINS, NETWORK_COLUMNS, STAT_COLUMNS
 from lswag_lightning.proxies.layers import MAX_BIN
 
-log = logging.getLogger("lswag_lightning.layers")
+log = logging.getLogger("lswag_lightning.intervals")
 
 
 def bin_profile(layers: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:

@@ -1,5 +1,5 @@
 """The summary object of a layer-profile run (:class:`LayerProfileResult`, what ``layers.json`` holds), computed
-by :func:`analyse` from a per-network table; :mod:`lswag_lightning.layers.render` writes it out."""
+by :func:`analyse` from a per-network table; :mod:`lswag_lightning.intervals.render` writes it out."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lswag_lightning.intervals.check import label_check, per_bin_correlation
+from lswag_lightning.intervals.common import BINS, LAMBDA_COLUMNS, N_BINS, STAT_COLUMNS
+from lswag_lightning.intervals.rule import DEFAULT_K, DEFAULT_VISIBLE, BinStats, IntervalProposal, propose_interval
 from lswag_lightning.jsonio import plain
-from lswag_lightning.layers.check import label_check, per_bin_correlation
-from lswag_lightning.layers.common import BINS, LAMBDA_COLUMNS, N_BINS, STAT_COLUMNS
-from lswag_lightning.layers.rule import DEFAULT_K, DEFAULT_VISIBLE, BinStats, IntervalProposal, propose_interval
 
 
 @dataclass

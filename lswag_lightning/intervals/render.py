@@ -1,4 +1,4 @@
-"""Rendering a :class:`~lswag_lightning.layers.summary.LayerProfileResult`: ``layers.json``, ``networks.csv`` and
+"""Rendering a :class:`~lswag_lightning.intervals.summary.LayerProfileResult`: ``layers.json``, ``networks.csv`` and
 the plots (matplotlib, imported on first use). Computes nothing."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lswag_lightning.intervals.common import BINS, STAT_COLUMNS
+from lswag_lightning.intervals.rule import BinStats, IntervalProposal
+from lswag_lightning.intervals.summary import LayerProfileResult
 from lswag_lightning.jsonio import write_json
-from lswag_lightning.layers.common import BINS, STAT_COLUMNS
-from lswag_lightning.layers.rule import BinStats, IntervalProposal
-from lswag_lightning.layers.summary import LayerProfileResult
 
 
 def _pyplot():
