@@ -50,7 +50,7 @@ def test_naslib_score_tables_hold_every_key_and_every_registered_proxy(shared_da
 @pytest.mark.parametrize("benchmark", sorted(NASLIB))
 def test_stored_values_are_what_the_engine_computes_on_a_cpu(shared_data_dir, benchmark):
     """One stored row rescored here: counts exactly, gradient/activation proxies to GPU-vs-CPU round-off."""
-    from lswag_lightning.bench import arch_seed, resolve_build_options, score_architecture
+    from lswag_lightning.bench import arch_seed, resolve_build_options, table_row_values
     from lswag_lightning.probe import probe_batch
     from lswag_lightning.spaces.nb301 import NB301_BUILD_OPTIONS
 
@@ -60,7 +60,7 @@ def test_stored_values_are_what_the_engine_computes_on_a_cpu(shared_data_dir, be
     build = resolve_build_options(space_name, preset=preset, num_classes=10)
     images, labels = probe_batch("bench", data_dir=shared_data_dir, batch_size=64, seed=0)
     proxies = ["params", "flops", "synflow", "naswot", "zico"]
-    values = score_architecture(
+    values = table_row_values(
         get_space(space_name),
         row["arch"],
         images,

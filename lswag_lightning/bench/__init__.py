@@ -64,7 +64,7 @@ from lswag_lightning.bench.ground_truth import (
 )
 from lswag_lightning.bench.plan import BenchPlan, plan_benchmark
 from lswag_lightning.bench.render import protocol_lines, render_bench_report, write_bench_report
-from lswag_lightning.bench.score_rows import RunResult, StopRun, run_benchmark, run_rows, score_architecture
+from lswag_lightning.bench.score_rows import RunResult, StopRun, run_benchmark, run_rows, table_row_values
 from lswag_lightning.bench.settings import (
     AUTOFORMER_DEFAULT_IMG_SIZE,
     AUTOFORMER_PATCH_SIZE,

@@ -28,7 +28,7 @@ from lswag_lightning.bench.settings import (
     value_columns,
 )
 from lswag_lightning.bench.table_file import TableFile, check_settings, exclusive_run, read_table
-from lswag_lightning.candidates import arch_seed, build_candidate
+from lswag_lightning.candidates import arch_seed, score_candidate
 from lswag_lightning.jsonio import write_json
 from lswag_lightning.probe import probe_batch
 
@@ -50,7 +50,7 @@ def _float32_exact() -> Any:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
-def score_architecture(
+def table_row_values(
     space: Any,
     arch: str,
     x: torch.Tensor,
@@ -61,23 +61,25 @@ def score_architecture(
     device: torch.device,
     init_seed: int,
 ) -> dict[str, Any]:
-    """Build ``arch`` (CPU init from ``init_seed``, then moved to ``device``) and score it; one table row's values.
+    """One table row's values of ``arch``, scored by :func:`lswag_lightning.candidates.score_candidate` (CPU init
+    from ``init_seed``, then moved to ``device``).
 
-    ``x``/``y`` are the probe batch, already on ``device``. Returns ``params``, every value column, ``status``,
-    ``seconds.<proxy>``, ``build_seconds`` and ``total_seconds``.
+    Returns ``params``, every value column, ``status``, ``seconds.<proxy>``, ``build_seconds`` and
+    ``total_seconds``.
     """
-    from lswag_lightning.proxies import score_network
-    from lswag_lightning.proxies.layers import count_parameters
-
-    start = time.perf_counter()
-    model = build_candidate(space, arch, build_options, seed=init_seed).to(device)
-    build_seconds = time.perf_counter() - start
-    report = score_network(model, x, y, proxies=proxies, **engine_options(score_options))
-    row: dict[str, Any] = {
-        "params": int(report.values["params"])
-        if report.ok("params")
-        else count_parameters(model, score_options.get("params_exclude", r"(^|\.)aux"))
-    }
+    scored = score_candidate(
+        space,
+        arch,
+        x,
+        y,
+        proxies,
+        device=device,
+        build_options=build_options,
+        score_options=engine_options(score_options),
+        seed=init_seed,
+    )
+    report = scored.report
+    row: dict[str, Any] = {"params": scored.params}
     for key in value_columns(proxies):
         if key != "params":
             row[key] = float(report.values.get(key, math.nan))
@@ -85,7 +87,7 @@ def score_architecture(
     row["status"] = "ok" if not failed else "; ".join(f"{k}: {v}" for k, v in failed.items())
     for name in proxies:
         row[f"seconds.{name}"] = float(report.seconds.get(name, math.nan))
-    row["build_seconds"] = build_seconds
+    row["build_seconds"] = scored.build_seconds
     row["total_seconds"] = float(report.total_seconds)
     return row
 
@@ -272,7 +274,7 @@ def _score_row(
         row[col] = record[col]
     try:
         row.update(
-            score_architecture(
+            table_row_values(
                 space, arch, x, y, settings.proxies, settings.build_options, settings.score_options, dev, seed
             )
         )

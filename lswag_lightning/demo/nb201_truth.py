@@ -86,14 +86,14 @@ def _score_chunk(
     device: str,
 ) -> list[dict[str, Any]]:
     """Score ``archs`` one after the other in this process (1 torch thread on a CPU)."""
-    from lswag_lightning.bench import arch_seed, score_architecture
+    from lswag_lightning.bench import arch_seed, table_row_values
     from lswag_lightning.spaces import get_space
 
     if device == "cpu":
         torch.set_num_threads(1)
     space, dev = get_space("nb201"), torch.device(device)
     x, y = x.to(dev), y.to(dev)
-    return [score_architecture(space, arch, x, y, proxies, build_options, {}, dev, arch_seed(arch)) for arch in archs]
+    return [table_row_values(space, arch, x, y, proxies, build_options, {}, dev, arch_seed(arch)) for arch in archs]
 
 
 def score_cells(

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 from lswag_lightning.intervals.check import all_intervals, interval_lambda, label_check, per_bin_correlation
 from lswag_lightning.intervals.common import BINS, LAMBDA_COLUMNS, N_BINS, NETWORK_COLUMNS, STAT_COLUMNS
-from lswag_lightning.intervals.profile import bin_profile, load_networks, profile_network, profile_networks
+from lswag_lightning.intervals.profile import bin_profile, load_networks, profile_network, profile_networks, profile_of
 from lswag_lightning.intervals.render import format_result, plot_bin_correlation, plot_profile, write_outputs
 from lswag_lightning.intervals.rule import (
     DEFAULT_K,
@@ -83,6 +83,7 @@ __all__ = [
     "plot_profile",
     "profile_network",
     "profile_networks",
+    "profile_of",
     "propose_interval",
     "theil_sen",
     "write_outputs",

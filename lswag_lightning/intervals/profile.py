@@ -40,14 +40,24 @@ def bin_profile(layers: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.nda
     return stat, lam
 
 
+def _lambda_options(score_options: Mapping[str, Any]) -> dict[str, Any]:
+    """``score_options`` for Λ over every layer (no interval: the profile bins all of them)."""
+    options = {k: v for k, v in score_options.items() if k not in ("layer_interval", "psi_layers")}
+    return {**options, "layer_interval": None}
+
+
 def profile_network(
     model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor, **score_options: Any
 ) -> dict[str, Any]:
     """Score Λ on ``model`` (all layers) and return its depth, per-bin statistic and per-bin Λ terms."""
     from lswag_lightning.proxies import score_network
 
-    options = {k: v for k, v in score_options.items() if k not in ("layer_interval", "psi_layers")}
-    report = score_network(model, inputs, targets, proxies=("lswag",), layer_interval=None, **options)
+    return profile_of(score_network(model, inputs, targets, proxies=("lswag",), **_lambda_options(score_options)))
+
+
+def profile_of(report: Any) -> dict[str, Any]:
+    """Depth, per-bin statistic and per-bin Λ terms from a :class:`~lswag_lightning.proxies.ProxyReport` of
+    ``lswag`` over every layer; ``RuntimeError`` with the engine's status when it holds no gradient statistics."""
     details = report.details.get("lswag", {}).get("lambda")
     if details is None:
         raise RuntimeError(f"no gradient statistics for this network: {report.status.get('lswag.lambda')}")
@@ -68,21 +78,31 @@ def profile_networks(
     progress: bool = False,
 ) -> pd.DataFrame:
     """One row per architecture: ``arch``, ``depth`` (weight layers), ``stat_b0..10``, ``lambda_b0..10``,
-    ``seconds``. Each network is initialised on the CPU from :func:`lswag_lightning.bench.arch_seed`. An
-    interrupt (Ctrl-C, SIGINT) stops the loop and returns the rows done so far (the first ones of ``archs``)."""
+    ``seconds``. Each network is scored by :func:`lswag_lightning.candidates.score_candidate` (initialised on the
+    CPU from the seed of its arch string and ``init_seed_base``). An interrupt (Ctrl-C, SIGINT) stops the loop and
+    returns the rows done so far (the first ones of ``archs``)."""
     from tqdm.auto import tqdm
 
-    from lswag_lightning.bench import arch_seed
+    from lswag_lightning.candidates import score_candidate
 
     dev = torch.device(device)
     x, y = inputs.to(dev), targets.to(dev)
+    options = _lambda_options(dict(score_options or {}))
     rows = []
     try:
         for arch in tqdm(archs, unit="net", disable=not progress, desc=f"{space.name} layers", dynamic_ncols=True):
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(arch_seed(arch, init_seed_base))
-                model = space.build(space.decode(arch), **build_options)
-            result = profile_network(model.to(dev), x, y, copy_model=False, **dict(score_options or {}))
+            scored = score_candidate(
+                space,
+                arch,
+                x,
+                y,
+                ("lswag",),
+                device=dev,
+                build_options=build_options,
+                score_options=options,
+                seed_base=init_seed_base,
+            )
+            result = profile_of(scored.report)
             rows.append(
                 {
                     "arch": arch,

@@ -3,10 +3,9 @@
 A scorer has ``proxies`` (the registry names it computes), a ``key`` (a string identifying everything that decides
 its values, so cached values are only reused under the same settings) and ``score(spec, arch) -> ScoreResult``.
 
-- :class:`ProxyScorer` builds the network with :func:`lswag_lightning.candidates.build_candidate` (initialised from
-  a seed derived from ``init_seed`` and the arch string, so an architecture gets the same weights in every run,
-  order and device, and in ``lswag-bench``) and scores it with
-  :func:`lswag_lightning.score_network` on a fixed probe batch. With a
+- :class:`ProxyScorer` scores the network with :func:`lswag_lightning.candidates.score_candidate` (initialised
+  from a seed derived from ``init_seed`` and the arch string, so an architecture gets the same weights in every run,
+  order and device, and in ``lswag-bench``) on a fixed probe batch. With a
   :class:`~lswag_lightning.search.score_cache.ScoreCache` an architecture is scored once per key, across runs, seeds
   and strategies.
 - :class:`~lswag_lightning.search.stored_scores.TableScorer` looks proxy values up in a precomputed table (e.g.
@@ -33,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from lswag_lightning.candidates import build_candidate
+from lswag_lightning.candidates import score_candidate
 from lswag_lightning.probe import probe_fingerprint
 
 if TYPE_CHECKING:
@@ -199,26 +198,25 @@ class ProxyScorer(Scorer):
             "cache": None if self.cache is None else str(self.cache.path),
         }
 
-    def build(self, spec: Any, arch: str) -> torch.nn.Module:
-        """The freshly initialised network of ``arch`` (seeded, built on the CPU, moved to ``device``)."""
-        return build_candidate(self.space, arch, self.build_options, seed_base=self.init_seed, spec=spec).to(
-            self.device
-        )
-
     def score(self, spec: Any, arch: str) -> ScoreResult:
         if self.cache is not None:
             hit = self.cache.get(self.key, arch, self.proxies)
             if hit is not None:
                 self.hits += 1
                 return hit
-        from lswag_lightning.proxies import score_network
-
         start = time.perf_counter()
-        model = self.build(spec, arch)
-        report = score_network(
-            model, self.images, self.labels, proxies=list(self.proxies), copy_model=False, **self.score_options
-        )
-        del model
+        report = score_candidate(
+            self.space,
+            arch,
+            self.images,
+            self.labels,
+            list(self.proxies),
+            device=self.device,
+            build_options=self.build_options,
+            score_options=self.score_options,
+            seed_base=self.init_seed,
+            spec=spec,
+        ).report
         result = ScoreResult(
             {k: float(v) for k, v in report.values.items()},
             dict(report.status),
