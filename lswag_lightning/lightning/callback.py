@@ -163,8 +163,6 @@ class ZeroCostProxyCallback(Callback):
         self.scored_at_step: int | None = None
         #: True when the scores came from a checkpoint (``load_state_dict``) rather than from this fit.
         self.restored = False
-        #: True when this process ran ``score_network`` (only global rank 0 does).
-        self.computed_here = False
         self._validated = False
 
     # ------------------------------------------------------------------ identity / state
@@ -296,7 +294,6 @@ class ZeroCostProxyCallback(Callback):
                 layer_interval=self.layer_interval,
                 **options,
             )
-        self.computed_here = True
         # The report object itself is broadcast (pickled), so non-finite values stay as they are on every rank.
         return {
             "report": report,
