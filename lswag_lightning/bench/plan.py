@@ -36,6 +36,34 @@ class BenchPlan:
     total: int
 
 
+def _build_options(
+    benchmark: str,
+    space_name: str,
+    overrides: Iterable[tuple[str, Any]] | Mapping[str, Any],
+    img_size: int | None,
+    num_classes: int | None,
+) -> dict[str, Any]:
+    """The scored networks' build options: the benchmark's preset (AutoFormer-Ti's probe patch and resolution,
+    NB301's network) under the command line's; ``ValueError`` for fewer outputs than the probe has classes."""
+    from lswag_lightning.spaces.nb301 import NB301_BUILD_OPTIONS
+
+    preset = (
+        {"patch_size": AUTOFORMER_PATCH_SIZE, "img_size": AUTOFORMER_DEFAULT_IMG_SIZE}
+        if benchmark == "autoformer_ti"
+        else dict(NB301_BUILD_OPTIONS)
+        if benchmark == "nb301"
+        else {}
+    )
+    build = resolve_build_options(space_name, overrides, preset=preset, img_size=img_size, num_classes=num_classes)
+    build.setdefault("num_classes", PROBE_CLASSES)
+    if int(build["num_classes"]) < PROBE_CLASSES:
+        raise ValueError(
+            f"num_classes={build['num_classes']}: the probe labels are the {PROBE_CLASSES} CIFAR-10 "
+            f"classes, so the networks need at least {PROBE_CLASSES} outputs (--num-classes)"
+        )
+    return build
+
+
 def plan_benchmark(
     benchmark: str,
     *,
@@ -62,7 +90,6 @@ def plan_benchmark(
     too large a sample, fewer than 10 classes)."""
     from lswag_lightning.proxies.registry import available_proxies, get_proxy
     from lswag_lightning.spaces import get_space
-    from lswag_lightning.spaces.nb301 import NB301_BUILD_OPTIONS
 
     space_name = BENCHMARK_SPACES.get(benchmark, space)
     get_space(space_name)  # an unknown space fails here, before the ground truth is read
@@ -84,22 +111,7 @@ def plan_benchmark(
         proxies = available_proxies()
     for name in proxies:
         get_proxy(name)
-    preset = (
-        {"patch_size": AUTOFORMER_PATCH_SIZE, "img_size": AUTOFORMER_DEFAULT_IMG_SIZE}
-        if benchmark == "autoformer_ti"
-        else dict(NB301_BUILD_OPTIONS)
-        if benchmark == "nb301"
-        else {}
-    )
-    build = resolve_build_options(
-        space_name, build_overrides, preset=preset, img_size=img_size, num_classes=num_classes
-    )
-    build.setdefault("num_classes", PROBE_CLASSES)
-    if int(build["num_classes"]) < PROBE_CLASSES:
-        raise ValueError(
-            f"num_classes={build['num_classes']}: the probe labels are the {PROBE_CLASSES} CIFAR-10 "
-            f"classes, so the networks need at least {PROBE_CLASSES} outputs (--num-classes)"
-        )
+    build = _build_options(benchmark, space_name, build_overrides, img_size, num_classes)
     settings = BenchSettings(
         benchmark=benchmark,
         space=space_name,

@@ -70,44 +70,7 @@ def _shard(text: str) -> Shard:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="lswag-bench",
-        description="Score a seeded sample (or all) of a benchmark's architectures with zero-cost proxies, join "
-        "the published accuracies, and write table.csv + report.md (correlations with bootstrap "
-        "intervals, LIBRA with held-out evaluation). Resumable: rerun the same command to continue.",
-    )
-    p.add_argument(
-        "benchmark",
-        choices=BENCHMARKS,
-        help="nb201 (NAS-Bench-201, 15,625 cells, 200-epoch test accuracy on C10/C100/IN16-120), "
-        "nb101 / nb301 (NAS-Bench-Suite-Zero's 500 NB101 cells / 725 NB301 genotypes, CIFAR-10 "
-        "validation accuracy), autoformer_ti (Auto-Prox's 100 AutoFormer-Ti subnets), or custom "
-        "(--space/--gt/...)",
-    )
-    p.add_argument("--out", type=Path, required=True, help="output folder (table.csv, bench.json, report.md)")
-    p.add_argument(
-        "--sample",
-        type=int_at_least(1),
-        default=None,
-        metavar="N",
-        help="score a seeded random sample of N architectures (default: all of the ground truth)",
-    )
-    p.add_argument(
-        "--seed",
-        type=int_at_least(0),
-        default=None,
-        metavar="S",
-        help="seed of the architecture sample (with --sample; default 0)",
-    )
-    p.add_argument(
-        "--proxies",
-        nargs="+",
-        metavar="NAME",
-        help="registered proxies to score, or 'all' (default: all, except swap_reg unless "
-        "--score-option swap_mu=... swap_sigma=... are given)",
-    )
-    g = p.add_argument_group("custom benchmark")
+def _custom_benchmark_arguments(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--space", help="search space of the architectures (custom only), e.g. nb201, darts")
     g.add_argument(
         "--gt",
@@ -123,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="COL",
         help="accuracy column in %% (custom only; repeat for several)",
     )
-    n = p.add_argument_group("networks and probe")
+
+
+def _networks_and_probe_arguments(n: argparse._ArgumentGroup) -> None:
     n.add_argument(
         "--num-classes",
         type=int_at_least(PROBE_CLASSES),
@@ -163,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="nb201 only: 'all' cells, or the 723 cells of NAS-Bench-Suite-Zero with validation "
         "accuracy (the paper's protocol; adds *_val_acc columns)",
     )
-    s = p.add_argument_group("proxy settings (default: the space's shipped proxy defaults)")
+
+
+def _proxy_settings_arguments(s: argparse._ArgumentGroup) -> None:
     s.add_argument(
         "--layer-interval",
         nargs="+",
@@ -178,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="any score_network option, value as JSON (psi_layers=[1,10], lambda_std=abs); repeatable",
     )
-    r = p.add_argument_group("run")
+
+
+def _run_arguments(r: argparse._ArgumentGroup) -> None:
     r.add_argument(
         "--data-dir",
         type=Path,
@@ -223,6 +192,49 @@ def build_parser() -> argparse.ArgumentParser:
         help="random fit/eval splits of LIBRA's held-out evaluation (default 20)",
     )
     r.add_argument("--stop-after", type=int_at_least(1), default=None, help=argparse.SUPPRESS)  # testing
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lswag-bench",
+        description="Score a seeded sample (or all) of a benchmark's architectures with zero-cost proxies, join "
+        "the published accuracies, and write table.csv + report.md (correlations with bootstrap "
+        "intervals, LIBRA with held-out evaluation). Resumable: rerun the same command to continue.",
+    )
+    p.add_argument(
+        "benchmark",
+        choices=BENCHMARKS,
+        help="nb201 (NAS-Bench-201, 15,625 cells, 200-epoch test accuracy on C10/C100/IN16-120), "
+        "nb101 / nb301 (NAS-Bench-Suite-Zero's 500 NB101 cells / 725 NB301 genotypes, CIFAR-10 "
+        "validation accuracy), autoformer_ti (Auto-Prox's 100 AutoFormer-Ti subnets), or custom "
+        "(--space/--gt/...)",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder (table.csv, bench.json, report.md)")
+    p.add_argument(
+        "--sample",
+        type=int_at_least(1),
+        default=None,
+        metavar="N",
+        help="score a seeded random sample of N architectures (default: all of the ground truth)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int_at_least(0),
+        default=None,
+        metavar="S",
+        help="seed of the architecture sample (with --sample; default 0)",
+    )
+    p.add_argument(
+        "--proxies",
+        nargs="+",
+        metavar="NAME",
+        help="registered proxies to score, or 'all' (default: all, except swap_reg unless "
+        "--score-option swap_mu=... swap_sigma=... are given)",
+    )
+    _custom_benchmark_arguments(p.add_argument_group("custom benchmark"))
+    _networks_and_probe_arguments(p.add_argument_group("networks and probe"))
+    _proxy_settings_arguments(p.add_argument_group("proxy settings (default: the space's shipped proxy defaults)"))
+    _run_arguments(p.add_argument_group("run"))
     return p
 
 

@@ -101,15 +101,7 @@ def collect(
             ],
         )
         written.update({f"report_{k}" if k != "all" else "report": v for k, v in analysis.reports.items()})
-    groups = sorted(str(g) for g in table["wandb_group"].dropna().unique())
-    if len(groups) > 1:
-        note = (
-            f"the jobs recorded {len(groups)} different W&B groups / sweep ids ({', '.join(groups[:3])}"
-            f"{', ...' if len(groups) > 3 else ''}); launch with sweep_id=<name> to keep one sweep in one group"
-        )
-        log.warning(note)
-        if analysis is not None:
-            analysis.notes.append(note)
+    _note_mixed_groups(table, analysis)
     wandb_info = None
     if wandb:
         if analysis is None:
@@ -130,6 +122,32 @@ def collect(
             mode=wandb_mode,
             extra_summary={"n_failed": len(collected.issues)},
         )
+    written["summary"] = _write_summary(out, collected, accuracy, written, wandb_info, analysis)
+    return CollectResult(table=table, collected=collected, analysis=analysis, paths=written, wandb=wandb_info)
+
+
+def _note_mixed_groups(table: pd.DataFrame, analysis: Analysis | None) -> None:
+    """Warn (and note in the analysis) when the jobs recorded more than one W&B group / sweep id."""
+    groups = sorted(str(g) for g in table["wandb_group"].dropna().unique())
+    if len(groups) > 1:
+        note = (
+            f"the jobs recorded {len(groups)} different W&B groups / sweep ids ({', '.join(groups[:3])}"
+            f"{', ...' if len(groups) > 3 else ''}); launch with sweep_id=<name> to keep one sweep in one group"
+        )
+        log.warning(note)
+        if analysis is not None:
+            analysis.notes.append(note)
+
+
+def _write_summary(
+    out: Path,
+    collected: Collected,
+    accuracy: str,
+    written: Mapping[str, Path],
+    wandb_info: Any,
+    analysis: Analysis | None,
+) -> Path:
+    """``collect.json``: inputs, counts, issues, the files written, the W&B run and the analysis's notes."""
     summary = {
         "inputs": collected.inputs,
         "out_dir": str(out),
@@ -145,6 +163,6 @@ def collect(
             libra_skipped=analysis.libra_skipped or None,
             libra=analysis.libra.selection.proxies if analysis.libra is not None else None,
         )
-    written["summary"] = out / "collect.json"
-    write_json(written["summary"], summary, nonfinite="keep", fallback=str, newline=True)
-    return CollectResult(table=table, collected=collected, analysis=analysis, paths=written, wandb=wandb_info)
+    path = out / "collect.json"
+    write_json(path, summary, nonfinite="keep", fallback=str, newline=True)
+    return path

@@ -87,6 +87,17 @@ class IntervalProposal:
         return plain(d)
 
 
+def _contiguous_runs(bins: list[int]) -> list[list[int]]:
+    """``bins`` (ascending) grouped into runs of consecutive bins."""
+    runs: list[list[int]] = []
+    for b in bins:
+        if runs and b == runs[-1][-1] + 1:
+            runs[-1].append(b)
+        else:
+            runs.append([b])
+    return runs
+
+
 def propose_interval(
     stats: BinStats, *, k: float = DEFAULT_K, visible: float = DEFAULT_VISIBLE, boundary: bool = False
 ) -> IntervalProposal:
@@ -102,21 +113,10 @@ def propose_interval(
     candidates = [b for b in range(first, last) if np.isfinite(mean[b])]
     residual = np.full(N_BINS, np.nan)
     if len(candidates) < 4:
+        reason = f"only {len(candidates)} bins hold layers (need 4 to tell a spike from a trend); every layer is used"
+        nan = math.nan
         return IntervalProposal(
-            None,
-            False,
-            f"only {len(candidates)} bins hold layers (need 4 to tell a spike from a trend); every layer is used",
-            candidates,
-            math.nan,
-            math.nan,
-            residual.tolist(),
-            math.nan,
-            math.nan,
-            math.nan,
-            [],
-            [],
-            k,
-            visible,
+            None, False, reason, candidates, nan, nan, residual.tolist(), nan, nan, nan, [], [], k, visible
         )
     xs = np.asarray(candidates, dtype=float)
     slope, intercept = theil_sen(xs, mean[candidates])
@@ -126,12 +126,8 @@ def propose_interval(
     typical = float(np.nanmedian(std[candidates]))
     threshold = max(k * noise, visible * typical)
     spiking = [b for b in candidates if residual[b] > threshold and residual[b] > 0]
-    runs: list[list[int]] = []
-    for b in spiking:
-        if runs and b == runs[-1][-1] + 1:
-            runs[-1].append(b)
-        else:
-            runs.append([b])
+    runs = _contiguous_runs(spiking)
+    numbers = (candidates, slope, intercept, residual.tolist(), noise, typical, threshold)
     if not runs:
         best = max(candidates, key=lambda b: residual[b])
         reason = (
@@ -139,41 +135,10 @@ def propose_interval(
             f"threshold {threshold:.3f} = max({k:g}·σ_r = {k * noise:.3f}, {visible:g}·median std = "
             f"{visible * typical:.3f}); falling back to every layer (interval None)"
         )
-        return IntervalProposal(
-            None,
-            False,
-            reason,
-            candidates,
-            slope,
-            intercept,
-            residual.tolist(),
-            noise,
-            typical,
-            threshold,
-            [],
-            [],
-            k,
-            visible,
-        )
+        return IntervalProposal(None, False, reason, *numbers, [], [], k, visible)
     spike = max(runs, key=lambda run: float(residual[run].sum()))
-    interval = (spike[0], spike[-1])
     reason = (
         f"spike over bins {spike[0]}..{spike[-1]} (residuals {', '.join(f'{residual[b]:.3f}' for b in spike)}"
         f" > threshold {threshold:.3f})" + (f"; {len(runs) - 1} smaller spike run(s) ignored" if len(runs) > 1 else "")
     )
-    return IntervalProposal(
-        interval,
-        True,
-        reason,
-        candidates,
-        slope,
-        intercept,
-        residual.tolist(),
-        noise,
-        typical,
-        threshold,
-        spiking,
-        runs,
-        k,
-        visible,
-    )
+    return IntervalProposal((spike[0], spike[-1]), True, reason, *numbers, spiking, runs, k, visible)
