@@ -8,7 +8,7 @@ correlation between the two definitions and each one's Spearman with the validat
 On a network without BatchNorm the two definitions are the same number; NB201 cells have BatchNorm after every
 convolution, so this is where they differ most. Resumable: rows already in ``--out`` are kept.
 
-    python recipes/bench/batch_grads_check.py --every 3 --out runs/batch_grads/values.csv   # 241 cells, ~10 min
+    python benchmarks/batch_grads_check.py --every 3 --out runs/batch_grads/values.csv   # 241 cells, ~10 min
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 callback with every proxy: token-id inputs, a ``forward(inputs, target)``, log-probability outputs and a functional
 ReLU. Synthetic tokens stand in for WikiText-2 (no download). Prints each value and its status.
 
-    python recipes/examples/lightning_transformer.py
+    python examples/lightning_transformer.py
 """
 
 import lightning.pytorch as pl

@@ -9,10 +9,10 @@ present, otherwise digits resized to 32x32):
     foresight / NASLib compute them);
   - the ten classic proxies (``TEN``: ``ALL`` without swap_reg) in one call, with the default whole-batch gradient
     for snip/grad_norm and with ``batch_grads="split"`` (their gradient from Λ's split pass; the same values on
-    models without BatchNorm, slightly different ones with it: ``recipes/bench/batch_grads_check.py``).
+    models without BatchNorm, slightly different ones with it: ``benchmarks/batch_grads_check.py``).
 Each timing is the median of ``--repeats`` runs after one warm-up. Run:
 
-    .venv/bin/python recipes/engine_benchmark.py --threads 1 --repeats 5   # --device cuda on a GPU
+    .venv/bin/python benchmarks/scoring_cost.py --threads 1 --repeats 5   # --device cuda on a GPU
 """
 
 from __future__ import annotations
