@@ -43,14 +43,26 @@ def load_cells(path: str | Path | None = None) -> pd.DataFrame:
     path = Path(path) if path is not None else CELLS_FILE
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path} is missing; it ships with the package (reinstall, or regenerate it with "
-            "recipes/demo_cells.py from the NAS-Bench-201 table)"
+            f"{path} is missing; it ships with the package (reinstall, or regenerate it with draw_cells() "
+            "from the NAS-Bench-201 table: resources/README.md)"
         )
     table = pd.read_csv(path)
     missing = [c for c in ("nb201_index", "arch", *ACCURACIES) if c not in table.columns]
     if missing:
         raise ValueError(f"{path} lacks the columns {missing}; expected nb201_index, arch, {', '.join(ACCURACIES)}")
     return table
+
+
+def draw_cells(n: int = 200, seed: int = 0, data_dir: str | Path | None = None) -> pd.DataFrame:
+    """How :data:`CELLS_FILE` was drawn: the ``n`` cells of ``lswag-bench nb201 --sample n --seed seed`` (indices
+    ``numpy.random.default_rng(seed).choice(15625, n, replace=False)``), sorted by NB201 index, with their published
+    test accuracies from the data folder's NB201 table. ``draw_cells().to_csv(CELLS_FILE, index=False)`` rewrites
+    the shipped file byte for byte."""
+    from lswag_lightning.bench.ground_truth import load_nb201_ground_truth, sample_ground_truth
+
+    gt = sample_ground_truth(load_nb201_ground_truth(data_dir), n, seed)
+    cells = gt.table.sort_values("nb201_index").reset_index(drop=True)
+    return cells[["nb201_index", "arch", *ACCURACIES]]
 
 
 def digits_probe(

@@ -79,9 +79,10 @@ def seed_agreement(
 
 
 def arm_candidates(
-    recipe_dir: str | Path, config_name: str, arm: str, n: int, *, pool: int = 256, overrides: Sequence[str] = ()
+    config_dir: str | Path, config_name: str, arm: str, n: int, *, pool: int = 256, overrides: Sequence[str] = ()
 ) -> tuple[str, list[int]]:
-    """``(space name, sampler indices)`` of ``n`` size-spread candidates for one arm (experiment) of a recipe.
+    """``(space name, sampler indices)`` of ``n`` size-spread candidates for one arm (experiment) of a sweep
+    config.
 
     The arm's config is composed as ``lswag-train`` would compose it (Hydra compose API, ``experiment=<arm>``
     plus ``overrides``), so the parameter counts use its build options and its data's image size and channels.
@@ -94,7 +95,7 @@ def arm_candidates(
 
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(config_dir=str(Path(recipe_dir).resolve()), version_base=None):
+        with initialize_config_dir(config_dir=str(Path(config_dir).resolve()), version_base=None):
             cfg = compose(config_name=config_name, overrides=[f"experiment={arm}", *overrides])
     finally:
         GlobalHydra.instance().clear()
