@@ -1,8 +1,10 @@
-"""Real sweeps of the proxy-vs-accuracy sweep config through Hydra's joblib and submitit_local launchers, then collect.
+"""Real sweeps of the proxy-vs-accuracy sweep config through Hydra's joblib and submitit_local launchers, then
+collect.
 
 Each test launches ``lswag-train -m --config-name proxy_vs_accuracy`` (a config shipped in the package) in a
-subprocess (a tiny budget: 8 px digits, two training batches, one val/test batch) and checks that every job wrote its result, that the jobs ran in separate
-processes (joblib workers, submitit jobs), and that ``lswag-collect`` turns the sweep into a table.
+subprocess (a tiny budget: 8 px digits, two training batches, one val/test batch) and checks that every job wrote its
+result, that the jobs ran in separate processes (joblib workers, submitit jobs), and that ``lswag-collect`` turns the
+sweep into a table.
 """
 
 from __future__ import annotations
