@@ -53,22 +53,12 @@ import torch
 
 from lswag_lightning import score_network
 from lswag_lightning.analysis.correlations import kendall, spearman
-from lswag_lightning.analysis.published import load_nb201_flat
+from lswag_lightning.analysis.published import COUNTERPARTS, load_nb201_flat
 from lswag_lightning.probe import crop_and_flip  # noqa: F401 (NASLib's transform)
 from lswag_lightning.probe import naslib_normalise as normalise  # noqa: F401 (re-exported for the tests)
 from lswag_lightning.probe import probe_batch as draw_probe
 from lswag_lightning.spaces import get_space
 
-#: our proxy name -> NAS-Bench-Suite-Zero column it is compared with.
-COUNTERPARTS: dict[str, str] = {
-    "naswot": "nwot",
-    "synflow": "synflow",
-    "snip": "snip",
-    "grad_norm": "grad_norm",
-    "jacov": "jacov",
-    "flops": "flops",
-    "params": "params",
-}
 #: factor bringing our value into the published unit before the ratio ours/published (FLOPs -> MFLOPs).
 UNIT_SCALE: dict[str, float] = {"flops": 1e-6}
 #: the proxies the issue requires to reach ``TARGET_SPEARMAN``.

@@ -18,6 +18,7 @@ from lswag_lightning.bench.ground_truth import (
 from lswag_lightning.bench.settings import (
     AUTOFORMER_DEFAULT_IMG_SIZE,
     AUTOFORMER_PATCH_SIZE,
+    BENCH_PROBES,
     PROBE_CLASSES,
     BenchSettings,
     default_proxies,
@@ -83,14 +84,17 @@ def plan_benchmark(
     batch_size: int = 64,
     probe_seed: int = 0,
     init_seed: int = 0,
+    probe_protocol: str = "bench",
 ) -> BenchPlan:
     """The plan of ``lswag-bench BENCHMARK`` with these arguments (``space``, ``gt_file``, ``arch_column`` and
     ``accuracy_columns`` for ``custom``; ``proxies`` None: :func:`default_proxies`, ``["all"]``: every registered
     one). ``ValueError`` / ``FileNotFoundError`` for what cannot be planned (unknown space or proxy, missing data,
-    too large a sample, fewer than 10 classes)."""
+    too large a sample, fewer than 10 classes, an unknown ``probe_protocol``)."""
     from lswag_lightning.proxies.registry import available_proxies, get_proxy
     from lswag_lightning.spaces import get_space
 
+    if probe_protocol not in BENCH_PROBES:
+        raise ValueError(f"unknown probe protocol {probe_protocol!r}; use one of {', '.join(BENCH_PROBES)}")
     space_name = BENCHMARK_SPACES.get(benchmark, space)
     get_space(space_name)  # an unknown space fails here, before the ground truth is read
     gt = benchmark_ground_truth(
@@ -120,6 +124,7 @@ def plan_benchmark(
         score_options=score_options,
         batch_size=batch_size,
         probe_seed=probe_seed,
+        probe_protocol=probe_protocol,
         img_size=int(build["img_size"]),
         sample=sample,
         seed=seed,

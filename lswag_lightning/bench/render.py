@@ -49,11 +49,18 @@ def protocol_lines(
             + "."
         ),
         (
-            f"Probe data: one batch of {settings.batch_size} CIFAR-10 training images with their labels "
-            f"({PROBE_FILE}, JPEG-decoded copy of CIFAR-10; permutation seed {settings.probe_seed}), normalised "
-            "with the "
-            f"CIFAR-10 mean/std, at {settings.img_size}x{settings.img_size} px"
-            + (" (bilinear resize from 32 px)" if settings.img_size != 32 else "")
+            (
+                f"Probe data: one batch of {settings.batch_size} CIFAR-10 training images with their labels "
+                f"({PROBE_FILE}, JPEG-decoded copy of CIFAR-10; permutation seed {settings.probe_seed}), normalised "
+                "with the "
+                f"CIFAR-10 mean/std, at {settings.img_size}x{settings.img_size} px"
+                + (" (bilinear resize from 32 px)" if settings.img_size != 32 else "")
+                if settings.probe_protocol == "bench"
+                else f"Probe data (the search protocol of lswag-search): one batch of {settings.batch_size} CIFAR-10 "
+                f"training images with their labels drawn from images/cifar10_train*.npz (default_rng("
+                f"{settings.probe_seed}).choice), normalised with the CIFAR-10 mean/std, at "
+                f"{settings.img_size}x{settings.img_size} px"
+            )
             + "; the same batch serves every "
             "architecture"
             + (

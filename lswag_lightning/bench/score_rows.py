@@ -30,7 +30,6 @@ from lswag_lightning.bench.settings import (
 from lswag_lightning.bench.table_file import TableFile, check_settings, exclusive_run, read_table
 from lswag_lightning.candidates import arch_seed, score_candidate
 from lswag_lightning.jsonio import write_json
-from lswag_lightning.probe import probe_batch
 
 log = logging.getLogger(__name__)
 
@@ -172,9 +171,7 @@ def run_rows(
     table_file = TableFile(table_path, table_columns(gt, settings.proxies))
     planned = list(range(len(gt))) if positions is None else [int(p) for p in positions]
     todo = _todo(table_file, gt, planned)
-    x, y = probe_batch(
-        "bench", data_dir=data_dir, batch_size=settings.batch_size, seed=settings.probe_seed, img_size=settings.img_size
-    )
+    x, y = settings.probe(data_dir)
     x, y = x.to(dev), y.to(dev)
     start = time.perf_counter()
     scored = failed = 0

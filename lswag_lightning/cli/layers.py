@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from lswag_lightning.cli.args import int_at_least
-from lswag_lightning.cli.bench import _key_value
+from lswag_lightning.cli.bench_options import _key_value
 
 AUTO_GT = {"nb201", "autoformer_ti"}
 

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +172,27 @@ class MergedScorer(Scorer):
         return ScoreResult(values, status, seconds, "+".join(dict.fromkeys(sources)))
 
 
+def columns_by_table(
+    frames: Sequence[Any],
+    names: Sequence[str] | None = None,
+    *,
+    taken: Iterable[str] = (),
+    skip: Callable[[str], bool] = lambda name: False,
+) -> list[list[str]]:
+    """For each of ``frames`` (tables with an ``arch`` column), the columns it supplies: each of ``names`` (None:
+    every column but ``arch``) from the first table with a column for it. ``taken`` names are supplied elsewhere and
+    ``skip(name)`` keeps a name out of every table. The rule of ``--score-table`` in ``lswag-search`` and
+    ``lswag-bench``."""
+    served = set(taken)
+    supplied = []
+    for frame in frames:
+        wanted = [c for c in frame.columns if c != "arch"] if names is None else names
+        mine = [n for n in dict.fromkeys(wanted) if n in frame.columns and n not in served and not skip(n)]
+        served.update(mine)
+        supplied.append(mine)
+    return supplied
+
+
 def tables_then_live(
     space: Any,
     tables: Sequence[Any],
@@ -191,11 +212,10 @@ def tables_then_live(
 
     proxies = list(dict.fromkeys(proxies))
     parts: list[Scorer] = []
+    names = [None if hasattr(table, "columns") else str(table) for table in tables]
+    frames = [table if name is None else load_table(Path(table)) for table, name in zip(tables, names)]
     served: list[str] = []
-    for table in tables:
-        name = None if hasattr(table, "columns") else str(table)
-        frame = table if name is None else load_table(Path(table))
-        mine = [p for p in proxies if p in frame.columns and p not in served and not skip(p)]
+    for frame, name, mine in zip(frames, names, columns_by_table(frames, proxies, skip=skip)):
         if mine:
             parts.append(TableScorer(space, frame, mine, fallback=fallback, name=name))
             served += mine

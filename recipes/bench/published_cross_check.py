@@ -18,12 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lswag_lightning.analysis.published import COUNTERPARTS  # our proxy -> its NB-Suite-Zero column
 from lswag_lightning.analysis.table import add_vkdnw_single
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from export_scores import score_columns  # noqa: E402
-from nb201_published_check import COUNTERPARTS  # noqa: E402  (our proxy -> its NB-Suite-Zero column)
+from lswag_lightning.bench.score_tables import score_columns
 
 
 def joined(benchmark: str, table_path: Path, data_dir: Path | None = None) -> tuple[pd.DataFrame, list, list]:
