@@ -7,13 +7,13 @@
 - ``bench`` (``lswag-bench``, ``lswag-layers``): ``batch_size`` images of ``cifar10_train_part0.npz`` taken in
   the order of ``numpy.random.default_rng(seed).permutation(5000)``, bilinear resize (no antialiasing) when
   ``img_size`` != 32, normalised with :data:`~lswag_lightning.images.CIFAR10_MEAN` / ``CIFAR10_STD``. The README's
-  and ``recipes/bench``'s benchmark tables (``lswag-bench nb201|nb101|nb301|autoformer_ti``) depend on it.
-- ``search`` (``lswag-search``, ``recipes/search/nb201_search_eval.py``): ``data="cifar10_npz"`` draws from all
-  10,000 images of ``cifar10_train*.npz`` with ``default_rng(seed).choice(n, batch_size, replace=False)``, in the
-  drawn order, antialiased bilinear resize when shrinking, the same normalisation; ``data="digits"`` draws
-  scikit-learn's 8x8 digits the same way (scaled to [0, 1], repeated to ``in_chans`` channels, normalised with the
-  mean/std of all digits). ``lswag-search``'s rankings, ``recipes/search``'s tables and
-  ``results/nb201_all_cells_scores.parquet`` depend on it.
+  and ``docs/bench.md``'s benchmark tables (``lswag-bench nb201|nb101|nb301|autoformer_ti``) depend on it.
+- ``search`` (``lswag-search``, ``lswag-search-eval``, ``lswag-bench --probe-protocol search``):
+  ``data="cifar10_npz"`` draws from all 10,000 images of ``cifar10_train*.npz`` with ``default_rng(seed).choice(n,
+  batch_size, replace=False)``, in the drawn order, antialiased bilinear resize when shrinking, the same
+  normalisation; ``data="digits"`` draws scikit-learn's 8x8 digits the same way (scaled to [0, 1], repeated to
+  ``in_chans`` channels, normalised with the mean/std of all digits). ``lswag-search``'s rankings, the search
+  evaluation's tables and ``results/nb201_*.parquet`` depend on it.
 - ``naslib`` (``recipes/nb201_published_check.py``, NAS-Bench-Suite-Zero's protocol): images of both files in
   the order of ``default_rng(seed).permutation(10000)``, then, from the same generator, NASLib's training
   augmentation (4-pixel zero-padded random 32x32 crop, random horizontal flip; ``augment=False`` skips it) and

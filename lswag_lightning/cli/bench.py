@@ -95,7 +95,7 @@ def _report_only(
     args: argparse.Namespace, argv: Sequence[str] | None, settings: BenchSettings, gt: Any, total: int, seed: int
 ) -> int:
     """``--report-only``: merge the shards of ``--out`` when it holds any (0 merged, 1 shards missing and no
-    ``--allow-partial``: nothing written), then the report of ``table.csv``."""
+    ``--allow-partial``: nothing written), then the report of ``table.csv`` (unless ``--no-report``)."""
     if shard_files(args.out):
         merged = merge_shards(args.out, settings, gt, allow_partial=args.allow_partial)
         if merged.missing:
@@ -112,6 +112,8 @@ def _report_only(
             f"merged {len(merged.complete)} of {merged.count} shards complete: {merged.rows} of {merged.planned} "
             f"rows -> {args.out / 'table.csv'}"
         )
+    if args.no_report:
+        return 0
     table, meta = load_run(args.out, settings)
     if len(table) < len(gt):
         print(

@@ -137,7 +137,7 @@ def _run_arguments(r: argparse._ArgumentGroup) -> None:
         default=None,
         help="torch CPU threads (default: torch's choice; use 1 for comparable CPU timings)",
     )
-    r.add_argument("--no-report", action="store_true", help="write the table only")
+    r.add_argument("--no-report", action="store_true", help="write the table only (with --report-only: merge only)")
     r.add_argument(
         "--report-only",
         action="store_true",

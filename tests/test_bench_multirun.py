@@ -1,6 +1,7 @@
-"""recipes/bench/sharded.{py,yaml}: the Hydra recipe that launches lswag-bench's shards as one multirun, then merges.
+"""lswag_lightning.cli.bench_multirun (conf/bench_multirun*.yaml): lswag-bench's shards as one Hydra multirun, then
+the merge.
 
-Fast tests compose the configs and check the command each job runs; the slow test runs the recipe end to end with
+Fast tests compose the configs and check the command each job runs; the slow test runs the multirun end to end with
 the submitit_local launcher (2 shard jobs in their own processes, then the merge) on 6 tiny NB201 cells and compares
 the merged table with one unsharded run.
 """
@@ -14,29 +15,28 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import load_recipe
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from lswag_lightning.bench import read_table
+from lswag_lightning.cli import bench_multirun
 
 ROOT = Path(__file__).resolve().parents[1]
-RECIPE_DIR = ROOT / "recipes" / "bench"
-recipe = load_recipe("bench/sharded.py")
+CONF_DIR = ROOT / "lswag_lightning" / "conf"
 TINY_ARGS = 'args=[--proxies,params,naswot,swap,--build-option,"C=8",--build-option,"N=1",--n-boot,"20"]'
 
 
 def _compose(name: str, *overrides: str):
-    with initialize_config_dir(str(RECIPE_DIR), version_base="1.3"):
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         return compose(name, overrides=list(overrides), return_hydra_config=True)
 
 
 def test_local_config_sweeps_one_job_per_shard_and_builds_each_jobs_command():
-    cfg = _compose("sharded", "shards=3", "shard=2", "sample=40", "gpus=[0,1]", "args=[--proxies,lswag,params]")
+    cfg = _compose("bench_multirun", "shards=3", "shard=2", "sample=40", "gpus=[0,1]", "args=[--proxies,lswag,params]")
     assert cfg.hydra.launcher._target_.endswith("JoblibLauncher")
     assert OmegaConf.to_container(cfg.hydra.sweeper.params, resolve=True) == {"shard": "range(0,3)"}
     assert cfg.out == "runs/bench/nb201_40_seed0_sharded" and cfg.hydra.sweep.dir == f"{cfg.out}/hydra"
-    assert recipe.bench_argv(cfg) == [
+    assert bench_multirun.bench_argv(cfg) == [
         "nb201",
         "--out",
         cfg.out,
@@ -53,24 +53,27 @@ def test_local_config_sweeps_one_job_per_shard_and_builds_each_jobs_command():
         "--threads",
         "1",
     ]
-    assert recipe.job_gpu(cfg) == "0"  # shard 2 of 3 on GPUs [0, 1]: round robin
-    merge = _compose("sharded", "shards=3", "sample=40", "merge=true", "allow_partial=true")
-    assert recipe.bench_argv(merge)[-2:] == ["--report-only", "--allow-partial"] and recipe.job_gpu(merge) is None
+    assert bench_multirun.job_gpu(cfg) == "0"  # shard 2 of 3 on GPUs [0, 1]: round robin
+    merge = _compose("bench_multirun", "shards=3", "sample=40", "merge=true", "allow_partial=true")
+    assert (
+        bench_multirun.bench_argv(merge)[-2:] == ["--report-only", "--allow-partial"]
+        and bench_multirun.job_gpu(merge) is None
+    )
     with pytest.raises(ValueError, match="shard=3 is not one of 0..2"):
-        recipe.bench_argv(_compose("sharded", "shards=3", "shard=3"))
+        bench_multirun.bench_argv(_compose("bench_multirun", "shards=3", "shard=3"))
 
 
 def test_slurm_config_shows_partition_gpus_time_and_requeues_timeouts():
-    cfg = _compose("sharded_slurm", "shards=16", "hydra.launcher.partition=gpu")
+    cfg = _compose("bench_multirun_slurm", "shards=16", "hydra.launcher.partition=gpu")
     launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
     assert launcher["_target_"].endswith("SlurmLauncher") and launcher["partition"] == "gpu"
     assert launcher["gpus_per_task"] == 1 and launcher["timeout_min"] == 240 and launcher["max_num_timeout"] == 3
     assert launcher["array_parallelism"] == 16 and cfg.device == "cuda" and cfg.gpus is None
-    assert "--device" in recipe.bench_argv(cfg) and "0/16" in recipe.bench_argv(cfg)
+    assert "--device" in bench_multirun.bench_argv(cfg) and "0/16" in bench_multirun.bench_argv(cfg)
 
 
 @pytest.mark.slow
-def test_submitit_local_runs_the_sharded_recipe_end_to_end(tmp_path, shared_data_dir, capsys):
+def test_submitit_local_runs_the_sharded_multirun_end_to_end(tmp_path, shared_data_dir, capsys):
     out = tmp_path / "sharded"
     env = {
         **os.environ,
@@ -79,9 +82,16 @@ def test_submitit_local_runs_the_sharded_recipe_end_to_end(tmp_path, shared_data
         "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
     }
     common = ["shards=2", "sample=6", f"out={out}", f"data_dir={shared_data_dir}", TINY_ARGS]
-    script = str(RECIPE_DIR / "sharded.py")
     jobs = subprocess.run(
-        [sys.executable, script, "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", *common],
+        [
+            sys.executable,
+            "-m",
+            "lswag_lightning.cli.bench_multirun",
+            "-m",
+            "hydra/launcher=submitit_local",
+            "hydra.launcher.timeout_min=10",
+            *common,
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -93,8 +103,8 @@ def test_submitit_local_runs_the_sharded_recipe_end_to_end(tmp_path, shared_data
     assert sorted(p.name for p in (out / "shards").glob("table.*.csv")) == ["table.0-of-2.csv", "table.1-of-2.csv"]
     from lswag_lightning.cli.bench import main
 
-    # the recipe's merge step (merge=true), in this process to spare a second Hydra start-up
-    assert main(recipe.bench_argv(_compose("sharded", *common, "merge=true"))) == 0
+    # the merge step (merge=true), in this process to spare a second Hydra start-up
+    assert main(bench_multirun.bench_argv(_compose("bench_multirun", *common, "merge=true"))) == 0
     assert "merged 2 of 2 shards complete: 6 of 6 rows" in capsys.readouterr().out and (out / "report.md").is_file()
     single = tmp_path / "single"
     assert (

@@ -1,10 +1,12 @@
-"""Sharded ``lswag-bench`` through Hydra: each job of a multirun scores one shard, ``merge=true`` merges them.
+"""``lswag-bench``'s shards as one Hydra multirun: each job of the multirun runs ``lswag-bench ... --shard I/N``,
+then ``merge=true`` runs the merge (``--report-only``). The shards are lswag-bench's own (one mechanism); Hydra's
+launchers only start them (joblib on one machine, submitit on a SLURM cluster), from the configs
+``conf/bench_multirun.yaml`` / ``conf/bench_multirun_slurm.yaml`` shipped in the package::
 
-Hydra's launchers are the engine (joblib on one machine, submitit on SLURM); this script only turns the config
-(``sharded.yaml`` / ``sharded_slurm.yaml`` beside it) into one ``lswag-bench`` command line and runs it in the job::
-
-    python recipes/bench/sharded.py -m shards=4 sample=1000          # 4 shard jobs at once (joblib)
-    python recipes/bench/sharded.py shards=4 sample=1000 merge=true  # merge + report, names missing shards
+    python -m lswag_lightning.cli.bench_multirun -m shards=4 sample=1000          # 4 shard jobs at once (joblib)
+    python -m lswag_lightning.cli.bench_multirun shards=4 sample=1000 merge=true  # merge + report, names missing ones
+    python -m lswag_lightning.cli.bench_multirun -m --config-name bench_multirun_slurm shards=16 \
+        hydra.launcher.partition=gpu                                               # one SLURM array task per shard
 
 A shard job that fails raises, so Hydra reports it after the others finished; its table stays and the same command
 resumes it. The merge exits with 1 (and writes no table) while shards are missing, unless ``allow_partial=true``.
@@ -20,7 +22,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-log = logging.getLogger("sharded_bench")
+log = logging.getLogger("lswag_lightning.cli.bench_multirun")
 
 
 def bench_argv(cfg: Any) -> list[str]:
@@ -48,7 +50,7 @@ def job_gpu(cfg: Any) -> str | None:
     return str(list(cfg.gpus)[int(cfg.shard) % len(cfg.gpus)])
 
 
-@hydra.main(version_base="1.3", config_path=".", config_name="sharded")
+@hydra.main(version_base="1.3", config_path="pkg://lswag_lightning.conf", config_name="bench_multirun")
 def main(cfg: DictConfig) -> None:
     from lswag_lightning.cli import bench
 
