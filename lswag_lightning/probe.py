@@ -14,11 +14,11 @@
   normalisation; ``data="digits"`` draws scikit-learn's 8x8 digits the same way (scaled to [0, 1], repeated to
   ``in_chans`` channels, normalised with the mean/std of all digits). ``lswag-search``'s rankings, the search
   evaluation's tables and ``results/nb201_*.parquet`` depend on it.
-- ``naslib`` (``recipes/nb201_published_check.py``, NAS-Bench-Suite-Zero's protocol): images of both files in
+- ``naslib`` (``lswag-bench nb201 --vs-published``, NAS-Bench-Suite-Zero's protocol): images of both files in
   the order of ``default_rng(seed).permutation(10000)``, then, from the same generator, NASLib's training
   augmentation (4-pixel zero-padded random 32x32 crop, random horizontal flip; ``augment=False`` skips it) and
   NASLib's more precise CIFAR-10 mean/std; 32 px only, batch 32 in that recipe. Its agreement with the
-  published NB201 proxy values (``recipes/nb201_published_check.py``) depends on it.
+  published NB201 proxy values (:mod:`lswag_lightning.bench.published_check`) depends on it.
 
 The images come in the drawn, random order: the files are sorted by class and Λ splits the batch into contiguous
 parts. Labels are int64 class indices 0..9. :func:`probe_fingerprint` hashes a batch's content (score-cache keys),

@@ -11,6 +11,8 @@ Fixed command lines (scripts and external checks rely on them)::
     lswag-bench <same arguments> --export FILE    # also write the table's proxy values as a stored score table
     lswag-bench BENCHMARK [--sample N --seed S] --score-table FILE [FILE ...] [--covered-only] --out DIR
                                                   # score nothing: stored values + accuracies -> DIR/table.csv
+    lswag-bench nb201 --vs-published [--first N] [--noise-seed S] --out DIR   # NASLib's protocol vs its values
+    lswag-bench nb101|nb301 --score-table FILE --vs-published --out DIR       # a table vs NB-Suite-Zero's values
 
 Writes ``DIR/table.csv`` (one row per architecture, appended and flushed as it goes; a rerun with the same arguments
 resumes), ``DIR/bench.json`` (settings, column meanings) and, unless ``--no-report``, ``DIR/report.md`` with
@@ -43,6 +45,7 @@ from lswag_lightning.bench import (
     load_run,
     merge_shards,
     plan_benchmark,
+    read_csv_exact,
     read_table,
     refuse_if_sharded,
     run_benchmark,
@@ -144,7 +147,7 @@ def _plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
         build_overrides=args.build_option,
         img_size=args.img_size,
         num_classes=args.num_classes,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size or 64,
         probe_seed=args.probe_seed,
         init_seed=args.init_seed,
         probe_protocol=args.probe_protocol,
@@ -174,6 +177,60 @@ def _export(args: argparse.Namespace) -> int:
     scores = export_scores(table)
     save_table(scores, args.export)
     print(f"{len(scores)} architectures x {scores.shape[1] - 1} columns -> {args.export}")
+    return 0
+
+
+def _published_nb201(args: argparse.Namespace) -> int:
+    """``nb201 --vs-published``: the published cells scored under NASLib's protocol, compared with the published
+    values; exit 1 when a target proxy misses rank agreement 0.9."""
+    from lswag_lightning.analysis.published import COUNTERPARTS
+    from lswag_lightning.bench.published_check import NASLIB_BATCH_SIZE, markdown_table, run_check, validate_proxies
+
+    batch_size = args.batch_size or NASLIB_BATCH_SIZE
+    proxies = validate_proxies(args.proxies or list(COUNTERPARTS))
+
+    def progress(done: int, total: int, seconds: float) -> None:
+        if not args.no_progress and (done % 50 == 0 or done == total):
+            print(f"[{done}/{total}] {seconds:.0f} s", file=sys.stderr, flush=True)
+
+    values, summary = run_check(
+        args.data_dir,
+        limit=args.first,
+        batch_size=batch_size,
+        proxies=proxies,
+        device=args.device,
+        seed=args.probe_seed,
+        augment=args.augment,
+        noise_seed=args.noise_seed,
+        progress=progress,
+    )
+    protocol = (
+        f"{len(values)} NB201 CIFAR-10 architectures, batch {batch_size} of CIFAR-10 training images"
+        f" ({'random crop + flip, ' if args.augment else ''}CIFAR mean/std), seed {args.probe_seed}, "
+        f"{values['seconds'].sum():.0f} s of scoring"
+        + (f" (noise seed {args.noise_seed})" if args.noise_seed is not None else "")
+    )
+    table = markdown_table(summary)
+    print(f"{protocol}\n{table}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    values.to_csv(args.out / "values.csv", index=False)
+    summary.to_csv(args.out / "summary.csv", index=False)
+    (args.out / "summary.md").write_text(f"{protocol}\n\n{table}\n")
+    print(f"wrote {args.out / 'values.csv'}, {args.out / 'summary.csv'}, {args.out / 'summary.md'}")
+    missed = summary[summary["meets_target"] == False]  # noqa: E712 (None = no target)
+    return 1 if len(missed) else 0
+
+
+def _published_agreement(args: argparse.Namespace) -> int:
+    """``nb101|nb301 --vs-published``: ``OUT/table.csv`` against the published values -> ``OUT/published.md``."""
+    from lswag_lightning.bench.published_agreement import agreement_report
+
+    path = args.out / "table.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"no {path}: score the benchmark first, or give --score-table in the same command")
+    report = agreement_report(args.benchmark, read_csv_exact(path), args.data_dir)
+    (args.out / "published.md").write_text(report + "\n")
+    print(report)
     return 0
 
 
@@ -219,10 +276,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     try:
+        if args.vs_published and args.benchmark == "nb201":
+            return _published_nb201(args)
         plan = _plan(args, parser)
         settings, gt, total, seed = plan.settings, plan.gt, plan.total, plan.settings.seed
         if args.score_table:
-            return _join(args, plan)
+            code = _join(args, plan)
+            return _published_agreement(args) if args.vs_published else code
+        if args.vs_published:
+            return _published_agreement(args)
         if args.report_only:
             code = _report_only(args, argv, settings, gt, total, seed)
             return code if code or args.export is None else _export(args)

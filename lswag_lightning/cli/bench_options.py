@@ -81,7 +81,12 @@ def _networks_and_probe_arguments(n: argparse._ArgumentGroup) -> None:
         metavar="KEY=VALUE",
         help="override a space build option (e.g. C=8); repeatable",
     )
-    n.add_argument("--batch-size", type=int_at_least(2), default=64, help="probe batch size (default 64)")
+    n.add_argument(
+        "--batch-size",
+        type=int_at_least(2),
+        default=None,
+        help="probe batch size (default 64; 32 with nb201 --vs-published, NASLib's)",
+    )
     n.add_argument("--probe-seed", type=int_at_least(0), default=0, help="which training images form the probe")
     n.add_argument(
         "--probe-protocol",
@@ -203,6 +208,38 @@ def _stored_scores_arguments(t: argparse._ArgumentGroup) -> None:
     )
 
 
+def _published_arguments(v: argparse._ArgumentGroup) -> None:
+    v.add_argument(
+        "--vs-published",
+        action="store_true",
+        help="our values against NAS-Bench-Suite-Zero's published ones. nb201: score the published cells under "
+        "NASLib's protocol (batch 32, crop + flip, seed per run) -> OUT/values.csv, summary.csv, summary.md; "
+        "exit 1 when naswot/synflow/snip/grad_norm miss rank agreement 0.9. nb101/nb301: compare OUT/table.csv (a "
+        "run, or --score-table in the same command) with the published values -> OUT/published.md",
+    )
+    v.add_argument(
+        "--first",
+        type=int_at_least(1),
+        default=None,
+        metavar="N",
+        help="nb201 --vs-published: the first N published cells, file order (default all 724)",
+    )
+    v.add_argument(
+        "--noise-seed",
+        type=int_at_least(0),
+        default=None,
+        metavar="S",
+        help="nb201 --vs-published: score every cell again with this seed (another batch and init) and report our "
+        "own seed-to-seed ρ, the ceiling NASLib's per-cell sampling allows",
+    )
+    v.add_argument(
+        "--no-augment",
+        dest="augment",
+        action="store_false",
+        help="nb201 --vs-published: skip NASLib's random crop + flip of the probe batch",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lswag-bench",
@@ -245,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     _proxy_settings_arguments(p.add_argument_group("proxy settings (default: the space's shipped proxy defaults)"))
     _run_arguments(p.add_argument_group("run"))
     _stored_scores_arguments(p.add_argument_group("stored scores"))
+    _published_arguments(p.add_argument_group("published values (NAS-Bench-Suite-Zero)"))
     return p
 
 
@@ -293,6 +331,31 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error("--covered-only only applies to --score-table")
     if args.export is not None and args.shard is not None:
         parser.error("--export writes the merged table: give it to the merge (--report-only), not to a shard")
+    _check_published(parser, args)
+
+
+def _check_published(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    nb201_only = {"--first": args.first, "--noise-seed": args.noise_seed, "--no-augment": not args.augment or None}
+    given = [flag for flag, value in nb201_only.items() if value is not None]
+    if given and not (args.vs_published and args.benchmark == "nb201"):
+        parser.error(f"{', '.join(given)} only apply to nb201 --vs-published")
+    if not args.vs_published:
+        return
+    if args.benchmark not in ("nb201", "nb101", "nb301"):
+        parser.error("--vs-published applies to nb201, nb101 and nb301 (the benchmarks NAS-Bench-Suite-Zero scored)")
+    clash = [
+        flag
+        for flag, on in (
+            ("--shard", args.shard),
+            ("--workers", args.workers),
+            ("--report-only", args.report_only),
+            ("--export", args.export),
+            ("--score-table", args.score_table and args.benchmark == "nb201"),
+        )
+        if on
+    ]
+    if clash:
+        parser.error(f"--vs-published runs on its own: leave {', '.join(clash)} out")
 
 
 def layer_interval(parser: argparse.ArgumentParser, values: list[str] | None) -> dict[str, Any]:

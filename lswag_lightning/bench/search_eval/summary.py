@@ -16,21 +16,14 @@ def _fmt(value: float) -> str:
     return "–" if not math.isfinite(value) else f"{value:.2f}"
 
 
-def write_summary(
-    args,
-    summary: pd.DataFrame,
-    per_run: pd.DataFrame,
-    libra: dict[str, dict],
-    global_opt: dict,
-    scorer,
-    seconds: float,
-    fused: dict | None = None,
-) -> Path:
-    """``libra``: the LIBRA fitness plan (search fitness name -> selection with its ``datasets``); ``fused``: the
-    fused fitness's proxies and where they came from (None without one)."""
-    names = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16_120": "ImageNet16-120"}
+NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16_120": "ImageNet16-120"}
+
+
+def _header_lines(args, libra: dict[str, dict], scorer, fused: dict | None) -> list[str]:
+    """The title, the setting, and how each fitness's proxies were chosen."""
+    names = NAMES
     live = live_parts(scorer)
-    lines = [
+    return [
         "# NB201 zero-shot search: test accuracy of the returned architecture",
         "",
         f"Seeds {', '.join(map(str, args.seeds))}; budget {args.budget} scored architectures per search; "
@@ -61,6 +54,25 @@ def write_summary(
             if len(libra) > 1
             else []
         ),
+    ]
+
+
+def write_summary(
+    args,
+    summary: pd.DataFrame,
+    per_run: pd.DataFrame,
+    libra: dict[str, dict],
+    global_opt: dict,
+    scorer,
+    seconds: float,
+    fused: dict | None = None,
+) -> Path:
+    """``libra``: the LIBRA fitness plan (search fitness name -> selection with its ``datasets``); ``fused``: the
+    fused fitness's proxies and where they came from (None without one)."""
+    names = NAMES
+    live = live_parts(scorer)
+    lines = [
+        *_header_lines(args, libra, scorer, fused),
         "Test accuracies (200 epochs, nasbench201_test_acc_200ep.csv) are read only after the searches, to "
         "evaluate the returned architecture. Mean ± std (ddof 1) over seeds; gap = optimum − mean; "
         f"target gaps: {' / '.join(str(TARGET_GAP[d]) for d in TEST_COLUMNS)}.",

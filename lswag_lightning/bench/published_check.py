@@ -1,14 +1,14 @@
 """Cross-check of the proxy engine against NAS-Bench-Suite-Zero's published NAS-Bench-201 proxy values.
 
-For the CIFAR-10 rows of ``nb201/zc_nasbench201_subset_naslib_flat.csv`` (724 random NB201 cells with the values
-NASLib computed), this script builds each exact NB201 network with ``get_space("nb201")``, scores it with
-``lswag_lightning.score_network`` on one fixed batch of real CIFAR-10 training images, and reports per proxy the
-Spearman ρ and Kendall τ between our values and the published ones. Agreement is about *rankings*: units may
-differ (FLOPs: we count a multiply-add as 2 FLOPs, NASLib reports MFLOPs of its own counter; params: a count vs
-millions) without changing ρ.
+For the CIFAR-10 rows of ``nb201/zc_nasbench201_subset_naslib_flat.csv`` (724 random NB201 cells with the values NASLib
+computed), ``lswag-bench nb201 --vs-published`` builds each exact NB201 network with ``get_space("nb201")``, scores it
+with ``lswag_lightning.score_network`` on one fixed batch of real CIFAR-10 training images, and reports per proxy the
+Spearman ρ and Kendall τ between our values and the published ones. Agreement is about *rankings*: units may differ
+(FLOPs: we count a multiply-add as 2 FLOPs, NASLib reports MFLOPs of its own counter; params: a count vs millions)
+without changing ρ.
 
 Protocol (NASLib's, reconstructed from its code and from the published values themselves):
-- Data: CIFAR-10 *training* images (``images/cifar10_train_part{0,1}.npz``, shuffled with ``--seed``; the files
+- Data: CIFAR-10 *training* images (``images/cifar10_train_part{0,1}.npz``, shuffled with ``--probe-seed``; the files
   are sorted by class), NASLib's training transform: 4-pixel zero-padded random 32x32 crop and random horizontal
   flip (``--no-augment`` turns it off), then the standard CIFAR-10 mean/std normalisation NASLib uses.
 - Batch: 32 images. NASLib's ``zc_config.yaml`` sets ``batch_size: 32``, and the published values confirm it:
@@ -33,16 +33,14 @@ summary also gives the median of ours / published (ours in the published unit): 
 on the same kind of batch, not only the same ranking.
 
 Run (about 0.5-1 s per architecture for all proxies on one CPU thread; ``--noise-seed 1`` scores everything a
-second time with another batch and init and adds our own seed-to-seed ρ, the ceiling sampling noise allows):
+second time with another batch and init and adds our own seed-to-seed ρ, the ceiling sampling noise allows)::
 
-    .venv/bin/python recipes/nb201_published_check.py --threads 1 --out runs/nb201_published
+    lswag-bench nb201 --vs-published --threads 1 --out runs/nb201_published
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -51,26 +49,24 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lswag_lightning import score_network
 from lswag_lightning.analysis.correlations import kendall, spearman
 from lswag_lightning.analysis.published import COUNTERPARTS, load_nb201_flat
-from lswag_lightning.probe import crop_and_flip  # noqa: F401 (NASLib's transform)
-from lswag_lightning.probe import naslib_normalise as normalise  # noqa: F401 (re-exported for the tests)
-from lswag_lightning.probe import probe_batch as draw_probe
+from lswag_lightning.bench.settings import default_device
+from lswag_lightning.candidates import score_candidate
+from lswag_lightning.probe import probe_batch
 from lswag_lightning.spaces import get_space
 
 #: factor bringing our value into the published unit before the ratio ours/published (FLOPs -> MFLOPs).
 UNIT_SCALE: dict[str, float] = {"flops": 1e-6}
-#: the proxies the issue requires to reach ``TARGET_SPEARMAN``.
+#: the proxies that must reach ``TARGET_SPEARMAN``.
 TARGET_PROXIES: tuple[str, ...] = ("naswot", "synflow", "snip", "grad_norm")
 TARGET_SPEARMAN = 0.9
 #: NASLib's ZeroCost predictor stores this value when a score is NaN or infinite.
 NASLIB_FAILURE = -1e8
-#: CIFAR-10 channel mean and std (RGB, in [0, 1] units) as in NASLib's ``_data_transforms_cifar10``.
+#: NASLib's probe batch size for the published values (its ``zc_config.yaml``; confirmed by the values, see above).
 NASLIB_BATCH_SIZE = 32
 
 
-# ----------------------------------------------------------------------------------------------------- data
 def load_published(data_dir: str | Path | None = None, limit: int | None = None) -> pd.DataFrame:
     """The CIFAR-10 rows of the NASLib NB201 table, in file order, at most ``limit`` of them.
 
@@ -90,20 +86,6 @@ def load_published(data_dir: str | Path | None = None, limit: int | None = None)
     return table if limit is None else table.head(limit).reset_index(drop=True)
 
 
-def probe_batch(
-    data_dir: str | Path | None = None, batch_size: int = NASLIB_BATCH_SIZE, seed: int = 0, augment: bool = True
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One fixed batch: ``batch_size`` shuffled training images (seeded), augmented as NASLib, normalised: the
-    ``naslib`` protocol of :func:`lswag_lightning.probe.probe_batch`. Returns float32 (batch_size, 3, 32, 32)
-    inputs and int64 (batch_size,) labels."""
-    return draw_probe("naslib", data_dir=data_dir, batch_size=batch_size, seed=seed, augment=augment)
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-# ---------------------------------------------------------------------------------------------------- scoring
 def validate_proxies(proxies: Sequence[str]) -> list[str]:
     """Our proxy names, checked against :data:`COUNTERPARTS` (``ValueError`` naming the valid ones)."""
     names = list(dict.fromkeys(proxies))
@@ -127,23 +109,31 @@ def score_architectures(
 ) -> pd.DataFrame:
     """Our values of ``proxies`` for each NB201 arch string: a frame with ``arch`` and one column per proxy.
 
-    Each network is built with ``torch.manual_seed(seed)`` just before ``get_space("nb201").build`` (10
-    classes), so its initialisation does not depend on which other architectures were scored; the caller's CPU
-    random state is restored afterwards. ``progress(i, n, seconds_so_far)`` is called after each architecture.
-    A ``seconds`` column holds each scoring session's wall time.
+    Each network is built by :func:`lswag_lightning.candidates.score_candidate` under torch seed ``seed`` (10 classes;
+    NASLib seeds every architecture alike, not from its arch string), so its initialisation does not depend on which
+    other architectures were scored; the caller's CPU random state is left as it was. ``progress(i, n, seconds_so_far)``
+    is called after each architecture. A ``seconds`` column holds each scoring session's wall time.
     """
     proxies = validate_proxies(proxies)
     space = get_space("nb201")
     inputs, targets = inputs.to(device), targets.to(device)
     rows, start = [], time.perf_counter()
-    with torch.random.fork_rng(devices=[]):  # the caller's CPU generator is left as it was
-        for i, arch in enumerate(archs):
-            torch.manual_seed(seed)
-            model = space.build(arch, num_classes=10).to(device)
-            report = score_network(model, inputs, targets, proxies, seed=seed, copy_model=False)
-            rows.append({"arch": arch, **{p: report.values[p] for p in proxies}, "seconds": report.total_seconds})
-            if progress is not None:
-                progress(i + 1, len(archs), time.perf_counter() - start)
+    for i, arch in enumerate(archs):
+        scored = score_candidate(
+            space,
+            arch,
+            inputs,
+            targets,
+            proxies,
+            device=device,
+            build_options={"num_classes": 10},
+            score_options={"seed": seed},
+            seed=seed,
+        )
+        report = scored.report
+        rows.append({"arch": arch, **{p: report.values[p] for p in proxies}, "seconds": report.total_seconds})
+        if progress is not None:
+            progress(i + 1, len(archs), time.perf_counter() - start)
     return pd.DataFrame(rows, columns=["arch", *proxies, "seconds"])
 
 
@@ -254,7 +244,7 @@ def run_check(
     device = device or default_device()
     published = load_published(data_dir, limit)
     archs = list(published["arch"])
-    inputs, targets = probe_batch(data_dir, batch_size, seed, augment)
+    inputs, targets = probe_batch("naslib", data_dir=data_dir, batch_size=batch_size, seed=seed, augment=augment)
     ours = score_architectures(archs, inputs, targets, proxies, device=device, seed=seed, progress=progress)
     summary = compare(ours, published, proxies)
     values = pd.DataFrame({"arch": published["arch"], "nb201_index": published["nb201_index"]})
@@ -263,7 +253,9 @@ def run_check(
         values[f"published.{COUNTERPARTS[proxy]}"] = published[COUNTERPARTS[proxy]]
     values["seconds"] = ours["seconds"]
     if noise_seed is not None:
-        inputs2, targets2 = probe_batch(data_dir, batch_size, noise_seed, augment)
+        inputs2, targets2 = probe_batch(
+            "naslib", data_dir=data_dir, batch_size=batch_size, seed=noise_seed, augment=augment
+        )
         again = score_architectures(
             archs, inputs2, targets2, proxies, device=device, seed=noise_seed, progress=progress
         )
@@ -275,101 +267,3 @@ def run_check(
             self_rho.append(spearman(a[keep], b[keep]))
         summary.insert(summary.columns.get_loc("kendall") + 1, "spearman_self", self_rho)
     return values, summary
-
-
-# -------------------------------------------------------------------------------------------------------- CLI
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        help="ground-truth folder holding nb201/ and images/ (default: $LSWAG_DATA_DIR or ../shared/data)",
-    )
-    parser.add_argument(
-        "--limit",
-        type=_positive_int,
-        default=None,
-        help="score the first N CIFAR-10 rows of the published file (default: all 724)",
-    )
-    parser.add_argument(
-        "--batch-size",
-        type=_positive_int,
-        default=NASLIB_BATCH_SIZE,
-        help=f"probe batch size (default {NASLIB_BATCH_SIZE}: the one NASLib used for the file)",
-    )
-    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument(
-        "--proxies",
-        nargs="+",
-        default=list(COUNTERPARTS),
-        help=f"our proxies to check (default: all with a counterpart: {' '.join(COUNTERPARTS)})",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the batch, the augmentation and each init")
-    parser.add_argument(
-        "--noise-seed",
-        type=int,
-        default=None,
-        help="also score every architecture with this second seed (another batch and init) and "
-        "report our own seed-to-seed Spearman, the ceiling NASLib's per-arch sampling allows",
-    )
-    parser.add_argument(
-        "--no-augment", dest="augment", action="store_false", help="skip NASLib's random crop + flip of the probe batch"
-    )
-    parser.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads (default 1)")
-    parser.add_argument(
-        "--out", default=None, help="folder for values.csv (per architecture), summary.csv and summary.md"
-    )
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    torch.set_num_threads(args.threads)
-    proxies = validate_proxies(args.proxies)
-
-    def progress(done: int, total: int, seconds: float) -> None:
-        if done % 50 == 0 or done == total:
-            print(f"[{done}/{total}] {seconds:.0f} s", file=sys.stderr, flush=True)
-
-    values, summary = run_check(
-        args.data_dir,
-        limit=args.limit,
-        batch_size=args.batch_size,
-        proxies=proxies,
-        device=args.device,
-        seed=args.seed,
-        augment=args.augment,
-        noise_seed=args.noise_seed,
-        progress=progress,
-    )
-    protocol = (
-        f"{len(values)} NB201 CIFAR-10 architectures, batch {args.batch_size} of CIFAR-10 training images"
-        f" ({'random crop + flip, ' if args.augment else ''}CIFAR mean/std), seed {args.seed}, "
-        f"{values['seconds'].sum():.0f} s of scoring"
-        + (f" (noise seed {args.noise_seed})" if args.noise_seed is not None else "")
-    )
-    table = markdown_table(summary)
-    print(protocol)
-    print(table)
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        values.to_csv(out / "values.csv", index=False)
-        summary.to_csv(out / "summary.csv", index=False)
-        (out / "summary.md").write_text(f"{protocol}\n\n{table}\n")
-        print(f"wrote {out / 'values.csv'}, {out / 'summary.csv'}, {out / 'summary.md'}")
-    missed = summary[summary["meets_target"] == False]  # noqa: E712 (None = no target)
-    return 1 if len(missed) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
