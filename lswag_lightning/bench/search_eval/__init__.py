@@ -24,12 +24,12 @@ accuracy (datasets that choose the same trio share one search); the fused fitnes
 or ``--fused-result`` (the greedy set of ``lswag-libra --greedy``).
 
 Modules: :mod:`.outcome` (test accuracies, per-run and summary tables), :mod:`.selection`, :mod:`.scorers`,
-:mod:`.searches` (the search runs), :mod:`.summary` (``summary.md``), :mod:`.evaluation` (end to end).
+:mod:`.searches` (the search runs), :mod:`.markdown` (``summary.md``), :mod:`.pipeline` (end to end).
 """
 
 from __future__ import annotations
 
-from lswag_lightning.bench.search_eval.evaluation import evaluate_searches
 from lswag_lightning.bench.search_eval.outcome import OPTIMUM, TARGET_GAP, TEST_COLUMNS
+from lswag_lightning.bench.search_eval.pipeline import evaluate_searches
 
 __all__ = ["OPTIMUM", "TARGET_GAP", "TEST_COLUMNS", "evaluate_searches"]

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lswag_lightning.bench.search_eval.markdown import write_summary
 from lswag_lightning.bench.search_eval.outcome import (
     evaluate_runs,
     global_fitness_optimum,
@@ -23,7 +24,6 @@ from lswag_lightning.bench.search_eval.selection import (
     make_fitnesses,
     select_libra,
 )
-from lswag_lightning.bench.search_eval.summary import write_summary
 from lswag_lightning.jsonio import write_json
 
 
