@@ -33,7 +33,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 bench: $(STAMP)
-	$(PY) recipes/engine_benchmark.py
+	$(PY) benchmarks/scoring_cost.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

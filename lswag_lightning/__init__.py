@@ -14,7 +14,7 @@ __all__ = ["ProxyReport", "ZeroCostProxyCallback", "available_proxies", "score_n
 
 def __getattr__(name: str):
     if name == "ZeroCostProxyCallback":
-        from lswag_lightning.callback import ZeroCostProxyCallback
+        from lswag_lightning.lightning.callback import ZeroCostProxyCallback
 
         return ZeroCostProxyCallback
     raise AttributeError(f"module 'lswag_lightning' has no attribute {name!r}")

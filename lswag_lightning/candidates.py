@@ -1,21 +1,27 @@
 """A candidate network of a search space: the space's shipped build options, the seed of its weights, its build,
-its FLOPs.
+its score, its FLOPs.
 
-Every tool that scores an architecture builds it here, so one architecture gets the same initial weights in
-``lswag-bench``, ``lswag-search`` and ``lswag-layers``, in any sample, run order and device: the torch seed is a hash
-of the encoded architecture and a base seed (:func:`arch_seed`), and the network is built on the CPU under that seed
-with the global RNG state restored afterwards (:func:`build_candidate`). The caller moves it to its device.
+Every tool that scores an architecture scores it here (:func:`score_candidate`), so one architecture gets the same
+initial weights and the same values in ``lswag-bench``, ``lswag-search``, ``lswag-layers`` and the demo, in any
+sample, run order and device: the torch seed is a hash of the encoded architecture and a base seed
+(:func:`arch_seed`), the network is built on the CPU under that seed with the global RNG state restored afterwards
+(:func:`build_candidate`), moved to the device and scored there by :func:`lswag_lightning.proxies.score_network`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
+
+from lswag_lightning.proxies import ProxyReport, score_network
+from lswag_lightning.proxies.layers import count_parameters
 
 #: the shipped space configs (``conf/space/<name>.yaml``), whose ``build_options`` are the spaces' defaults
 SPACE_CONF_DIR = Path(__file__).resolve().parent / "conf" / "space"
@@ -60,6 +66,47 @@ def build_candidate(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(arch_seed(arch, seed_base) if seed is None else seed)
         return space.build(space.decode(arch) if spec is None else spec, **dict(build_options or {}))
+
+
+@dataclass
+class ScoredCandidate:
+    """One architecture scored by :func:`score_candidate`: the engine's ``report``, ``params`` (the built network's
+    parameter count, auxiliary heads excluded as the ``params`` proxy counts them, also when that proxy was not
+    asked for or failed) and ``build_seconds`` (wall seconds to build it and move it to the device)."""
+
+    report: ProxyReport
+    params: int
+    build_seconds: float
+
+
+def score_candidate(
+    space: Any,
+    arch: str,
+    images: torch.Tensor,
+    labels: torch.Tensor | None,
+    proxies: Sequence[str],
+    *,
+    device: str | torch.device,
+    build_options: Mapping[str, Any] | None = None,
+    score_options: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    seed_base: int = 0,
+    spec: Any = None,
+) -> ScoredCandidate:
+    """Score one architecture: :func:`build_candidate` (``seed``, ``seed_base``, ``spec`` as there), moved to
+    ``device``, then ``score_network(model, images, labels, proxies, copy_model=False, **score_options)`` with the
+    probe batch moved to ``device`` too. The network is built for this scoring only, so it is scored in place
+    (no copy) and dropped afterwards."""
+    start = time.perf_counter()
+    model = build_candidate(space, arch, build_options, seed=seed, seed_base=seed_base, spec=spec).to(device)
+    build_seconds = time.perf_counter() - start
+    options = dict(score_options or {})
+    options["copy_model"] = False
+    labels = None if labels is None else labels.to(device)
+    report = score_network(model, images.to(device), labels, proxies=proxies, **options)
+    exclude = {"exclude": options["params_exclude"]} if "params_exclude" in options else {}  # else the proxy's default
+    params = count_parameters(model, **exclude)
+    return ScoredCandidate(report, params, build_seconds)
 
 
 def count_flops(space: Any, spec: Any, build_options: Mapping[str, Any]) -> int:

@@ -7,27 +7,30 @@
 - ``bench`` (``lswag-bench``, ``lswag-layers``): ``batch_size`` images of ``cifar10_train_part0.npz`` taken in
   the order of ``numpy.random.default_rng(seed).permutation(5000)``, bilinear resize (no antialiasing) when
   ``img_size`` != 32, normalised with :data:`~lswag_lightning.images.CIFAR10_MEAN` / ``CIFAR10_STD``. The README's
-  and ``recipes/bench``'s benchmark tables (``lswag-bench nb201|nb101|nb301|autoformer_ti``) depend on it.
-- ``search`` (``lswag-search``, ``recipes/search/nb201_search_eval.py``): ``data="cifar10_npz"`` draws from all
-  10,000 images of ``cifar10_train*.npz`` with ``default_rng(seed).choice(n, batch_size, replace=False)``, in the
-  drawn order, antialiased bilinear resize when shrinking, the same normalisation; ``data="digits"`` draws
-  scikit-learn's 8x8 digits the same way (scaled to [0, 1], repeated to ``in_chans`` channels, normalised with the
-  mean/std of all digits). ``lswag-search``'s rankings, ``recipes/search``'s tables and
-  ``results/nb201_all_cells_scores.parquet`` depend on it.
-- ``naslib`` (``recipes/nb201_published_check.py``, NAS-Bench-Suite-Zero's protocol): images of both files in
+  and ``docs/bench.md``'s benchmark tables (``lswag-bench nb201|nb101|nb301|autoformer_ti``) depend on it.
+- ``search`` (``lswag-search``, ``lswag-search-eval``, ``lswag-bench --probe-protocol search``):
+  ``data="cifar10_npz"`` draws from all 10,000 images of ``cifar10_train*.npz`` with ``default_rng(seed).choice(n,
+  batch_size, replace=False)``, in the drawn order, antialiased bilinear resize when shrinking, the same
+  normalisation; ``data="digits"`` draws scikit-learn's 8x8 digits the same way (scaled to [0, 1], repeated to
+  ``in_chans`` channels, normalised with the mean/std of all digits). ``lswag-search``'s rankings, the search
+  evaluation's tables and ``results/nb201_*.parquet`` depend on it.
+- ``naslib`` (``lswag-bench nb201 --vs-published``, NAS-Bench-Suite-Zero's protocol): images of both files in
   the order of ``default_rng(seed).permutation(10000)``, then, from the same generator, NASLib's training
   augmentation (4-pixel zero-padded random 32x32 crop, random horizontal flip; ``augment=False`` skips it) and
   NASLib's more precise CIFAR-10 mean/std; 32 px only, batch 32 in that recipe. Its agreement with the
-  published NB201 proxy values (``recipes/nb201_published_check.py``) depends on it.
+  published NB201 proxy values (:mod:`lswag_lightning.bench.published_check`) depends on it.
 
 The images come in the drawn, random order: the files are sorted by class and Λ splits the batch into contiguous
-parts. Labels are int64 class indices 0..9. Only numpy, torch and :mod:`lswag_lightning.images` are imported at
-module level (scikit-learn for ``digits``).
+parts. Labels are int64 class indices 0..9. :func:`probe_fingerprint` hashes a batch's content (score-cache keys),
+:func:`describe_probe` describes the ``search`` protocol's arguments (reports, checkpoints). Only numpy, torch and
+:mod:`lswag_lightning.images` are imported at module level (scikit-learn for ``digits``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -199,3 +202,28 @@ def crop_and_flip(
     out = np.stack([padded[i, top : top + h, left : left + w] for i, (top, left) in enumerate(offsets)])
     out[flips] = out[flips, :, ::-1]
     return out
+
+
+def probe_fingerprint(images: torch.Tensor, labels: torch.Tensor) -> str:
+    """A short content hash of a probe batch (sha1 of its bytes, shape and dtype), for cache keys."""
+    h = hashlib.sha1()
+    for t in (images, labels):
+        t = t.detach().cpu().contiguous()
+        h.update(str((tuple(t.shape), str(t.dtype))).encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def describe_probe(
+    name: str, batch_size: int, img_size: int, in_chans: int, seed: int, data_dir: str | os.PathLike | None = None
+) -> dict:
+    """A JSON-ready description of the ``search`` protocol's arguments (``name`` is its ``data``), for reports and
+    checkpoints."""
+    return {
+        "data": name,
+        "batch_size": batch_size,
+        "img_size": img_size,
+        "in_chans": in_chans,
+        "seed": seed,
+        "data_dir": None if data_dir is None else str(Path(data_dir)),
+    }

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -34,13 +31,3 @@ def shared_data_dir():
 def _seed_everything():
     torch.manual_seed(0)
     yield
-
-
-def load_recipe(relative_path: str):
-    """Import a script under recipes/ (e.g. ``"search/nb201_search_eval.py"``) as a module, for testing its pieces."""
-    path = Path(__file__).resolve().parents[1] / "recipes" / relative_path
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module

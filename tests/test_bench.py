@@ -19,12 +19,12 @@ from lswag_lightning.bench import (
     arch_seed,
     exclusive_run,
     load_nb201_ground_truth,
-    load_probe_batch,
     read_csv_exact,
     read_table,
     sample_ground_truth,
 )
 from lswag_lightning.cli.bench import main
+from lswag_lightning.probe import probe_batch
 from lswag_lightning.spaces import get_space
 from lswag_lightning.spaces.nb201 import index_to_arch
 
@@ -79,15 +79,15 @@ def test_bad_values_found_after_parsing_exit_2(capsys, tmp_path, shared_data_dir
 
 # --------------------------------------------------------------------------------------------- probe batch
 def test_probe_batch_is_seeded_normalised_and_resized(shared_data_dir):
-    x, y = load_probe_batch(shared_data_dir, 64, seed=0)
-    x2, y2 = load_probe_batch(shared_data_dir, 64, seed=0)
+    x, y = probe_batch("bench", data_dir=shared_data_dir, batch_size=64, seed=0)
+    x2, y2 = probe_batch("bench", data_dir=shared_data_dir, batch_size=64, seed=0)
     assert x.shape == (64, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
     assert torch.equal(x, x2) and torch.equal(y, y2)
-    assert not torch.equal(y, load_probe_batch(shared_data_dir, 64, seed=1)[1])
+    assert not torch.equal(y, probe_batch("bench", data_dir=shared_data_dir, batch_size=64, seed=1)[1])
     assert len(set(y.tolist())) >= 8  # shuffled: the file is sorted by class
     # normalised with the CIFAR-10 mean/std: channel means near 0 and stds near 1 on real images
     assert x.mean(dim=(0, 2, 3)).abs().max() < 0.3 and (x.std(dim=(0, 2, 3)) - 1).abs().max() < 0.3
-    big, _ = load_probe_batch(shared_data_dir, 8, seed=0, img_size=64)
+    big, _ = probe_batch("bench", data_dir=shared_data_dir, batch_size=8, seed=0, img_size=64)
     assert big.shape == (8, 3, 64, 64)
     assert torch.allclose(big.mean(dim=(2, 3)), x[:8].mean(dim=(2, 3)), atol=0.05)  # same images, upsampled
 
@@ -351,7 +351,8 @@ import sys
 for name in ("hydra", "omegaconf", "wandb", "lightning", "pytorch_lightning"):
     sys.modules[name] = None  # any import of these now raises ImportError
 from lswag_lightning.cli.bench import main
-import lswag_lightning.cli.layers, lswag_lightning.layer_profile, lswag_lightning.analysis.report
+from lswag_lightning.probe import probe_batch
+import lswag_lightning.cli.layers, lswag_lightning.intervals, lswag_lightning.analysis.report
 sys.exit(main(["nb201", "--sample", "2", "--out", {str(tmp_path / "o")!r}, "--proxies", "params",
                "--no-report", "--no-progress", "--device", "cpu", "--data-dir", {str(shared_data_dir)!r},
                "--build-option", "C=8", "--build-option", "N=1"]))

@@ -99,6 +99,9 @@ def test_shards_are_disjoint_cover_the_sample_and_parse_strictly():
         (["--shard", "3/3"], "numbered 0..N-1"),
         (["--shard", "0/2", "--report-only"], "leave --shard out"),
         (["--allow-partial"], "only applies to --report-only"),
+        (["--workers", "2", "--shard", "0/2"], "leave --shard and --report-only out"),
+        (["--workers", "1"], "must be an integer >= 2"),
+        (["--shard", "0/2", "--export", "x.parquet"], "give it to the merge"),
     ],
 )
 def test_bad_shard_arguments_exit_2(capsys, tmp_path, args, message):
@@ -134,6 +137,22 @@ def test_two_concurrent_shard_processes_merge_to_the_unsharded_table(capsys, tmp
     assert "Scored in 2 shards" in (out / "report.md").read_text() and "all complete" in (out / "report.md").read_text()
     # a folder holding shards refuses an unsharded run (a later merge would replace its table)
     assert main(_args(shared_data_dir, out)) == 2 and "holds shards of this sample" in capsys.readouterr().err
+
+
+def test_workers_run_the_shards_as_processes_then_merge_and_export(
+    capsys, tmp_path, shared_data_dir, unsharded, monkeypatch
+):
+    """--workers N: the same command as N shard processes (the one shard mechanism), then the merge in this process;
+    --export goes to the merge, not to the shards."""
+    for key, value in _env().items():
+        monkeypatch.setenv(key, value)
+    out = tmp_path / "workers"
+    assert main(_args(shared_data_dir, out, "--workers", "2", "--export", tmp_path / "x.parquet")) == 0
+    assert "merged 2 of 2 shards complete: 6 of 6 rows" in capsys.readouterr().out
+    assert sorted(p.name for p in (out / "shards").glob("table.*.csv")) == ["table.0-of-2.csv", "table.1-of-2.csv"]
+    pd.testing.assert_frame_equal(_without_timing(read_table(out / "table.csv")), unsharded)
+    exported = pd.read_parquet(tmp_path / "x.parquet")
+    assert list(exported["arch"]) == list(unsharded["arch"]) and list(exported.columns) == ["arch", *CHEAP[1:]]
 
 
 def test_killed_shard_resumes_and_a_missing_shard_blocks_the_merge(capsys, tmp_path, shared_data_dir, unsharded):

@@ -20,8 +20,8 @@ import torch
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
 from lswag_lightning import ZeroCostProxyCallback
-from lswag_lightning.data import DigitsDataModule
-from lswag_lightning.module import CandidateClassifier
+from lswag_lightning.lightning.data import DigitsDataModule
+from lswag_lightning.lightning.module import CandidateClassifier
 from lswag_lightning.spaces import get_space
 
 wandb = pytest.importorskip("wandb")

@@ -10,15 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lswag_lightning.demo_published import (
+from lswag_lightning.demo.nb201_truth import (
     ACCURACIES,
+    CELLS_FILE,
     digits_probe,
+    draw_cells,
     format_published,
     load_cells,
     published_summary,
     score_cells,
 )
-from lswag_lightning.demo_sweep import format_spaces, seed_agreement, seed_check_subset, spaces_summary, spread_indices
+from lswag_lightning.demo.sweep import format_spaces, seed_agreement, seed_check_subset, spaces_summary, spread_indices
 from lswag_lightning.spaces import get_space
 
 NB201_DEMO = {"C": 8, "N": 1, "img_size": 16}
@@ -92,6 +94,12 @@ def test_shipped_cells_are_the_benchmarks_rows(shared_data_dir):
         ACCURACIES, ("CIFAR10TestAccuracy200Epochs", "CIFAR100TestAccuracy200Epochs", "ImageNetTestAccuracy200Epochs")
     ):
         assert np.array_equal(cells[ours].to_numpy(), full[theirs].to_numpy())
+
+
+def test_shipped_cells_are_drawn_again_byte_for_byte(shared_data_dir):
+    """The provenance in resources/README.md: draw_cells() (lswag-bench's seed-0 sample of 200, sorted) writes the
+    shipped file exactly."""
+    assert draw_cells(data_dir=shared_data_dir).to_csv(index=False) == CELLS_FILE.read_text()
 
 
 def test_digits_probe_shape_and_errors():

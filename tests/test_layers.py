@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from lswag_lightning.cli.layers import main
-from lswag_lightning.layer_profile import (
+from lswag_lightning.intervals import (
     BinStats,
     all_intervals,
     bin_profile,

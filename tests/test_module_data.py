@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 import torch
 
-from lswag_lightning.data import (
+from lswag_lightning.lightning.data import (
     DIGITS_MEAN,
     DIGITS_STD,
     CIFARDataModule,
     DigitsDataModule,
     get_datamodule,
 )
-from lswag_lightning.module import CandidateClassifier
+from lswag_lightning.lightning.module import CandidateClassifier
 
 torch.set_num_threads(1)
 

@@ -1,25 +1,31 @@
-"""The engine against NAS-Bench-Suite-Zero's published NB201 proxy values (recipes/nb201_published_check.py).
+"""The engine against NAS-Bench-Suite-Zero's published proxy values: NB201 under NASLib's protocol
+(lswag_lightning.bench.published_check, ``lswag-bench nb201 --vs-published``) and the NB101 / NB301 tables
+(lswag_lightning.bench.published_agreement, ``lswag-bench nb101|nb301 --vs-published``).
 
 The main test scores the first 100 CIFAR-10 architectures of the published NASLib table with NASLib's protocol
 (batch of 32 CIFAR-10 training images, crop + flip, CIFAR mean/std) and requires Spearman ρ >= 0.9 with the
 published nwot / synflow / snip / grad_norm, plus a median ratio near 1 where the values share a unit (so the
-protocol, not only the ranking, is reproduced). The other tests check the script's pieces by hand.
+protocol, not only the ranking, is reproduced). The other tests check the pieces by hand.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import load_recipe
 
 from lswag_lightning import available_proxies
+from lswag_lightning.analysis.published import COUNTERPARTS
+from lswag_lightning.bench import published_check as check
+from lswag_lightning.cli.bench import main
+from lswag_lightning.probe import crop_and_flip, naslib_normalise, probe_batch
 from lswag_lightning.spaces.nb201 import arch_to_index
 
-check = load_recipe("nb201_published_check.py")
+RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
 # ------------------------------------------------------------------------------------- the cross-check itself
@@ -64,9 +70,9 @@ def test_values_table_holds_both_sides_per_architecture(first_100):
 # ------------------------------------------------------------------------------------------- protocol pieces
 def test_counterparts_are_registered_proxies_and_published_columns(shared_data_dir):
     published = check.load_published(shared_data_dir)
-    assert set(check.COUNTERPARTS) <= set(available_proxies())
-    assert set(check.COUNTERPARTS.values()) <= set(published.columns)
-    assert set(check.TARGET_PROXIES) <= set(check.COUNTERPARTS)
+    assert set(COUNTERPARTS) <= set(available_proxies())
+    assert set(COUNTERPARTS.values()) <= set(published.columns)
+    assert set(check.TARGET_PROXIES) <= set(COUNTERPARTS)
 
 
 def test_published_rows_are_the_cifar10_rows_in_file_order(shared_data_dir):
@@ -87,44 +93,44 @@ def test_published_rows_are_the_cifar10_rows_in_file_order(shared_data_dir):
 def test_normalise_by_hand():
     image = np.zeros((1, 2, 2, 3), dtype=np.uint8)
     image[..., 0], image[..., 1], image[..., 2] = 255, 0, 128
-    x = check.normalise(image)
+    x = naslib_normalise(image)
     assert x.shape == (1, 3, 2, 2) and x.dtype == torch.float32
     expected = [(1.0 - 0.49139968) / 0.24703233, (0.0 - 0.48215827) / 0.24348505, (128 / 255 - 0.44653124) / 0.26158768]
     for channel, value in enumerate(expected):
         assert torch.allclose(x[0, channel], torch.full((2, 2), value), atol=1e-6)
     with pytest.raises(ValueError, match="uint8"):
-        check.normalise(image.astype(np.float32))
+        naslib_normalise(image.astype(np.float32))
 
 
 def test_crop_and_flip_by_hand():
     rng = np.random.default_rng(0)
     images = rng.integers(1, 256, size=(3, 8, 8, 3), dtype=np.uint8)
     centre = np.full((3, 2), 4)
-    np.testing.assert_array_equal(check.crop_and_flip(images, centre, np.zeros(3, bool)), images)
-    np.testing.assert_array_equal(check.crop_and_flip(images, centre, np.ones(3, bool)), images[:, :, ::-1])
-    shifted = check.crop_and_flip(images, np.zeros((3, 2), int), np.zeros(3, bool))
+    np.testing.assert_array_equal(crop_and_flip(images, centre, np.zeros(3, bool)), images)
+    np.testing.assert_array_equal(crop_and_flip(images, centre, np.ones(3, bool)), images[:, :, ::-1])
+    shifted = crop_and_flip(images, np.zeros((3, 2), int), np.zeros(3, bool))
     assert (shifted[:, :4] == 0).all() and (shifted[:, :, :4] == 0).all()  # the zero padding enters
     np.testing.assert_array_equal(shifted[:, 4:, 4:], images[:, :4, :4])
     with pytest.raises(ValueError, match="offsets"):
-        check.crop_and_flip(images, np.full((3, 2), 9), np.zeros(3, bool))
+        crop_and_flip(images, np.full((3, 2), 9), np.zeros(3, bool))
 
 
 def test_probe_batch_is_shuffled_seeded_and_normalised(shared_data_dir):
-    x, y = check.probe_batch(shared_data_dir, batch_size=32, seed=0)
+    x, y = probe_batch("naslib", data_dir=shared_data_dir, batch_size=32, seed=0)
     assert x.shape == (32, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
     assert 0 <= int(y.min()) and int(y.max()) <= 9
     assert len(set(y.tolist())) >= 6  # the files are sorted by class: a shuffled batch mixes them
-    x2, y2 = check.probe_batch(shared_data_dir, batch_size=32, seed=0)
+    x2, y2 = probe_batch("naslib", data_dir=shared_data_dir, batch_size=32, seed=0)
     assert torch.equal(x, x2) and torch.equal(y, y2)
-    x3, _ = check.probe_batch(shared_data_dir, batch_size=32, seed=1)
+    x3, _ = probe_batch("naslib", data_dir=shared_data_dir, batch_size=32, seed=1)
     assert not torch.equal(x, x3)
     # the standard CIFAR-10 statistics make the (unaugmented) training images zero-mean, unit-std per channel
-    big, _ = check.probe_batch(shared_data_dir, batch_size=1000, seed=0, augment=False)
+    big, _ = probe_batch("naslib", data_dir=shared_data_dir, batch_size=1000, seed=0, augment=False)
     mean, std = big.mean(dim=(0, 2, 3)), big.std(dim=(0, 2, 3))
     assert torch.all(mean.abs() < 0.05), mean
     assert torch.all((std - 1.0).abs() < 0.05), std
     with pytest.raises(ValueError, match="batch_size"):
-        check.probe_batch(shared_data_dir, batch_size=1)
+        probe_batch("naslib", data_dir=shared_data_dir, batch_size=1)
 
 
 def test_compare_by_hand():
@@ -155,25 +161,10 @@ def test_bad_options_are_rejected(shared_data_dir):
         check.run_check(shared_data_dir, limit=2, seed=3, noise_seed=3)
 
 
-def test_cli_writes_the_tables(shared_data_dir, tmp_path):
+def test_cli_writes_the_tables(shared_data_dir, tmp_path, capsys):
     out = tmp_path / "check"
-    code = check.main(
-        [
-            "--data-dir",
-            str(shared_data_dir),
-            "--limit",
-            "4",
-            "--proxies",
-            "params",
-            "flops",
-            "--device",
-            "cpu",
-            "--noise-seed",
-            "1",
-            "--out",
-            str(out),
-        ]
-    )
+    args = ["nb201", "--vs-published", "--data-dir", str(shared_data_dir), "--first", "4", "--proxies", "params"]
+    code = main([*args, "flops", "--device", "cpu", "--noise-seed", "1", "--no-progress", "--out", str(out)])
     assert code == 0  # no target proxy requested, so nothing can be missed
     values = pd.read_csv(out / "values.csv")
     assert len(values) == 4 and {"ours.params", "published.params", "ours.flops", "published.flops"} <= set(values)
@@ -183,3 +174,33 @@ def test_cli_writes_the_tables(shared_data_dir, tmp_path):
     assert list(summary["proxy"]) == ["params", "flops"]
     assert (summary["spearman_self"] == 1.0).all()  # size and cost do not depend on the batch or the init
     assert "| params | params | 4 |" in (out / "summary.md").read_text()
+    assert "batch 32 of CIFAR-10 training images" in capsys.readouterr().out  # NASLib's batch by default
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nb201", "--first", "4"], "only apply to nb201 --vs-published"),
+        (["autoformer_ti", "--vs-published"], "applies to nb201, nb101 and nb301"),
+        (["nb201", "--vs-published", "--workers", "2"], "leave --workers out"),
+    ],
+)
+def test_published_options_that_do_not_apply_are_usage_errors(capsys, tmp_path, args, message):
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--out", str(tmp_path)])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_nb101_table_against_the_published_values(shared_data_dir, tmp_path, capsys):
+    """The committed NB101 scores joined and compared with NB-Suite-Zero's: our #params and FLOPs rank the cells
+    as the published ones do (README: 1.000 / 0.999), and L-SWAG is below #params on NB101."""
+    out = tmp_path / "nb101"
+    args = ["nb101", "--score-table", str(RESULTS / "nb101_scores.parquet"), "--vs-published"]
+    assert main([*args, "--data-dir", str(shared_data_dir), "--out", str(out)]) == 0
+    report = (out / "published.md").read_text()
+    assert report.startswith("nb101: 500 cells, Spearman ρ with the published validation accuracy")
+    rows = {line.split(" | ")[0][2:]: line for line in report.splitlines() if line.startswith("| ")}
+    assert rows["params"].endswith("| 1.000 |") and rows["flops"].endswith("| 0.999 |")
+    assert "L-SWAG − params: -0.173" in report
+    empty = ["nb101", "--vs-published", "--data-dir", str(shared_data_dir), "--out", str(tmp_path / "empty")]
+    assert main(empty) == 2 and "score the benchmark first" in capsys.readouterr().err

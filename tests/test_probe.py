@@ -1,20 +1,16 @@
 """The probe batch's protocols (lswag_lightning.probe): each draws exactly what its published numbers were made with.
 
 The fingerprints below were taken from the draws of the code before the protocols shared one module (bench's and the
-search's ``load_probe_batch``, ``recipes/nb201_published_check.py``'s ``probe_batch``): a change of any of them
-changes the README / recipes tables that depend on that protocol.
+search's ``load_probe_batch``, the NASLib check's ``probe_batch``): a change of any of them changes the README and
+docs tables that depend on that protocol.
 """
 
 from __future__ import annotations
 
 import pytest
 import torch
-from conftest import load_recipe
 
-from lswag_lightning.bench import load_probe_batch as bench_probe
-from lswag_lightning.probe import PROTOCOLS, crop_and_flip, probe_batch
-from lswag_lightning.search.probe import load_probe_batch as search_probe
-from lswag_lightning.search.probe import probe_fingerprint
+from lswag_lightning.probe import PROTOCOLS, crop_and_flip, probe_batch, probe_fingerprint
 
 DRAWS = [  # protocol, keyword arguments, fingerprint of (images, labels)
     ("bench", dict(batch_size=64, seed=0, img_size=32), "751a2bc12bbc457b"),
@@ -46,29 +42,7 @@ def test_search_digits(kwargs, fingerprint):
     assert probe_fingerprint(*probe_batch("search", data="digits", **kwargs)) == fingerprint
 
 
-def test_old_names_are_the_protocols(shared_data_dir):
-    assert all(
-        torch.equal(a, b)
-        for a, b in zip(
-            bench_probe(shared_data_dir, 16, 2, 32),
-            probe_batch("bench", data_dir=shared_data_dir, batch_size=16, seed=2),
-        )
-    )
-    assert all(
-        torch.equal(a, b)
-        for a, b in zip(
-            search_probe("cifar10_npz", 16, 32, 3, 2, shared_data_dir),
-            probe_batch("search", data_dir=shared_data_dir, batch_size=16, seed=2),
-        )
-    )
-    check = load_recipe("nb201_published_check.py")
-    assert all(
-        torch.equal(a, b)
-        for a, b in zip(
-            check.probe_batch(shared_data_dir, 8, 1, True),
-            probe_batch("naslib", data_dir=shared_data_dir, batch_size=8, seed=1),
-        )
-    )
+def test_the_protocols_draw_different_images(shared_data_dir):
     drawn = {p: probe_batch(p, data_dir=shared_data_dir, batch_size=16, seed=0)[1] for p in PROTOCOLS}
     assert not torch.equal(drawn["bench"], drawn["search"])  # the protocols draw different images
 

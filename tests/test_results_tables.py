@@ -112,16 +112,17 @@ def test_naslib_score_tables_hold_every_key_and_the_published_parameter_counts(s
 @pytest.mark.parametrize("benchmark", sorted(NASLIB))
 def test_stored_values_are_what_the_engine_computes_on_a_cpu(shared_data_dir, benchmark):
     """One stored row rescored here: counts exactly, gradient/activation proxies to GPU-vs-CPU round-off."""
-    from lswag_lightning.bench import arch_seed, load_probe_batch, resolve_build_options, score_architecture
+    from lswag_lightning.bench import arch_seed, resolve_build_options, table_row_values
+    from lswag_lightning.probe import probe_batch
     from lswag_lightning.spaces.nb301 import NB301_BUILD_OPTIONS
 
     _, space_name, _ = NASLIB[benchmark]
     row = committed_scores(benchmark).iloc[0]
     preset = dict(NB301_BUILD_OPTIONS) if benchmark == "nb301" else {}
     build = resolve_build_options(space_name, preset=preset, num_classes=10)
-    images, labels = load_probe_batch(shared_data_dir, 64, 0)
+    images, labels = probe_batch("bench", data_dir=shared_data_dir, batch_size=64, seed=0)
     proxies = ["params", "flops", "synflow", "naswot", "zico"]
-    values = score_architecture(
+    values = table_row_values(
         get_space(space_name),
         row["arch"],
         images,

@@ -9,14 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lswag_lightning.search.scoring import ScoreCache, ScoreResult
+from lswag_lightning.search.score_cache import ScoreCache
+from lswag_lightning.search.scoring import ScoreResult
 
 ROOT = Path(__file__).resolve().parents[1]
 N_RECORDS, WIDTH = 100, 300  # ~7 kB per line: near the size of one write buffer, so a torn write would show
 
 WRITER = """
 import sys
-from lswag_lightning.search.scoring import ScoreCache, ScoreResult
+from lswag_lightning.search.score_cache import ScoreCache
+from lswag_lightning.search.scoring import ScoreResult
 file, folder, name, n, width = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 caches = [ScoreCache(file), ScoreCache(folder)]  # default writer name: both processes append to the same files
 for i in range(n):

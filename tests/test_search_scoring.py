@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from lswag_lightning.probe import probe_batch, probe_fingerprint
 from lswag_lightning.search import (
     FunctionScorer,
     MergedScorer,
@@ -17,9 +18,7 @@ from lswag_lightning.search import (
     ScoreCache,
     ScoreResult,
     TableScorer,
-    load_probe_batch,
 )
-from lswag_lightning.search.probe import probe_fingerprint
 from lswag_lightning.spaces import get_space
 
 NB201 = get_space("nb201")
@@ -30,7 +29,7 @@ A2 = "|nor_conv_1x1~0|+|nor_conv_3x3~0|skip_connect~1|+|nor_conv_3x3~0|skip_conn
 
 @pytest.fixture(scope="module")
 def probe():
-    return load_probe_batch("digits", batch_size=16, img_size=8, in_chans=3, seed=0)
+    return probe_batch("search", data="digits", batch_size=16, img_size=8, in_chans=3, seed=0)
 
 
 def scorer(probe, cache=None, **kw):
@@ -49,9 +48,9 @@ def scorer(probe, cache=None, **kw):
 
 # -------------------------------------------------------------------------------------------------- probe
 def test_digits_probe_is_reproducible_normalised_and_resized():
-    x, y = load_probe_batch("digits", batch_size=64, img_size=16, in_chans=3, seed=1)
-    x2, y2 = load_probe_batch("digits", batch_size=64, img_size=16, in_chans=3, seed=1)
-    x3, _ = load_probe_batch("digits", batch_size=64, img_size=16, in_chans=3, seed=2)
+    x, y = probe_batch("search", data="digits", batch_size=64, img_size=16, in_chans=3, seed=1)
+    x2, y2 = probe_batch("search", data="digits", batch_size=64, img_size=16, in_chans=3, seed=1)
+    x3, _ = probe_batch("search", data="digits", batch_size=64, img_size=16, in_chans=3, seed=2)
     assert x.shape == (64, 3, 16, 16) and x.dtype == torch.float32 and y.dtype == torch.int64
     assert torch.equal(x, x2) and torch.equal(y, y2) and not torch.equal(x, x3)
     assert torch.equal(x[:, 0], x[:, 2])  # grey repeated to 3 channels
@@ -60,22 +59,26 @@ def test_digits_probe_is_reproducible_normalised_and_resized():
 
 
 def test_cifar_probe_from_the_shared_images(shared_data_dir):
-    x, y = load_probe_batch("cifar10_npz", batch_size=32, img_size=32, in_chans=3, seed=0, data_dir=shared_data_dir)
+    x, y = probe_batch(
+        "search", data="cifar10_npz", batch_size=32, img_size=32, in_chans=3, seed=0, data_dir=shared_data_dir
+    )
     assert x.shape == (32, 3, 32, 32)
     assert list(y[:4]) != sorted(y[:4].tolist()) or len(set(y[:8].tolist())) > 1  # drawn order, not class order
-    big, _ = load_probe_batch("cifar10_npz", batch_size=4, img_size=64, in_chans=3, seed=0, data_dir=shared_data_dir)
+    big, _ = probe_batch(
+        "search", data="cifar10_npz", batch_size=4, img_size=64, in_chans=3, seed=0, data_dir=shared_data_dir
+    )
     assert big.shape == (4, 3, 64, 64)
 
 
 def test_probe_errors(tmp_path):
     with pytest.raises(ValueError, match="unknown probe dataset 'imagenet'"):
-        load_probe_batch("imagenet")
+        probe_batch("search", data="imagenet")
     with pytest.raises(ValueError, match="in_chans must be 3"):
-        load_probe_batch("cifar10_npz", in_chans=1)
+        probe_batch("search", data="cifar10_npz", in_chans=1)
     with pytest.raises(ValueError, match="batch_size must be an int >= 2"):
-        load_probe_batch("digits", batch_size=1)
+        probe_batch("search", data="digits", batch_size=1)
     with pytest.raises(FileNotFoundError, match="--data-dir"):
-        load_probe_batch("cifar10_npz", data_dir=tmp_path)
+        probe_batch("search", data="cifar10_npz", data_dir=tmp_path)
 
 
 # --------------------------------------------------------------------------------------------- live scorer

@@ -1,8 +1,10 @@
-"""Real sweeps of the proxy-vs-accuracy recipe through Hydra's joblib and submitit_local launchers, then collect.
+"""Real sweeps of the proxy-vs-accuracy sweep config through Hydra's joblib and submitit_local launchers, then
+collect.
 
-Each test launches ``lswag-train -m`` with the recipe's config in a subprocess (a tiny budget: 8 px digits, two
-training batches, one val/test batch) and checks that every job wrote its result, that the jobs ran in separate
-processes (joblib workers, submitit jobs), and that ``lswag-collect`` turns the sweep into a table.
+Each test launches ``lswag-train -m --config-name proxy_vs_accuracy`` (a config shipped in the package) in a
+subprocess (a tiny budget: 8 px digits, two training batches, one val/test batch) and checks that every job wrote its
+result, that the jobs ran in separate processes (joblib workers, submitit jobs), and that ``lswag-collect`` turns the
+sweep into a table.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pytest
 
 from lswag_lightning.collect import collect
 
-RECIPE_DIR = Path(__file__).resolve().parents[1] / "recipes" / "proxy_vs_accuracy"
+CONF_DIR = Path(__file__).resolve().parents[1] / "lswag_lightning" / "conf"
 
 TINY = [
     "data.img_size=8",
@@ -38,8 +40,6 @@ def run_sweep(tmp_path: Path, *overrides: str, timeout: int = 540) -> subprocess
         "-m",
         "lswag_lightning.cli.train",
         "-m",
-        "--config-dir",
-        str(RECIPE_DIR),
         "--config-name",
         "proxy_vs_accuracy",
         *TINY,
@@ -52,11 +52,11 @@ def results(sweep: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(sweep.glob("*/result.json"))]
 
 
-def test_recipe_composes_both_arms():
-    """The recipe's config: lswag-train's config + the sweep over the ViT and the CNN arm (no job is run)."""
+def test_sweep_config_composes_both_arms():
+    """The sweep's config: lswag-train's config + the sweep over the ViT and the CNN arm (no job is run)."""
     from hydra import compose, initialize_config_dir
 
-    with initialize_config_dir(str(RECIPE_DIR), version_base="1.3"):
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         vit = compose("proxy_vs_accuracy", overrides=["experiment=pva_vit_digits"], return_hydra_config=True)
         cnn = compose(
             "proxy_vs_accuracy",
@@ -141,7 +141,7 @@ def test_slurm_launcher_config_makes_a_valid_sbatch_script(tmp_path, monkeypatch
     from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
     from omegaconf import OmegaConf
 
-    with initialize_config_dir(str(RECIPE_DIR), version_base="1.3"):
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose(
             "proxy_vs_accuracy_cifar10",
             return_hydra_config=True,
@@ -182,7 +182,7 @@ def test_slurm_launcher_config_makes_a_valid_sbatch_script(tmp_path, monkeypatch
 
 
 @pytest.mark.slow
-def test_demo_runs_the_recipe_prints_one_line_per_job_and_writes_the_summary(tmp_path, capsys, monkeypatch):
+def test_demo_runs_the_sweep_prints_one_line_per_job_and_writes_the_summary(tmp_path, capsys, monkeypatch):
     """``make demo`` at a tiny size: 3 candidates per space, both seeds, 24 published cells; summary.json schema."""
     from lswag_lightning.cli import demo
 

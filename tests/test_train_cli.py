@@ -216,7 +216,7 @@ def test_wandb_run_is_finished_on_failure_and_the_next_job_gets_its_own_run(tmp_
     wandb = pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
-    from lswag_lightning.module import CandidateClassifier
+    from lswag_lightning.lightning.module import CandidateClassifier
 
     overrides = ["space=nb201", "model=sgd", "space.build_options.N=1", "logger=wandb", *QUICK]
     original_step = CandidateClassifier.training_step
@@ -258,7 +258,7 @@ def test_wandb_run_is_finished_on_failure_and_the_next_job_gets_its_own_run(tmp_
 
 # ------------------------------------------------------------------------------------------------ slow
 def test_resumed_job_reports_the_checkpoint_scores(tmp_path, monkeypatch):
-    import lswag_lightning.callback as callback_module
+    import lswag_lightning.lightning.callback as callback_module
 
     overrides = ["space=nb201", "model=sgd", "space.build_options.N=1", "callbacks=checkpoint", "logger=none", *QUICK]
     first = train(_compose(overrides), output_dir=tmp_path / "first")

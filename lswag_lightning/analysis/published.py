@@ -39,6 +39,17 @@ NASLIB_PROXIES = (
     "synflow",
     "zen",
 )
+#: Our proxy (registry name) -> the published NASLib column computing the same quantity, for the cross-checks of our
+#: values against the published ones (``lswag-bench nb201|nb101|nb301 --vs-published``).
+COUNTERPARTS: dict[str, str] = {
+    "naswot": "nwot",
+    "synflow": "synflow",
+    "snip": "snip",
+    "grad_norm": "grad_norm",
+    "jacov": "jacov",
+    "flops": "flops",
+    "params": "params",
+}
 ACCURACY = "val_accuracy"
 PARAMS_PER_MILLION = 1e6
 

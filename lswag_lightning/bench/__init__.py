@@ -19,27 +19,29 @@ Benchmarks (the ground truth is read at run time from the data folder, never cop
 - ``custom``: any table (CSV/TSV/parquet/JSONL, or a JSON list of records) of architectures of a shipped space.
 
 Protocol (stated in every report): one probe batch of real CIFAR-10 training images (the ``bench`` protocol of
-:func:`lswag_lightning.probe.probe_batch`: ``images/cifar10_train_part0.npz``, shuffled with ``probe_seed``,
-normalised with the CIFAR-10 channel mean/std, resized bilinearly when the resolution is not 32) and their labels
-serves every architecture and every accuracy column. Each network is built on the CPU from a seed derived from its
-encoded architecture (:func:`lswag_lightning.candidates.build_candidate`: the same arch gets the same initial
+:func:`lswag_lightning.probe.probe_batch`: ``images/cifar10_train_part0.npz``, shuffled with ``probe_seed``, normalised
+with the CIFAR-10 channel mean/std, resized bilinearly when the resolution is not 32; or, with
+``probe_protocol="search"``, ``lswag-search``'s draw, the protocol of the NB201 score tables in ``results/``) and their
+labels serves every architecture and every accuracy column. Each network is built on the CPU from a seed derived from
+its encoded architecture (:func:`lswag_lightning.candidates.build_candidate`: the same arch gets the same initial
 weights in any sample, on any device, and in ``lswag-search``), moved to the device, and scored in train() mode by
 :func:`lswag_lightning.score_network` with the engine's default options unless overridden (``--score-option``,
-``--layer-interval``). On CUDA, TF32 is switched off so that values match float32 CPU scores up to summation
-order.
+``--layer-interval``). On CUDA, TF32 is switched off so that values match float32 CPU scores up to summation order.
 
 Resumable output: ``<out>/table.csv`` gets one flushed row per architecture (columns: :data:`TABLE_DOC`) and
 ``<out>/bench.json`` records the settings; a rerun with the same settings skips the done rows and ends with the
 same table as an uninterrupted run (timing columns aside). A rerun with different settings is refused.
 
 Modules (each imports only those above it): :mod:`.ground_truth` (the benchmarks' files, sampling),
-:mod:`.settings` (:class:`BenchSettings`, build and score options, table columns), :mod:`.tables` (``table.csv``
-appended row by row, the settings check, the folder lock), :mod:`.run` (probe, scoring, the resumable loop),
-:mod:`.shards` (``--shard I/N`` files and their merge), :mod:`.plan` (the settings and the sample from a command's
+:mod:`.settings` (:class:`BenchSettings`, build and score options, table columns), :mod:`.table_file` (``table.csv``
+appended row by row, the settings check, the folder lock), :mod:`.score_rows` (probe, scoring, the resumable loop),
+:mod:`.shards` (``--shard I/N`` files and their merge), :mod:`.score_tables` (stored score tables: exported from a
+table, joined with the accuracies), :mod:`.plan` (the settings and the sample from a command's
 arguments), :mod:`.summary` (the report's numbers) and :mod:`.render` (the report's files, written from those
 numbers). The probe batch, the seeded build and JSON writing come from :mod:`lswag_lightning.probe`,
 :mod:`lswag_lightning.candidates` and :mod:`lswag_lightning.jsonio`. This package never imports
-:mod:`lswag_lightning.cli`.
+:mod:`lswag_lightning.cli`; it imports :mod:`lswag_lightning.search` (the score-table rule, the search evaluation),
+never the other way round.
 """
 
 from __future__ import annotations
@@ -64,10 +66,12 @@ from lswag_lightning.bench.ground_truth import (
 )
 from lswag_lightning.bench.plan import BenchPlan, plan_benchmark
 from lswag_lightning.bench.render import protocol_lines, render_bench_report, write_bench_report
-from lswag_lightning.bench.run import RunResult, StopRun, load_probe_batch, run_benchmark, run_rows, score_architecture
+from lswag_lightning.bench.score_rows import RunResult, StopRun, run_benchmark, run_rows, table_row_values
+from lswag_lightning.bench.score_tables import export_scores, join_score_tables, score_columns
 from lswag_lightning.bench.settings import (
     AUTOFORMER_DEFAULT_IMG_SIZE,
     AUTOFORMER_PATCH_SIZE,
+    BENCH_PROBES,
     PROBE_CLASSES,
     TABLE_DOC,
     BenchSettings,
@@ -96,6 +100,13 @@ from lswag_lightning.bench.summary import (
     rank_duplicates,
     summarize_bench,
 )
-from lswag_lightning.bench.tables import OutputBusyError, TableFile, check_settings, exclusive_run, load_run, read_table
+from lswag_lightning.bench.table_file import (
+    OutputBusyError,
+    TableFile,
+    check_settings,
+    exclusive_run,
+    load_run,
+    read_table,
+)
 from lswag_lightning.candidates import arch_seed, build_candidate
 from lswag_lightning.probe import PROBE_FILE

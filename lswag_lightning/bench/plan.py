@@ -18,6 +18,7 @@ from lswag_lightning.bench.ground_truth import (
 from lswag_lightning.bench.settings import (
     AUTOFORMER_DEFAULT_IMG_SIZE,
     AUTOFORMER_PATCH_SIZE,
+    BENCH_PROBES,
     PROBE_CLASSES,
     BenchSettings,
     default_proxies,
@@ -34,6 +35,34 @@ class BenchPlan:
     settings: BenchSettings
     gt: GroundTruth
     total: int
+
+
+def _build_options(
+    benchmark: str,
+    space_name: str,
+    overrides: Iterable[tuple[str, Any]] | Mapping[str, Any],
+    img_size: int | None,
+    num_classes: int | None,
+) -> dict[str, Any]:
+    """The scored networks' build options: the benchmark's preset (AutoFormer-Ti's probe patch and resolution,
+    NB301's network) under the command line's; ``ValueError`` for fewer outputs than the probe has classes."""
+    from lswag_lightning.spaces.nb301 import NB301_BUILD_OPTIONS
+
+    preset = (
+        {"patch_size": AUTOFORMER_PATCH_SIZE, "img_size": AUTOFORMER_DEFAULT_IMG_SIZE}
+        if benchmark == "autoformer_ti"
+        else dict(NB301_BUILD_OPTIONS)
+        if benchmark == "nb301"
+        else {}
+    )
+    build = resolve_build_options(space_name, overrides, preset=preset, img_size=img_size, num_classes=num_classes)
+    build.setdefault("num_classes", PROBE_CLASSES)
+    if int(build["num_classes"]) < PROBE_CLASSES:
+        raise ValueError(
+            f"num_classes={build['num_classes']}: the probe labels are the {PROBE_CLASSES} CIFAR-10 "
+            f"classes, so the networks need at least {PROBE_CLASSES} outputs (--num-classes)"
+        )
+    return build
 
 
 def plan_benchmark(
@@ -55,15 +84,17 @@ def plan_benchmark(
     batch_size: int = 64,
     probe_seed: int = 0,
     init_seed: int = 0,
+    probe_protocol: str = "bench",
 ) -> BenchPlan:
     """The plan of ``lswag-bench BENCHMARK`` with these arguments (``space``, ``gt_file``, ``arch_column`` and
     ``accuracy_columns`` for ``custom``; ``proxies`` None: :func:`default_proxies`, ``["all"]``: every registered
     one). ``ValueError`` / ``FileNotFoundError`` for what cannot be planned (unknown space or proxy, missing data,
-    too large a sample, fewer than 10 classes)."""
+    too large a sample, fewer than 10 classes, an unknown ``probe_protocol``)."""
     from lswag_lightning.proxies.registry import available_proxies, get_proxy
     from lswag_lightning.spaces import get_space
-    from lswag_lightning.spaces.nb301 import NB301_BUILD_OPTIONS
 
+    if probe_protocol not in BENCH_PROBES:
+        raise ValueError(f"unknown probe protocol {probe_protocol!r}; use one of {', '.join(BENCH_PROBES)}")
     space_name = BENCHMARK_SPACES.get(benchmark, space)
     get_space(space_name)  # an unknown space fails here, before the ground truth is read
     gt = benchmark_ground_truth(
@@ -84,22 +115,7 @@ def plan_benchmark(
         proxies = available_proxies()
     for name in proxies:
         get_proxy(name)
-    preset = (
-        {"patch_size": AUTOFORMER_PATCH_SIZE, "img_size": AUTOFORMER_DEFAULT_IMG_SIZE}
-        if benchmark == "autoformer_ti"
-        else dict(NB301_BUILD_OPTIONS)
-        if benchmark == "nb301"
-        else {}
-    )
-    build = resolve_build_options(
-        space_name, build_overrides, preset=preset, img_size=img_size, num_classes=num_classes
-    )
-    build.setdefault("num_classes", PROBE_CLASSES)
-    if int(build["num_classes"]) < PROBE_CLASSES:
-        raise ValueError(
-            f"num_classes={build['num_classes']}: the probe labels are the {PROBE_CLASSES} CIFAR-10 "
-            f"classes, so the networks need at least {PROBE_CLASSES} outputs (--num-classes)"
-        )
+    build = _build_options(benchmark, space_name, build_overrides, img_size, num_classes)
     settings = BenchSettings(
         benchmark=benchmark,
         space=space_name,
@@ -108,6 +124,7 @@ def plan_benchmark(
         score_options=score_options,
         batch_size=batch_size,
         probe_seed=probe_seed,
+        probe_protocol=probe_protocol,
         img_size=int(build["img_size"]),
         sample=sample,
         seed=seed,

@@ -19,6 +19,33 @@ from lswag_lightning.jsonio import write_json
 from lswag_lightning.probe import PROBE_FILE
 
 
+def _probe_line(settings: BenchSettings) -> str:
+    """The protocol bullet that says which probe batch every architecture was scored on."""
+    return (
+        (
+            f"Probe data: one batch of {settings.batch_size} CIFAR-10 training images with their labels "
+            f"({PROBE_FILE}, JPEG-decoded copy of CIFAR-10; permutation seed {settings.probe_seed}), normalised "
+            "with the "
+            f"CIFAR-10 mean/std, at {settings.img_size}x{settings.img_size} px"
+            + (" (bilinear resize from 32 px)" if settings.img_size != 32 else "")
+            if settings.probe_protocol == "bench"
+            else f"Probe data (the search protocol of lswag-search): one batch of {settings.batch_size} CIFAR-10 "
+            f"training images with their labels drawn from images/cifar10_train*.npz (default_rng("
+            f"{settings.probe_seed}).choice), normalised with the CIFAR-10 mean/std, at "
+            f"{settings.img_size}x{settings.img_size} px"
+        )
+        + "; the same batch serves every "
+        "architecture"
+        + (
+            " and all three NB201 tasks (CIFAR-10, CIFAR-100 and ImageNet16-120 accuracies are "
+            "ranked against scores from the same CIFAR-10 images)"
+            if settings.space == "nb201"
+            else " and every accuracy column"
+        )
+        + "."
+    )
+
+
 def protocol_lines(
     settings: BenchSettings,
     meta: Mapping[str, Any],
@@ -48,22 +75,7 @@ def protocol_lines(
             )
             + "."
         ),
-        (
-            f"Probe data: one batch of {settings.batch_size} CIFAR-10 training images with their labels "
-            f"({PROBE_FILE}, JPEG-decoded copy of CIFAR-10; permutation seed {settings.probe_seed}), normalised "
-            "with the "
-            f"CIFAR-10 mean/std, at {settings.img_size}x{settings.img_size} px"
-            + (" (bilinear resize from 32 px)" if settings.img_size != 32 else "")
-            + "; the same batch serves every "
-            "architecture"
-            + (
-                " and all three NB201 tasks (CIFAR-10, CIFAR-100 and ImageNet16-120 accuracies are "
-                "ranked against scores from the same CIFAR-10 images)"
-                if settings.space == "nb201"
-                else " and every accuracy column"
-            )
-            + "."
-        ),
+        _probe_line(settings),
         f"Networks: `{settings.space}` built with {json.dumps(settings.build_options, sort_keys=True)}; weights "
         f"initialised on the CPU with torch seed = sha256('{settings.init_seed_base}|<arch>') (column "
         "`init_seed`); scored in train() mode.",

@@ -15,6 +15,8 @@ from lswag_lightning.jsonio import plain
 from lswag_lightning.proxies.registry import available_proxies, get_proxy
 
 PROBE_CLASSES = 10
+#: the probe protocols a benchmark may score with (see :mod:`lswag_lightning.probe`)
+BENCH_PROBES = ("bench", "search")
 
 #: AutoFormer-Ti probe resolution when none is given: 112 px (7x7 patches of 16), which a CPU can afford
 #: for 100 ViTs; the original training resolution is 224 (pass img_size=224 on a GPU).
@@ -106,13 +108,29 @@ class BenchSettings:
     gt_file: str = ""
     nb201_set: str = "all"
     score_options_source: dict[str, str] = field(default_factory=dict)
+    probe_protocol: str = "bench"
 
     #: fields that do not change any value in the table (a resume may differ in them)
     _INFORMATIVE = ("score_options_source", "gt_source")
 
     def fingerprint(self) -> dict[str, Any]:
-        """The settings that must match for a resumed run to continue the same table."""
-        return {k: v for k, v in plain(asdict(self), nonfinite="keep").items() if k not in self._INFORMATIVE}
+        """The settings that must match for a resumed run to continue the same table. The probe protocol is
+        recorded when it is not the default ``bench`` (so tables made before it existed keep resuming)."""
+        settings = {k: v for k, v in plain(asdict(self), nonfinite="keep").items() if k not in self._INFORMATIVE}
+        if settings["probe_protocol"] == "bench":
+            del settings["probe_protocol"]
+        return settings
+
+    def probe(self, data_dir: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The probe batch of every architecture (:func:`lswag_lightning.probe.probe_batch`): ``bench`` (this
+        command's tables) or ``search`` (``lswag-search``'s, on CIFAR-10 images; the protocol of the NB201 score
+        tables in ``results/``)."""
+        from lswag_lightning.probe import probe_batch
+
+        options = {"batch_size": self.batch_size, "seed": self.probe_seed, "img_size": self.img_size}
+        if self.probe_protocol == "search":
+            options.update(data="cifar10_npz", in_chans=int(self.build_options.get("in_chans", 3)))
+        return probe_batch(self.probe_protocol, data_dir=data_dir, **options)
 
 
 def resolve_score_options(overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:

@@ -31,9 +31,9 @@ from typing import Any
 import pandas as pd
 
 from lswag_lightning.bench.ground_truth import GroundTruth
-from lswag_lightning.bench.run import RunResult, run_rows
+from lswag_lightning.bench.score_rows import RunResult, run_rows
 from lswag_lightning.bench.settings import TABLE_DOC, BenchSettings, table_columns
-from lswag_lightning.bench.tables import exclusive_run, read_table
+from lswag_lightning.bench.table_file import exclusive_run, read_table
 from lswag_lightning.jsonio import write_json
 
 SHARD_DIR = "shards"
@@ -119,8 +119,9 @@ def run_shard(
     """Score shard ``shard`` of ``gt`` (already sampled) into ``<out>/shards/table.I-of-N.csv``.
 
     Resumes that shard's table; refuses other settings, a second copy of the same shard
-    (:class:`~lswag_lightning.bench.tables.OutputBusyError`) and a folder holding an unsharded table. ``kwargs`` go to
-    :func:`lswag_lightning.bench.run.run_rows` (``data_dir``, ``device``, ``progress``, ``on_row``, ``stop_after``).
+    (:class:`~lswag_lightning.bench.table_file.OutputBusyError`) and a folder holding an unsharded table.
+    ``kwargs`` go to :func:`lswag_lightning.bench.score_rows.run_rows` (``data_dir``, ``device``, ``progress``,
+    ``on_row``, ``stop_after``).
     The returned table holds this shard's rows.
     """
     out = Path(out_dir)

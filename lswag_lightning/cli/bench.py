@@ -1,20 +1,28 @@
 """``lswag-bench``: score a public benchmark's architectures with zero-cost proxies and report against accuracy.
 
-Fixed command lines (recipes and external checks rely on them)::
+Fixed command lines (scripts and external checks rely on them)::
 
     lswag-bench nb201|nb101|nb301|autoformer_ti [--sample N --seed S] [--proxies ...] --out DIR
     lswag-bench custom --space NAME --gt FILE --arch-column COL --accuracy-column COL [--accuracy-column COL2 ...]
                 [--sample N --seed S] [--num-classes K] [--img-size P] --out DIR
     lswag-bench <same arguments> --shard I/N      # shard I of N (0-based) into DIR/shards/, concurrently with others
     lswag-bench <same arguments> --report-only [--allow-partial]   # merge the shards, then the report
+    lswag-bench <same arguments> --workers N      # the N shards as local processes, then the merge
+    lswag-bench <same arguments> --export FILE    # also write the table's proxy values as a stored score table
+    lswag-bench BENCHMARK [--sample N --seed S] --score-table FILE [FILE ...] [--covered-only] --out DIR
+                                                  # score nothing: stored values + accuracies -> DIR/table.csv
+    lswag-bench nb201 --vs-published [--first N] [--noise-seed S] --out DIR   # NASLib's protocol vs its values
+    lswag-bench nb101|nb301 --score-table FILE --vs-published --out DIR       # a table vs NB-Suite-Zero's values
 
-Writes ``DIR/table.csv`` (one row per architecture, appended and flushed as it goes; a rerun with the same
-arguments resumes), ``DIR/bench.json`` (settings, column meanings) and, unless ``--no-report``,
-``DIR/report.md`` with per-accuracy sub-reports and plots. With ``--shard I/N`` the rows go to
-``DIR/shards/table.I-of-N.csv`` (see :mod:`lswag_lightning.bench.shards`) and ``--report-only`` merges the shards
-into ``DIR/table.csv`` first. The data folder comes from ``--data-dir``, else
-``$LSWAG_DATA_DIR``, else ``../shared/data`` beside the checkout. Imports neither Lightning, Hydra nor W&B.
-Exit codes: 0 done, 1 interrupted or shards missing (rerun to resume / run them), 2 bad arguments or data.
+Writes ``DIR/table.csv`` (one row per architecture, appended and flushed as it goes; a rerun with the same arguments
+resumes), ``DIR/bench.json`` (settings, column meanings) and, unless ``--no-report``, ``DIR/report.md`` with
+per-accuracy sub-reports and plots. With ``--shard I/N`` the rows go to ``DIR/shards/table.I-of-N.csv`` (see
+:mod:`lswag_lightning.bench.shards`) and ``--report-only`` merges the shards into ``DIR/table.csv`` first; sharding is
+this one mechanism, whether the shards are started by hand, by ``--workers`` or by a Hydra multirun
+(:mod:`lswag_lightning.cli.bench_multirun`). ``--score-table`` writes ``DIR/table.csv`` as
+:func:`lswag_lightning.bench.join_score_tables` joins it (no ``bench.json``, no report). The data folder comes from
+``--data-dir``, else ``$LSWAG_DATA_DIR``, else ``../shared/data`` beside the checkout. Imports neither Lightning, Hydra
+nor W&B. Exit codes: 0 done, 1 interrupted or shards missing (rerun to resume / run them), 2 bad arguments or data.
 """
 
 from __future__ import annotations
@@ -23,247 +31,31 @@ import argparse
 import json
 import logging
 import shlex
+import subprocess
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from lswag_lightning.bench import (
-    AUTOFORMER_DEFAULT_IMG_SIZE,
-    AUTOFORMER_PATCH_SIZE,
-    BENCHMARKS,
-    NB201_SETS,
-    PROBE_CLASSES,
     BenchSettings,
     OutputBusyError,
-    Shard,
     default_device,
+    export_scores,
+    join_score_tables,
     load_run,
     merge_shards,
     plan_benchmark,
+    read_csv_exact,
+    read_table,
     refuse_if_sharded,
     run_benchmark,
     run_shard,
     shard_files,
     write_bench_report,
 )
-from lswag_lightning.cli.args import int_at_least
+from lswag_lightning.cli.bench_options import build_parser, check_args, layer_interval
 
 log = logging.getLogger("lswag_lightning.cli.bench")
-
-
-def _key_value(text: str) -> tuple[str, Any]:
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw  # a bare word is a string (lambda_std=abs)
-    return key.strip(), value
-
-
-def _shard(text: str) -> Shard:
-    try:
-        return Shard.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="lswag-bench",
-        description="Score a seeded sample (or all) of a benchmark's architectures with zero-cost proxies, join "
-        "the published accuracies, and write table.csv + report.md (correlations with bootstrap "
-        "intervals, LIBRA with held-out evaluation). Resumable: rerun the same command to continue.",
-    )
-    p.add_argument(
-        "benchmark",
-        choices=BENCHMARKS,
-        help="nb201 (NAS-Bench-201, 15,625 cells, 200-epoch test accuracy on C10/C100/IN16-120), "
-        "nb101 / nb301 (NAS-Bench-Suite-Zero's 500 NB101 cells / 725 NB301 genotypes, CIFAR-10 "
-        "validation accuracy), autoformer_ti (Auto-Prox's 100 AutoFormer-Ti subnets), or custom "
-        "(--space/--gt/...)",
-    )
-    p.add_argument("--out", type=Path, required=True, help="output folder (table.csv, bench.json, report.md)")
-    p.add_argument(
-        "--sample",
-        type=int_at_least(1),
-        default=None,
-        metavar="N",
-        help="score a seeded random sample of N architectures (default: all of the ground truth)",
-    )
-    p.add_argument(
-        "--seed",
-        type=int_at_least(0),
-        default=None,
-        metavar="S",
-        help="seed of the architecture sample (with --sample; default 0)",
-    )
-    p.add_argument(
-        "--proxies",
-        nargs="+",
-        metavar="NAME",
-        help="registered proxies to score, or 'all' (default: all, except swap_reg unless "
-        "--score-option swap_mu=... swap_sigma=... are given)",
-    )
-    g = p.add_argument_group("custom benchmark")
-    g.add_argument("--space", help="search space of the architectures (custom only), e.g. nb201, darts")
-    g.add_argument(
-        "--gt",
-        type=Path,
-        metavar="FILE",
-        help="ground-truth table (custom only): CSV/TSV/parquet/JSONL, or a JSON list of records",
-    )
-    g.add_argument("--arch-column", metavar="COL", help="column holding the architectures (custom only)")
-    g.add_argument(
-        "--accuracy-column",
-        action="append",
-        default=[],
-        metavar="COL",
-        help="accuracy column in %% (custom only; repeat for several)",
-    )
-    n = p.add_argument_group("networks and probe")
-    n.add_argument(
-        "--num-classes",
-        type=int_at_least(PROBE_CLASSES),
-        default=None,
-        metavar="K",
-        help="classifier outputs of the scored networks (default: the space's shipped build option, 10; "
-        "at least 10 since the probe labels are CIFAR-10 classes)",
-    )
-    n.add_argument(
-        "--img-size",
-        type=int_at_least(4),
-        default=None,
-        metavar="P",
-        help=f"probe resolution in pixels (default: 32; autoformer_ti: {AUTOFORMER_DEFAULT_IMG_SIZE} with "
-        f"patch {AUTOFORMER_PATCH_SIZE}, 224 is the original training resolution)",
-    )
-    n.add_argument(
-        "--build-option",
-        action="append",
-        default=[],
-        type=_key_value,
-        metavar="KEY=VALUE",
-        help="override a space build option (e.g. C=8); repeatable",
-    )
-    n.add_argument("--batch-size", type=int_at_least(2), default=64, help="probe batch size (default 64)")
-    n.add_argument("--probe-seed", type=int_at_least(0), default=0, help="which training images form the probe")
-    n.add_argument(
-        "--init-seed",
-        type=int_at_least(0),
-        default=0,
-        help="base of the per-architecture weight-init seeds (default 0)",
-    )
-    n.add_argument(
-        "--nb201-set",
-        choices=NB201_SETS,
-        default="all",
-        help="nb201 only: 'all' cells, or the 723 cells of NAS-Bench-Suite-Zero with validation "
-        "accuracy (the paper's protocol; adds *_val_acc columns)",
-    )
-    s = p.add_argument_group("proxy settings (default: the space's shipped proxy defaults)")
-    s.add_argument(
-        "--layer-interval",
-        nargs="+",
-        metavar="BIN",
-        help="L-SWAG Λ depth-bin interval LO HI (0..10), or 'all' for every layer",
-    )
-    s.add_argument(
-        "--score-option",
-        action="append",
-        default=[],
-        type=_key_value,
-        metavar="KEY=VALUE",
-        help="any score_network option, value as JSON (psi_layers=[1,10], lambda_std=abs); repeatable",
-    )
-    r = p.add_argument_group("run")
-    r.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="ground-truth data folder (default: $LSWAG_DATA_DIR, else ../shared/data)",
-    )
-    r.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    r.add_argument(
-        "--threads",
-        type=int_at_least(1),
-        default=None,
-        help="torch CPU threads (default: torch's choice; use 1 for comparable CPU timings)",
-    )
-    r.add_argument("--no-report", action="store_true", help="write the table only")
-    r.add_argument(
-        "--report-only",
-        action="store_true",
-        help="write the report from the table already in --out (same arguments as the run), scoring "
-        "nothing; e.g. for a table made on another machine, or a partial one. When --out holds "
-        "shards, merges them into table.csv first and names the missing ones",
-    )
-    r.add_argument(
-        "--shard",
-        type=_shard,
-        default=None,
-        metavar="I/N",
-        help="score only shard I of N (0 <= I < N: the sample positions p with p %% N == I) into "
-        "OUT/shards/; the N shards may run at once (processes or machines sharing OUT), each "
-        "resumes like a run; merge with --report-only",
-    )
-    r.add_argument(
-        "--allow-partial",
-        action="store_true",
-        help="with --report-only: merge and report even when shards are missing (named in the report)",
-    )
-    r.add_argument("--no-progress", action="store_true", help="no progress bar")
-    r.add_argument("--n-boot", type=int_at_least(0), default=1000, help="bootstrap resamples (default 1000)")
-    r.add_argument(
-        "--libra-splits",
-        type=int_at_least(1),
-        default=20,
-        help="random fit/eval splits of LIBRA's held-out evaluation (default 20)",
-    )
-    r.add_argument("--stop-after", type=int_at_least(1), default=None, help=argparse.SUPPRESS)  # testing
-    return p
-
-
-def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    custom_only = {
-        "--space": args.space,
-        "--gt": args.gt,
-        "--arch-column": args.arch_column,
-        "--accuracy-column": args.accuracy_column or None,
-    }
-    if args.benchmark == "custom":
-        missing = [k for k, v in custom_only.items() if v is None]
-        if missing:
-            parser.error(
-                f"custom needs {', '.join(missing)} (e.g. --space nb201 --gt accs.csv --arch-column arch "
-                "--accuracy-column acc)"
-            )
-    else:
-        given = [k for k, v in custom_only.items() if v is not None]
-        if given:
-            parser.error(f"{', '.join(given)} only apply to 'custom'; {args.benchmark} brings its own ground truth")
-    if args.seed is not None and args.sample is None:
-        parser.error("--seed chooses the architecture sample: give --sample N with it")
-    if args.nb201_set != "all" and args.benchmark != "nb201":
-        parser.error("--nb201-set only applies to the nb201 benchmark")
-    if args.shard is not None and args.report_only:
-        parser.error("--report-only merges every shard of --out: leave --shard out")
-    if args.allow_partial and not args.report_only:
-        parser.error("--allow-partial only applies to --report-only (merging shards)")
-
-
-def _layer_interval(parser: argparse.ArgumentParser, values: list[str] | None) -> dict[str, Any]:
-    if values is None:
-        return {}
-    if values == ["all"]:
-        return {"layer_interval": None}
-    try:
-        lo, hi = (int(v) for v in values)
-    except ValueError:
-        parser.error(f"--layer-interval takes two depth bins LO HI (0..10) or 'all', got {' '.join(values)}")
-    return {"layer_interval": [lo, hi]}
 
 
 def _report(
@@ -306,7 +98,7 @@ def _report_only(
     args: argparse.Namespace, argv: Sequence[str] | None, settings: BenchSettings, gt: Any, total: int, seed: int
 ) -> int:
     """``--report-only``: merge the shards of ``--out`` when it holds any (0 merged, 1 shards missing and no
-    ``--allow-partial``: nothing written), then the report of ``table.csv``."""
+    ``--allow-partial``: nothing written), then the report of ``table.csv`` (unless ``--no-report``)."""
     if shard_files(args.out):
         merged = merge_shards(args.out, settings, gt, allow_partial=args.allow_partial)
         if merged.missing:
@@ -323,6 +115,8 @@ def _report_only(
             f"merged {len(merged.complete)} of {merged.count} shards complete: {merged.rows} of {merged.planned} "
             f"rows -> {args.out / 'table.csv'}"
         )
+    if args.no_report:
+        return 0
     table, meta = load_run(args.out, settings)
     if len(table) < len(gt):
         print(
@@ -334,42 +128,167 @@ def _report_only(
     return 0
 
 
+def _plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
+    """The run's :class:`~lswag_lightning.bench.BenchPlan` from the arguments."""
+    score_overrides = dict(args.score_option)
+    score_overrides.update(layer_interval(parser, args.layer_interval))
+    return plan_benchmark(
+        args.benchmark,
+        space=args.space,
+        data_dir=args.data_dir,
+        nb201_set=args.nb201_set,
+        gt_file=args.gt,
+        arch_column=args.arch_column,
+        accuracy_columns=args.accuracy_column,
+        sample=args.sample,
+        seed=args.seed,
+        proxies=args.proxies,
+        score_overrides=score_overrides,
+        build_overrides=args.build_option,
+        img_size=args.img_size,
+        num_classes=args.num_classes,
+        batch_size=args.batch_size or 64,
+        probe_seed=args.probe_seed,
+        init_seed=args.init_seed,
+        probe_protocol=args.probe_protocol,
+    )
+
+
+def _join(args: argparse.Namespace, plan: Any) -> int:
+    """``--score-table``: the benchmark's accuracies joined with the stored values into ``OUT/table.csv``."""
+    from lswag_lightning.analysis.table import save_table
+
+    if (args.out / "bench.json").exists():
+        raise ValueError(f"{args.out} holds a scoring run (bench.json); write the joined table to another --out")
+    table = join_score_tables(plan.gt, args.score_table, covered_only=args.covered_only)
+    path = save_table(table, args.out / "table.csv")
+    print(f"{len(table)} architectures, {table.shape[1]} columns -> {path}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    """``--export FILE``: ``OUT/table.csv``'s proxy values as a stored score table."""
+    from lswag_lightning.analysis.table import save_table
+
+    table = read_table(args.out / "table.csv")
+    bad = int((table["status"] != "ok").sum())
+    if bad:
+        print(f"note: {bad} rows with a non-ok status (their values are kept; see the table's status)")
+    scores = export_scores(table)
+    save_table(scores, args.export)
+    print(f"{len(scores)} architectures x {scores.shape[1] - 1} columns -> {args.export}")
+    return 0
+
+
+def _published_nb201(args: argparse.Namespace) -> int:
+    """``nb201 --vs-published``: the published cells scored under NASLib's protocol, compared with the published
+    values; exit 1 when a target proxy misses rank agreement 0.9."""
+    from lswag_lightning.analysis.published import COUNTERPARTS
+    from lswag_lightning.bench.published_check import NASLIB_BATCH_SIZE, markdown_table, run_check, validate_proxies
+
+    batch_size = args.batch_size or NASLIB_BATCH_SIZE
+    proxies = validate_proxies(args.proxies or list(COUNTERPARTS))
+
+    def progress(done: int, total: int, seconds: float) -> None:
+        if not args.no_progress and (done % 50 == 0 or done == total):
+            print(f"[{done}/{total}] {seconds:.0f} s", file=sys.stderr, flush=True)
+
+    values, summary = run_check(
+        args.data_dir,
+        limit=args.first,
+        batch_size=batch_size,
+        proxies=proxies,
+        device=args.device,
+        seed=args.probe_seed,
+        augment=args.augment,
+        noise_seed=args.noise_seed,
+        progress=progress,
+    )
+    protocol = (
+        f"{len(values)} NB201 CIFAR-10 architectures, batch {batch_size} of CIFAR-10 training images"
+        f" ({'random crop + flip, ' if args.augment else ''}CIFAR mean/std), seed {args.probe_seed}, "
+        f"{values['seconds'].sum():.0f} s of scoring"
+        + (f" (noise seed {args.noise_seed})" if args.noise_seed is not None else "")
+    )
+    table = markdown_table(summary)
+    print(f"{protocol}\n{table}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    values.to_csv(args.out / "values.csv", index=False)
+    summary.to_csv(args.out / "summary.csv", index=False)
+    (args.out / "summary.md").write_text(f"{protocol}\n\n{table}\n")
+    print(f"wrote {args.out / 'values.csv'}, {args.out / 'summary.csv'}, {args.out / 'summary.md'}")
+    missed = summary[summary["meets_target"] == False]  # noqa: E712 (None = no target)
+    return 1 if len(missed) else 0
+
+
+def _published_agreement(args: argparse.Namespace) -> int:
+    """``nb101|nb301 --vs-published``: ``OUT/table.csv`` against the published values -> ``OUT/published.md``."""
+    from lswag_lightning.bench.published_agreement import agreement_report
+
+    path = args.out / "table.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"no {path}: score the benchmark first, or give --score-table in the same command")
+    report = agreement_report(args.benchmark, read_csv_exact(path), args.data_dir)
+    (args.out / "published.md").write_text(report + "\n")
+    print(report)
+    return 0
+
+
+def _without(argv: list[str], flag: str) -> list[str]:
+    """``argv`` without ``flag`` and its value (``--flag V`` or ``--flag=V``)."""
+    out, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token == flag:
+            skip = True
+        elif not token.startswith(flag + "="):
+            out.append(token)
+    return out
+
+
+def _run_workers(workers: int, argv: list[str]) -> int:
+    """``--workers N``: the same command as N shard processes at once (``--shard i/N``), then the merge."""
+    command = _without(argv, "--workers")
+    shard_command = [sys.executable, "-m", "lswag_lightning.cli.bench", *_without(command, "--export")]
+    processes = [subprocess.Popen([*shard_command, "--shard", f"{i}/{workers}"]) for i in range(workers)]
+    failed = [f"{i}/{workers}" for i, process in enumerate(processes) if process.wait() != 0]
+    if failed:
+        print(
+            f"lswag-bench: shard(s) {', '.join(failed)} stopped early; rerun the same command (finished shards score "
+            "nothing, a stopped one resumes)",
+            file=sys.stderr,
+        )
+        return 1
+    return main([*command, "--report-only"])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``lswag-bench``; see the module docstring for exit codes."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    _check_args(parser, args)
+    check_args(parser, args)
+    if args.workers is not None:
+        return _run_workers(args.workers, list(sys.argv[1:] if argv is None else argv))
     import torch
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    score_overrides = dict(args.score_option)
-    score_overrides.update(_layer_interval(parser, args.layer_interval))
     try:
-        plan = plan_benchmark(
-            args.benchmark,
-            space=args.space,
-            data_dir=args.data_dir,
-            nb201_set=args.nb201_set,
-            gt_file=args.gt,
-            arch_column=args.arch_column,
-            accuracy_columns=args.accuracy_column,
-            sample=args.sample,
-            seed=args.seed,
-            proxies=args.proxies,
-            score_overrides=score_overrides,
-            build_overrides=args.build_option,
-            img_size=args.img_size,
-            num_classes=args.num_classes,
-            batch_size=args.batch_size,
-            probe_seed=args.probe_seed,
-            init_seed=args.init_seed,
-        )
+        if args.vs_published and args.benchmark == "nb201":
+            return _published_nb201(args)
+        plan = _plan(args, parser)
         settings, gt, total, seed = plan.settings, plan.gt, plan.total, plan.settings.seed
-        device = args.device or default_device()
+        if args.score_table:
+            code = _join(args, plan)
+            return _published_agreement(args) if args.vs_published else code
+        if args.vs_published:
+            return _published_agreement(args)
         if args.report_only:
-            return _report_only(args, argv, settings, gt, total, seed)
+            code = _report_only(args, argv, settings, gt, total, seed)
+            return code if code or args.export is None else _export(args)
+        device = args.device or default_device()
         kwargs = {
             "data_dir": args.data_dir,
             "device": device,
@@ -411,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_report:
         meta = json.loads((args.out / "bench.json").read_text())
         _report(args, argv, settings, table, meta, total, gt.accuracy_columns, seed)
-    return 0
+    return 0 if args.export is None else _export(args)
 
 
 if __name__ == "__main__":

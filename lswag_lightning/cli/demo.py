@@ -1,11 +1,11 @@
-"""``make demo``: the proxy-vs-accuracy recipe on the embedded digits data, judged against a ground truth.
+"""``make demo``: the proxy-vs-accuracy sweep on the embedded digits data, judged against a ground truth.
 
     python -m lswag_lightning.cli.demo        # 20 candidates per space, each trained with 2 seeds; 200 NB201 cells
     python -m lswag_lightning.cli.demo --candidates 12 --seed-check 6 --published 50 --jobs 4 --out /tmp/demo
 
-1. Sweep: for each arm of ``recipes/proxy_vs_accuracy`` (an AutoFormer-mini ViT space and a NAS-Bench-201 CNN
+1. Sweep: for each arm of ``conf/proxy_vs_accuracy.yaml`` (an AutoFormer-mini ViT space and a NAS-Bench-201 CNN
    space), ``--candidates`` of the space's samples spread evenly over model size
-   (:func:`lswag_lightning.demo_sweep.spread_indices`) are scored at initialisation and trained (``lswag-train -m``,
+   (:func:`lswag_lightning.demo.sweep.spread_indices`) are scored at initialisation and trained (``lswag-train -m``,
    joblib launcher, one line printed per finished job); ``--seed-check`` of them (default: all) are trained again
    with training seed 1, and the Spearman ρ between the two seeds' accuracies says whether the ranking the
    proxies are compared with is real (>= 0.8) or mostly seed noise.
@@ -13,7 +13,7 @@
    held-out, plots, one offline W&B run); printed per space first, the pooled view after.
 3. Published truth: ``--published`` NAS-Bench-201 cells shipped with the package, scored on a digits probe and
    correlated with their published 200-epoch CIFAR-10 / CIFAR-100 / ImageNet16-120 test accuracies
-   (:mod:`lswag_lightning.demo_published`), LIBRA held-out beside the single proxies.
+   (:mod:`lswag_lightning.demo.nb201_truth`), LIBRA held-out beside the single proxies.
 
 Everything goes to ``<out>/<date_time>/``: ``sweep/<arm>/seed<k>/<job>/`` (one launch per arm, both seeds when
 ``--seed-check`` covers all candidates), the sweeps' logs,
@@ -38,9 +38,9 @@ from typing import Any
 
 from lswag_lightning.cli.args import int_at_least
 
-RECIPE = "proxy_vs_accuracy"
-#: The recipe folder in a source checkout (``make demo`` runs from one).
-DEFAULT_RECIPE_DIR = Path(__file__).resolve().parents[2] / "recipes" / RECIPE
+#: The sweep's config (``lswag-train --config-name``) and the folder holding it: the package's own ``conf/``.
+SWEEP_CONFIG = "proxy_vs_accuracy"
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 POLL_SECONDS = 0.5
 
 
@@ -97,10 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop the sweep after this many seconds and collect what finished (default 1800)",
     )
     p.add_argument(
-        "--recipe-dir",
+        "--config-dir",
         type=Path,
-        default=DEFAULT_RECIPE_DIR,
-        help=f"the recipe folder (default: recipes/{RECIPE} of this checkout)",
+        default=CONF_DIR,
+        help=f"the folder holding {SWEEP_CONFIG}.yaml and lswag-train's config groups (default: the package's conf/)",
     )
     p.add_argument(
         "extra",
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def sweep_command(
-    recipe_dir: Path, sweep_dir: Path, sweep_id: str, indices: list[int], jobs: int, logger: str, extra: list[str]
+    config_dir: Path, sweep_dir: Path, sweep_id: str, indices: list[int], jobs: int, logger: str, extra: list[str]
 ) -> list[str]:
     """The ``lswag-train -m`` command line of one of the demo's sweeps (run with this Python): the candidates
     ``indices`` (sampler indices) of the arm and seed named in ``extra`` (``experiment=...``, ``seed=...``)."""
@@ -122,9 +122,9 @@ def sweep_command(
         "lswag_lightning.cli.train",
         "-m",
         "--config-dir",
-        str(recipe_dir),
+        str(config_dir),
         "--config-name",
-        RECIPE,
+        SWEEP_CONFIG,
         "hydra/launcher=joblib",
         f"hydra.launcher.n_jobs={jobs}",
         f"hydra.sweep.dir={sweep_dir}",
@@ -135,11 +135,11 @@ def sweep_command(
     ]
 
 
-def recipe_arms(recipe_dir: Path) -> list[str]:
-    """The experiments (arms) the recipe sweeps over, from its ``hydra.sweeper.params.experiment``."""
+def sweep_arms(config_dir: Path) -> list[str]:
+    """The experiments (arms) the sweep config sweeps over, from its ``hydra.sweeper.params.experiment``."""
     from omegaconf import OmegaConf
 
-    cfg = OmegaConf.load(recipe_dir / f"{RECIPE}.yaml")
+    cfg = OmegaConf.load(config_dir / f"{SWEEP_CONFIG}.yaml")
     arms = OmegaConf.select(cfg, "hydra.sweeper.params.experiment", default="")
     return [a.strip() for a in str(arms).split(",") if a.strip()]
 
@@ -253,7 +253,7 @@ def _launch(
 
 def _published(args: Any, jobs: int, out_dir: Path) -> dict | None:
     """Score the shipped NB201 cells on the digits probe and correlate with their published accuracies."""
-    from lswag_lightning.demo_published import (
+    from lswag_lightning.demo.nb201_truth import (
         digits_probe,
         format_published,
         load_cells,
@@ -273,7 +273,7 @@ def _published(args: Any, jobs: int, out_dir: Path) -> dict | None:
     print(f"({time.perf_counter() - t0:.0f} s; table: {out_dir / 'table.csv'})")
     try:
         from lswag_lightning.analysis.report import write_report
-        from lswag_lightning.demo_published import ACCURACIES, PROXIES
+        from lswag_lightning.demo.nb201_truth import ACCURACIES, PROXIES
 
         for acc in ACCURACIES:
             path = write_report(
@@ -291,44 +291,41 @@ def _published(args: Any, jobs: int, out_dir: Path) -> dict | None:
 
 
 def _parse(argv: list[str] | None) -> tuple[argparse.Namespace, Path, list[str], int]:
-    """The checked arguments (``parser.error``, exit code 2, on bad ones): (args, recipe folder, arms, jobs)."""
+    """The checked arguments (``parser.error``, exit code 2, on bad ones): (args, config folder, arms, jobs)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    recipe_dir = args.recipe_dir.resolve()
-    if not (recipe_dir / f"{RECIPE}.yaml").is_file():
-        parser.error(
-            f"recipe not found: {recipe_dir / (RECIPE + '.yaml')}; run the demo from a source checkout "
-            "(make demo) or pass --recipe-dir recipes/proxy_vs_accuracy"
-        )
-    arms = recipe_arms(recipe_dir)
+    config_dir = args.config_dir.resolve()
+    if not (config_dir / f"{SWEEP_CONFIG}.yaml").is_file():
+        parser.error(f"sweep config not found: {config_dir / (SWEEP_CONFIG + '.yaml')}; pass --config-dir")
+    arms = sweep_arms(config_dir)
     if not arms:
-        parser.error(f"{recipe_dir / (RECIPE + '.yaml')} has no hydra.sweeper.params.experiment to sweep")
+        parser.error(f"{config_dir / (SWEEP_CONFIG + '.yaml')} has no hydra.sweeper.params.experiment to sweep")
     jobs = args.jobs or os.cpu_count() or 1
     if args.published:
-        from lswag_lightning.demo_published import load_cells
+        from lswag_lightning.demo.nb201_truth import load_cells
 
         shipped = len(load_cells())
         if args.published > shipped:
             parser.error(
                 f"--published {args.published}: the package ships {shipped} NB201 cells; pass at most "
-                f"{shipped} (or regenerate the file with recipes/demo_cells.py --n {args.published})"
+                f"{shipped} (lswag_lightning/resources/README.md says how the file was drawn)"
             )
-    return args, recipe_dir, arms, jobs
+    return args, config_dir, arms, jobs
 
 
 def _run_sweeps(
-    args: argparse.Namespace, recipe_dir: Path, arms: list[str], jobs: int, run_dir: Path, stamp: str, start: float
+    args: argparse.Namespace, config_dir: Path, arms: list[str], jobs: int, run_dir: Path, stamp: str, start: float
 ) -> tuple[int, list[str]]:
     """Each arm's launches (seed 0, and seed 1 on the seed-check subset, in one launch when that is all of them);
     returns (jobs that wrote a result, the last launch's command)."""
     import torch
 
-    from lswag_lightning.demo_sweep import arm_candidates, seed_check_subset
+    from lswag_lightning.demo.sweep import arm_candidates, seed_check_subset
 
     extra = list(args.extra)
     if torch.cuda.is_available():  # same jobs, trained on the GPU (scored on it too: the callback follows the model)
         extra += ["trainer.accelerator=gpu", "trainer.devices=1"]
-    plan = {arm: arm_candidates(recipe_dir, RECIPE, arm, args.candidates, overrides=args.extra) for arm in arms}
+    plan = {arm: arm_candidates(config_dir, SWEEP_CONFIG, arm, args.candidates, overrides=args.extra) for arm in arms}
     print(
         f"proxy-vs-accuracy demo: {args.candidates} candidates per space ({', '.join(arms)}), spread over model "
         f"size; {args.seed_check} of each retrained with a second seed; {jobs} parallel job(s)",
@@ -343,7 +340,7 @@ def _run_sweeps(
         for seeds, chosen in launches:
             sweep_dir = run_dir / "sweep" / arm
             command = sweep_command(
-                recipe_dir,
+                config_dir,
                 sweep_dir,
                 f"demo_{stamp}",
                 chosen,
@@ -374,7 +371,7 @@ def _collect_and_print(args: argparse.Namespace, run_dir: Path) -> dict | None:
         read_results,
         table_proxies,
     )
-    from lswag_lightning.demo_sweep import format_spaces, records_table, seed_agreement, spaces_summary
+    from lswag_lightning.demo.sweep import format_spaces, records_table, seed_agreement, spaces_summary
 
     print("\ncollecting the seed-0 jobs ...", flush=True)
     try:
@@ -412,7 +409,7 @@ def _collect_and_print(args: argparse.Namespace, run_dir: Path) -> dict | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, run the sweeps, collect and print, score the published cells, write ``summary.json``."""
-    args, recipe_dir, arms, jobs = _parse(argv)
+    args, config_dir, arms, jobs = _parse(argv)
     import torch
 
     torch.set_num_threads(1)
@@ -420,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     run_dir = (args.out / stamp).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
-    finished, command = _run_sweeps(args, recipe_dir, arms, jobs, run_dir, stamp, start)
+    finished, command = _run_sweeps(args, config_dir, arms, jobs, run_dir, stamp, start)
     sweep_seconds = time.perf_counter() - start
     print(f"sweeps done in {_elapsed(start)}: {finished} jobs wrote a result")
     print(

@@ -7,7 +7,7 @@ Example::
 Samples ``--num`` random networks of SPACE (default 1000), computes for each the per-layer gradient statistic of
 METHOD.md §2/§5 (mean log σ of each weight layer's gradient over K = 2 gradient samples of one probe batch),
 aggregates it per depth bin (mean ± std over networks), and proposes [l̂, L̂] by the rule documented in
-:mod:`lswag_lightning.layers` (statistics only). With ground truth (``--gt auto`` for nb201 and
+:mod:`lswag_lightning.intervals` (statistics only). With ground truth (``--gt auto`` for nb201 and
 autoformer_ti, or a FILE with ``--arch-column``/``--accuracy-column``) it also plots the per-bin Spearman ρ of Λ
 (the paper's Fig. 2a) and checks the rule against labels on held-out splits. Writes ``layers.json``,
 ``networks.csv``, ``layer_profile.png`` and ``bin_correlation.png`` to ``--out``.
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from lswag_lightning.cli.args import int_at_least
-from lswag_lightning.cli.bench import _key_value
+from lswag_lightning.cli.bench_options import _key_value
 
 AUTO_GT = {"nb201", "autoformer_ti"}
 
@@ -154,8 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     import torch
 
-    from lswag_lightning.bench import default_device, load_probe_batch, resolve_build_options, resolve_score_options
-    from lswag_lightning.layers import analyse, profile_networks
+    from lswag_lightning.bench import default_device, resolve_build_options, resolve_score_options
+    from lswag_lightning.intervals import analyse, profile_networks
+    from lswag_lightning.probe import probe_batch
     from lswag_lightning.spaces import get_space
 
     if args.threads is not None:
@@ -169,7 +170,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.space, args.build_option, img_size=args.img_size, num_classes=args.num_classes
         )
         score_options, _ = resolve_score_options(dict(args.score_option))
-        x, y = load_probe_batch(args.data_dir, args.batch_size, args.probe_seed, int(build["img_size"]))
+        x, y = probe_batch(
+            "bench",
+            data_dir=args.data_dir,
+            batch_size=args.batch_size,
+            seed=args.probe_seed,
+            img_size=int(build["img_size"]),
+        )
         device = args.device or default_device()
         networks = profile_networks(
             space,
@@ -223,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _reanalyse(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
-    from lswag_lightning.layers import analyse, load_networks
+    from lswag_lightning.intervals import analyse, load_networks
 
     try:
         networks, previous, accuracy = load_networks(args.reanalyse)
@@ -250,7 +257,7 @@ def _reanalyse(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
 
 
 def _print_and_write(result, networks, out: Path, device: str) -> None:
-    from lswag_lightning.layers import format_result, write_outputs
+    from lswag_lightning.intervals import format_result, write_outputs
 
     path = write_outputs(result, networks, out)
     print(format_result(result, device))

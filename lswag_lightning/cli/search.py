@@ -52,23 +52,7 @@ def _key_value(text: str) -> tuple[str, Any]:
     return key.strip(), yaml.safe_load(value)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="lswag-search",
-        description="Zero-shot NAS: random search or regularised evolution of a search space, with a zero-cost "
-        "proxy or LIBRA (three proxies fused by rank) as fitness, under a parameter/FLOPs budget.",
-    )
-    p.add_argument(
-        "space",
-        nargs="?",
-        help="search space: nb201, darts, autoformer_ti, autoformer_s, autoformer_mini (optional with --config)",
-    )
-    p.add_argument(
-        "--config",
-        help="load defaults from conf/search/NAME.yaml (autoformer_s, autoformer_mini, nb201, darts) or a .yaml path",
-    )
-    p.add_argument("--out", type=Path, required=True, help="output folder (ranked.csv, report.md, checkpoint)")
-    g = p.add_argument_group("search")
+def _search_arguments(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--budget", type=int_at_least(1), help="architectures scored (default 100)")
     g.add_argument("--seed", type=int_at_least(0), help="search seed (default 0)")
     g.add_argument("--strategy", choices=("evolution", "random"), help="default evolution")
@@ -87,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=int_at_least(1),
         help="rejected proposals in a row before giving up (default 2000)",
     )
-    f = p.add_argument_group("fitness")
+
+
+def _fitness_arguments(f: argparse._ArgumentGroup) -> None:
     f.add_argument("--fitness", help="libra, fused, or a proxy name: lswag (default), zico, naswot, synflow, ...")
     f.add_argument("--libra-proxies", help="LIBRA's proxies, comma-separated: a,b,c")
     f.add_argument(
@@ -103,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="rank fusion (default rank_mean for libra, log_rank for fused)",
     )
     f.add_argument("--proxies", help="extra proxies to compute and report in ranked.csv, comma-separated")
-    s = p.add_argument_group("scoring")
+
+
+def _scoring_arguments(s: argparse._ArgumentGroup) -> None:
     s.add_argument("--data", choices=("digits", "cifar10_npz"), help="probe images (default cifar10_npz)")
     s.add_argument("--data-dir", type=Path, help="folder holding images/ (default $LSWAG_DATA_DIR or ../shared/data)")
     s.add_argument("--batch-size", type=int_at_least(2), help="probe batch size (default 64)")
@@ -140,12 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
         "table lacks, are scored live unless --table-only",
     )
     s.add_argument("--table-only", action="store_true", help="with --score-table: never score live")
-    r = p.add_argument_group("run")
+
+
+def _run_arguments(r: argparse._ArgumentGroup) -> None:
     r.add_argument("--checkpoint-every", type=int_at_least(1), help="evaluations between checkpoints (default 1)")
     r.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --out")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("-v", "--verbose", action="store_true", help="log INFO messages")
-    t = p.add_argument_group("hand-off to training")
+
+
+def _hand_off_to_training_arguments(t: argparse._ArgumentGroup) -> None:
     t.add_argument(
         "--train-top",
         type=int_at_least(0),
@@ -162,6 +154,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--train-dry-run", action="store_true", help="print the training commands, do not run them")
     t.add_argument("--train-timeout", type=_number, help="seconds per training job (default: none)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lswag-search",
+        description="Zero-shot NAS: random search or regularised evolution of a search space, with a zero-cost "
+        "proxy or LIBRA (three proxies fused by rank) as fitness, under a parameter/FLOPs budget.",
+    )
+    p.add_argument(
+        "space",
+        nargs="?",
+        help="search space: nb201, darts, autoformer_ti, autoformer_s, autoformer_mini (optional with --config)",
+    )
+    p.add_argument(
+        "--config",
+        help="load defaults from conf/search/NAME.yaml (autoformer_s, autoformer_mini, nb201, darts) or a .yaml path",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder (ranked.csv, report.md, checkpoint)")
+    _search_arguments(p.add_argument_group("search"))
+    _fitness_arguments(p.add_argument_group("fitness"))
+    _scoring_arguments(p.add_argument_group("scoring"))
+    _run_arguments(p.add_argument_group("run"))
+    _hand_off_to_training_arguments(p.add_argument_group("hand-off to training"))
     return p
 
 
@@ -201,6 +216,69 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _search(args, opts, parser, argv, output_lock)
 
 
+def _settings(opts: dict[str, Any]) -> Any:
+    """The validated :class:`~lswag_lightning.search.SearchSettings` of the merged options."""
+    from lswag_lightning.search import SearchSettings
+
+    return SearchSettings(
+        space=opts["space"],
+        strategy=opts["strategy"],
+        budget=int(opts["budget"]),
+        seed=int(opts["seed"]),
+        population=int(opts["population"]),
+        tournament=int(opts["tournament"]),
+        rank_pool=opts["rank_pool"],
+        max_params=opts["max_params"],
+        max_flops=opts["max_flops"],
+        max_failed_proposals=int(opts["max_failed_proposals"]),
+        build_options=opts["build_options"],
+    ).validate()
+
+
+def _scorer(args: argparse.Namespace, opts: dict[str, Any], space: Any, build: dict[str, Any], proxies: list[str]):
+    """The search's scorer: live scoring on the probe batch (cached with ``--score-cache``), behind the stored
+    tables of ``--score-table`` (each proxy from the first table holding it); tables only with ``--table-only``."""
+    from lswag_lightning.probe import describe_probe, probe_batch
+    from lswag_lightning.search import ProxyScorer, ScoreCache
+    from lswag_lightning.search.stored_scores import tables_then_live
+
+    if args.table_only and not args.score_table:
+        raise ValueError("--table-only needs --score-table")
+    device = _device(args.device)
+    live = live_for = None
+    if not args.table_only:
+        probe_args = {
+            "batch_size": int(opts["batch_size"]),
+            "img_size": int(build.get("img_size", 32)),
+            "in_chans": int(build.get("in_chans", 3)),
+            "seed": int(opts["data_seed"]),
+            "data_dir": args.data_dir,
+        }
+        probe = describe_probe(opts["data"], *probe_args.values())
+        images, labels = probe_batch("search", data=opts["data"], **probe_args)
+        cache = ScoreCache(args.score_cache) if args.score_cache is not None else None
+
+        def live_for(names: list[str]) -> Any:
+            """The live scorer of ``names`` (all proxies: the fallback for archs a table lacks)."""
+            return ProxyScorer(
+                space,
+                names,
+                images,
+                labels,
+                build_options=build,
+                device=device,
+                init_seed=int(opts["init_seed"]),
+                score_options=opts["score_options"],
+                cache=cache,
+                probe=probe,
+            )
+
+        live = live_for(proxies)
+    if args.score_table:
+        return tables_then_live(space, args.score_table, proxies, fallback=live, live_for=live_for)
+    return live
+
+
 def _search(
     args: argparse.Namespace,
     opts: dict[str, Any],
@@ -213,18 +291,7 @@ def _search(
     import torch
 
     from lswag_lightning.bench import OutputBusyError, exclusive_run
-    from lswag_lightning.probe import probe_batch
-    from lswag_lightning.search import (
-        InfeasibleBudgetError,
-        ProxyScorer,
-        ScoreCache,
-        Search,
-        SearchSettings,
-        make_fitness,
-        write_outputs,
-    )
-    from lswag_lightning.search.probe import describe_probe
-    from lswag_lightning.search.scoring import tables_then_live
+    from lswag_lightning.search import InfeasibleBudgetError, Search, make_fitness, write_outputs
     from lswag_lightning.spaces import get_space
 
     if args.threads:
@@ -239,63 +306,8 @@ def _search(
             fused_proxies=opts["fused_proxies"],
         )
         proxies = list(dict.fromkeys([*fitness.proxies, *opts["proxies"]]))
-        settings = SearchSettings(
-            space=opts["space"],
-            strategy=opts["strategy"],
-            budget=int(opts["budget"]),
-            seed=int(opts["seed"]),
-            population=int(opts["population"]),
-            tournament=int(opts["tournament"]),
-            rank_pool=opts["rank_pool"],
-            max_params=opts["max_params"],
-            max_flops=opts["max_flops"],
-            max_failed_proposals=int(opts["max_failed_proposals"]),
-            build_options=opts["build_options"],
-        ).validate()
-        if args.table_only and not args.score_table:
-            raise ValueError("--table-only needs --score-table")
-        device = _device(args.device)
-        live = live_for = None
-        if not args.table_only:
-            build = settings.build_options
-            probe = describe_probe(
-                opts["data"],
-                int(opts["batch_size"]),
-                int(build.get("img_size", 32)),
-                int(build.get("in_chans", 3)),
-                int(opts["data_seed"]),
-                args.data_dir,
-            )
-            images, labels = probe_batch(
-                "search",
-                data=opts["data"],
-                batch_size=int(opts["batch_size"]),
-                img_size=int(build.get("img_size", 32)),
-                in_chans=int(build.get("in_chans", 3)),
-                seed=int(opts["data_seed"]),
-                data_dir=args.data_dir,
-            )
-            cache = ScoreCache(args.score_cache) if args.score_cache is not None else None
-
-            def live_for(names: list[str]) -> Any:
-                """The live scorer of ``names`` (all proxies: the fallback for archs a table lacks)."""
-                return ProxyScorer(
-                    space,
-                    names,
-                    images,
-                    labels,
-                    build_options=build,
-                    device=device,
-                    init_seed=int(opts["init_seed"]),
-                    score_options=opts["score_options"],
-                    cache=cache,
-                    probe=probe,
-                )
-
-            live = live_for(proxies)
-        scorer = live
-        if args.score_table:
-            scorer = tables_then_live(space, args.score_table, proxies, fallback=live, live_for=live_for)
+        settings = _settings(opts)
+        scorer = _scorer(args, opts, space, settings.build_options, proxies)
         args.out.mkdir(parents=True, exist_ok=True)
         output_lock.enter_context(exclusive_run(args.out, program="lswag-search"))
         search = Search(

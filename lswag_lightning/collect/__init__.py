@@ -24,17 +24,18 @@ Plain functions returning data; the text for a terminal comes from :func:`format
 :func:`format_correlations`, :func:`format_libra`, :func:`format_libra_choices` and :func:`format_job_line`
 (``lswag-collect`` and ``make demo`` print them).
 
-Modules, one reason to change each: ``records`` (finding and reading job records), ``table`` (the result table and
-its files), ``analyse`` (correlations, LIBRA, report), ``wandb_run`` (the aggregate W&B run), ``run`` (:func:`collect`
-end to end), ``text`` (terminal output). Imports nothing from Lightning, Hydra or the CLI.
+Modules, one reason to change each: ``records`` (finding and reading job records), ``results_table`` (the result
+table and its files), ``analyse`` (correlations, LIBRA, report), ``wandb_run`` (the aggregate W&B run),
+``collect_sweep`` (:func:`collect` end to end), ``text`` (terminal output). Imports nothing from Lightning, Hydra
+or the CLI.
 """
 
 from __future__ import annotations
 
 from lswag_lightning.collect.analyse import CORRELATION_MIN_ROWS, LIBRA_MIN_ROWS, PER_SPACE_MIN_ROWS, Analysis, analyse
+from lswag_lightning.collect.collect_sweep import CollectResult, collect, default_out_dir
 from lswag_lightning.collect.records import RESULT_FILE, Collected, JobIssue, find_results, read_results
-from lswag_lightning.collect.run import CollectResult, collect, default_out_dir
-from lswag_lightning.collect.table import (
+from lswag_lightning.collect.results_table import (
     ACCURACY_CHOICES,
     ACCURACY_KEYS,
     META_COLUMNS,

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lswag_lightning.collect.table import ACCURACY_CHOICES, ACCURACY_KEYS, table_proxies
+from lswag_lightning.collect.results_table import ACCURACY_CHOICES, ACCURACY_KEYS, table_proxies
 
 #: Held-out LIBRA selects on half the rows and needs 10 rows there (lswag_lightning.analysis.libra.evaluate).
 LIBRA_MIN_ROWS = 20
@@ -72,6 +72,28 @@ def _run_libra(
         return None, f"LIBRA skipped: {err}"
 
 
+def _start(table: pd.DataFrame, accuracy: str, proxies: Sequence[str] | None) -> Analysis:
+    """The analysis before any statistic: the proxies that can be ranked, and a note for each thing left out
+    (a proxy with no finite value, too few rows for correlations or LIBRA)."""
+    if accuracy not in ACCURACY_KEYS:
+        raise ValueError(f"accuracy must be one of {', '.join(ACCURACY_CHOICES)}, got {accuracy!r}")
+    proxies = list(table_proxies(table) if proxies is None else proxies)
+    # A proxy with no finite value at all cannot be ranked; keep it out of the report instead of failing.
+    dead = [p for p in proxies if not np.isfinite(table[p].to_numpy(dtype=float, na_value=np.nan)).any()]
+    analysis = Analysis(accuracy=accuracy, proxies=[p for p in proxies if p not in dead], n_rows=len(table))
+    if dead:
+        analysis.notes.append(f"left out (no finite value in any job): {', '.join(dead)}")
+    if not analysis.proxies:
+        analysis.notes.append("no proxy values in the results: nothing to correlate")
+    elif len(table) < CORRELATION_MIN_ROWS:
+        analysis.notes.append(
+            f"{len(table)} finished job(s): correlations need at least {CORRELATION_MIN_ROWS}; "
+            "only the table was written"
+        )
+        analysis.libra_skipped = f"LIBRA skipped: {len(table)} finished job(s), it needs {LIBRA_MIN_ROWS}"
+    return analysis
+
+
 def analyse(
     table: pd.DataFrame,
     out_dir: str | os.PathLike,
@@ -96,25 +118,8 @@ def analyse(
     from lswag_lightning.analysis.correlations import correlation_table
     from lswag_lightning.analysis.report import write_report
 
-    if accuracy not in ACCURACY_KEYS:
-        raise ValueError(f"accuracy must be one of {', '.join(ACCURACY_CHOICES)}, got {accuracy!r}")
-    if proxies is None:
-        proxies = table_proxies(table)
-    proxies = list(proxies)
-    # A proxy with no finite value at all cannot be ranked; keep it out of the report instead of failing.
-    dead = [p for p in proxies if not np.isfinite(table[p].to_numpy(dtype=float, na_value=np.nan)).any()]
-    analysis = Analysis(accuracy=accuracy, proxies=[p for p in proxies if p not in dead], n_rows=len(table))
-    if dead:
-        analysis.notes.append(f"left out (no finite value in any job): {', '.join(dead)}")
-    if not analysis.proxies:
-        analysis.notes.append("no proxy values in the results: nothing to correlate")
-        return analysis
-    if len(table) < CORRELATION_MIN_ROWS:
-        analysis.notes.append(
-            f"{len(table)} finished job(s): correlations need at least {CORRELATION_MIN_ROWS}; "
-            "only the table was written"
-        )
-        analysis.libra_skipped = f"LIBRA skipped: {len(table)} finished job(s), it needs {LIBRA_MIN_ROWS}"
+    analysis = _start(table, accuracy, proxies)
+    if not analysis.proxies or len(table) < CORRELATION_MIN_ROWS:
         return analysis
     out = Path(out_dir)
     proxies = analysis.proxies
@@ -151,32 +156,60 @@ def analyse(
 
     if per_space and len(spaces) > 1:
         for space in spaces:
-            sub = table[table["space"] == space].reset_index(drop=True)
-            usable = [p for p in proxies if np.isfinite(sub[p].to_numpy(dtype=float, na_value=np.nan)).any()]
-            if len(sub) < PER_SPACE_MIN_ROWS or not usable:
-                analysis.notes.append(
-                    f"{space}: {len(sub)} finished job(s), no per-space report (needs {PER_SPACE_MIN_ROWS})"
-                )
-                continue
-            analysis.per_space[space] = correlation_table(sub, usable, accuracy, n_boot=n_boot, seed=seed)
-            sub_eval, sub_why = _run_libra(
-                sub, usable, accuracy, n_splits=n_splits, seed=seed, options=libra_options or {}
-            )
-            if sub_eval is not None:
-                analysis.per_space_libra[space] = sub_eval
-            else:
-                analysis.per_space_libra_skipped[space] = sub_why
-                analysis.notes.append(f"{space}: {sub_why}")
-            analysis.reports[space] = write_report(
-                sub,
+            _analyse_space(
+                analysis,
+                table[table["space"] == space].reset_index(drop=True),
+                space,
                 out / f"report_{space}",
-                accuracy=accuracy,
-                proxies=usable,
-                params="params",
-                title=f"{title}: {space}",
-                protocol_lines=[*protocol_lines, f"search space {space} only"] + ([sub_why] if sub_why else []),
-                libra=sub_eval if sub_eval is not None else False,
-                seed=seed,
                 n_boot=n_boot,
+                n_splits=n_splits,
+                seed=seed,
+                protocol_lines=[*protocol_lines, f"search space {space} only"],
+                title=f"{title}: {space}",
+                libra_options=libra_options or {},
             )
     return analysis
+
+
+def _analyse_space(
+    analysis: Analysis,
+    sub: pd.DataFrame,
+    space: str,
+    out: Path,
+    *,
+    n_boot: int,
+    n_splits: int,
+    seed: int,
+    protocol_lines: list[str],
+    title: str,
+    libra_options: Mapping[str, Any],
+) -> None:
+    """The per-space part of :func:`analyse`: one space's rows, their correlations, LIBRA and report, added to
+    ``analysis`` (or a note saying why the space has no report)."""
+    from lswag_lightning.analysis.correlations import correlation_table
+    from lswag_lightning.analysis.report import write_report
+
+    accuracy = analysis.accuracy
+    usable = [p for p in analysis.proxies if np.isfinite(sub[p].to_numpy(dtype=float, na_value=np.nan)).any()]
+    if len(sub) < PER_SPACE_MIN_ROWS or not usable:
+        analysis.notes.append(f"{space}: {len(sub)} finished job(s), no per-space report (needs {PER_SPACE_MIN_ROWS})")
+        return
+    analysis.per_space[space] = correlation_table(sub, usable, accuracy, n_boot=n_boot, seed=seed)
+    sub_eval, sub_why = _run_libra(sub, usable, accuracy, n_splits=n_splits, seed=seed, options=libra_options)
+    if sub_eval is not None:
+        analysis.per_space_libra[space] = sub_eval
+    else:
+        analysis.per_space_libra_skipped[space] = sub_why
+        analysis.notes.append(f"{space}: {sub_why}")
+    analysis.reports[space] = write_report(
+        sub,
+        out,
+        accuracy=accuracy,
+        proxies=usable,
+        params="params",
+        title=title,
+        protocol_lines=protocol_lines + ([sub_why] if sub_why else []),
+        libra=sub_eval if sub_eval is not None else False,
+        seed=seed,
+        n_boot=n_boot,
+    )

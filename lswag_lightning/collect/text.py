@@ -10,7 +10,7 @@ from typing import Any
 from lswag_lightning.analysis.libra_text import format_summary
 from lswag_lightning.collect.analyse import Analysis
 from lswag_lightning.collect.records import JobIssue
-from lswag_lightning.collect.table import ACCURACY_KEYS, _number
+from lswag_lightning.collect.results_table import ACCURACY_KEYS, _number
 
 
 def _f(value: Any, digits: int = 3) -> str:

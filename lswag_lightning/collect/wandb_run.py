@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from lswag_lightning.collect.analyse import Analysis
-from lswag_lightning.collect.table import ACCURACY_KEYS, PARAMS, wandb_group_of
+from lswag_lightning.collect.results_table import ACCURACY_KEYS, PARAMS, wandb_group_of
 
 log = logging.getLogger("lswag_lightning.collect")  # one logger name for the package (the CLI prints it)
 
@@ -48,6 +48,39 @@ def sweep_wandb_settings(records: Sequence[Mapping[str, Any]]) -> dict[str, str 
         return counts.most_common(1)[0][0] if counts else None
 
     return {"group": first(groups), "project": first(projects), "entity": first(entities)}
+
+
+def _libra_summary(analysis: Analysis) -> dict[str, Any]:
+    """The run summary's ``libra/...`` keys (the choice, its held-out ρ, or why it was skipped) and, per space,
+    ``libra_<space>/...``."""
+    summary: dict[str, Any] = {}
+    if analysis.libra is not None:
+        ev = analysis.libra
+        sel = ev.selection
+        s = ev.summary()
+        summary.update(
+            {
+                "libra/proxies": list(sel.proxies),
+                "libra/fusion": ev.fusion,
+                "libra/heldout_rho_mean": s["libra"]["mean"],
+                "libra/heldout_rho_std": s["libra"]["std"],
+                "libra/in_sample_rho": ev.in_sample["libra"],
+                "libra/best_single": ev.in_sample["best_single"],
+                "libra/best_single_heldout_rho_mean": s["best_single"]["mean"],
+                "libra/n_splits": ev.n_splits,
+                "libra/n_rows": ev.n_rows,
+            }
+        )
+        for role, proxy in zip(("z1", "z2", "z3"), sel.proxies):
+            summary[f"libra/{role}"] = proxy
+    else:
+        summary["libra/skipped"] = analysis.libra_skipped or "LIBRA not run"
+    for space, ev in analysis.per_space_libra.items():
+        summary[f"libra_{space}/proxies"] = list(ev.selection.proxies)
+        summary[f"libra_{space}/heldout_rho_mean"] = ev.summary()["libra"]["mean"]
+    for space, why in analysis.per_space_libra_skipped.items():
+        summary[f"libra_{space}/skipped"] = why
+    return summary
 
 
 def write_wandb_run(
@@ -112,32 +145,7 @@ def write_wandb_run(
                 if math.isfinite(row.spearman):
                     summary[f"spearman/{row.proxy}"] = float(row.spearman)
         run.log(logged)
-        if analysis.libra is not None:
-            ev = analysis.libra
-            sel = ev.selection
-            s = ev.summary()
-            summary.update(
-                {
-                    "libra/proxies": list(sel.proxies),
-                    "libra/fusion": ev.fusion,
-                    "libra/heldout_rho_mean": s["libra"]["mean"],
-                    "libra/heldout_rho_std": s["libra"]["std"],
-                    "libra/in_sample_rho": ev.in_sample["libra"],
-                    "libra/best_single": ev.in_sample["best_single"],
-                    "libra/best_single_heldout_rho_mean": s["best_single"]["mean"],
-                    "libra/n_splits": ev.n_splits,
-                    "libra/n_rows": ev.n_rows,
-                }
-            )
-            for role, proxy in zip(("z1", "z2", "z3"), sel.proxies):
-                summary[f"libra/{role}"] = proxy
-        else:
-            summary["libra/skipped"] = analysis.libra_skipped or "LIBRA not run"
-        for space, ev in analysis.per_space_libra.items():
-            summary[f"libra_{space}/proxies"] = list(ev.selection.proxies)
-            summary[f"libra_{space}/heldout_rho_mean"] = ev.summary()["libra"]["mean"]
-        for space, why in analysis.per_space_libra_skipped.items():
-            summary[f"libra_{space}/skipped"] = why
+        summary.update(_libra_summary(analysis))
         summary.update(dict(extra_summary or {}))
         for key, value in summary.items():
             if isinstance(value, float) and not math.isfinite(value):

@@ -105,7 +105,7 @@ def setup_data(cfg: DictConfig) -> tuple[Any, Any]:
 
 
 def is_zero_cost(callback: Any) -> bool:
-    from lswag_lightning.callback import ZeroCostProxyCallback
+    from lswag_lightning.lightning.callback import ZeroCostProxyCallback
 
     return isinstance(callback, ZeroCostProxyCallback)
 

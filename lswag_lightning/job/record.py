@@ -99,9 +99,10 @@ def proxy_fields(zero_cost: list[Any]) -> tuple[dict[str, Any], float]:
 
 
 class JobRecord:
-    """``with JobRecord(output_dir, result_file, seed) as job:`` the record of one job (fields: :func:`~lswag_lightning.
-    job.run.train`), written to ``<output_dir>/<result_file>`` when the block ends, by the writer only (global rank
-    0: from the launcher's environment until the job sets :attr:`is_writer` from the trainer).
+    """``with JobRecord(output_dir, result_file, seed) as job:`` the record of one job (fields:
+    :func:`~lswag_lightning.job.train_job.train`), written to ``<output_dir>/<result_file>`` when the block ends, by the
+    writer only (global rank 0: from the launcher's environment until the job sets :attr:`is_writer` from the
+    trainer).
 
     On an exception (any, Ctrl-C included) the record says ``status: failed`` with the ``error`` and ``traceback``,
     keeps the scores of :attr:`zero_cost` computed before the failure, and the exception propagates. Either way the

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lswag_lightning.jsonio import dumps, write_json
-from lswag_lightning.search.engine import Search, SearchResult
-from lswag_lightning.search.scoring import encode_float
+from lswag_lightning.jsonio import dumps, encode_float, write_json
+from lswag_lightning.search.evaluation import SearchResult
+from lswag_lightning.search.loop import Search
 
 TOP_ROWS = 10
 
@@ -89,11 +89,10 @@ def write_outputs(
         "summary": out / "summary.json",
     }
     result.ranked.to_csv(paths["ranked"], index=False)
-    s, fit, c = search.settings, search.fitness, result.counters
-    pool_dependent = fit.pool_dependent
+    s, fit = search.settings, search.fitness
     ylabel = (
         f"best fused fitness ({fit.describe().get('method')}, pool = first t archs)"
-        if pool_dependent
+        if fit.pool_dependent
         else f"best {fit.name} (oriented)"
     )
     if result.trajectory:
@@ -103,29 +102,7 @@ def write_outputs(
             f"{s.space}: {s.strategy} search, fitness {fit.name}, seed {s.seed}",
             ylabel,
         )
-
-    summary = {
-        "space": s.space,
-        "strategy": s.strategy,
-        "seed": s.seed,
-        "budget": s.budget,
-        "evaluations": len(search.history),
-        "complete": result.complete,
-        "stopped": result.stopped,
-        "best": {
-            k: (encode_float(v) if isinstance(v, float) else (None if v is pd.NA else v))
-            for k, v in result.best.items()
-        },
-        "fitness": fit.describe(),
-        "settings": s.to_dict(),
-        "scorer": search.scorer.describe(),
-        "counters": c,
-        "resumed_from": result.resumed_from,
-        "seconds": result.seconds,
-        "trajectory": [[int(i) + 1, encode_float(v)] for i, v in result.trajectory],
-    }
-    write_json(paths["summary"], summary, nonfinite="keep", fallback=str, indent=1)
-
+    write_json(paths["summary"], _summary(search, result), nonfinite="keep", fallback=str, indent=1)
     lines = [f"# lswag-search: {s.space}, {s.strategy}, fitness {fit.name}", ""]
     if command:
         lines += ["```", command, "```", ""]
@@ -139,8 +116,51 @@ def write_outputs(
             "```",
             "",
         ]
-    status = "budget spent" if result.complete else (result.stopped or "interrupted; rerun the same command to resume")
-    lines += [
+    lines += _settings_lines(search) + _accounting_lines(search, result)
+    if len(result.ranked):
+        show = [col for col in result.ranked.columns if col not in ("source",)]
+        lines += [
+            f"## Top {min(TOP_ROWS, len(result.ranked))}",
+            "",
+            *_md_table(result.ranked[show].head(TOP_ROWS)),
+            "",
+            "![best fitness over evaluations](fitness.png)",
+            "",
+        ]
+    lines += list(extra_lines)
+    paths["report"].write_text("\n".join(lines) + "\n")
+    return paths
+
+
+def _summary(search: Search, result: SearchResult) -> dict:
+    """``summary.json``: settings, fitness, scorer, counters, the best architecture and the best-so-far curve."""
+    s = search.settings
+    return {
+        "space": s.space,
+        "strategy": s.strategy,
+        "seed": s.seed,
+        "budget": s.budget,
+        "evaluations": len(search.history),
+        "complete": result.complete,
+        "stopped": result.stopped,
+        "best": {
+            k: (encode_float(v) if isinstance(v, float) else (None if v is pd.NA else v))
+            for k, v in result.best.items()
+        },
+        "fitness": search.fitness.describe(),
+        "settings": s.to_dict(),
+        "scorer": search.scorer.describe(),
+        "counters": result.counters,
+        "resumed_from": result.resumed_from,
+        "seconds": result.seconds,
+        "trajectory": [[int(i) + 1, encode_float(v)] for i, v in result.trajectory],
+    }
+
+
+def _settings_lines(search: Search) -> list[str]:
+    """The report's "Settings" and "Fitness" sections."""
+    s, fit = search.settings, search.fitness
+    lines = [
         "## Settings",
         "",
         f"- space `{s.space}`, build options `{dumps(s.build_options, nonfinite='keep')}`",
@@ -161,7 +181,7 @@ def write_outputs(
         fit.explain(),
         "",
     ]
-    if pool_dependent:
+    if fit.pool_dependent:
         lines += [
             f"Rank pool: `{s.rank_pool}`. "
             + (
@@ -175,7 +195,14 @@ def write_outputs(
             "architectures as the pool.",
             "",
         ]
-    lines += [
+    return lines
+
+
+def _accounting_lines(search: Search, result: SearchResult) -> list[str]:
+    """The report's "Budget accounting" section."""
+    s, c = search.settings, result.counters
+    status = "budget spent" if result.complete else (result.stopped or "interrupted; rerun the same command to resume")
+    return [
         "## Budget accounting",
         "",
         f"- {len(search.history)} of {s.budget} architectures scored ({status})",
@@ -186,16 +213,3 @@ def write_outputs(
         + (f"; resumed after {result.resumed_from} evaluations" if result.resumed_from else ""),
         "",
     ]
-    if len(result.ranked):
-        show = [col for col in result.ranked.columns if col not in ("source",)]
-        lines += [
-            f"## Top {min(TOP_ROWS, len(result.ranked))}",
-            "",
-            *_md_table(result.ranked[show].head(TOP_ROWS)),
-            "",
-            "![best fitness over evaluations](fitness.png)",
-            "",
-        ]
-    lines += list(extra_lines)
-    paths["report"].write_text("\n".join(lines) + "\n")
-    return paths

@@ -1,13 +1,13 @@
 """Held-out fused rankings per accuracy column, as one markdown table: the greedy log-rank set and LIBRA next to
 the best single proxy chosen on the selection half, #params and L-SWAG evaluated on the same held-out halves.
 
-For every accuracy column of a table (e.g. ``recipes/bench/score_table.py`` output) it runs
+For every accuracy column of a table (e.g. ``lswag-bench BENCHMARK --score-table ...`` output) it runs
 :func:`lswag_lightning.analysis.libra.evaluate` (20 random halves, seed 0, log-rank fusion, non-finite values ranked
 last) with the greedy set and the fixed sets ``params`` = [params], ``lswag`` = [lswag], AZ-NAS's and VKDNW_agg's,
 and prints mean ± std over the splits plus the paired per-split differences greedy − #params and greedy − best
 single (mean ± std).
 
-    python recipes/bench/score_table.py autoformer_ti --out runs/af_scores/table.csv
+    lswag-bench autoformer_ti --score-table results/autoformer_ti_scores.parquet --out runs/af_scores
     python recipes/bench/fusion_table.py runs/af_scores/table.csv
 """
 
@@ -73,10 +73,8 @@ def main(argv=None) -> int:
     p.add_argument("--splits", type=int, default=20)
     args = p.parse_args(argv)
     table = pd.read_csv(args.table)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from export_scores import score_columns
-
     from lswag_lightning.analysis.table import add_vkdnw_single
+    from lswag_lightning.bench.score_tables import score_columns
 
     table = add_vkdnw_single(table)
     accuracies = args.accuracy or [c for c in table.columns if c.endswith("_acc")]
