@@ -18,8 +18,6 @@ MAX_ROOT_MODULES = 6
 
 # Known exceptions, each fixed on another branch that the lead merges; the lead removes these entries at the merge.
 OVERSIZED_MODULES = {
-    "lswag_lightning/proxies/passes.py",  # issue21-proxies (H2): the pass registry splits it
-    "lswag_lightning/proxies/engine.py",  # issue21-proxies (H2)
     "lswag_lightning/analysis/libra.py",  # issue21-libra (H5)
 }
 LONG_FUNCTIONS = {
@@ -171,8 +169,17 @@ def _edits_sys_path(tree: ast.Module) -> list[int]:
     return lines
 
 
+#: the one documented place that may touch ``sys.path``: a family file's ``python_path:`` folders are on the import
+#: path only while the family's callable is imported and built, then removed (tests/test_spaces_config.py checks it)
+SYS_PATH_ALLOWED = {"lswag_lightning/spaces/family/annotations.py"}
+
+
 def test_no_sys_path_edits_anywhere():
-    edits = {_rel(p): lines for p in _python_files(ROOT) if (lines := _edits_sys_path(_tree(p)))}
+    edits = {
+        _rel(p): lines
+        for p in _python_files(ROOT)
+        if (lines := _edits_sys_path(_tree(p))) and _rel(p) not in SYS_PATH_ALLOWED
+    }
     assert not edits, f"sys.path edits (import the package instead): {edits}"
 
 
