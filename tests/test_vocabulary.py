@@ -211,3 +211,25 @@ def test_config_keys_are_the_option_names_of_the_command_line():
     missing = dataclasses.MISSING
     required = [f.name for f in dataclasses.fields(SearchCommand) if f.default is f.default_factory is missing]
     assert required == ["out"]  # every other option has its built-in default on the class
+
+
+# ------------------------------------------------------------------------------------------ lswag-train (Hydra)
+@pytest.mark.parametrize(
+    "overrides, threads, warned",
+    [
+        ([], 1, False),
+        (["threads=3"], 3, False),
+        (["experiment=vit_cifar10"], None, False),
+        (["num_threads=4"], 4, True),
+    ],
+)
+def test_lswag_train_threads_and_its_renamed_key(overrides, threads, warned, caplog):
+    from hydra import compose, initialize_config_module
+
+    from lswag_lightning.job.train_job import _threads
+
+    with initialize_config_module("lswag_lightning.conf", version_base="1.3"):
+        cfg = compose("train", overrides=overrides)
+    with caplog.at_level("WARNING"):
+        assert _threads(cfg) == threads
+    assert any("num_threads is deprecated; use threads=4" in r.getMessage() for r in caplog.records) == warned
