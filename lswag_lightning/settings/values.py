@@ -91,6 +91,8 @@ class Kind:
 class Integer(Kind):
     """An integer >= ``minimum``."""
 
+    metavar = "N"
+
     def __init__(self, minimum: int = 0) -> None:
         self.minimum = minimum
 
@@ -109,6 +111,8 @@ class Integer(Kind):
 
 class Number(Kind):
     """A real number, optionally > ``above`` and < ``below``."""
+
+    metavar = "X"
 
     def __init__(self, above: float | None = None, below: float | None = None) -> None:
         self.above, self.below = above, below
@@ -134,16 +138,17 @@ class Number(Kind):
 
 
 class Count(Kind):
-    """A positive count: a number, or text such as ``23e6``, ``23M``, ``1.5G`` (:func:`parse_count`)."""
+    """A positive count: a number (an int stays an int), or text such as ``23e6``, ``23M``, ``1.5G``
+    (:func:`parse_count`, a float)."""
 
     metavar = "N"
 
-    def check(self, value: Any) -> float:
+    def check(self, value: Any) -> float | int:
         if isinstance(value, str):  # YAML 1.1 reads 2.3e7 (no exponent sign) as a string
             return parse_count(value)
         if not _is_number(value) or not value > 0 or not math.isfinite(value):
             raise ValueError(f"must be a positive number such as 23e6 or 23M, got {value!r}")
-        return float(value)
+        return value
 
 
 class Text(Kind):
