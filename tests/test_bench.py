@@ -69,8 +69,9 @@ def test_bad_values_found_after_parsing_exit_2(capsys, tmp_path, shared_data_dir
     base = ["nb201", "--sample", "2", "--out", tmp_path / "o", *TINY]
     code, _, err = _run(capsys, [*base, "--proxies", "lswagg"])
     assert code == 2 and "unknown proxy 'lswagg'" in err and "Did you mean 'lswag'" in err
-    code, _, err = _run(capsys, [*base, "--score-option", "lambda_std=median"])
-    assert code == 2 and "lambda_std='median'" in err
+    with pytest.raises(SystemExit) as exit_info:  # a bad score option is a usage error, found while parsing
+        _run(capsys, [*base, "--score-option", "lambda_std=median"])
+    assert exit_info.value.code == 2 and "lambda_std='median'" in capsys.readouterr().err
     code, _, err = _run(capsys, ["nb201", "--sample", "20000", "--out", tmp_path / "o2"])
     assert code == 2 and "the ground truth holds 15625" in err
     code, _, err = _run(capsys, ["nb201", "--sample", "2", "--out", tmp_path / "o3", "--data-dir", tmp_path])
@@ -239,7 +240,7 @@ def test_custom_table_ranks_a_known_accuracy(capsys, tmp_path, shared_data_dir):
             *TINY,
             "--n-boot",
             20,
-            "--libra-splits",
+            "--splits",
             3,
             "--data-dir",
             shared_data_dir,

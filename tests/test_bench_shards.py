@@ -29,7 +29,7 @@ TINY = [
     "1",
     "--n-boot",
     "20",
-    "--libra-splits",
+    "--splits",
     "2",
 ]
 CHEAP = ["--proxies", "params", "naswot", "swap"]

@@ -183,7 +183,7 @@ def test_cli_without_ground_truth(capsys, tmp_path, shared_data_dir):
     code = main(
         [
             "autoformer_mini",
-            "--num",
+            "--sample",
             "4",
             "--seed",
             "0",
@@ -212,7 +212,7 @@ def test_cli_with_nb201_ground_truth(capsys, tmp_path, shared_data_dir):
     code = main(
         [
             "nb201",
-            "--num",
+            "--sample",
             "12",
             "--seed",
             "1",
@@ -225,7 +225,7 @@ def test_cli_with_nb201_ground_truth(capsys, tmp_path, shared_data_dir):
             "C=8",
             "--build-option",
             "N=1",
-            "--label-splits",
+            "--splits",
             "3",
             "--data-dir",
             str(shared_data_dir),
@@ -246,7 +246,7 @@ def test_reanalyse_applies_the_rule_again_without_scoring(capsys, tmp_path, shar
         main(
             [
                 "autoformer_mini",
-                "--num",
+                "--sample",
                 "3",
                 "--out",
                 str(out),
@@ -271,9 +271,9 @@ def test_reanalyse_applies_the_rule_again_without_scoring(capsys, tmp_path, shar
 
 def test_cli_argument_errors(capsys, tmp_path):
     with pytest.raises(SystemExit):
-        main(["nb201", "--num", "0"])
+        main(["nb201", "--sample", "0"])
     assert "must be an integer >= 1" in capsys.readouterr().err
-    assert main(["nb210", "--num", "2", "--out", str(tmp_path)]) == 2
+    assert main(["nb210", "--sample", "2", "--out", str(tmp_path)]) == 2
     assert "Did you mean 'nb201'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["darts", "--gt", str(tmp_path / "x.csv"), "--out", str(tmp_path)])

@@ -17,7 +17,7 @@ from lswag_lightning.spaces import get_space
 # A 3-cell NB201 network on 8-px digits: a few milliseconds per architecture with cheap proxies.
 BASE = [
     "nb201",
-    "--data",
+    "--probe-data",
     "digits",
     "--img-size",
     "8",
@@ -72,8 +72,8 @@ def run_cli(capsys, argv):
         (["nb201"], "the following arguments are required: --out"),
         (["--config", "nb2001", "--out", "X"], "unknown search config 'nb2001'. Did you mean 'nb201'"),
         (["darts", "--config", "nb201", "--out", "X"], "differs from the space 'nb201' of --config"),
-        (["nb201", "--table-only", "--data", "digits", "--out", "X"], "--table-only needs --score-table"),
-        (["nb201", "--layer-interval", "3", "--out", "X"], "--layer-interval expects lo,hi"),
+        (["nb201", "--table-only", "--probe-data", "digits", "--out", "X"], "--table-only needs --score-table"),
+        (["nb201", "--layer-interval", "3", "--out", "X"], "argument --layer-interval: takes two depth bins"),
     ],
 )
 def test_argument_errors_exit_2_with_a_message(capsys, argv, message):
@@ -169,15 +169,15 @@ def test_shipped_configs_load_and_resolve(name, tmp_path):
     assert name in available_search_configs()
     cfg = load_search_config(name)
     assert cfg["space"] == name
-    args = cli.build_parser().parse_args(["--config", name, "--out", str(tmp_path)])
-    opts = cli.resolve_options(args, cli.build_parser())
-    space = get_space(opts["space"])
+    parser = cli.build_parser()
+    opts = cli.resolve_options(vars(parser.parse_args(["--config", name, "--out", str(tmp_path)])), parser)
+    space = get_space(opts.space)
     spec = space.sample(0)
-    assert space.param_count(spec, **opts["build_options"]) > 0
+    assert space.param_count(spec, **opts.build_options) > 0
     if name == "autoformer_s":
-        assert opts["max_params"] == 23e6 and opts["build_options"]["img_size"] == 224
-        assert opts["build_options"]["num_classes"] == 1000 and opts["build_options"]["patch_size"] == 16
-        counts = [space.param_count(space.sample(s), **opts["build_options"]) for s in range(40)]
+        assert opts.max_params == 23e6 and opts.build_options["img_size"] == 224
+        assert opts.build_options["num_classes"] == 1000 and opts.build_options["patch_size"] == 16
+        counts = [space.param_count(space.sample(s), **opts.build_options) for s in range(40)]
         assert min(counts) < 23e6 < max(counts)  # the 23M budget cuts through the space
 
 
@@ -188,13 +188,15 @@ def test_the_shipped_nb201_config_searches_with_the_fused_fitness(tmp_path):
     parser = cli.build_parser()
 
     def fitness_of(*argv):
-        opts = cli.resolve_options(parser.parse_args(["--config", "nb201", *argv, "--out", str(tmp_path)]), parser)
+        opts = cli.resolve_options(
+            vars(parser.parse_args(["--config", "nb201", *argv, "--out", str(tmp_path)])), parser
+        )
         return make_fitness(
-            opts["fitness"],
-            libra_proxies=opts["libra_proxies"],
-            libra_result=opts["libra_result"],
-            fusion=opts["fusion"],
-            fused_proxies=opts["fused_proxies"],
+            opts.fitness,
+            libra_proxies=opts.libra_proxies,
+            libra_result=opts.libra_result,
+            fusion=opts.fusion,
+            fused_proxies=opts.fused_proxies,
         )
 
     fused = fitness_of()
@@ -209,13 +211,15 @@ def test_the_shipped_nb201_config_searches_with_the_fused_fitness(tmp_path):
 def test_command_line_beats_config(tmp_path):
     parser = cli.build_parser()
     opts = cli.resolve_options(
-        parser.parse_args(
-            ["--config", "nb201", "--budget", "7", "--fitness", "zico", "--img-size", "16", "--out", str(tmp_path)]
+        vars(
+            parser.parse_args(
+                ["--config", "nb201", "--budget", "7", "--fitness", "zico", "--img-size", "16", "--out", str(tmp_path)]
+            )
         ),
         parser,
     )
-    assert opts["budget"] == 7 and opts["fitness"] == "zico" and opts["build_options"]["img_size"] == 16
-    assert opts["population"] == 50 and opts["build_options"]["C"] == 16  # config and conf/space defaults
+    assert opts.budget == 7 and opts.fitness == "zico" and opts.build_options["img_size"] == 16
+    assert opts.population == 50 and opts.build_options["C"] == 16  # config and conf/space defaults
 
 
 # ---------------------------------------------------------------------------------------------- hand-off
@@ -302,7 +306,7 @@ def test_real_train_hand_off_writes_result_json(capsys, tmp_path):
         capsys,
         [
             "autoformer_mini",
-            "--data",
+            "--probe-data",
             "digits",
             "--img-size",
             "16",

@@ -17,7 +17,8 @@ import pytest
 from lswag_lightning.bench.search_eval.outcome import OPTIMUM, TARGET_GAP, TEST_COLUMNS, fitness_label, summarise
 from lswag_lightning.bench.search_eval.scorers import make_scorer
 from lswag_lightning.bench.search_eval.selection import libra_fitness_plan
-from lswag_lightning.cli.search_eval import build_parser, main
+from lswag_lightning.cli.options import parse_settings
+from lswag_lightning.cli.search_eval import SearchEvalCommand, build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 SCORE_TABLE = ROOT / "results" / "nb201_all_cells_scores.parquet"
@@ -199,13 +200,13 @@ def test_score_table_supplies_only_what_it_holds(shared_data_dir, tmp_path):
     from lswag_lightning.search import MergedScorer, TableScorer
 
     base = ["--out", str(tmp_path), "--score-table", str(SCORE_TABLE), "--data-dir", str(shared_data_dir)]
-    args = build_parser().parse_args(base)
+    args = parse_settings(SearchEvalCommand, build_parser(), base)
     args.score_cache = tmp_path / "cache"
     scorer, _ = make_scorer(args, ["lswag", "naswot", "zico_ps"])
     assert isinstance(scorer, MergedScorer)
     assert scorer.owner == {"lswag": 0, "naswot": 0, "zico_ps": 1}  # zico_ps is not in the table: scored live
     # another L-SWAG interval is another scoring setting: its values cannot come from the table
-    args = build_parser().parse_args(base + ["--layer-interval", "0,0"])
+    args = parse_settings(SearchEvalCommand, build_parser(), base + ["--layer-interval", "0,0"])
     args.score_cache = tmp_path / "cache"
     scorer, _ = make_scorer(args, ["lswag", "naswot"])
     assert isinstance(scorer.scorers[0], TableScorer) and scorer.scorers[0].proxies == ("naswot",)
@@ -213,7 +214,7 @@ def test_score_table_supplies_only_what_it_holds(shared_data_dir, tmp_path):
     only_lswag, live = make_scorer(args, ["lswag"])
     assert only_lswag is live and only_lswag.score_options["layer_interval"] == (0, 0)
     # several tables: each proxy from the first table with its column, the rest live
-    args = build_parser().parse_args(base[:4] + [str(FUSED_TABLE)] + base[4:])
+    args = parse_settings(SearchEvalCommand, build_parser(), base[:4] + [str(FUSED_TABLE)] + base[4:])
     args.score_cache = tmp_path / "cache"
     scorer, _ = make_scorer(args, ["lswag", "az_expressivity", "meco"])
     assert scorer.owner == {"lswag": 0, "az_expressivity": 1, "meco": 2}

@@ -190,7 +190,7 @@ def test_demo_runs_the_sweep_prints_one_line_per_job_and_writes_the_summary(tmp_
     assert (
         demo.main(
             [
-                "--candidates",
+                "--sample",
                 "3",
                 "--seed-check",
                 "3",

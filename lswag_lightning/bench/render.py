@@ -123,14 +123,14 @@ def write_bench_report(
     n_planned_total: int | None = None,
     command: str | None = None,
     n_boot: int = 1000,
-    libra_splits: int = 20,
+    splits: int = 20,
     seed: int = 0,
 ) -> Path:
     """``<out>/report.md``: per accuracy column a full report (``report_<accuracy>/``: correlations with
     bootstrap CIs, scatter plots, LIBRA with held-out evaluation) and a summary table across columns; for nb201
     the L-SWAG paper's numbers beside ours. Returns the path of ``report.md``."""
     summary = summarize_bench(
-        table, settings, accuracy_columns=accuracy_columns, n_boot=n_boot, libra_splits=libra_splits, seed=seed
+        table, settings, accuracy_columns=accuracy_columns, n_boot=n_boot, splits=splits, seed=seed
     )
     protocol = protocol_lines(settings, dict(meta or {}), len(table), n_planned_total, command)
     return render_bench_report(summary, out_dir, protocol)
@@ -169,7 +169,7 @@ def render_bench_report(summary: BenchSummary, out_dir: str | os.PathLike, proto
         *[f"- {p}" for p in protocol],
         f"- Statistics: Spearman ρ and Kendall τ of the oriented proxy (higher is better) with accuracy, 95% "
         f"percentile bootstrap intervals over {s.n_boot} resamples of the architectures (seed {s.seed}); LIBRA "
-        f"selection + rank-mean fusion evaluated on held-out architectures over {s.libra_splits} random 50/50 "
+        f"selection + rank-mean fusion evaluated on held-out architectures over {s.splits} random 50/50 "
         f"splits (seed {s.seed}), mean ± std. LIBRA's pool leaves out columns that rank the architectures "
         f"exactly like an earlier one (z2 is the lowest-information-gain candidate, which a copy of z1 always "
         f"is){': ' + dup_text if dup_text else ''}.",

@@ -135,10 +135,9 @@ class BenchSettings:
 
 def resolve_score_options(overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """The caller's ``score_network`` options, validated, intervals as lists (JSON), and the source of each."""
-    from lswag_lightning.proxies.options import ScoringOptions
+    from lswag_lightning.settings.scoring import check_score_options
 
-    merged = dict(overrides)
-    ScoringOptions.from_kwargs(**merged)  # validates: unknown names and bad values raise ValueError
+    merged = check_score_options(overrides)  # unknown names and bad values raise ValueError naming the key
     return plain(merged, nonfinite="keep"), {key: "command line" for key in merged}
 
 

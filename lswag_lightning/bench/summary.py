@@ -109,7 +109,7 @@ class BenchSummary:
     seconds: dict[str, float] | None = None
     n_bad: int = 0
     n_boot: int = 1000
-    libra_splits: int = 20
+    splits: int = 20
     seed: int = 0
 
     def duplicates(self) -> dict[str, str]:
@@ -155,7 +155,7 @@ def summarize_bench(
     *,
     accuracy_columns: Sequence[str],
     n_boot: int = 1000,
-    libra_splits: int = 20,
+    splits: int = 20,
     seed: int = 0,
 ) -> BenchSummary:
     """Correlations (bootstrap CIs) and LIBRA (held-out) of ``table`` against each accuracy column."""
@@ -164,7 +164,7 @@ def summarize_bench(
 
     proxies = proxy_columns(table, settings.proxies)
     summary = BenchSummary(
-        settings, len(table), proxies, list(accuracy_columns), n_boot=n_boot, libra_splits=libra_splits, seed=seed
+        settings, len(table), proxies, list(accuracy_columns), n_boot=n_boot, splits=splits, seed=seed
     )
     if "total_seconds" in table.columns:
         secs = table["total_seconds"].to_numpy(dtype=float, na_value=np.nan)
@@ -184,7 +184,7 @@ def summarize_bench(
         duplicates = rank_duplicates(sub, proxies)
         pool = [p for p in proxies if p not in duplicates]
         try:
-            ev = evaluate(sub, pool, acc, "params", n_splits=libra_splits, seed=seed)
+            ev = evaluate(sub, pool, acc, "params", n_splits=splits, seed=seed)
             if duplicates:
                 ev.notes.append(
                     "left out of LIBRA's pool as exact rank copies: "

@@ -27,7 +27,6 @@ nor W&B. Exit codes: 0 done, 1 interrupted or shards missing (rerun to resume / 
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import shlex
@@ -53,13 +52,14 @@ from lswag_lightning.bench import (
     shard_files,
     write_bench_report,
 )
-from lswag_lightning.cli.bench_options import build_parser, check_args, layer_interval
+from lswag_lightning.cli.bench_options import BenchCommand, build_parser
+from lswag_lightning.cli.options import parse_settings
 
 log = logging.getLogger("lswag_lightning.cli.bench")
 
 
 def _report(
-    args: argparse.Namespace,
+    args: BenchCommand,
     argv: Sequence[str] | None,
     settings: BenchSettings,
     table: Any,
@@ -79,7 +79,7 @@ def _report(
         n_planned_total=total,
         command=command,
         n_boot=args.n_boot,
-        libra_splits=args.libra_splits,
+        splits=args.splits,
         seed=seed,
     )
     summary = json.loads((args.out / "summary.json").read_text())
@@ -95,7 +95,7 @@ def _report(
 
 
 def _report_only(
-    args: argparse.Namespace, argv: Sequence[str] | None, settings: BenchSettings, gt: Any, total: int, seed: int
+    args: BenchCommand, argv: Sequence[str] | None, settings: BenchSettings, gt: Any, total: int, seed: int
 ) -> int:
     """``--report-only``: merge the shards of ``--out`` when it holds any (0 merged, 1 shards missing and no
     ``--allow-partial``: nothing written), then the report of ``table.csv`` (unless ``--no-report``)."""
@@ -128,10 +128,8 @@ def _report_only(
     return 0
 
 
-def _plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
+def _plan(args: BenchCommand) -> Any:
     """The run's :class:`~lswag_lightning.bench.BenchPlan` from the arguments."""
-    score_overrides = dict(args.score_option)
-    score_overrides.update(layer_interval(parser, args.layer_interval))
     return plan_benchmark(
         args.benchmark,
         space=args.space,
@@ -143,10 +141,8 @@ def _plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
         sample=args.sample,
         seed=args.seed,
         proxies=args.proxies,
-        score_overrides=score_overrides,
-        build_overrides=args.build_option,
-        img_size=args.img_size,
-        num_classes=args.num_classes,
+        score_overrides=args.score_options,
+        build_overrides=args.build_options,
         batch_size=args.batch_size or 64,
         probe_seed=args.probe_seed,
         init_seed=args.init_seed,
@@ -154,7 +150,7 @@ def _plan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
     )
 
 
-def _join(args: argparse.Namespace, plan: Any) -> int:
+def _join(args: BenchCommand, plan: Any) -> int:
     """``--score-table``: the benchmark's accuracies joined with the stored values into ``OUT/table.csv``."""
     from lswag_lightning.analysis.table import save_table
 
@@ -166,7 +162,7 @@ def _join(args: argparse.Namespace, plan: Any) -> int:
     return 0
 
 
-def _export(args: argparse.Namespace) -> int:
+def _export(args: BenchCommand) -> int:
     """``--export FILE``: ``OUT/table.csv``'s proxy values as a stored score table."""
     from lswag_lightning.analysis.table import save_table
 
@@ -180,7 +176,7 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _published_nb201(args: argparse.Namespace) -> int:
+def _published_nb201(args: BenchCommand) -> int:
     """``nb201 --vs-published``: the published cells scored under NASLib's protocol, compared with the published
     values; exit 1 when a target proxy misses rank agreement 0.9."""
     from lswag_lightning.analysis.published import COUNTERPARTS
@@ -221,7 +217,7 @@ def _published_nb201(args: argparse.Namespace) -> int:
     return 1 if len(missed) else 0
 
 
-def _published_agreement(args: argparse.Namespace) -> int:
+def _published_agreement(args: BenchCommand) -> int:
     """``nb101|nb301 --vs-published``: ``OUT/table.csv`` against the published values -> ``OUT/published.md``."""
     from lswag_lightning.bench.published_agreement import agreement_report
 
@@ -265,10 +261,8 @@ def _run_workers(workers: int, argv: list[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``lswag-bench``; see the module docstring for exit codes."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_settings(BenchCommand, build_parser(), argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    check_args(parser, args)
     if args.workers is not None:
         return _run_workers(args.workers, list(sys.argv[1:] if argv is None else argv))
     import torch
@@ -278,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.vs_published and args.benchmark == "nb201":
             return _published_nb201(args)
-        plan = _plan(args, parser)
+        plan = _plan(args)
         settings, gt, total, seed = plan.settings, plan.gt, plan.total, plan.settings.seed
         if args.score_table:
             code = _join(args, plan)

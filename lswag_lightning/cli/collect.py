@@ -19,9 +19,11 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from lswag_lightning.cli.args import int_at_least
+from lswag_lightning.cli.options import build_parser as generate_parser
+from lswag_lightning.cli.options import parse_settings
 from lswag_lightning.collect import (
     ACCURACY_CHOICES,
     CORRELATION_MIN_ROWS,
@@ -31,64 +33,67 @@ from lswag_lightning.collect import (
     format_libra,
     format_libra_choices,
 )
+from lswag_lightning.settings import CommandSettings, option
+from lswag_lightning.settings import vocabulary as v
+from lswag_lightning.settings.values import Flag, Integer, Paths, Text
+
+
+@dataclass(kw_only=True)
+class CollectCommand(CommandSettings):
+    """The settings of one ``lswag-collect`` command (see the module docstring)."""
+
+    paths: list[Path] = option(
+        Paths(),
+        positional=True,
+        metavar="PATH",
+        help="sweep folder(s), searched recursively for result.json, and/or result files",
+    )
+    out: Path | None = v.OUT.field(None, help="default: <first folder>/collect")
+    accuracy: str = option(
+        Text(ACCURACY_CHOICES),
+        "val_acc",
+        help="accuracy the proxies are ranked against, in % (default: val_acc, the final validation accuracy; "
+        "test_acc = final test accuracy; val_acc_best = best epoch)",
+    )
+    proxies: list[str] | None = v.PROXIES.field(
+        None, help="the proxy columns to analyse (default: every proxy the jobs recorded, and params)"
+    )
+    per_space: bool = option(
+        Flag(store=False),
+        True,
+        flags=("--no-per-space",),
+        help="only the pooled report, even when the sweep holds several search spaces",
+    )
+    no_report: bool = option(Flag(), False, help="write the table only")
+    splits: int = v.SPLITS.field(20, help="LIBRA's (20)")
+    n_boot: int = v.N_BOOT.field(1000, help="(1000)")
+    seed: int = option(Integer(0), 0, help="seed of the bootstrap and of LIBRA's splits (0)")
+    wandb: bool = option(Flag(), False, help="also log one aggregate W&B run (offline by default)")
+    wandb_mode: str | None = option(
+        Text(("offline", "online")),
+        None,
+        help="W&B mode of the aggregate run (default: $WANDB_MODE, else offline; online needs a login)",
+    )
+    wandb_project: str | None = option(Text(), None, help="W&B project (default: the jobs' project, else lswag)")
+    wandb_group: str | None = option(Text(), None, help="W&B group (default: the jobs' group / sweep_id)")
+    result_name: str = option(Text(), "result.json", help="file name of the job records (result.json)")
+    verbose: bool = option(Flag(), False, flags=("-v", "--verbose"), help="log the analysis' info messages")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    """``lswag-collect``'s parser, generated from :class:`CollectCommand`."""
+    return generate_parser(
+        CollectCommand,
         prog="lswag-collect",
         description="Gather a sweep's result.json files into one table, rank-correlate every proxy with the final "
         "accuracy, run LIBRA (held-out) and write a report; optionally one aggregate W&B run.",
     )
-    p.add_argument(
-        "paths",
-        nargs="+",
-        type=Path,
-        metavar="PATH",
-        help="sweep folder(s), searched recursively for result.json, and/or result files",
-    )
-    p.add_argument("--out", type=Path, default=None, help="output folder (default: <first folder>/collect)")
-    p.add_argument(
-        "--accuracy",
-        choices=ACCURACY_CHOICES,
-        default="val_acc",
-        help="accuracy the proxies are ranked against, in %% (default: val_acc, the final validation "
-        "accuracy; test_acc = final test accuracy; val_acc_best = best epoch)",
-    )
-    p.add_argument(
-        "--proxies",
-        nargs="+",
-        metavar="NAME",
-        default=None,
-        help="proxy columns to analyse (default: every proxy the jobs recorded, and params)",
-    )
-    p.add_argument(
-        "--no-per-space",
-        dest="per_space",
-        action="store_false",
-        help="only the pooled report, even when the sweep holds several search spaces",
-    )
-    p.add_argument("--no-report", dest="report", action="store_false", help="write the table only")
-    p.add_argument("--splits", type=int_at_least(1), default=20, help="LIBRA's random fit/eval splits (20)")
-    p.add_argument("--n-boot", type=int_at_least(0), default=1000, help="bootstrap resamples for the CIs (1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of LIBRA's splits (0)")
-    p.add_argument("--wandb", action="store_true", help="also log one aggregate W&B run (offline by default)")
-    p.add_argument(
-        "--wandb-mode",
-        choices=("offline", "online"),
-        default=None,
-        help="W&B mode of the aggregate run (default: $WANDB_MODE, else offline; online needs a login)",
-    )
-    p.add_argument("--wandb-project", default=None, help="W&B project (default: the jobs' project, else lswag)")
-    p.add_argument("--wandb-group", default=None, help="W&B group (default: the jobs' group / sweep_id)")
-    p.add_argument("--result-name", default="result.json", help="file name of the job records (result.json)")
-    p.add_argument("-v", "--verbose", action="store_true", help="log the analysis' info messages")
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``lswag-collect``; returns the exit code (argparse exits with 2 on bad arguments)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_settings(CollectCommand, parser, argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -101,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.out,
             accuracy=args.accuracy,
             proxies=args.proxies,
-            report=args.report,
+            report=not args.no_report,
             per_space=args.per_space,
             n_boot=args.n_boot,
             n_splits=args.splits,

@@ -1,10 +1,10 @@
 """``make demo``: the proxy-vs-accuracy sweep on the embedded digits data, judged against a ground truth.
 
     python -m lswag_lightning.cli.demo        # 20 candidates per space, each trained with 2 seeds; 200 NB201 cells
-    python -m lswag_lightning.cli.demo --candidates 12 --seed-check 6 --published 50 --jobs 4 --out /tmp/demo
+    python -m lswag_lightning.cli.demo --sample 12 --seed-check 6 --published 50 --jobs 4 --out /tmp/demo
 
 1. Sweep: for each arm of ``conf/proxy_vs_accuracy.yaml`` (an AutoFormer-mini ViT space and a NAS-Bench-201 CNN
-   space), ``--candidates`` of the space's samples spread evenly over model size
+   space), ``--sample`` of the space's samples spread evenly over model size
    (:func:`lswag_lightning.demo.sweep.spread_indices`) are scored at initialisation and trained (``lswag-train -m``,
    joblib launcher, one line printed per finished job); ``--seed-check`` of them (default: all) are trained again
    with training seed 1, and the Spearman ρ between the two seeds' accuracies says whether the ranking the
@@ -33,10 +33,15 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lswag_lightning.cli.args import int_at_least
+from lswag_lightning.cli.options import build_parser as generate_parser
+from lswag_lightning.cli.options import parse_settings
+from lswag_lightning.settings import CommandSettings, option
+from lswag_lightning.settings import vocabulary as v
+from lswag_lightning.settings.values import FilePath, Flag, Integer, Text, TextList
 
 #: The sweep's config (``lswag-train --config-name``) and the folder holding it: the package's own ``conf/``.
 SWEEP_CONFIG = "proxy_vs_accuracy"
@@ -44,71 +49,71 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 POLL_SECONDS = 0.5
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m lswag_lightning.cli.demo", description=__doc__.splitlines()[0])
-    p.add_argument(
-        "--candidates",
-        type=int_at_least(1),
-        default=20,
-        help="candidates per space, spread over model size (default 20)",
+@dataclass(kw_only=True)
+class DemoCommand(CommandSettings):
+    """The settings of ``make demo`` (see the module docstring)."""
+
+    sample: int = v.SAMPLE.field(
+        20,
+        help="per space, spread evenly over model size (default 20)",
+        deprecated_flags=("--candidates",),
     )
-    p.add_argument(
-        "--seed-check",
-        type=int_at_least(0),
-        default=20,
-        help="candidates per space trained again with training seed 1 to measure whether the accuracy "
-        "ranking reproduces (default 20: all of them, in the same launch; 0 skips)",
+    seed_check: int = option(
+        Integer(0),
+        20,
+        metavar="K",
+        help="candidates per space trained again with training seed 1 to measure whether the accuracy ranking "
+        "reproduces (default 20: all of them, in the same launch; 0 skips)",
     )
-    p.add_argument(
-        "--published",
-        type=int_at_least(0),
-        default=200,
+    published: int = option(
+        Integer(0),
+        200,
+        metavar="N",
         help="NAS-Bench-201 cells scored against their published accuracies (default 200, the shipped ones; 0 skips)",
     )
-    p.add_argument(
-        "--jobs",
-        type=int_at_least(1),
-        default=None,
-        help="parallel jobs (default: the number of CPU cores; each job uses 1 thread)",
+    jobs: int | None = option(
+        Integer(1), None, metavar="N", help="parallel jobs (default: the number of CPU cores; each job uses 1 thread)"
     )
-    p.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default ./demo_output)")
-    p.add_argument(
-        "--accuracy",
-        choices=("val_acc", "test_acc"),
-        default="val_acc",
-        help="accuracy the proxies are ranked against (default val_acc)",
+    out: Path = v.OUT.field(Path("demo_output"), help="default ./demo_output")
+    accuracy: str = option(
+        Text(("val_acc", "test_acc")), "val_acc", help="accuracy the proxies are ranked against (default val_acc)"
     )
-    p.add_argument(
-        "--logger",
-        choices=("none", "csv", "wandb_sweep"),
-        default="csv",
+    logger: str = option(
+        Text(("none", "csv", "wandb_sweep")),
+        "csv",
         help="per-job logger (default csv; wandb_sweep = one offline W&B run per job, in one group)",
     )
-    p.add_argument(
-        "--no-wandb",
-        dest="wandb",
-        action="store_false",
+    wandb: bool = option(
+        Flag(store=False),
+        True,
+        flags=("--no-wandb",),
         help="skip the aggregate W&B run of lswag-collect (offline by default)",
     )
-    p.add_argument(
-        "--timeout",
-        type=int_at_least(1),
-        default=1800,
+    timeout: int = option(
+        Integer(1),
+        1800,
+        metavar="SECONDS",
         help="stop the sweep after this many seconds and collect what finished (default 1800)",
     )
-    p.add_argument(
-        "--config-dir",
-        type=Path,
-        default=CONF_DIR,
+    config_dir: Path = option(
+        FilePath(),
+        CONF_DIR,
+        metavar="DIR",
         help=f"the folder holding {SWEEP_CONFIG}.yaml and lswag-train's config groups (default: the package's conf/)",
     )
-    p.add_argument(
-        "extra",
+    extra: list[str] = option(
+        TextList(),
+        [],
+        positional=True,
         nargs="*",
         metavar="OVERRIDE",
         help="further lswag-train overrides for every job, e.g. trainer.max_epochs=2",
     )
-    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The demo's parser, generated from :class:`DemoCommand`."""
+    return generate_parser(DemoCommand, prog="python -m lswag_lightning.cli.demo", description=__doc__.splitlines()[0])
 
 
 def sweep_command(
@@ -290,10 +295,10 @@ def _published(args: Any, jobs: int, out_dir: Path) -> dict | None:
     return summary
 
 
-def _parse(argv: list[str] | None) -> tuple[argparse.Namespace, Path, list[str], int]:
+def _parse(argv: list[str] | None) -> tuple[DemoCommand, Path, list[str], int]:
     """The checked arguments (``parser.error``, exit code 2, on bad ones): (args, config folder, arms, jobs)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_settings(DemoCommand, parser, argv)
     config_dir = args.config_dir.resolve()
     if not (config_dir / f"{SWEEP_CONFIG}.yaml").is_file():
         parser.error(f"sweep config not found: {config_dir / (SWEEP_CONFIG + '.yaml')}; pass --config-dir")
@@ -325,9 +330,9 @@ def _run_sweeps(
     extra = list(args.extra)
     if torch.cuda.is_available():  # same jobs, trained on the GPU (scored on it too: the callback follows the model)
         extra += ["trainer.accelerator=gpu", "trainer.devices=1"]
-    plan = {arm: arm_candidates(config_dir, SWEEP_CONFIG, arm, args.candidates, overrides=args.extra) for arm in arms}
+    plan = {arm: arm_candidates(config_dir, SWEEP_CONFIG, arm, args.sample, overrides=args.extra) for arm in arms}
     print(
-        f"proxy-vs-accuracy demo: {args.candidates} candidates per space ({', '.join(arms)}), spread over model "
+        f"proxy-vs-accuracy demo: {args.sample} candidates per space ({', '.join(arms)}), spread over model "
         f"size; {args.seed_check} of each retrained with a second seed; {jobs} parallel job(s)",
         flush=True,
     )

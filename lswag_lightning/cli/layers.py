@@ -2,9 +2,9 @@
 
 Example::
 
-    lswag-layers nb201 --num 1000 --seed 0 --out runs/layers/nb201
+    lswag-layers nb201 --sample 1000 --seed 0 --out runs/layers/nb201
 
-Samples ``--num`` random networks of SPACE (default 1000), computes for each the per-layer gradient statistic of
+Samples ``--sample`` random networks of SPACE (default 1000), computes for each the per-layer gradient statistic of
 METHOD.md §2/§5 (mean log σ of each weight layer's gradient over K = 2 gradient samples of one probe batch),
 aggregates it per depth bin (mean ± std over networks), and proposes [l̂, L̂] by the rule documented in
 :mod:`lswag_lightning.intervals` (statistics only). With ground truth (``--gt auto`` for nb201 and
@@ -21,91 +21,91 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from lswag_lightning.cli.args import int_at_least
-from lswag_lightning.cli.bench_options import _key_value
+from lswag_lightning.cli.options import build_parser as generate_parser
+from lswag_lightning.cli.options import parse_settings
+from lswag_lightning.settings import CommandSettings, option
+from lswag_lightning.settings import vocabulary as v
+from lswag_lightning.settings.scoring import check_score_options
+from lswag_lightning.settings.values import FilePath, Flag, Integer, Number, Text, TextList
 
 AUTO_GT = {"nb201", "autoformer_ti"}
+NETWORKS = "networks and probe"
+RULE = "the interval rule"
+RUN = "run"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="lswag-layers",
-        description="Per-layer gradient statistics of random networks of a search space, aggregated per depth bin, "
-        "and the proposed L-SWAG layer interval [l̂, L̂] (rule on the statistics alone).",
+@dataclass(kw_only=True)
+class LayersCommand(CommandSettings):
+    """The settings of one ``lswag-layers`` command (see the module docstring)."""
+
+    space: str = option(
+        Text(), positional=True, help="search space: nb201, darts, autoformer_ti, autoformer_s, autoformer_mini"
     )
-    p.add_argument("space", help="search space: nb201, darts, autoformer_ti, autoformer_s, autoformer_mini")
-    p.add_argument("--num", type=int_at_least(1), default=1000, metavar="N", help="networks (default 1000)")
-    p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the network sample (default 0)")
-    p.add_argument("--out", type=Path, default=None, help="output folder (default runs/layers/<space>)")
-    p.add_argument(
-        "--gt",
-        default="auto",
+    sample: int = v.SAMPLE.field(1000, help="default 1000", deprecated_flags=("--num",))
+    seed: int = option(Integer(0), 0, help="seed of the network sample and of the label check's splits (default 0)")
+    out: Path | None = v.OUT.field(None, help="default runs/layers/<space>")
+    gt: str = option(
+        Text(),
+        "auto",
         metavar="auto|none|FILE",
         help="ground truth for the per-bin correlation check: 'auto' (nb201: 200-epoch test accuracy; "
         "autoformer_ti: Auto-Prox's 100 archs, so at most 100 networks), 'none', or a table FILE",
     )
-    p.add_argument("--arch-column", metavar="COL", help="with --gt FILE: the architecture column")
-    p.add_argument(
-        "--accuracy-column", action="append", default=[], metavar="COL", help="with --gt FILE: accuracy column(s)"
+    arch_column: str | None = option(Text(), None, metavar="COL", help="with --gt FILE: the architecture column")
+    accuracy_column: list[str] = option(TextList(), [], metavar="COL", help="with --gt FILE: accuracy column(s)")
+    build_options: dict[str, Any] = v.BUILD_OPTIONS.field({}, group=NETWORKS, help="default: the space's")
+    batch_size: int = v.BATCH_SIZE.field(64, group=NETWORKS, help="default 64")
+    probe_seed: int = v.PROBE_SEED.field(0, group=NETWORKS, help="default 0")
+    init_seed: int = v.INIT_SEED.field(0, group=NETWORKS, help="default 0")
+    score_options: dict[str, Any] = v.SCORE_OPTIONS.field(
+        {}, group=NETWORKS, help="of the gradient pass (lambda_k=2, lambda_std=abs, ...)"
     )
-    p.add_argument("--img-size", type=int_at_least(4), default=None, help="probe resolution (default: the space's)")
-    p.add_argument("--num-classes", type=int_at_least(10), default=None, help="classifier outputs (default: space's)")
-    p.add_argument(
-        "--build-option",
-        action="append",
-        default=[],
-        type=_key_value,
-        metavar="KEY=VALUE",
-        help="override a space build option (e.g. patch_size=16); repeatable",
+    k: float = option(Number(), 3.0, group=RULE, help="spike threshold in robust sigmas of the residuals (3)")
+    visible: float = option(
+        Number(), 0.5, group=RULE, help="spike threshold as a fraction of the median between-network std (0.5)"
     )
-    p.add_argument("--batch-size", type=int_at_least(2), default=64, help="probe batch size (default 64)")
-    p.add_argument("--probe-seed", type=int_at_least(0), default=0, help="which training images form the probe")
-    p.add_argument("--init-seed", type=int_at_least(0), default=0, help="base of the weight-init seeds")
-    p.add_argument(
-        "--score-option",
-        action="append",
-        default=[],
-        type=_key_value,
-        metavar="KEY=VALUE",
-        help="score_network option for the gradient pass (lambda_k=2, lambda_std=abs, ...)",
-    )
-    p.add_argument("--k", type=float, default=3.0, help="spike threshold in robust sigmas of the residuals (3)")
-    p.add_argument(
-        "--visible",
-        type=float,
-        default=0.5,
-        help="spike threshold as a fraction of the median between-network std (0.5)",
-    )
-    p.add_argument(
-        "--boundary",
-        action="store_true",
+    boundary: bool = option(
+        Flag(),
+        False,
+        group=RULE,
         help="let the boundary bins 0 (input layers) and 10 (classifier) be spike candidates too",
     )
-    p.add_argument(
-        "--reanalyse",
-        type=Path,
-        default=None,
+    reanalyse: Path | None = option(
+        FilePath(),
+        None,
+        group=RULE,
         metavar="DIR",
         help="apply the rule again to DIR/networks.csv of an earlier run (no scoring); writes to --out, default DIR",
     )
-    p.add_argument("--label-splits", type=int_at_least(1), default=20, help="fit/eval splits of the label check")
-    p.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="ground-truth data folder (default: $LSWAG_DATA_DIR, else ../shared/data)",
+    splits: int = v.SPLITS.field(
+        20, group=RULE, help="of the label check, default 20", deprecated_flags=("--label-splits",)
     )
-    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    p.add_argument("--threads", type=int_at_least(1), default=None, help="torch CPU threads")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p
+    data_dir: Path | None = v.DATA_DIR.field(None, group=RUN, help="the ground truth and the probe images")
+    device: str | None = v.DEVICE.field(None, group=RUN)
+    threads: int | None = v.THREADS.field(None, group=RUN)
+    no_progress: bool = v.NO_PROGRESS.field(False, group=RUN)
+
+    def check(self) -> None:
+        self.score_options = check_score_options(self.score_options)
 
 
-def _population(args: argparse.Namespace, parser: argparse.ArgumentParser, space) -> tuple[list[str], object, str]:
+def build_parser() -> argparse.ArgumentParser:
+    """``lswag-layers``' parser, generated from :class:`LayersCommand`."""
+    return generate_parser(
+        LayersCommand,
+        prog="lswag-layers",
+        description="Per-layer gradient statistics of random networks of a search space, aggregated per depth bin, "
+        "and the proposed L-SWAG layer interval [l̂, L̂] (rule on the statistics alone).",
+    )
+
+
+def _population(args: LayersCommand, parser: argparse.ArgumentParser, space) -> tuple[list[str], object, str]:
     """(encoded archs, ground truth table or None, description)."""
     from lswag_lightning.bench import (
         load_autoformer_ground_truth,
@@ -131,12 +131,12 @@ def _population(args: argparse.Namespace, parser: argparse.ArgumentParser, space
         if args.arch_column or args.accuracy_column:
             parser.error("--arch-column/--accuracy-column only apply with --gt FILE")
         rng = np.random.default_rng(args.seed)
-        archs = [space.encode(space.sample(rng)) for _ in range(args.num)]
-        return archs, None, f"{args.num} networks drawn by {args.space}.sample(numpy default_rng({args.seed}))"
-    num = args.num
+        archs = [space.encode(space.sample(rng)) for _ in range(args.sample)]
+        return archs, None, f"{args.sample} networks drawn by {args.space}.sample(numpy default_rng({args.seed}))"
+    num = args.sample
     if num > len(gt):
         print(
-            f"note: the ground truth holds {len(gt)} architectures; using all of them instead of --num {num}",
+            f"note: the ground truth holds {len(gt)} architectures; using all of them instead of --sample {num}",
             file=sys.stderr,
         )
         num = len(gt)
@@ -150,7 +150,7 @@ def _population(args: argparse.Namespace, parser: argparse.ArgumentParser, space
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``lswag-layers``."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_settings(LayersCommand, parser, argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     import torch
 
@@ -166,10 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         space = get_space(args.space)
         archs, gt, population = _population(args, parser, space)
-        build = resolve_build_options(
-            args.space, args.build_option, img_size=args.img_size, num_classes=args.num_classes
-        )
-        score_options, _ = resolve_score_options(dict(args.score_option))
+        build = resolve_build_options(args.space, args.build_options)
+        score_options, _ = resolve_score_options(args.score_options)
         x, y = probe_batch(
             "bench",
             data_dir=args.data_dir,
@@ -221,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         k=args.k,
         visible=args.visible,
         boundary=args.boundary,
-        label_splits=args.label_splits,
+        splits=args.splits,
         seed=args.seed,
     )
     out = args.out or Path("runs") / "layers" / args.space
@@ -229,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _reanalyse(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+def _reanalyse(args: LayersCommand, argv: Sequence[str] | None) -> int:
     from lswag_lightning.intervals import analyse, load_networks
 
     try:
@@ -249,7 +247,7 @@ def _reanalyse(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         k=args.k,
         visible=args.visible,
         boundary=args.boundary,
-        label_splits=args.label_splits,
+        splits=args.splits,
         seed=args.seed,
     )
     _print_and_write(result, networks, args.out or args.reanalyse, settings.get("device", "?"))

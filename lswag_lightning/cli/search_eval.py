@@ -16,94 +16,144 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lswag_lightning.bench.search_eval.selection import DEFAULT_CANDIDATES
-from lswag_lightning.cli.args import int_at_least
+from lswag_lightning.cli.options import build_parser as generate_parser
+from lswag_lightning.cli.options import parse_settings
+from lswag_lightning.search.settings import RANK_POOLS
+from lswag_lightning.settings import CommandSettings, Shorthand, option
+from lswag_lightning.settings import vocabulary as v
+from lswag_lightning.settings.scoring import check_score_options
+from lswag_lightning.settings.values import FilePath, Integer, Integers, Names, Parsed, Text
+
+SEARCHES = "searches"
+FITNESSES = "fitnesses"
+SCORING = "scoring"
 
 
-def _search_arguments(p: argparse._ArgumentGroup) -> None:
-    p.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated search seeds (default 0..4)")
-    p.add_argument("--budget", type=int_at_least(1), default=1000, help="architectures scored per search")
-    p.add_argument("--strategies", default="evolution,random", help="comma-separated: evolution, random")
-    p.add_argument("--fitnesses", default="lswag,libra", help="comma-separated: libra, fused and/or proxy names")
-    p.add_argument("--population", type=int_at_least(2), default=50, help="evolution population P (default 50)")
-    p.add_argument("--tournament", type=int_at_least(1), default=10, help="evolution tournament size S (default 10)")
-    p.add_argument(
-        "--rank-pool",
-        choices=("history", "population"),
-        default="history",
+def _psi_layers(text: str) -> str | tuple[int, ...]:
+    """The old ``--psi-layers`` value: ``upto`` | ``interval`` | ``all`` | ``lo,hi``."""
+    try:
+        return tuple(int(v) for v in text.split(",")) if "," in text else text
+    except ValueError:
+        raise ValueError(f"must be upto, interval, all or lo,hi, got {text!r}") from None
+
+
+#: ``--score-option``, its ``--layer-interval`` shorthand, and the renamed ``--psi-layers``
+SCORE_OPTIONS = v.SCORE_OPTIONS.field(
+    {},
+    group=SCORING,
+    help="default: the engine's; the stored tables are read only for the proxies these options leave unchanged",
+    shorthands=(
+        *v.SCORE_OPTIONS.shorthands,
+        Shorthand("--psi-layers", "psi_layers", Parsed(_psi_layers), "L-SWAG's Ψ activation points", deprecated=True),
+    ),
+)
+
+
+@dataclass(kw_only=True)
+class SearchEvalCommand(CommandSettings):
+    """The settings of one ``lswag-search-eval`` command (see the module docstring)."""
+
+    out: Path = v.OUT.field(help="summary.md, per_run.csv, runs/")
+    # searches
+    seeds: list[int] = option(Integers(0), [0, 1, 2, 3, 4], group=SEARCHES, help="search seeds (default 0,1,2,3,4)")
+    budget: int = v.BUDGET.field(1000, group=SEARCHES, help="per search, default 1000")
+    strategies: list[str] = option(
+        Names(), ["evolution", "random"], group=SEARCHES, metavar="NAME", help="evolution and/or random"
+    )
+    fitnesses: list[str] = option(
+        Names(), ["lswag", "libra"], group=SEARCHES, metavar="NAME", help="libra, fused and/or proxy names"
+    )
+    population: int = option(Integer(2), 50, group=SEARCHES, help="evolution population P (default 50)")
+    tournament: int = option(Integer(1), 10, group=SEARCHES, help="evolution tournament size S (default 10)")
+    rank_pool: str = option(
+        Text(RANK_POOLS),
+        "history",
+        group=SEARCHES,
         help="pool of LIBRA's rank fusion during evolution (see lswag_lightning.search.loop)",
     )
-    p.add_argument("--checkpoint-every", type=int_at_least(1), default=100, help="evaluations between checkpoints")
-
-
-def _fitness_arguments(p: argparse._ArgumentGroup) -> None:
-    p.add_argument("--libra-proxies", help="LIBRA's proxies a,b,c (else --libra-result or --libra-select)")
-    p.add_argument("--libra-result", type=Path, help="a lswag-libra libra.json")
-    p.add_argument(
-        "--libra-select",
-        choices=("naslib-val", "naslib-val-cifar10"),
-        default="naslib-val",
-        help="how to choose LIBRA's proxies when none are given: naslib-val (default) runs LIBRA's "
-        "selection on the NASLib validation subset once per dataset, with that dataset's validation "
-        "accuracy, and evaluates each dataset with its own LIBRA fitness; naslib-val-cifar10 selects "
-        "once on CIFAR-10 validation accuracy for all three",
+    checkpoint_every: int = option(Integer(1), 100, group=SEARCHES, help="evaluations between checkpoints")
+    # fitnesses
+    libra_proxies: list[str] | None = option(
+        Names(),
+        None,
+        group=FITNESSES,
+        metavar="NAME",
+        help="LIBRA's proxies a,b,c (else --libra-result or --libra-select)",
     )
-    p.add_argument("--libra-candidates", default=DEFAULT_CANDIDATES, help="proxies LIBRA may choose from")
-    p.add_argument("--fused-proxies", help="fitness fused: its proxies a,b,c,... (log-rank fusion)")
-    p.add_argument(
-        "--fused-result", type=Path, help="fitness fused: a lswag-libra --greedy libra.json whose greedy set is fused"
+    libra_result: Path | None = option(
+        FilePath(), None, group=FITNESSES, metavar="FILE", help="a lswag-libra libra.json"
     )
+    libra_select: str = option(
+        Text(("naslib-val", "naslib-val-cifar10")),
+        "naslib-val",
+        group=FITNESSES,
+        help="how to choose LIBRA's proxies when none are given: naslib-val (default) runs LIBRA's selection on the "
+        "NASLib validation subset once per dataset, with that dataset's validation accuracy, and evaluates each "
+        "dataset with its own LIBRA fitness; naslib-val-cifar10 selects once on CIFAR-10 validation accuracy for all "
+        "three",
+    )
+    libra_candidates: list[str] = option(
+        Names(), DEFAULT_CANDIDATES.split(","), group=FITNESSES, metavar="NAME", help="proxies LIBRA may choose from"
+    )
+    fused_proxies: list[str] | None = option(
+        Names(), None, group=FITNESSES, metavar="NAME", help="fitness fused: its proxies a,b,c,... (log-rank fusion)"
+    )
+    fused_result: Path | None = option(
+        FilePath(),
+        None,
+        group=FITNESSES,
+        metavar="FILE",
+        help="fitness fused: a lswag-libra --greedy libra.json whose greedy set is fused",
+    )
+    # scoring
+    score_table: list[Path] | None = v.SCORE_TABLE.field(
+        None, group=SCORING, help="proxies none holds, and archs a table lacks, are scored live"
+    )
+    score_cache: Path | None = option(
+        FilePath(), None, group=SCORING, metavar="DIR", help="score cache folder (default OUT/score_cache)"
+    )
+    cache_writer: str = option(
+        Text(),
+        "main",
+        group=SCORING,
+        metavar="NAME",
+        help="this process's file in the score cache (<name>.jsonl): give parallel runs sharing one cache "
+        "different names",
+    )
+    batch_size: int = v.BATCH_SIZE.field(64, group=SCORING, help="default 64")
+    probe_seed: int = v.PROBE_SEED.field(0, group=SCORING, help="default 0", deprecated_flags=("--data-seed",))
+    init_seed: int = v.INIT_SEED.field(0, group=SCORING, help="default 0")
+    score_options: dict[str, Any] = SCORE_OPTIONS
+    data_dir: Path | None = v.DATA_DIR.field(None, group=SCORING)
+    device: str | None = v.DEVICE.field(None, group=SCORING)
+    threads: int | None = v.THREADS.field(None, group=SCORING)
+    no_progress: bool = v.NO_PROGRESS.field(False, group=SCORING)
 
-
-def _scoring_arguments(p: argparse._ArgumentGroup) -> None:
-    p.add_argument(
-        "--score-table",
-        type=Path,
-        nargs="+",
-        help="stored proxy values to reuse (csv/parquet: arch + one column per proxy, e.g. lswag-bench's "
-        "--export or results/nb201_all_cells_scores.parquet); several tables: each proxy comes from "
-        "the first with its column; proxies none holds, and archs a table lacks, are scored live",
-    )
-    p.add_argument("--score-cache", type=Path, help="score cache folder (default OUT/score_cache)")
-    p.add_argument(
-        "--cache-writer",
-        default="main",
-        help="this process's file in the score cache (<name>.jsonl): give parallel runs sharing one "
-        "cache different names",
-    )
-    p.add_argument("--device", default=None, help="torch device (default cuda if available)")
-    p.add_argument("--batch-size", type=int_at_least(2), default=64, help="probe batch size (default 64)")
-    p.add_argument("--data-seed", type=int_at_least(0), default=0, help="seed of the probe batch draw (default 0)")
-    p.add_argument("--init-seed", type=int_at_least(0), default=0, help="base of the networks' init seeds")
-    p.add_argument("--layer-interval", help="L-SWAG interval lo,hi (default: all layers)")
-    p.add_argument("--psi-layers", help="L-SWAG Ψ activation points: upto | interval | all | lo,hi (default upto)")
-    p.add_argument("--data-dir", type=Path, default=None, help="data folder (default $LSWAG_DATA_DIR)")
-    p.add_argument("--threads", type=int_at_least(1), default=None, help="torch.set_num_threads")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    def check(self) -> None:
+        self.score_options = check_score_options(self.score_options)
+        interval = self.score_options.get("layer_interval")
+        if isinstance(interval, list):
+            self.score_options["layer_interval"] = tuple(interval)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    """``lswag-search-eval``'s parser, generated from :class:`SearchEvalCommand`."""
+    return generate_parser(
+        SearchEvalCommand,
         prog="lswag-search-eval",
         description="NAS-Bench-201 search evaluation: the test accuracy of the cells the zero-shot searches return.",
     )
-    p.add_argument("--out", type=Path, required=True, help="output folder (summary.md, per_run.csv, runs/)")
-    _search_arguments(p.add_argument_group("searches"))
-    _fitness_arguments(p.add_argument_group("fitnesses"))
-    _scoring_arguments(p.add_argument_group("scoring"))
-    return p
-
-
-def _names(text: str) -> list[str]:
-    return [s.strip() for s in str(text).split(",") if s.strip()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``lswag-search-eval``."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_settings(SearchEvalCommand, parser, argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     import torch
 
@@ -111,13 +161,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
-        args.seeds = [int(s) for s in _names(args.seeds)]
-    except ValueError:
-        parser.error(f"--seeds takes comma-separated integers, got {args.seeds!r}")
-    args.strategies = _names(args.strategies)
-    args.fitnesses = _names(args.fitnesses)
-    args.libra_candidates = _names(args.libra_candidates)
     args.out.mkdir(parents=True, exist_ok=True)
     args.score_cache = args.score_cache or args.out / "score_cache"
     try:

@@ -1,7 +1,7 @@
 """``lswag-train``: one Hydra job = one candidate of a search space, scored at init, trained, tested, recorded.
 
     lswag-train space=autoformer_mini data=digits trainer.max_epochs=1
-    lswag-train -m experiment=digits_vit candidate.index='range(0,24)' hydra/launcher=joblib num_threads=1
+    lswag-train -m experiment=digits_vit candidate.index='range(0,24)' hydra/launcher=joblib threads=1
 
 The job seeds everything (``seed``), builds the data module (``data/``), picks the candidate deterministically
 (``candidate.arch``, or ``candidate.index`` with ``candidate.seed``), builds it with the space's options

@@ -65,7 +65,7 @@ def analyse(
     k: float = DEFAULT_K,
     visible: float = DEFAULT_VISIBLE,
     boundary: bool = False,
-    label_splits: int = 20,
+    splits: int = 20,
     seed: int = 0,
 ) -> LayerProfileResult:
     """Aggregate a :func:`profile_networks` table (plus accuracy columns), apply the rule, check it on labels."""
@@ -88,7 +88,7 @@ def analyse(
         values = networks[acc].to_numpy(dtype=float)
         result.per_bin_rho[acc] = per_bin_correlation(lam, has_bin, values)
         try:
-            result.label_checks[acc] = label_check(lam, values, proposal.interval, n_splits=label_splits, seed=seed)
+            result.label_checks[acc] = label_check(lam, values, proposal.interval, n_splits=splits, seed=seed)
         except ValueError as exc:
             result.label_checks[acc] = {"skipped": str(exc)}
     return result

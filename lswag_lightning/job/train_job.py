@@ -30,6 +30,15 @@ from lswag_lightning.job.record import JobRecord
 # The job's messages keep the console script's logger name (Hydra writes it in each line of <job>.log).
 log = logging.getLogger("lswag_lightning.cli.train")
 
+
+def _threads(cfg: DictConfig) -> int | None:
+    """The job's torch threads: ``threads``, or the deprecated ``num_threads`` when it is set (with a warning)."""
+    if cfg.get("num_threads") is not None:
+        log.warning("num_threads is deprecated; use threads=%s (renamed, see CHANGELOG.md)", cfg.num_threads)
+        return int(cfg.num_threads)
+    return int(cfg.threads) if cfg.get("threads") else None
+
+
 __all__ = ["ConfigError", "train"]
 
 
@@ -108,8 +117,9 @@ def train(cfg: DictConfig, output_dir: str | os.PathLike | None = None) -> dict[
         import lightning.pytorch as pl
 
         one_console_handler()
-        if cfg.get("num_threads"):
-            torch.set_num_threads(int(cfg.num_threads))
+        threads = _threads(cfg)
+        if threads:
+            torch.set_num_threads(threads)
         pl.seed_everything(int(cfg.get("seed", 0)), workers=True, verbose=False)
         datamodule, train_size = setup_data(cfg)
         log.info("candidate %s of %s: %s", how["index"] if how["by"] == "index" else "(arch)", space_name, arch)

@@ -28,7 +28,7 @@ def _header_lines(args, libra: dict[str, dict], scorer, fused: dict | None) -> l
         "",
         f"Seeds {', '.join(map(str, args.seeds))}; budget {args.budget} scored architectures per search; "
         f"evolution P = {args.population}, S = {args.tournament}, LIBRA rank pool {args.rank_pool}; "
-        f"probe: {args.batch_size} CIFAR-10 training images (cifar10_npz, seed {args.data_seed}); "
+        f"probe: {args.batch_size} CIFAR-10 training images (cifar10_npz, seed {args.probe_seed}); "
         f"scorer {type(scorer).__name__} (live scoring on {live[0].device if live else 'none'}); "
         f"proxies scored: {', '.join(scorer.proxies)}.",
         "",

@@ -4,6 +4,9 @@ each proxy from the first table holding it)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 
 def make_live_scorer(args, proxies, writer: str = "main", cache=None):
     """The cached live scorer of the evaluation (the same key in every process: same probe, options, seeds)."""
@@ -19,17 +22,10 @@ def make_live_scorer(args, proxies, writer: str = "main", cache=None):
         data="cifar10_npz",
         batch_size=args.batch_size,
         img_size=32,
-        seed=args.data_seed,
+        seed=args.probe_seed,
         data_dir=args.data_dir,
     )
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    score_options = {}
-    if args.layer_interval:
-        score_options["layer_interval"] = tuple(int(v) for v in args.layer_interval.split(","))
-    if args.psi_layers:
-        score_options["psi_layers"] = (
-            tuple(int(v) for v in args.psi_layers.split(",")) if "," in args.psi_layers else args.psi_layers
-        )
     return ProxyScorer(
         space,
         proxies,
@@ -38,9 +34,9 @@ def make_live_scorer(args, proxies, writer: str = "main", cache=None):
         build_options={"num_classes": 10, "img_size": 32},
         device=device,
         init_seed=args.init_seed,
-        score_options=score_options,
+        score_options=dict(args.score_options),
         cache=cache if cache is not None else ScoreCache(args.score_cache, writer=writer),
-        probe=describe_probe("cifar10_npz", args.batch_size, 32, 3, args.data_seed, args.data_dir),
+        probe=describe_probe("cifar10_npz", args.batch_size, 32, 3, args.probe_seed, args.data_dir),
     )
 
 
@@ -55,8 +51,7 @@ def make_scorer(args, proxies):
         live = make_live_scorer(args, proxies, writer=args.cache_writer)
         return live, live
     paths = args.score_table if isinstance(args.score_table, list) else [args.score_table]
-    # a table holds one scoring setting: L-SWAG values under another --layer-interval/--psi-layers are not in it
-    lswag_changed = bool(args.layer_interval or args.psi_layers)
+    stale = _stale_in_tables(args.score_options)
     cache = ScoreCache(args.score_cache, writer=args.cache_writer)
     live = make_live_scorer(args, proxies, cache=cache)
     names = ", ".join(map(str, paths))
@@ -74,9 +69,22 @@ def make_scorer(args, proxies):
         proxies,
         fallback=live,
         live_for=live_for,
-        skip=lambda p: lswag_changed and p.split(".")[0] == "lswag",
+        skip=stale,
     )
     return scorer, live
+
+
+#: the score options that change L-SWAG's values only
+LSWAG_OPTIONS = ("layer_interval", "psi_layers")
+
+
+def _stale_in_tables(score_options: Mapping[str, Any]) -> Callable[[str], bool]:
+    """Which proxies' stored values do not hold under ``score_options``: a table holds one scoring setting, so
+    L-SWAG's values under another layer interval or Ψ set are not in it, and none are under any other option."""
+    if set(score_options) - set(LSWAG_OPTIONS):
+        return lambda proxy: True
+    lswag_changed = any(score_options.get(key) for key in LSWAG_OPTIONS)
+    return lambda proxy: lswag_changed and proxy.split(".")[0] == "lswag"
 
 
 def computed_live(scorer) -> set[str]:

@@ -27,7 +27,7 @@ def fused_selection(args) -> dict:
         raise ValueError("give --fused-proxies or --fused-result, not both")
     if args.fused_proxies:
         return {
-            "proxies": [p.strip() for p in args.fused_proxies.split(",") if p.strip()],
+            "proxies": list(args.fused_proxies),
             "how": "given with --fused-proxies",
         }
     if args.fused_result:
@@ -102,7 +102,7 @@ def given_libra(args: Any) -> dict[str, dict]:
     if args.libra_proxies and args.libra_result:
         raise ValueError("give --libra-proxies or --libra-result, not both")
     if args.libra_proxies:
-        proxies = [p.strip() for p in args.libra_proxies.split(",")]
+        proxies = list(args.libra_proxies)
         return {
             "libra": {
                 "proxies": proxies,
