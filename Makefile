@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all lint format bench venv clean
+.PHONY: demo test test-all lint format docs-tables bench venv clean
 
 venv: $(STAMP)
 
@@ -31,6 +31,11 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# the generated proxy table of the docs, rendered from the registry (tests/test_docs.py fails when it is stale)
+docs-tables: $(STAMP)
+	$(PY) -c "from lswag_lightning.proxies.catalogue import proxy_table_markdown as t; \
+	open('docs/generated/proxy_table.md', 'w').write(t())"
 
 bench: $(STAMP)
 	$(PY) benchmarks/scoring_cost.py
