@@ -18,6 +18,10 @@ def test_the_generated_proxy_table_is_the_registry():
     )
 
 
+def test_the_scoring_page_includes_the_generated_table():
+    assert '--8<-- "docs/generated/proxy_table.md"' in (ROOT / "docs" / "scoring.md").read_text()
+
+
 def test_a_new_proxy_appears_in_the_table_with_its_pass_orientation_and_escaped_description():
     before = proxy_table_markdown()
     with temporary_registrations():
