@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all lint format bench venv clean
+.PHONY: demo test test-all lint format docs docs-tables bench venv clean
 
 venv: $(STAMP)
 
@@ -32,8 +32,18 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# the documentation site into site/; --strict: any warning (a broken link or anchor, a docstring griffe cannot
+# read, a page missing from the nav) fails the build
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+# the proxy table of docs/scoring.md, rendered from the registry (tests/test_docs.py fails when it is stale)
+docs-tables: $(STAMP)
+	$(PY) -c "from lswag_lightning.proxies.catalogue import proxy_table_markdown as t; \
+	open('docs/generated/proxy_table.md', 'w').write(t())"
+
 bench: $(STAMP)
 	$(PY) benchmarks/scoring_cost.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build site *.egg-info .pytest_cache

@@ -6,8 +6,8 @@
 
 - ``bench`` (``lswag-bench``, ``lswag-layers``): ``batch_size`` images of ``cifar10_train_part0.npz`` taken in
   the order of ``numpy.random.default_rng(seed).permutation(5000)``, bilinear resize (no antialiasing) when
-  ``img_size`` != 32, normalised with :data:`~lswag_lightning.images.CIFAR10_MEAN` / ``CIFAR10_STD``. The README's
-  and ``docs/bench.md``'s benchmark tables (``lswag-bench nb201|nb101|nb301|autoformer_ti``) depend on it.
+  ``img_size`` != 32, normalised with :data:`~lswag_lightning.images.CIFAR10_MEAN` / ``CIFAR10_STD``. The benchmark
+  tables of ``docs/results/`` (``lswag-bench nb201|nb101|nb301|autoformer_ti``) depend on it.
 - ``search`` (``lswag-search``, ``lswag-search-eval``, ``lswag-bench --probe-protocol search``):
   ``data="cifar10_npz"`` draws from all 10,000 images of ``cifar10_train*.npz`` with ``default_rng(seed).choice(n,
   batch_size, replace=False)``, in the drawn order, antialiased bilinear resize when shrinking, the same

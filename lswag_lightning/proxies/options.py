@@ -45,7 +45,7 @@ class ScoringOptions:
       batch, as NASLib and foresight compute it; default) or ``"split"`` (the mean of the K part gradients of Λ's
       split pass, so no backward of its own: about one training step less when lswag or zico is scored too).
       Without BatchNorm the two are equal (the engine then takes the split pass anyway); with BatchNorm each part
-      is normalised by its own statistics, so the values differ slightly (README, "Engine benchmark").
+      is normalised by its own statistics, so the values differ slightly (docs/results/cost.md).
       ``"split"`` needs ``lambda_samples="split"``.
     - ``psi_layers``: activation points Ψ counts: ``"upto"`` (bins <= hi of ``layer_interval``, the paper's
       Definition 1, default), ``"interval"`` ([lo, hi]), ``"all"``, or an explicit (lo, hi).
