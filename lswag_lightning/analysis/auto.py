@@ -62,8 +62,14 @@ def inner_scores(
     return out
 
 
-def choose(scores: Mapping[str, list[float]]) -> tuple[str, dict[str, dict[str, float]]]:
-    """The one-standard-error choice (module docstring) and each candidate's {mean, se, p10, p90} of inner ρ."""
+AUTO_RULES = ("one_se", "best")
+
+
+def choose(scores: Mapping[str, list[float]], rule: str = "one_se") -> tuple[str, dict[str, dict[str, float]]]:
+    """The choice and each candidate's {mean, se, p10, p90} of inner ρ. ``one_se`` (default): the one-standard-error
+    rule of the module docstring; ``best``: the highest mean inner ρ."""
+    if rule not in AUTO_RULES:
+        raise ValueError(f"auto rule must be one of {AUTO_RULES}, got {rule!r}")
     summary = {}
     for method, rhos in scores.items():
         v = np.asarray(rhos, dtype=float)
@@ -80,6 +86,8 @@ def choose(scores: Mapping[str, list[float]]) -> tuple[str, dict[str, dict[str, 
     if not summary:
         raise ValueError("no auto candidate could be evaluated on the labelled rows")
     best = max(summary, key=lambda m: summary[m]["mean"])
+    if rule == "best":
+        return best, summary
     bar = summary[best]["mean"] - (summary[best]["se"] if math.isfinite(summary[best]["se"]) else 0.0)
     close = [m for m in summary if summary[m]["mean"] >= bar]
     chosen = min(close, key=lambda m: (complexity(m), -summary[m]["mean"]))
@@ -95,7 +103,7 @@ def fit_auto(values: Mapping[str, np.ndarray], accuracy: np.ndarray, ctx: Method
     candidates = [m for m in (ctx.auto_candidates or DEFAULT_AUTO_CANDIDATES) if m != "auto" and ctx.available(m)]
     if not candidates:
         raise ValueError("auto has no candidate method on this pool")
-    chosen, summary = choose(inner_scores(values, accuracy, ctx, candidates))
+    chosen, summary = choose(inner_scores(values, accuracy, ctx, candidates), ctx.auto_rule)
     ranking = fit_method(chosen, values, accuracy, ctx)
     detail = {
         "chosen": chosen,
@@ -104,6 +112,7 @@ def fit_auto(values: Mapping[str, np.ndarray], accuracy: np.ndarray, ctx: Method
         "interval": [summary[chosen]["p10"], summary[chosen]["p90"]],
         "inner": summary,
         "repeats": ctx.auto_repeats,
+        "rule": ctx.auto_rule,
     }
     return FittedRanking(
         "auto", ranking.inputs, ranking.fusion, ranking.learned, detail, dict(ranking.higher_is_better)

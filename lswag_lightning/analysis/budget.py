@@ -161,6 +161,7 @@ def prepare_pool(
     learned: LearnedConfig | None = None,
     auto_candidates: Sequence[str] = (),
     auto_repeats: int = 5,
+    auto_rule: str = "one_se",
     min_rows: int = 10,
 ) -> Pool:
     """The :class:`Pool` of ``table`` (rows and proxies as the module docstring says). ``fixed_sets`` None: the
@@ -195,6 +196,7 @@ def prepare_pool(
         default_set=list(default_set),
         auto_candidates=tuple(auto_candidates),
         auto_repeats=auto_repeats,
+        auto_rule=auto_rule,
     )
     return Pool(values, prep.accuracy, prep.rows, ctx, notes)
 
@@ -212,7 +214,7 @@ def learning_curve(
 ) -> LearningCurve:
     """Held-out ρ of each method at each label budget (module docstring). ``pool_options`` go to
     :func:`prepare_pool` (params, features, fixed_sets, default_set, nonfinite, higher_is_better, window, bins,
-    learned, auto_candidates, auto_repeats); ``methods`` None: :func:`default_methods`."""
+    learned, auto_candidates, auto_repeats, auto_rule); ``methods`` None: :func:`default_methods`."""
     if draws < 1:
         raise ValueError(f"draws must be >= 1, got {draws}")
     pool = prepare_pool(table, proxies, accuracy, **pool_options)

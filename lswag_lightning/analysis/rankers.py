@@ -175,6 +175,7 @@ class MethodContext:
     auto_candidates: tuple[str, ...] = ()
     auto_repeats: int = 5
     auto_seed: int = 0
+    auto_rule: str = "one_se"
 
     def available(self, method: str) -> bool:
         """Whether ``method`` can run on this pool (its columns exist)."""

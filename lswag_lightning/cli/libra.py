@@ -22,6 +22,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from lswag_lightning.analysis.auto import AUTO_RULES
 from lswag_lightning.analysis.learned import KINDS, LearnedConfig
 from lswag_lightning.analysis.libra import FUSION_METHODS, NONFINITE_POLICIES, evaluate
 from lswag_lightning.analysis.libra_text import format_summary
@@ -144,6 +145,19 @@ def add_budget_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--learned-kind", choices=KINDS, default=LearnedConfig.kind, help="learned model (default blend)")
     g.add_argument("--learned-alpha", type=float, default=LearnedConfig.alpha, help="ridge penalty (default 1)")
     g.add_argument("--auto-repeats", type=int_at_least(1), default=5, help="auto's inner splits (default 5)")
+    g.add_argument(
+        "--auto-rule",
+        choices=AUTO_RULES,
+        default="one_se",
+        help="auto's choice: the simplest method within one standard error of the best (default) or the best",
+    )
+    g.add_argument(
+        "--default-set",
+        default=None,
+        metavar="P1,P2",
+        help="proxies of method 'default' (default: the shipped k = 0 ranking, conf/ranking/default.yaml); give the "
+        "set chosen without this table's benchmark to keep its labels out of the choice",
+    )
     g.add_argument("--no-published-sets", action="store_true", help="do not add AZ-NAS's / VKDNW_agg's fixed sets")
     g.add_argument("--no-plots", action="store_true", help="learning curves without PNG plots")
 
@@ -229,13 +243,16 @@ def _pool_options(args, item: InputTable, features, orientation) -> dict:
         "params": item.params,
         "features": features,
         "fixed_sets": fixed,
-        "default_set": load_default().proxies if DEFAULT_FILE.is_file() else [],
+        "default_set": args.default_set.split(",")
+        if args.default_set
+        else (load_default().proxies if DEFAULT_FILE.is_file() else []),
         "nonfinite": args.nonfinite,
         "higher_is_better": orientation,
         "window": args.window,
         "bins": args.bins,
         "learned": LearnedConfig(kind=args.learned_kind, alpha=args.learned_alpha, seed=args.seed),
         "auto_repeats": args.auto_repeats,
+        "auto_rule": args.auto_rule,
     }
 
 
