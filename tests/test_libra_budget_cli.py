@@ -92,6 +92,18 @@ def test_method_auto_ranks_every_row_and_saves_a_reusable_ranking(tmp_path, caps
     assert meta["n_labelled"] == 40 and meta["accuracy"] == "acc"
 
 
+def test_default_ranks_without_any_accuracy(tmp_path, capsys):
+    path = _table(tmp_path)
+    out = tmp_path / "k0"
+    assert main([str(path), "--method", "default", "--default-set", "alpha,beta", "--out", str(out)]) == 0
+    ranked = pd.read_csv(out / "ranking.csv")
+    table = pd.read_csv(path)
+    r = lambda c: table[c].rank() / len(table)  # noqa: E731 - the log-rank fusion by hand
+    by_hand = pd.Series((np.log(r("alpha")) + np.log(r("beta"))).to_numpy(), index=table["arch"])
+    np.testing.assert_allclose(ranked["score"].to_numpy(), by_hand[ranked["arch"]].to_numpy())
+    assert "nothing fitted" in capsys.readouterr().out and load_ranking(out / "ranking.json").method == "default"
+
+
 def test_bad_arguments_exit_2(tmp_path, capsys):
     path = _table(tmp_path)
     for argv, message in (

@@ -91,6 +91,29 @@ def column_costs(columns: Sequence[str], costs: Mapping[str, float]) -> dict[str
     return {c: costs[registry_name(c)] for c in columns if registry_name(c) in costs}
 
 
+def proxy_needs(name: str) -> frozenset[str]:
+    """What the engine computes for the proxy a column comes from (its registered ``needs``); a name the registry
+    does not know needs something of its own."""
+    from lswag_lightning.proxies.registry import get_proxy
+
+    try:
+        return frozenset(get_proxy(registry_name(name)).needs) or frozenset({f"own:{registry_name(name)}"})
+    except (KeyError, ValueError):
+        return frozenset({f"own:{registry_name(name)}"})
+
+
+def set_cost(columns: Sequence[str], costs: Mapping[str, float], needs=proxy_needs) -> float:
+    """An upper bound on scoring ``columns`` in one call, as a ratio to a training step: the engine computes each
+    need once, so members whose needs are contained in another member's needs add nothing, and members with the
+    same needs are paid once (the dearest of them). ``costs``: each column's cost alone (:func:`column_costs`)."""
+    names = list(dict.fromkeys(columns))
+    groups: dict[frozenset[str], float] = {}
+    for name in names:
+        key = needs(name)
+        groups[key] = max(groups.get(key, 0.0), costs[name])
+    return sum(c for key, c in groups.items() if not any(key < other for other in groups))
+
+
 def reference_models(data_dir=None) -> dict[str, tuple]:
     """The networks timed by default, each with the bench protocol's 64 CIFAR-10 images at its resolution: NB201's
     CIFAR-10 optimum (C=16, N=5), the DARTS-V2 genotype built as NB301's networks, one AutoFormer-Ti subnet (seed 0,

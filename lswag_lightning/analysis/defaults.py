@@ -14,7 +14,7 @@ leave-one-benchmark-out numbers and the command that chose it are written beside
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from lswag_lightning.analysis.correlations import spearman
 from lswag_lightning.analysis.fusion import log_rank_sum
 from lswag_lightning.analysis.table import orient, oriented_values
 
+OBJECTIVES = ("mean", "worst_gain")
 DEFAULT_FILE = Path(__file__).resolve().parents[1] / "conf" / "ranking" / "default.yaml"
 
 
@@ -87,26 +88,36 @@ def choose_across(
     max_cost: float = 3.0,
     max_size: int = 6,
     min_gain: float = 1e-3,
+    cost_of: Callable[[Sequence[str]], float] | None = None,
+    objective: str = "mean",
 ) -> tuple[list[str], float]:
     """The proxy set (and its mean ρ over ``benchmarks``) grown greedily from the best affordable single proxy,
     adding the proxy that raises the mean ρ most while the gain exceeds ``min_gain``, the set has fewer than
-    ``max_size`` members and the summed cost stays at most ``max_cost``. Candidates without a cost are refused."""
+    ``max_size`` members and its cost stays at most ``max_cost``. ``cost_of(members)``: the set's cost (default:
+    the sum of ``costs``; :func:`lswag_lightning.analysis.costs.set_cost` counts shared passes once). Candidates
+    without a cost are refused. ``objective``: ``mean`` (the mean ρ over benchmarks) or ``worst_gain`` (the
+    smallest gain over #params across benchmarks: the set that beats #params by the most where it beats it least)."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     unknown = [c for c in candidates if c not in costs]
     if unknown:
         raise ValueError(f"no measured cost for {unknown}; measure them (python -m lswag_lightning.analysis.costs)")
 
-    def mean_rho(members: Sequence[str]) -> float:
-        return float(np.mean([b.rho(members) for b in benchmarks]))
+    baseline = [b.rho(["params"]) for b in benchmarks] if objective == "worst_gain" else [0.0] * len(benchmarks)
 
-    affordable = [c for c in candidates if costs[c] <= max_cost]
+    def mean_rho(members: Sequence[str]) -> float:
+        rhos = [b.rho(members) - base for b, base in zip(benchmarks, baseline)]
+        return float(np.mean(rhos) if objective == "mean" else np.min(rhos))
+
+    cost_of = cost_of or (lambda members: sum(costs[m] for m in members))
+    affordable = [c for c in candidates if cost_of([c]) <= max_cost]
     if not affordable:
         raise ValueError(f"no candidate costs at most {max_cost}x a training step")
     scores = {c: mean_rho([c]) for c in affordable}
     chosen = [max(scores, key=lambda c: scores[c])]
     best = scores[chosen[0]]
     while len(chosen) < max_size:
-        spent = sum(costs[c] for c in chosen)
-        trial = {c: mean_rho([*chosen, c]) for c in affordable if c not in chosen and spent + costs[c] <= max_cost}
+        trial = {c: mean_rho([*chosen, c]) for c in affordable if c not in chosen and cost_of([*chosen, c]) <= max_cost}
         trial = {c: r for c, r in trial.items() if math.isfinite(r)}
         if not trial:
             break
@@ -141,3 +152,88 @@ def leave_one_out(
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _benchmark(spec: str) -> Benchmark:
+    """``NAME=TABLE:ACC1,ACC2`` -> a :class:`Benchmark` (structure features are not used: only proxies)."""
+    from lswag_lightning.analysis.table import add_vkdnw_single, load_table
+
+    name, sep, rest = spec.partition("=")
+    path, sep2, accs = rest.rpartition(":")
+    if not sep or not sep2 or not name or not accs:
+        raise ValueError(f"--benchmark expects NAME=TABLE:ACC1,ACC2, got {spec!r}")
+    return Benchmark(name, add_vkdnw_single(load_table(path)), accs.split(","))
+
+
+def write_default(
+    path: str | Path, chosen: Sequence[str], lobo: pd.DataFrame, costs: Mapping[str, float], command: str
+):
+    """The shipped YAML: the set, its fusion, and what it was chosen on and scored against, for the record."""
+    from lswag_lightning.analysis.costs import set_cost
+
+    summary = lobo.groupby("held_out", sort=False)[["rho_default", "rho_params", "rho_lswag"]].mean()
+    data = {
+        "proxies": list(chosen),
+        "fusion": "log_rank",
+        "chosen_by": command,
+        "cost_alone": {p: round(float(costs[p]), 2) for p in chosen},
+        "cost_bound": round(float(set_cost(chosen, costs)), 2),
+        "leave_one_benchmark_out": {
+            str(held): {k: round(float(v), 3) for k, v in row.items()} for held, row in summary.iterrows()
+        },
+    }
+    header = (
+        "# The ranking lswag-libra / lswag-search use for a space with no trained architecture (k = 0):\n"
+        "# the log-rank fusion of these proxies, chosen across NB101, NB201, NB301 and AutoFormer-Ti\n"
+        "# (lswag_lightning.analysis.defaults; docs/results/label-budget.md). Costs: ratios to one training step.\n"
+    )
+    Path(path).write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m lswag_lightning.analysis.defaults --benchmark NAME=TABLE:ACC ... --costs CSV``: the
+    leave-one-benchmark-out table, and with ``--write`` the shipped default chosen on all benchmarks."""
+    import argparse
+    import sys
+
+    from lswag_lightning.analysis.costs import column_costs, cost_table, set_cost
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--benchmark", action="append", required=True, metavar="NAME=TABLE:ACC1,ACC2")
+    p.add_argument("--costs", type=Path, required=True, help="python -m lswag_lightning.analysis.costs output")
+    p.add_argument("--candidates", nargs="+", default=None, help="default: every proxy column all tables share")
+    p.add_argument("--max-cost", type=float, default=3.0, help="cap on the set's cost ratio (default 3)")
+    p.add_argument("--objective", choices=OBJECTIVES, default="mean", help="what the set maximises (default mean ρ)")
+    p.add_argument("--out", type=Path, required=True, help="CSV of the leave-one-benchmark-out rows")
+    p.add_argument("--write", type=Path, default=None, help="write the default chosen on all benchmarks here")
+    args = p.parse_args(argv)
+    from lswag_lightning.analysis.table import default_proxy_columns
+
+    benchmarks = [_benchmark(s) for s in args.benchmark]
+    shared = [c for c in default_proxy_columns(benchmarks[0].table, benchmarks[0].accuracy)]
+    for b in benchmarks[1:]:
+        shared = [c for c in shared if c in default_proxy_columns(b.table, b.accuracy)]
+    costs = column_costs(args.candidates or shared, cost_table(pd.read_csv(args.costs)))
+    candidates = [c for c in (args.candidates or shared) if c in costs]
+    options = {
+        "max_cost": args.max_cost,
+        "cost_of": lambda members: set_cost(members, costs),
+        "objective": args.objective,
+    }
+    lobo = leave_one_out(benchmarks, candidates, costs, **options)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    lobo.to_csv(args.out, index=False)
+    print(lobo.round(3).to_string(index=False))
+    chosen, rho = choose_across(benchmarks, candidates, costs, **options)
+    print(
+        f"chosen on all {len(benchmarks)} benchmarks: {', '.join(chosen)} (mean ρ {rho:.3f}); candidates: {candidates}"
+    )
+    if args.write:
+        command = "python -m lswag_lightning.analysis.defaults " + " ".join(sys.argv[1:] if argv is None else argv)
+        write_default(args.write, chosen, lobo, costs, command)
+        print(f"default -> {args.write}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

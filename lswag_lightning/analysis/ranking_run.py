@@ -116,6 +116,20 @@ def fit_and_rank(
     return ranking, scored.sort_values("rank", kind="stable")
 
 
+def rank_without_labels(table: pd.DataFrame, proxies: Sequence[str]) -> tuple[FittedRanking, pd.DataFrame]:
+    """k = 0: the log-rank fusion of ``proxies`` (e.g. the shipped default,
+    :func:`lswag_lightning.analysis.defaults.load_default`) scores every row; no accuracy is read. Returns the
+    ranking and ``table`` with ``score`` and ``rank`` columns, sorted by rank."""
+    from lswag_lightning.analysis.table import orient
+
+    orientation = orient(proxies)
+    ranking = FittedRanking("default", list(proxies), "log_rank", higher_is_better=dict(orientation.higher_is_better))
+    scored = table.copy()
+    scored["score"] = ranking.score_table(table)
+    scored["rank"] = scored["score"].rank(ascending=False, method="min")
+    return ranking, scored.sort_values("rank", kind="stable")
+
+
 def ranking_summary(ranking: FittedRanking, n_labelled: int) -> list[str]:
     """Plain-text lines: the method, its inputs and, for ``auto``, its choice and expected held-out ρ."""
     lines = [f"ranking: {ranking.method} fitted on {n_labelled} labelled rows; inputs: {', '.join(ranking.inputs)}"]

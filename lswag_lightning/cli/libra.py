@@ -299,12 +299,35 @@ def _run_curves(parser, args, inputs, command: str) -> int:
     return 0
 
 
+def _run_default(parser, args, item: InputTable) -> int:
+    """``--method default`` without accuracy: the k = 0 ranking of every row."""
+    from lswag_lightning.analysis.defaults import load_default
+    from lswag_lightning.analysis.rankers import save_ranking
+    from lswag_lightning.analysis.ranking_run import rank_without_labels
+
+    table = _filtered(parser, item.table, args.where)
+    proxies = args.default_set.split(",") if args.default_set else load_default().proxies
+    try:
+        ranking, ranked = rank_without_labels(table, proxies)
+    except ValueError as exc:
+        parser.error(str(exc))
+    out = args.out if args.out is not None else _default_out(args.table, "default")
+    out.mkdir(parents=True, exist_ok=True)
+    ranked.to_csv(out / "ranking.csv", index=False)
+    save_ranking(ranking, out / "ranking.json", table=item.label, n_labelled=0)
+    print(f"k = 0 ranking (log-rank fusion of {', '.join(proxies)}, nothing fitted): {len(ranked)} rows ranked")
+    print(f"{out / 'ranking.csv'}; saved ranking: {out / 'ranking.json'}")
+    return 0
+
+
 def _run_fit(parser, args, inputs) -> int:
     from lswag_lightning.analysis.rankers import save_ranking
     from lswag_lightning.analysis.ranking_run import fit_and_rank, ranking_summary
 
     if len(inputs) != 1:
         parser.error("--method fits one table; name a single table")
+    if args.method == "default" and not (args.accuracy or inputs[0].accuracy):
+        return _run_default(parser, args, inputs[0])
     item, proxies, features, orientation = _prepare_input(parser, args, inputs[0])
     if len(item.accuracy) != 1:
         parser.error("--method fits on one accuracy column")
