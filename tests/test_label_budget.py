@@ -159,10 +159,11 @@ def test_half_budget_reproduces_libra_evaluate():
 
 def test_one_standard_error_rule_prefers_the_simpler_method():
     scores = {"learned": [0.80, 0.90, 0.70, 0.85], "params": [0.78, 0.80, 0.76, 0.79], "greedy": [0.2, 0.3, 0.1, 0.2]}
-    chosen, summary = choose(scores)
+    assert choose(scores)[0] == "learned"  # the default rule: the best mean
+    chosen, summary = choose(scores, "one_se")
     assert summary["learned"]["mean"] == pytest.approx(0.8125)
     assert chosen == "params"  # within one standard error of the best mean (0.8125 - 0.0427) and fits nothing
-    chosen, _ = choose({"learned": [0.9, 0.9, 0.91, 0.9], "params": [0.5, 0.52, 0.51, 0.5]})
+    chosen, _ = choose({"learned": [0.9, 0.9, 0.91, 0.9], "params": [0.5, 0.52, 0.51, 0.5]}, "one_se")
     assert chosen == "learned"
     with pytest.raises(ValueError, match="no auto candidate"):
         choose({"params": [math.nan]})

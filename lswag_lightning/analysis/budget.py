@@ -161,7 +161,7 @@ def prepare_pool(
     learned: LearnedConfig | None = None,
     auto_candidates: Sequence[str] = (),
     auto_repeats: int = 5,
-    auto_rule: str = "one_se",
+    auto_rule: str = "best",
     min_rows: int = 10,
 ) -> Pool:
     """The :class:`Pool` of ``table`` (rows and proxies as the module docstring says). ``fixed_sets`` None: the

@@ -54,7 +54,7 @@ PUBLISHED_FIXED_SETS = {
     "vkdnw_agg": ("vkdnw_single", "jacov", "az_expressivity", "az_trainability", "flops"),
 }
 
-#: how many things a method chooses from the labels; ``auto`` prefers the simplest within one standard error
+#: how many things a method chooses from the labels; ``auto --auto-rule one_se`` prefers the simplest
 COMPLEXITY = {"params": 0, "all_log_rank": 0, "default": 0, "best_single": 1, "libra_rank_mean": 2}
 COMPLEXITY.update({"libra_log_rank": 2, "greedy": 3, "learned": 4})
 
@@ -175,7 +175,7 @@ class MethodContext:
     auto_candidates: tuple[str, ...] = ()
     auto_repeats: int = 5
     auto_seed: int = 0
-    auto_rule: str = "one_se"
+    auto_rule: str = "best"
 
     def available(self, method: str) -> bool:
         """Whether ``method`` can run on this pool (its columns exist)."""

@@ -148,8 +148,8 @@ def add_budget_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--auto-rule",
         choices=AUTO_RULES,
-        default="one_se",
-        help="auto's choice: the simplest method within one standard error of the best (default) or the best",
+        default="best",
+        help="auto's choice: the best mean inner ρ (default) or the simplest method within one standard error",
     )
     g.add_argument(
         "--default-set",
