@@ -66,7 +66,7 @@ def inner_scores(
     return out
 
 
-AUTO_RULES = ("best", "one_se")
+AUTO_RULES = ("best", "one_se", "prefer_learned")
 
 
 def choose(scores: Mapping[str, list[float]], rule: str = "best") -> tuple[str, dict[str, dict[str, float]]]:
@@ -92,10 +92,24 @@ def choose(scores: Mapping[str, list[float]], rule: str = "best") -> tuple[str, 
     best = max(summary, key=lambda m: summary[m]["mean"])
     if rule == "best":
         return best, summary
+    if rule == "prefer_learned":
+        return _prefer_learned(scores, summary, best), summary
     bar = summary[best]["mean"] - (summary[best]["se"] if math.isfinite(summary[best]["se"]) else 0.0)
     close = [m for m in summary if summary[m]["mean"] >= bar]
     chosen = min(close, key=lambda m: (complexity(m), -summary[m]["mean"]))
     return chosen, summary
+
+
+def _prefer_learned(scores: Mapping[str, list[float]], summary: Mapping[str, dict], best: str) -> str:
+    """The learned ranking, unless the best candidate beats it on the same inner splits by more than one standard
+    error of the paired differences."""
+    if "learned" not in summary or best == "learned":
+        return best
+    diff = np.asarray(scores[best], dtype=float) - np.asarray(scores["learned"], dtype=float)
+    diff = diff[np.isfinite(diff)]
+    if diff.size < 2:
+        return best
+    return best if diff.mean() > diff.std(ddof=1) / math.sqrt(diff.size) else "learned"
 
 
 def fit_auto(values: Mapping[str, np.ndarray], accuracy: np.ndarray, ctx: MethodContext) -> FittedRanking:
