@@ -159,7 +159,11 @@ def test_half_budget_reproduces_libra_evaluate():
 
 def test_one_standard_error_rule_prefers_the_simpler_method():
     scores = {"learned": [0.80, 0.90, 0.70, 0.85], "params": [0.78, 0.80, 0.76, 0.79], "greedy": [0.2, 0.3, 0.1, 0.2]}
-    assert choose(scores)[0] == "learned"  # the default rule: the best mean
+    assert choose(scores, "best")[0] == "learned"
+    # prefer_learned: another method must beat the learned ranking by one standard error of the paired differences
+    assert choose(scores)[0] == "learned"
+    assert choose({"learned": [0.5, 0.6, 0.55, 0.5], "params": [0.7, 0.75, 0.72, 0.7]})[0] == "params"
+    assert choose({"learned": [0.5, 0.7, 0.5, 0.7], "params": [0.6, 0.6, 0.6, 0.61]})[0] == "learned"
     chosen, summary = choose(scores, "one_se")
     assert summary["learned"]["mean"] == pytest.approx(0.8125)
     assert chosen == "params"  # within one standard error of the best mean (0.8125 - 0.0427) and fits nothing

@@ -160,8 +160,8 @@ def prepare_pool(
     bins: int = 24,
     learned: LearnedConfig | None = None,
     auto_candidates: Sequence[str] = (),
-    auto_repeats: int = 5,
-    auto_rule: str = "best",
+    auto_repeats: int = 10,
+    auto_rule: str = "prefer_learned",
     min_rows: int = 10,
 ) -> Pool:
     """The :class:`Pool` of ``table`` (rows and proxies as the module docstring says). ``fixed_sets`` None: the

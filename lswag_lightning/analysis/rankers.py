@@ -173,9 +173,9 @@ class MethodContext:
     orientation: Orientation = field(default_factory=Orientation)
     default_set: list[str] = field(default_factory=list)
     auto_candidates: tuple[str, ...] = ()
-    auto_repeats: int = 5
+    auto_repeats: int = 10
     auto_seed: int = 0
-    auto_rule: str = "best"
+    auto_rule: str = "prefer_learned"
 
     def available(self, method: str) -> bool:
         """Whether ``method`` can run on this pool (its columns exist)."""

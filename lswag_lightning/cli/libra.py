@@ -144,12 +144,13 @@ def add_budget_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--learned-kind", choices=KINDS, default=LearnedConfig.kind, help="learned model (default blend)")
     g.add_argument("--learned-alpha", type=float, default=LearnedConfig.alpha, help="ridge penalty (default 1)")
-    g.add_argument("--auto-repeats", type=int_at_least(1), default=5, help="auto's inner splits (default 5)")
+    g.add_argument("--auto-repeats", type=int_at_least(2), default=10, help="auto's inner splits (default 10)")
     g.add_argument(
         "--auto-rule",
         choices=AUTO_RULES,
-        default="best",
-        help="auto's choice: the best mean inner ρ (default) or the simplest method within one standard error",
+        default="prefer_learned",
+        help="auto's choice: the learned ranking unless another method is better by one standard error on the same "
+        "inner splits (default), the best mean inner ρ, or the simplest method within one standard error",
     )
     g.add_argument(
         "--default-set",
@@ -231,7 +232,7 @@ def _prepare_input(parser, args, item: InputTable) -> tuple[InputTable, list[str
 
 
 def _pool_options(args, item: InputTable, features, orientation) -> dict:
-    from lswag_lightning.analysis.defaults import DEFAULT_FILE, load_default
+    from lswag_lightning.analysis.defaults import load_default
     from lswag_lightning.analysis.rankers import PUBLISHED_FIXED_SETS
 
     fixed = parse_fixed_sets(args.fixed_set)
@@ -243,9 +244,7 @@ def _pool_options(args, item: InputTable, features, orientation) -> dict:
         "params": item.params,
         "features": features,
         "fixed_sets": fixed,
-        "default_set": args.default_set.split(",")
-        if args.default_set
-        else (load_default().proxies if DEFAULT_FILE.is_file() else []),
+        "default_set": args.default_set.split(",") if args.default_set else load_default().proxies,
         "nonfinite": args.nonfinite,
         "higher_is_better": orientation,
         "window": args.window,
