@@ -56,6 +56,12 @@ def markdown(curve: LearningCurve, title: str = "") -> list[str]:
                 row = frame[(frame.budget == k) & (frame.method == method)].iloc[0]
                 cells.append(f"{_f(row[f'{col}_mean'])} ± {_f(row[f'{col}_std'])}")
             lines.append(f"| {method} − {ref} (paired) | " + " | ".join(cells) + " |")
+    k = budgets[-1]
+    for method in ("best_single", "libra_log_rank", "greedy"):
+        counts = curve.chosen.get((k, method))
+        if counts:
+            top = "; ".join(f"{c} x{n}" for c, n in counts.most_common(3))
+            lines.append(f"- {method} at k = {k} chose: {top}")
     auto = curve.auto_frame()
     if len(auto):
         lines += ["", "| k | auto held-out | auto expected (inner CV) | realised inside the interval | chosen |"]
