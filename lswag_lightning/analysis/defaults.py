@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from lswag_lightning.analysis.correlations import spearman
+from lswag_lightning.analysis.correlations import paired_difference, spearman
 from lswag_lightning.analysis.fusion import log_rank_sum
 from lswag_lightning.analysis.table import orient, oriented_values
 
@@ -132,14 +132,16 @@ def choose_across(
 def leave_one_out(
     benchmarks: Sequence[Benchmark], candidates: Sequence[str], costs: Mapping[str, float], **options
 ) -> pd.DataFrame:
-    """One row per benchmark left out: the set chosen on the others, its ρ there per accuracy column (and the mean),
-    next to #params and L-SWAG on the same rows."""
+    """One row per benchmark left out and accuracy column: the set chosen on the others, its ρ there next to #params
+    and L-SWAG on the same rows, and the paired bootstrap of default − #params (95% interval, 1000 resamples)."""
     rows = []
     for held in benchmarks:
         others = [b for b in benchmarks if b is not held]
         chosen, fit_rho = choose_across(others, candidates, costs, **options)
+        scored = held.table.assign(_default=DefaultRanking(chosen).score_table(held.table))
         for acc in held.accuracy:
             one = Benchmark(held.name, held.table, [acc])
+            diff = paired_difference(scored, "_default", "params", acc, higher_is_better={"_default": True})
             rows.append(
                 {
                     "held_out": held.name,
@@ -149,6 +151,9 @@ def leave_one_out(
                     "rho_default": one.rho(chosen),
                     "rho_params": one.rho(["params"]),
                     "rho_lswag": one.rho(["lswag"]) if "lswag" in held.table.columns else math.nan,
+                    "default_minus_params": diff.delta,
+                    "ci_low": diff.lo,
+                    "ci_high": diff.hi,
                 }
             )
     return pd.DataFrame(rows)
