@@ -1,4 +1,5 @@
-"""Analysis of result tables: rank correlations with bootstrap intervals, LIBRA, published tables, reports.
+"""Analysis of result tables: rank correlations with bootstrap intervals, LIBRA, label-budget learning curves, the
+learned ranking and ``auto``, the k = 0 default, published tables, reports.
 
 Imports nothing from Lightning or Hydra; usable from a notebook. Result-table columns are documented in
 :mod:`lswag_lightning.analysis.table`.
@@ -6,6 +7,7 @@ Imports nothing from Lightning or Hydra; usable from a notebook. Result-table co
 
 from __future__ import annotations
 
+from lswag_lightning.analysis.budget import LearningCurve, learning_curve
 from lswag_lightning.analysis.correlations import (
     PairedDifference,
     correlation_table,
@@ -14,6 +16,7 @@ from lswag_lightning.analysis.correlations import (
     spearman,
     top_hit_rate,
 )
+from lswag_lightning.analysis.defaults import load_default
 from lswag_lightning.analysis.libra import (
     LibraEvaluation,
     LibraSelection,
@@ -25,6 +28,8 @@ from lswag_lightning.analysis.libra import (
     rank_bins,
     select,
 )
+from lswag_lightning.analysis.rankers import FittedRanking, load_ranking, save_ranking
+from lswag_lightning.analysis.ranking_run import fit_and_rank
 from lswag_lightning.analysis.table import (
     Orientation,
     default_proxy_columns,
@@ -35,6 +40,8 @@ from lswag_lightning.analysis.table import (
 )
 
 __all__ = [
+    "FittedRanking",
+    "LearningCurve",
     "LibraEvaluation",
     "LibraSelection",
     "Orientation",
@@ -43,15 +50,20 @@ __all__ = [
     "correlation_table",
     "default_proxy_columns",
     "evaluate",
+    "fit_and_rank",
     "fuse",
     "information_gain",
     "joint_entropy",
     "kendall",
+    "learning_curve",
+    "load_default",
+    "load_ranking",
     "load_table",
     "orient",
     "oriented_values",
     "paired_difference",
     "rank_bins",
+    "save_ranking",
     "select",
     "spearman",
     "top_hit_rate",

@@ -204,6 +204,24 @@ def usable_rows(proxy: np.ndarray, accuracy: np.ndarray, nonfinite: str = "exclu
 
 
 # ---------------------------------------------------------------------------------------------- the table
+#: the columns of :func:`correlation_table`, in order
+CORRELATION_COLUMNS = [
+    "proxy",
+    "n",
+    "n_excluded",
+    "excluded",
+    "spearman",
+    "spearman_lo",
+    "spearman_hi",
+    "kendall",
+    "kendall_lo",
+    "kendall_hi",
+    "top_hit",
+    "higher_is_better",
+    "orientation",
+]
+
+
 def correlation_table(
     table: pd.DataFrame,
     proxies: Sequence[str],
@@ -257,24 +275,7 @@ def correlation_table(
         if row["n_excluded"]:
             log.info("%s: %d of %d rows excluded (%s)", name, row["n_excluded"], len(values), why)
         rows.append(row)
-    out = pd.DataFrame(
-        rows,
-        columns=[
-            "proxy",
-            "n",
-            "n_excluded",
-            "excluded",
-            "spearman",
-            "spearman_lo",
-            "spearman_hi",
-            "kendall",
-            "kendall_lo",
-            "kendall_hi",
-            "top_hit",
-            "higher_is_better",
-            "orientation",
-        ],
-    )
+    out = pd.DataFrame(rows, columns=CORRELATION_COLUMNS)
     out.attrs["orientation"] = orientation.to_dict()
     out.attrs.update(
         {

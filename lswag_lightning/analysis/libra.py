@@ -1,29 +1,10 @@
-"""LIBRA (Low Information gain and Bias Re-Alignment): choosing and fusing three zero-cost proxies.
+"""LIBRA (Low Information gain and Bias Re-Alignment), evaluated honestly: :func:`evaluate` selects on random
+halves of the architectures and scores the fused ranking on the other halves (METHOD.md §6's honesty rule).
 
-Implements METHOD.md §6 on a result table (architectures × proxy values, accuracy in %, #params):
-
-1. Orient every proxy so that higher is better; ρ_z = Spearman(z, accuracy); z1 = the proxy with the highest ρ.
-2. Window candidates: the other proxies with ρ_best − window < ρ_z ≤ ρ_best (window 0.1).
-   IG(z) = H(y | z1) − H(y | z1, z), in bits, from plug-in entropies of joint bin counts. Each variable is
-   rank-transformed, u = (average rank − 1) / n ∈ [0, 1), and cut into ``bins`` (24) equal-width bins of u, i.e.
-   equal-frequency bins of the raw values (tied values share a bin); H(a | b) = H(a, b) − H(b).
-   z2 = the candidate with the LOWEST information gain.
-3. b_z = Spearman(oriented z, params), b_val = Spearman(accuracy, params); z3 = the remaining window candidate
-   with the smallest |b_val − b_z|.
-4. :func:`fuse` merges the chosen proxies by ranks within the pool being scored (``rank_mean``, the default, or
-   the AZ-NAS style ``log_rank``).
-
-Edge cases (each leaves a line in ``LibraSelection.notes``):
-- no other proxy in the window -> the selection is [z1]; one candidate -> [z1, z2];
-- non-finite proxy values (``nonfinite="drop_rows"``, default): a proxy with more than
-  ``max_nonfinite_fraction`` (5%) non-finite rows is excluded; rows where a remaining proxy is NaN/±inf are then
-  dropped, and the count is noted. ``nonfinite="exclude_proxy"`` excludes every proxy with any non-finite value;
-  ``nonfinite="rank_last"`` keeps every row and ranks a NaN/-inf (oriented) value last and +inf first (AZ-NAS's
-  rule for an identity block's -inf): each proxy is replaced by its average ranks, which changes no rank-based
-  number (Spearman, equal-frequency bins, rank fusion);
-- rows whose accuracy or params is not finite are dropped (noted);
-- a proxy that is constant on the rows used is excluded (its ρ is undefined);
-- fewer than ``min_rows`` (10) usable rows -> ``ValueError``.
+The selection itself (:func:`select`, :class:`LibraSelection`, :func:`fuse`) lives in
+:mod:`lswag_lightning.analysis.libra_select`, the entropies in :mod:`lswag_lightning.analysis.entropy` and the row
+handling (non-finite values, ``NONFINITE_POLICIES``) in :mod:`lswag_lightning.analysis.rows`; all of them are
+importable from here too, as LIBRA's public names.
 
 Honesty: the ρ of a LIBRA selection on the rows it was selected on is optimistic. :func:`evaluate` reports the
 fused score's ρ on held-out architectures over repeated random splits, next to the single best proxy and an
@@ -40,343 +21,27 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from lswag_lightning.analysis.correlations import spearman
+from lswag_lightning.analysis.entropy import (  # noqa: F401 - LIBRA's public names, one import away
+    ENTROPY_UNIT,
+    conditional_entropy,
+    information_gain,
+    joint_entropy,
+    rank_bins,
+)
 from lswag_lightning.analysis.fusion import FUSION_METHODS, greedy_log_rank, rank_fusion
-from lswag_lightning.analysis.table import Orientation, orient, oriented_values, validate_table
+from lswag_lightning.analysis.libra_select import (  # noqa: F401
+    LibraSelection,
+    check_select_options,
+    fuse,
+    select,
+    select_rows,
+)
+from lswag_lightning.analysis.rows import NONFINITE_POLICIES, PreparedRows, jsonable, prepare_rows  # noqa: F401
+from lswag_lightning.analysis.table import Orientation
 
 log = logging.getLogger(__name__)
-
-NONFINITE_POLICIES = ("drop_rows", "exclude_proxy", "rank_last")
-ENTROPY_UNIT = "bits"
-
-
-# ------------------------------------------------------------------------------------------------- entropy
-def rank_bins(values: np.ndarray, bins: int = 24) -> np.ndarray:
-    """Equal-frequency bin index (0..bins-1) of each value: floor((average rank − 1) / n × bins).
-
-    With n distinct values and n divisible by ``bins`` every bin holds exactly n / bins values; tied values share
-    a bin. Values must be finite.
-    """
-    values = np.asarray(values, dtype=float)
-    if bins < 1:
-        raise ValueError(f"bins must be >= 1, got {bins}")
-    if not np.all(np.isfinite(values)):
-        raise ValueError("rank_bins needs finite values")
-    n = len(values)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    ranks = stats.rankdata(values, method="average")
-    return np.minimum(np.floor((ranks - 1.0) * bins / n).astype(np.int64), bins - 1)
-
-
-def joint_entropy(*binned: np.ndarray) -> float:
-    """Plug-in (maximum-likelihood) entropy, in bits, of the joint distribution of integer-coded variables."""
-    if not binned:
-        raise ValueError("joint_entropy needs at least one variable")
-    data = np.stack([np.asarray(b, dtype=np.int64) for b in binned], axis=1)
-    if len(data) == 0:
-        return 0.0
-    _, counts = np.unique(data, axis=0, return_counts=True)
-    p = counts / counts.sum()
-    return float(-(p * np.log2(p)).sum())
-
-
-def conditional_entropy(target: np.ndarray, *given: np.ndarray) -> float:
-    """H(target | given) = H(target, given) − H(given), in bits, on integer-coded variables."""
-    if not given:
-        return joint_entropy(target)
-    return joint_entropy(target, *given) - joint_entropy(*given)
-
-
-def information_gain(accuracy: np.ndarray, z1: np.ndarray, z: np.ndarray, bins: int = 24) -> float:
-    """IG(z) = H(y | z1) − H(y | z1, z) in bits, each variable cut into ``bins`` equal-frequency bins."""
-    y, b1, bz = rank_bins(accuracy, bins), rank_bins(z1, bins), rank_bins(z, bins)
-    return conditional_entropy(y, b1) - conditional_entropy(y, b1, bz)
-
-
-# ------------------------------------------------------------------------------------------ data preparation
-@dataclass
-class _Prepared:
-    """Oriented proxy values, accuracy and params on the usable rows (positions into the original table)."""
-
-    values: dict[str, np.ndarray]
-    accuracy: np.ndarray
-    params: np.ndarray
-    rows: np.ndarray  # positional indices of the kept rows in the original table
-    orientation: Orientation
-    excluded: dict[str, str]
-    notes: list[str]
-    n_input: int
-
-    def subset(self, idx: np.ndarray) -> _Prepared:
-        return _Prepared(
-            {k: v[idx] for k, v in self.values.items()},
-            self.accuracy[idx],
-            self.params[idx],
-            self.rows[idx],
-            self.orientation,
-            dict(self.excluded),
-            list(self.notes),
-            len(idx),
-        )
-
-
-def _prepare(
-    table: pd.DataFrame,
-    proxies: Sequence[str],
-    accuracy: str,
-    params: str,
-    higher_is_better: Mapping[str, bool] | Orientation | None,
-    nonfinite: str,
-    max_nonfinite_fraction: float,
-    min_rows: int,
-) -> _Prepared:
-    if nonfinite not in NONFINITE_POLICIES:
-        raise ValueError(f"nonfinite must be one of {NONFINITE_POLICIES}, got {nonfinite!r}")
-    proxies = list(dict.fromkeys(proxies))
-    if not proxies:
-        raise ValueError("LIBRA needs at least one proxy column")
-    validate_table(table, [*proxies, accuracy, params])
-    orientation = orient(proxies, higher_is_better)
-    notes: list[str] = []
-    excluded: dict[str, str] = {}
-    n = len(table)
-    acc = table[accuracy].to_numpy(dtype=float, na_value=np.nan)
-    par = table[params].to_numpy(dtype=float, na_value=np.nan)
-    keep = np.isfinite(acc) & np.isfinite(par)
-    if (~keep).any():
-        notes.append(
-            f"{_rows(int((~keep).sum()))} of {n} dropped: accuracy {accuracy!r} or params {params!r} not finite"
-        )
-    values = {name: oriented_values(table, name, orientation) for name in proxies}
-    base = int(keep.sum())
-    for name in proxies:
-        bad = keep & ~np.isfinite(values[name])
-        count = int(bad.sum())
-        if not count or nonfinite == "rank_last":
-            continue
-        if nonfinite == "exclude_proxy" or count > max_nonfinite_fraction * base:
-            rule = (
-                "nonfinite='exclude_proxy'"
-                if nonfinite == "exclude_proxy"
-                else f"more than {max_nonfinite_fraction:.0%} of rows"
-            )
-            excluded[name] = f"{count} of {base} rows NaN/inf ({rule})"
-            notes.append(f"{name} excluded: {excluded[name]}")
-    pool = [p for p in proxies if p not in excluded]
-    if nonfinite == "rank_last":
-        changed = 0
-        for name in pool:
-            v = values[name].copy()
-            bad = keep & ~np.isfinite(v)
-            changed += int(bad.any())
-            v[np.isnan(v)] = -np.inf
-            values[name] = np.where(keep, stats.rankdata(np.where(keep, v, -np.inf), method="average"), np.nan)
-        if changed:
-            notes.append(f"non-finite values of {changed} proxies ranked last (+inf first): every row kept")
-    if nonfinite == "drop_rows":
-        before = keep.copy()
-        for name in pool:
-            keep &= np.isfinite(values[name])
-        dropped = before & ~keep
-        if dropped.any():
-            who = [p for p in pool if (before & ~np.isfinite(values[p])).any()]
-            notes.append(f"{_rows(int(dropped.sum()))} dropped: NaN/inf in {', '.join(who)}")
-    rows = np.flatnonzero(keep)
-    if len(rows) < min_rows:
-        raise ValueError(
-            f"LIBRA needs at least {min_rows} architectures with finite accuracy, params and proxy "
-            f"values; {len(rows)} of {n} rows are usable"
-        )
-    prepared = _Prepared(
-        {p: values[p][rows] for p in pool}, acc[rows], par[rows], rows, orientation, excluded, notes, n
-    )
-    return prepared
-
-
-# ---------------------------------------------------------------------------------------------- selection
-@dataclass
-class LibraSelection:
-    """The proxies LIBRA chose and the numbers behind the choice.
-
-    ``proxies`` is [z1, z2, z3] (shorter when the window holds fewer candidates). ``rho`` is each usable proxy's
-    Spearman ρ with accuracy (oriented), ``info_gain`` the IG in bits of each window candidate given z1, ``bias``
-    each usable proxy's Spearman ρ with params (oriented), ``bias_accuracy`` = Spearman(accuracy, params).
-    ``candidates`` are the proxies inside the window (z1 excluded). ``excluded`` maps left-out proxies to why.
-    """
-
-    proxies: list[str]
-    rho: dict[str, float]
-    info_gain: dict[str, float]
-    bias: dict[str, float]
-    bias_accuracy: float
-    candidates: list[str]
-    notes: list[str] = field(default_factory=list)
-    excluded: dict[str, str] = field(default_factory=dict)
-    higher_is_better: dict[str, bool] = field(default_factory=dict)
-    orientation_source: dict[str, str] = field(default_factory=dict)
-    accuracy: str = ""
-    params: str = ""
-    window: float = 0.1
-    bins: int = 24
-    n_rows: int = 0
-    n_input_rows: int = 0
-    h_accuracy_given_z1: float = math.nan
-    entropy_unit: str = ENTROPY_UNIT
-
-    @property
-    def z1(self) -> str:
-        return self.proxies[0]
-
-    @property
-    def assumed_orientation(self) -> list[str]:
-        return [n for n, s in self.orientation_source.items() if s == "assumed"]
-
-    def to_dict(self) -> dict:
-        """JSON-ready dict (NaN becomes None)."""
-        return _jsonable(asdict(self))
-
-
-def _select_prepared(
-    prep: _Prepared,
-    *,
-    window: float,
-    bins: int,
-    accuracy: str = "",
-    params: str = "",
-) -> LibraSelection:
-    notes = list(prep.notes)
-    excluded = dict(prep.excluded)
-    acc, par = prep.accuracy, prep.params
-    pool = []
-    for name, v in prep.values.items():
-        if np.all(v == v[0]):
-            excluded[name] = f"constant on the {len(v)} rows used (ρ undefined)"
-            notes.append(f"{name} excluded: {excluded[name]}")
-        else:
-            pool.append(name)
-    if not pool:
-        raise ValueError(f"no usable proxy left for LIBRA; excluded: {excluded}")
-    if np.all(acc == acc[0]):
-        raise ValueError(f"accuracy {accuracy!r} is constant on the rows used; correlations are undefined")
-    rho = {p: spearman(prep.values[p], acc) for p in pool}
-    bias = {p: spearman(prep.values[p], par) for p in pool}
-    bias_acc = spearman(acc, par)
-    z1 = max(pool, key=lambda p: rho[p])  # first of the given order on ties
-    tied = [p for p in pool if p != z1 and rho[p] == rho[z1]]
-    if tied:
-        notes.append(f"z1 tie: {', '.join(tied)} have the same ρ as {z1}; {z1} kept (first in the order given)")
-    best = rho[z1]
-    candidates = [p for p in pool if p != z1 and best - window < rho[p] <= best]
-    y_bins, z1_bins = rank_bins(acc, bins), rank_bins(prep.values[z1], bins)
-    h_y_z1 = conditional_entropy(y_bins, z1_bins)
-    info_gain = {p: h_y_z1 - conditional_entropy(y_bins, z1_bins, rank_bins(prep.values[p], bins)) for p in candidates}
-    chosen = [z1]
-    if len(pool) == 1:
-        notes.append(f"only one usable proxy ({z1}); the selection is [{z1}]")
-    elif not candidates:
-        runner = max((p for p in pool if p != z1), key=lambda p: rho[p])
-        notes.append(
-            f"no other proxy within {window:g} of ρ_best = {best:.3f} (next: {runner}, ρ = "
-            f"{rho[runner]:.3f}); the selection is [{z1}] alone"
-        )
-    else:
-        order = {p: i for i, p in enumerate(pool)}
-        z2 = min(candidates, key=lambda p: (info_gain[p], -rho[p], order[p]))
-        chosen.append(z2)
-        rest = [p for p in candidates if p != z2]
-        if not rest:
-            notes.append(f"one candidate in the window ({z2}); the selection is [{z1}, {z2}] (no z3)")
-        else:
-            if math.isnan(bias_acc):
-                notes.append(f"params {params!r} is constant: bias undefined; z3 = highest-ρ remaining candidate")
-                z3 = max(rest, key=lambda p: (rho[p], -order[p]))
-            else:
-                z3 = min(
-                    rest,
-                    key=lambda p: (abs(bias_acc - bias[p]) if not math.isnan(bias[p]) else math.inf, -rho[p], order[p]),
-                )
-            chosen.append(z3)
-    return LibraSelection(
-        proxies=chosen,
-        rho=rho,
-        info_gain=info_gain,
-        bias=bias,
-        bias_accuracy=bias_acc,
-        candidates=candidates,
-        notes=notes,
-        excluded=excluded,
-        higher_is_better={p: prep.orientation.higher_is_better[p] for p in prep.orientation.higher_is_better},
-        orientation_source=dict(prep.orientation.source),
-        accuracy=accuracy,
-        params=params,
-        window=window,
-        bins=bins,
-        n_rows=len(acc),
-        n_input_rows=prep.n_input,
-        h_accuracy_given_z1=h_y_z1,
-    )
-
-
-def _check_options(window: float, bins: int) -> None:
-    if not window > 0:
-        raise ValueError(f"window must be > 0, got {window}")
-    if int(bins) != bins or bins < 2:
-        raise ValueError(f"bins must be an integer >= 2, got {bins}")
-
-
-def select(
-    table: pd.DataFrame,
-    proxies: Sequence[str],
-    accuracy: str,
-    params: str = "params",
-    window: float = 0.1,
-    bins: int = 24,
-    higher_is_better: Mapping[str, bool] | Orientation | None = None,
-    *,
-    nonfinite: str = "drop_rows",
-    max_nonfinite_fraction: float = 0.05,
-    min_rows: int = 10,
-) -> LibraSelection:
-    """Choose LIBRA's proxies [z1, z2, z3] on ``table`` (module docstring: algorithm and edge cases).
-
-    ``accuracy`` and ``params`` are column names; ``higher_is_better`` overrides the registry's orientation
-    (unknown names are assumed higher-is-better and listed in ``orientation_source``).
-    """
-    _check_options(window, bins)
-    prep = _prepare(table, proxies, accuracy, params, higher_is_better, nonfinite, max_nonfinite_fraction, min_rows)
-    return _select_prepared(prep, window=window, bins=int(bins), accuracy=accuracy, params=params)
-
-
-# ------------------------------------------------------------------------------------------------- fusion
-def fuse(
-    table: pd.DataFrame,
-    selection: LibraSelection | Sequence[str],
-    method: str = "rank_mean",
-    higher_is_better: Mapping[str, bool] | Orientation | None = None,
-) -> pd.Series:
-    """One score per row (higher = better) from several proxies, by their ranks within ``table`` (the pool).
-
-    Each proxy is oriented, ranked (average ranks for ties, rank M = best of the M rows) and normalised to
-    r / M ∈ (0, 1]. ``rank_mean``: mean of r / M over proxies, in (0, 1]. ``log_rank`` (AZ-NAS): Σ log(r / M),
-    ≤ 0. A row with NaN in any fused proxy gets NaN; ±inf are ranked as the extremes they are. A
-    :class:`LibraSelection` brings its own orientation; ``higher_is_better`` overrides it.
-    """
-    if isinstance(selection, LibraSelection):
-        names = list(selection.proxies)
-        mapping = dict(selection.higher_is_better)
-        if isinstance(higher_is_better, Orientation):
-            higher_is_better = higher_is_better.higher_is_better
-        mapping.update(higher_is_better or {})
-    else:
-        names = [selection] if isinstance(selection, str) else list(selection)
-        mapping = higher_is_better
-    validate_table(table, names)
-    orientation = orient(names, mapping)
-    fused = rank_fusion([oriented_values(table, n, orientation) for n in names], method)
-    return pd.Series(fused, index=table.index, name=f"libra_{method}")
 
 
 # ------------------------------------------------------------------------------------------ honest evaluation
@@ -438,17 +103,17 @@ class LibraEvaluation:
         d["triples"] = [{"proxies": list(t), "count": c} for t, c in self.triples]
         d["greedy_sets"] = [{"proxies": list(t), "count": c} for t, c in self.greedy_sets]
         d["summary"] = self.summary()
-        return _jsonable(d)
+        return jsonable(d)
 
 
-def _fused_rho(sub: _Prepared, names: Sequence[str], method: str) -> float:
+def _fused_rho(sub: PreparedRows, names: Sequence[str], method: str) -> float:
     """Spearman ρ between the ``method`` fusion of ``names`` on ``sub`` and its accuracy."""
     return spearman(rank_fusion([sub.values[p] for p in names], method), sub.accuracy)
 
 
 def _score_split(
-    fit: _Prepared,
-    ev: _Prepared,
+    fit: PreparedRows,
+    ev: PreparedRows,
     pool: Sequence[str],
     fixed: Mapping[str, Sequence[str]],
     greedy: bool,
@@ -458,7 +123,7 @@ def _score_split(
     """One split of :func:`evaluate`: select on ``fit`` restricted to ``pool``; each method's held-out ρ on ``ev``
     (keys of ``LibraEvaluation.heldout``) and the greedy set grown on ``fit`` (None unless ``greedy``)."""
     fit.values = {p: fit.values[p] for p in pool}
-    sel = _select_prepared(fit, **select_options)
+    sel = select_rows(fit, **select_options)
     rhos = {
         "libra": _fused_rho(ev, sel.proxies, fusion),
         "best_single": spearman(ev.values[sel.z1], ev.accuracy),
@@ -501,16 +166,10 @@ def evaluate(
     on each fit part (``greedy``, :func:`lswag_lightning.analysis.fusion.greedy_log_rank`), starting from the best
     single proxy or from a fixed set when that one is better on the fit part.
     """
-    _check_options(window, bins)
-    if fusion not in FUSION_METHODS:
-        raise ValueError(f"fusion must be one of {FUSION_METHODS}, got {fusion!r}")
-    if n_splits < 1:
-        raise ValueError(f"n_splits must be >= 1, got {n_splits}")
-    if not 0.0 < fit_fraction < 1.0:
-        raise ValueError(f"fit_fraction must be in (0, 1), got {fit_fraction}")
+    _check_evaluate_options(window, bins, fusion, n_splits, fit_fraction)
     bins = int(bins)
-    prep = _prepare(table, proxies, accuracy, params, higher_is_better, nonfinite, max_nonfinite_fraction, min_rows)
-    full = _select_prepared(prep, window=window, bins=bins, accuracy=accuracy, params=params)
+    prep = prepare_rows(table, proxies, accuracy, params, higher_is_better, nonfinite, max_nonfinite_fraction, min_rows)
+    full = select_rows(prep, window=window, bins=bins, accuracy=accuracy, params=params)
     pool = [p for p in prep.values if p not in full.excluded]  # usable on the whole table
     n = len(prep.accuracy)
     n_fit = int(round(fit_fraction * n))
@@ -521,55 +180,17 @@ def evaluate(
         )
     if n_eval < 3:
         raise ValueError(f"the held-out part has {n_eval} rows (of {n}); need at least 3")
-
     fixed = {name: list(names) for name, names in (fixed_sets or {}).items()}
     for name, names in fixed.items():
         missing = [p for p in names if p not in pool]
         if missing:
             raise ValueError(f"fixed set {name!r} names proxies outside the usable pool: {missing} (pool: {pool})")
-    in_sample = {
-        "libra": _fused_rho(prep, full.proxies, fusion),
-        "best_single": full.z1,
-        "best_single_rho": full.rho[full.z1],
-        "az_all": _fused_rho(prep, pool, "log_rank"),
-    }
-    for name, names in fixed.items():
-        in_sample[f"fixed:{name}"] = _fused_rho(prep, names, "log_rank")
-    greedy_sets: Counter = Counter()
-    if greedy:
-        whole = greedy_log_rank({p: prep.values[p] for p in pool}, prep.accuracy, starts=fixed)
-        in_sample["greedy"] = _fused_rho(prep, whole, "log_rank")
-        in_sample["greedy_set"] = ",".join(whole)
-    rng = np.random.default_rng(seed)
-    heldout: dict[str, list[float]] = {
-        "libra": [],
-        "best_single": [],
-        "az_all": [],
-        **{f"fixed:{name}": [] for name in fixed},
-        **({"greedy": []} if greedy else {}),
-    }
-    best_names, triples = [], Counter()
+    in_sample = _in_sample_rhos(prep, full, pool, fixed, greedy, fusion)
+    split_kwargs = dict(window=window, bins=bins, accuracy=accuracy, params=params)
+    heldout, best_names, triples, greedy_sets = _heldout_splits(
+        prep, pool, fixed, greedy, fusion, n_splits, n_fit, seed, split_kwargs
+    )
     notes = list(full.notes)
-    for _ in range(n_splits):
-        perm = rng.permutation(n)
-        sel, chosen, rhos = _score_split(
-            prep.subset(perm[:n_fit]),
-            prep.subset(perm[n_fit:]),
-            pool,
-            fixed,
-            greedy,
-            fusion,
-            window=window,
-            bins=bins,
-            accuracy=accuracy,
-            params=params,
-        )
-        triples[tuple(sel.proxies)] += 1
-        best_names.append(sel.z1)
-        if chosen is not None:
-            greedy_sets[tuple(chosen)] += 1
-        for method, rho in rhos.items():
-            heldout[method].append(rho)
     short = sum(c for t, c in triples.items() if len(t) < 3)
     if short:
         notes.append(f"{short} of {n_splits} splits selected fewer than 3 proxies (window edge cases)")
@@ -596,21 +217,58 @@ def evaluate(
     )
 
 
-# ------------------------------------------------------------------------------------------------- helpers
-def _rows(count: int) -> str:
-    return f"{count} row" if count == 1 else f"{count} rows"
+def _check_evaluate_options(window: float, bins: int, fusion: str, n_splits: int, fit_fraction: float) -> None:
+    """Reject :func:`evaluate`'s bad options before any row is read."""
+    check_select_options(window, bins)
+    if fusion not in FUSION_METHODS:
+        raise ValueError(f"fusion must be one of {FUSION_METHODS}, got {fusion!r}")
+    if n_splits < 1:
+        raise ValueError(f"n_splits must be >= 1, got {n_splits}")
+    if not 0.0 < fit_fraction < 1.0:
+        raise ValueError(f"fit_fraction must be in (0, 1), got {fit_fraction}")
 
 
-def _jsonable(obj):
-    """Recursively turn numpy scalars into Python ones, tuples into lists and NaN/inf into None."""
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    return obj
+def _in_sample_rhos(prep, full, pool: list[str], fixed: dict[str, list[str]], greedy: bool, fusion: str) -> dict:
+    """Every method's ρ when it is chosen and scored on all rows (optimistic; reported beside the held-out ρ)."""
+    in_sample = {
+        "libra": _fused_rho(prep, full.proxies, fusion),
+        "best_single": full.z1,
+        "best_single_rho": full.rho[full.z1],
+        "az_all": _fused_rho(prep, pool, "log_rank"),
+    }
+    for name, names in fixed.items():
+        in_sample[f"fixed:{name}"] = _fused_rho(prep, names, "log_rank")
+    if greedy:
+        whole = greedy_log_rank({p: prep.values[p] for p in pool}, prep.accuracy, starts=fixed)
+        in_sample["greedy"] = _fused_rho(prep, whole, "log_rank")
+        in_sample["greedy_set"] = ",".join(whole)
+    return in_sample
+
+
+def _heldout_splits(prep, pool, fixed, greedy, fusion, n_splits, n_fit, seed, split_kwargs):
+    """Select on ``n_fit`` seeded random rows, score on the rest, ``n_splits`` times: (held-out ρ per method, the
+    best single proxy per split, LIBRA's triples counted, greedy sets counted)."""
+    rng = np.random.default_rng(seed)
+    heldout: dict[str, list[float]] = {
+        "libra": [],
+        "best_single": [],
+        "az_all": [],
+        **{f"fixed:{name}": [] for name in fixed},
+        **({"greedy": []} if greedy else {}),
+    }
+    best_names: list[str] = []
+    triples: Counter = Counter()
+    greedy_sets: Counter = Counter()
+    n = len(prep.accuracy)
+    for _ in range(n_splits):
+        perm = rng.permutation(n)
+        sel, chosen, rhos = _score_split(
+            prep.subset(perm[:n_fit]), prep.subset(perm[n_fit:]), pool, fixed, greedy, fusion, **split_kwargs
+        )
+        triples[tuple(sel.proxies)] += 1
+        best_names.append(sel.z1)
+        if chosen is not None:
+            greedy_sets[tuple(chosen)] += 1
+        for method, rho in rhos.items():
+            heldout[method].append(rho)
+    return heldout, best_names, triples, greedy_sets

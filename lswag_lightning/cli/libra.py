@@ -1,11 +1,17 @@
-"""``lswag-libra``: LIBRA proxy selection, its held-out evaluation and a report, from a result table.
+"""``lswag-libra``: LIBRA proxy selection, its held-out evaluation and a report; label-budget learning curves; a
+ranking fitted on the trained architectures of a table.
 
-Example::
+Examples::
 
     lswag-libra runs/nb201/table.csv --accuracy cifar10_test_acc --params params --splits 20 --out runs/nb201/libra
+    lswag-libra runs/nb201_val/table.csv --accuracy cifar10_val_acc cifar100_val_acc --budgets 10,20,50,half \
+        --out runs/nb201_val/budget            # learning curves: learning_curve.csv, plots, learning_curve.md
+    lswag-libra my_sweep/table.csv --accuracy val_acc --method auto --out runs/my_ranking   # rank the untrained
+    lswag-libra published:nb201:cifar10 --budgets half --methods libra_rank_mean best_single all_log_rank
 
-Prints LIBRA's choice and the held-out Spearman numbers, and writes ``report.md`` + plots + ``libra.json`` to
-``--out`` (default: ``<table stem>_libra/`` next to the table). Bad arguments exit with code 2.
+Without ``--budgets`` / ``--method`` it prints LIBRA's choice and the held-out Spearman numbers, and writes
+``report.md`` + plots + ``libra.json`` to ``--out`` (default: ``<table stem>_libra/`` next to the table; one
+sub-folder per accuracy column when several are given). Bad arguments exit with code 2.
 """
 
 from __future__ import annotations
@@ -16,9 +22,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from lswag_lightning.analysis.auto import AUTO_RULES
+from lswag_lightning.analysis.learned import KINDS, LearnedConfig
 from lswag_lightning.analysis.libra import FUSION_METHODS, NONFINITE_POLICIES, evaluate
 from lswag_lightning.analysis.libra_text import format_summary
-from lswag_lightning.analysis.table import default_proxy_columns, load_table, validate_table
+from lswag_lightning.analysis.ranking_run import InputTable, join_structure, read_inputs
+from lswag_lightning.analysis.table import default_proxy_columns, validate_table
 from lswag_lightning.cli.args import fraction, int_at_least, positive_float
 
 
@@ -28,8 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Choose LIBRA's three proxies on a result table, evaluate them on held-out architectures "
         "and write a markdown + PNG report.",
     )
-    p.add_argument("table", type=Path, help="result table: .csv, .tsv, .parquet, .json (list of records), .jsonl")
-    p.add_argument("--accuracy", required=True, help="accuracy column (in %%), higher is better")
+    p.add_argument(
+        "table",
+        help="result table (.csv, .tsv, .parquet, .json list of records, .jsonl), or published:<benchmark>[:<task>] "
+        "/ published:all for NAS-Bench-Suite-Zero's published tables",
+    )
+    p.add_argument(
+        "--accuracy", nargs="+", default=None, metavar="COL", help="accuracy column(s) (in %%), higher is better"
+    )
     p.add_argument("--params", default="params", help="#params column, LIBRA's bias variable (default: params)")
     p.add_argument(
         "--proxies",
@@ -88,7 +103,64 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", default=None, help="report title")
     p.add_argument("--out", type=Path, default=None, help="report folder (default: <table stem>_libra/ beside it)")
     p.add_argument("--no-report", action="store_true", help="print the numbers only")
+    p.add_argument("--data-dir", default=None, help="data folder for published:... tables (default $LSWAG_DATA_DIR)")
+    add_budget_arguments(p)
     return p
+
+
+def budget_list(text: str) -> list[str]:
+    """``10,20,50,half`` -> ["10", "20", "50", "half"] (integers >= 3, or ``half`` = round(n / 2))."""
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    for item in items:
+        if item != "half" and not (item.isdigit() and int(item) >= 3):
+            raise argparse.ArgumentTypeError(f"budgets are integers >= 3 or 'half', got {item!r}")
+    if not items:
+        raise argparse.ArgumentTypeError("no budget given")
+    return items
+
+
+def add_budget_arguments(p: argparse.ArgumentParser) -> None:
+    """The learning-curve, fitting and learned-ranking options."""
+    g = p.add_argument_group("label budgets and learned rankings")
+    g.add_argument(
+        "--budgets",
+        type=budget_list,
+        default=None,
+        help="learning curves: comma-separated numbers k of labelled architectures (or 'half'); each method is fitted "
+        "on k rows and scored on all the others, --draws times",
+    )
+    g.add_argument("--draws", type=int_at_least(1), default=20, help="seeded draws per budget (default 20)")
+    g.add_argument("--methods", nargs="+", default=None, metavar="M", help="methods of the curves (default: all)")
+    g.add_argument(
+        "--method",
+        default=None,
+        metavar="M",
+        help="fit this method (auto, learned, greedy, best_single, libra_log_rank, ..., default) on the rows with a "
+        "finite accuracy and rank every row: ranking.csv + ranking.json (a model any pool can use) in --out",
+    )
+    g.add_argument("--features", nargs="+", default=[], metavar="COL", help="structure feature columns (learned)")
+    g.add_argument(
+        "--structure", type=Path, default=None, help="structure table joined on arch; its columns become --features"
+    )
+    g.add_argument("--learned-kind", choices=KINDS, default=LearnedConfig.kind, help="learned model (default blend)")
+    g.add_argument("--learned-alpha", type=float, default=LearnedConfig.alpha, help="ridge penalty (default 1)")
+    g.add_argument("--auto-repeats", type=int_at_least(2), default=10, help="auto's inner splits (default 10)")
+    g.add_argument(
+        "--auto-rule",
+        choices=AUTO_RULES,
+        default="prefer_learned",
+        help="auto's choice: the learned ranking unless another method is better by one standard error on the same "
+        "inner splits (default), the best mean inner ρ, or the simplest method within one standard error",
+    )
+    g.add_argument(
+        "--default-set",
+        default=None,
+        metavar="P1,P2",
+        help="proxies of method 'default' (default: the shipped k = 0 ranking, conf/ranking/default.yaml); give the "
+        "set chosen without this table's benchmark to keep its labels out of the choice",
+    )
+    g.add_argument("--no-published-sets", action="store_true", help="do not add AZ-NAS's / VKDNW_agg's fixed sets")
+    g.add_argument("--no-plots", action="store_true", help="learning curves without PNG plots")
 
 
 def parse_fixed_sets(items: Sequence[str]) -> dict[str, list[str]]:
@@ -103,19 +175,8 @@ def parse_fixed_sets(items: Sequence[str]) -> dict[str, list[str]]:
     return sets
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``lswag-libra``; returns 0 on success (argparse exits with 2 on bad arguments)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    both = set(args.lower_is_better) & set(args.higher_is_better)
-    if both:
-        parser.error(f"proxies named in both --lower-is-better and --higher-is-better: {', '.join(sorted(both))}")
-    try:
-        table = load_table(args.table)
-    except (OSError, ValueError) as exc:
-        parser.error(f"cannot read the table: {exc}")
-    for cond in args.where:
+def _filtered(parser, table, conditions):
+    for cond in conditions:
         col, sep, value = cond.partition("=")
         if not sep or not col:
             parser.error(f"--where expects COL=VALUE, got {cond!r}")
@@ -126,72 +187,249 @@ def main(argv: Sequence[str] | None = None) -> int:
         table = table[table[col].astype(str) == value]
         if table.empty:
             parser.error(f"no rows left after --where {cond}")
-    table = table.reset_index(drop=True)
-    proxies = args.proxies or default_proxy_columns(table, args.accuracy)
-    if not proxies:
-        parser.error(
-            f"no proxy columns found in {args.table}; name them with --proxies "
-            f"(columns present: {', '.join(map(str, table.columns))})"
-        )
-    try:
-        validate_table(table, [args.accuracy, args.params, *proxies])
-    except ValueError as exc:
-        parser.error(str(exc))
-    orientation = {**{n: True for n in args.higher_is_better}, **{n: False for n in args.lower_is_better}}
-    unknown = [n for n in orientation if n not in proxies]
+    return table.reset_index(drop=True)
+
+
+def _orientation(parser, args, proxies, known) -> dict[str, bool]:
+    both = set(args.lower_is_better) & set(args.higher_is_better)
+    if both:
+        parser.error(f"proxies named in both --lower-is-better and --higher-is-better: {', '.join(sorted(both))}")
+    given = {**{n: True for n in args.higher_is_better}, **{n: False for n in args.lower_is_better}}
+    unknown = [n for n in given if n not in proxies]
     if unknown:
         parser.error(
             f"orientation given for proxies not analysed: {', '.join(unknown)} (proxies: {', '.join(proxies)})"
         )
+    return {**{k: v for k, v in known.items() if k in proxies}, **given}
+
+
+def _prepare_input(parser, args, item: InputTable) -> tuple[InputTable, list[str], list[str], dict[str, bool]]:
+    """The input after --where and --structure, its accuracy columns, proxies and orientation (exits on errors)."""
+    table = _filtered(parser, item.table, args.where)
+    features = list(args.features)
+    if args.structure is not None:
+        try:
+            table, names = join_structure(table, args.structure)
+        except (OSError, ValueError) as exc:
+            parser.error(f"--structure: {exc}")
+        features += [n for n in names if n not in features]
+    accuracies = args.accuracy or item.accuracy
+    if not accuracies:
+        parser.error("--accuracy is required (the column(s) of trained accuracy)")
+    proxies = args.proxies or item.proxies or default_proxy_columns(table, accuracies, exclude=features)
+    if not proxies:
+        parser.error(
+            f"no proxy columns found in {item.label}; name them with --proxies "
+            f"(columns present: {', '.join(map(str, table.columns))})"
+        )
+    params = args.params if args.params != "params" or item.params == "params" else item.params
     try:
-        ev = evaluate(
-            table,
-            proxies,
-            args.accuracy,
-            args.params,
-            n_splits=args.splits,
-            fit_fraction=args.fit_fraction,
-            seed=args.seed,
-            window=args.window,
-            bins=args.bins,
-            fusion=args.fusion,
-            higher_is_better=orientation,
-            nonfinite=args.nonfinite,
-            fixed_sets=parse_fixed_sets(args.fixed_set),
-            greedy=args.greedy,
+        validate_table(table, [*accuracies, params, *proxies, *features])
+    except ValueError as exc:
+        parser.error(str(exc))
+    item = InputTable(item.label, table, accuracies, proxies, item.higher_is_better, params)
+    return item, proxies, features, _orientation(parser, args, proxies, item.higher_is_better)
+
+
+def _pool_options(args, item: InputTable, features, orientation) -> dict:
+    from lswag_lightning.analysis.defaults import load_default
+    from lswag_lightning.analysis.rankers import PUBLISHED_FIXED_SETS
+
+    fixed = parse_fixed_sets(args.fixed_set)
+    if not args.no_published_sets:
+        for name, names in PUBLISHED_FIXED_SETS.items():
+            if name not in fixed and all(p in item.proxies for p in names):
+                fixed[name] = list(names)
+    return {
+        "params": item.params,
+        "features": features,
+        "fixed_sets": fixed,
+        "default_set": args.default_set.split(",") if args.default_set else load_default().proxies,
+        "nonfinite": args.nonfinite,
+        "higher_is_better": orientation,
+        "window": args.window,
+        "bins": args.bins,
+        "learned": LearnedConfig(kind=args.learned_kind, alpha=args.learned_alpha, seed=args.seed),
+        "auto_repeats": args.auto_repeats,
+        "auto_rule": args.auto_rule,
+    }
+
+
+def _default_out(table: str, what: str) -> Path:
+    """``<table stem>_<what>/`` beside a table file; ``<published spec>_<what>/`` in the working folder."""
+    from lswag_lightning.analysis.report import safe_name
+
+    if table.startswith("published:"):
+        return Path(f"{safe_name(table)}_{safe_name(what)}")
+    return Path(table).with_name(f"{Path(table).stem}_{safe_name(what)}")
+
+
+def _run_curves(parser, args, inputs, command: str) -> int:
+    from lswag_lightning.analysis.budget import learning_curve
+    from lswag_lightning.analysis.budget_report import markdown, write_curves
+
+    curves, labels = [], []
+    for raw in inputs:
+        item, proxies, features, orientation = _prepare_input(parser, args, raw)
+        options = _pool_options(args, item, features, orientation)
+        for accuracy in item.accuracy:
+            n = int(item.table[accuracy].notna().sum())
+            budgets = [int(round(0.5 * n)) if b == "half" else int(b) for b in args.budgets]
+            try:
+                curve = learning_curve(
+                    item.table,
+                    proxies,
+                    accuracy,
+                    budgets,
+                    methods=args.methods,
+                    draws=args.draws,
+                    seed=args.seed,
+                    **options,
+                )
+            except ValueError as exc:
+                parser.error(f"{item.label} / {accuracy}: {exc}")
+            label = accuracy if len(inputs) == 1 else f"{item.label} {accuracy}"
+            curves.append(curve)
+            labels.append(label)
+            print("\n".join(markdown(curve, label)) + "\n", flush=True)
+    out = args.out if args.out is not None else _default_out(args.table, "budget")
+    path = write_curves(curves, out, labels, command=command, plots=not args.no_plots)
+    print(f"learning curves: {path.parent / 'learning_curve.csv'}; summary: {path}")
+    return 0
+
+
+def _run_default(parser, args, item: InputTable) -> int:
+    """``--method default`` without accuracy: the k = 0 ranking of every row."""
+    from lswag_lightning.analysis.defaults import load_default
+    from lswag_lightning.analysis.rankers import save_ranking
+    from lswag_lightning.analysis.ranking_run import rank_without_labels
+
+    table = _filtered(parser, item.table, args.where)
+    proxies = args.default_set.split(",") if args.default_set else load_default().proxies
+    try:
+        ranking, ranked = rank_without_labels(table, proxies)
+    except ValueError as exc:
+        parser.error(str(exc))
+    out = args.out if args.out is not None else _default_out(args.table, "default")
+    out.mkdir(parents=True, exist_ok=True)
+    ranked.to_csv(out / "ranking.csv", index=False)
+    save_ranking(ranking, out / "ranking.json", table=item.label, n_labelled=0)
+    print(f"k = 0 ranking (log-rank fusion of {', '.join(proxies)}, nothing fitted): {len(ranked)} rows ranked")
+    print(f"{out / 'ranking.csv'}; saved ranking: {out / 'ranking.json'}")
+    return 0
+
+
+def _run_fit(parser, args, inputs) -> int:
+    from lswag_lightning.analysis.rankers import save_ranking
+    from lswag_lightning.analysis.ranking_run import fit_and_rank, ranking_summary
+
+    if len(inputs) != 1:
+        parser.error("--method fits one table; name a single table")
+    if args.method == "default" and not (args.accuracy or inputs[0].accuracy):
+        return _run_default(parser, args, inputs[0])
+    item, proxies, features, orientation = _prepare_input(parser, args, inputs[0])
+    if len(item.accuracy) != 1:
+        parser.error("--method fits on one accuracy column")
+    accuracy = item.accuracy[0]
+    try:
+        ranking, ranked = fit_and_rank(
+            item.table, proxies, accuracy, args.method, **_pool_options(args, item, features, orientation)
         )
     except ValueError as exc:
         parser.error(str(exc))
-    print(
-        f"table: {args.table} ({len(table)} rows); accuracy: {args.accuracy}; params: {args.params}; "
-        f"proxies ({len(proxies)}): {', '.join(proxies)}"
-    )
-    assumed = ev.selection.assumed_orientation
-    if assumed:
-        print(f"orientation assumed higher-is-better (unknown to the registry): {', '.join(assumed)}")
-    print(format_summary(ev))
-    if not args.no_report:
-        from lswag_lightning.analysis.report import write_report
+    n_labelled = int(ranked["labelled"].sum())
+    print("\n".join(ranking_summary(ranking, n_labelled)))
+    out = args.out if args.out is not None else _default_out(args.table, args.method)
+    out.mkdir(parents=True, exist_ok=True)
+    ranked.to_csv(out / "ranking.csv", index=False)
+    save_ranking(ranking, out / "ranking.json", table=item.label, accuracy=accuracy, n_labelled=n_labelled)
+    unlabelled = ranked[~ranked["labelled"]]
+    print(f"{len(ranked)} rows ranked ({len(unlabelled)} without accuracy): {out / 'ranking.csv'}")
+    print(f"saved ranking (applies to any pool with its inputs): {out / 'ranking.json'}")
+    return 0
 
-        out = args.out if args.out is not None else args.table.with_name(f"{args.table.stem}_libra")
-        path = write_report(
-            table,
-            out,
-            accuracy=args.accuracy,
-            proxies=proxies,
-            params=args.params,
-            title=args.title or f"Zero-cost proxies and LIBRA: {args.table.name}",
-            protocol_lines=[
-                f"table: {args.table}",
-                f"command: lswag-libra {' '.join(sys.argv[1:] if argv is None else argv)}",
-            ],
-            libra=ev,
-            seed=args.seed,
-            higher_is_better=orientation,
-            accuracy_unit=args.accuracy_unit,
-            n_boot=args.n_boot,
+
+def _run_libra(parser, args, item: InputTable, proxies, orientation, argv) -> int:
+    """LIBRA's held-out evaluation and report, one accuracy column at a time (the classic lswag-libra)."""
+    for accuracy in item.accuracy:
+        try:
+            ev = evaluate(
+                item.table,
+                proxies,
+                accuracy,
+                item.params,
+                n_splits=args.splits,
+                fit_fraction=args.fit_fraction,
+                seed=args.seed,
+                window=args.window,
+                bins=args.bins,
+                fusion=args.fusion,
+                higher_is_better=orientation,
+                nonfinite=args.nonfinite,
+                fixed_sets=parse_fixed_sets(args.fixed_set),
+                greedy=args.greedy,
+            )
+        except ValueError as exc:
+            parser.error(str(exc))
+        print(
+            f"table: {args.table} ({len(item.table)} rows); accuracy: {accuracy}; params: {item.params}; "
+            f"proxies ({len(proxies)}): {', '.join(proxies)}"
         )
-        print(f"report: {path}")
+        assumed = ev.selection.assumed_orientation
+        if assumed:
+            print(f"orientation assumed higher-is-better (unknown to the registry): {', '.join(assumed)}")
+        print(format_summary(ev))
+        if not args.no_report:
+            _write_libra_report(args, item, proxies, orientation, accuracy, ev, argv)
+    return 0
+
+
+def _write_libra_report(args, item, proxies, orientation, accuracy, ev, argv) -> None:
+    from lswag_lightning.analysis.report import safe_name, write_report
+
+    out = args.out if args.out is not None else _default_out(args.table, "libra")
+    if len(item.accuracy) > 1:
+        out = out / safe_name(accuracy)
+    path = write_report(
+        item.table,
+        out,
+        accuracy=accuracy,
+        proxies=proxies,
+        params=item.params,
+        title=args.title or f"Zero-cost proxies and LIBRA: {Path(args.table).name}",
+        protocol_lines=[
+            f"table: {args.table}",
+            f"command: lswag-libra {' '.join(sys.argv[1:] if argv is None else argv)}",
+        ],
+        libra=ev,
+        seed=args.seed,
+        higher_is_better=orientation,
+        accuracy_unit=args.accuracy_unit,
+        n_boot=args.n_boot,
+    )
+    print(f"report: {path}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``lswag-libra``; returns 0 on success (argparse exits with 2 on bad arguments)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.budgets and args.method:
+        parser.error("--budgets (learning curves) and --method (fit one ranking) are separate runs; give one")
+    try:
+        parse_fixed_sets(args.fixed_set)
+        inputs = read_inputs(args.table, args.data_dir)
+    except (OSError, ValueError) as exc:
+        parser.error(f"cannot read the table: {exc}")
+    command = "lswag-libra " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.budgets:
+        return _run_curves(parser, args, inputs, command)
+    if args.method:
+        return _run_fit(parser, args, inputs)
+    for raw in inputs:
+        item, proxies, _, orientation = _prepare_input(parser, args, raw)
+        _run_libra(parser, args, item, proxies, orientation, argv)
     return 0
 
 
