@@ -10,7 +10,8 @@ exception raised by the user's own modules, becomes the status (``"error: <pass>
 with a fix when one is known) of exactly the proxies that needed that pass; every other proxy still computes.
 
 Isolation: the session works on one deep copy of the model (``copy_model=True``, default) or on the model itself
-with its buffers, modes and ``requires_grad`` flags restored (``copy_model=False``). Gradients are taken with
+with its buffers, modes and ``requires_grad`` flags restored (``copy_model=False``); a compiled model is scored
+uncompiled and gradient checkpointing runs as plain calls (``working_model.py`` says why). Gradients are taken with
 ``torch.autograd.grad``, so no ``.grad`` field is touched. The global RNG (CPU and CUDA) is forked and restored;
 every pass starts from the same buffers and the same seed, so a proxy's value does not depend on which other
 proxies were requested, nor on whether another proxy failed.
@@ -18,12 +19,10 @@ proxies were requested, nor on whether another proxy failed.
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -48,6 +47,7 @@ from lswag_lightning.proxies.results import (
     SessionContext,
     SessionData,
 )
+from lswag_lightning.proxies.working_model import checkpoints_run_directly, working_model
 
 log = logging.getLogger(__name__)
 
@@ -186,27 +186,6 @@ class ScoringSession:
         except StopIteration:
             raise ValueError(f"{type(self.model).__name__} has no parameters to score") from None
 
-    # ------------------------------------------------------------------ isolation
-    @contextlib.contextmanager
-    def _working_model(self) -> Iterator[nn.Module]:
-        model = self.model
-        if self.options.copy_model:
-            yield copy.deepcopy(model)
-            return
-        modes = [(m, m.training) for m in model.modules()]
-        flags = [(p, p.requires_grad) for p in model.parameters()]
-        buffers = [(b, b.detach().clone()) for b in model.buffers()]
-        try:
-            yield model
-        finally:
-            with torch.no_grad():
-                for buf, saved in buffers:
-                    buf.copy_(saved)
-            for module, training in modes:
-                module.training = training
-            for param, flag in flags:
-                param.requires_grad_(flag)
-
     # ------------------------------------------------------------------ the check before any pass
     def _preflight(self, work: nn.Module, probe: ProbeRunner) -> bool:
         """One no-grad, eval-mode forward of the first sample, before any pass.
@@ -259,7 +238,12 @@ class ScoringSession:
         devices = _cuda_devices()
         report = ProxyReport(settings=opts.to_settings())
         report.settings["batch_size"] = self.batch_size
-        with torch.random.fork_rng(devices=devices), torch.enable_grad(), self._working_model() as work:
+        with (
+            torch.random.fork_rng(devices=devices),
+            torch.enable_grad(),
+            working_model(self.model, opts.copy_model) as work,
+            checkpoints_run_directly(),
+        ):
             data = SessionData(
                 options=opts,
                 params=count_parameters(work, opts.params_exclude),
