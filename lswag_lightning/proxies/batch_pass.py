@@ -50,6 +50,7 @@ def _check_batch(context: SessionContext) -> dict[str, str]:
         "input_grads": "gradient of the summed logits with respect to the inputs (shares the batch forward)",
     },
     weight_gradients=("batch_grads",),
+    loss=("batch_grads",),
     validate=_check_batch,
 )
 def batch_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> PassOutput:

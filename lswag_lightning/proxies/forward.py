@@ -203,17 +203,46 @@ class ProbeRunner:
                 del module.forward
 
 
+#: torch's default ``ignore_index``: a target position the cross-entropy leaves out (padding in masks and sequences)
+IGNORE_INDEX = -100
+
+SEQUENCE_LOSS_HINT = (
+    "for a sequence model, loss_fn=lambda logits, y: F.cross_entropy(logits.flatten(0, 1), y.flatten())"
+)
+
+
+def cross_entropy_layout_problem(logits: torch.Tensor, targets: torch.Tensor) -> str | None:
+    """Why the default cross-entropy cannot take these logits and targets (None: it can).
+
+    It takes class logits (batch, classes) with targets (batch,), or dense logits (batch, classes, d1, ...) with
+    targets (batch, d1, ...) (segmentation masks), as ``F.cross_entropy`` does."""
+    if logits.ndim == 2 and targets.ndim == 1:
+        return None
+    if logits.ndim >= 3 and targets.ndim == logits.ndim - 1 and logits.shape[2:] == targets.shape[1:]:
+        return None
+    hint = SEQUENCE_LOSS_HINT if logits.ndim == 3 and targets.ndim == 2 and logits.shape[1] == targets.shape[1] else ""
+    return (
+        f"the default cross-entropy takes logits (batch, classes) with targets (batch,) or (batch, classes, d1, ...) "
+        f"with targets (batch, d1, ...); the model gave {tuple(logits.shape)} for targets {tuple(targets.shape)}: "
+        f"pass loss_fn=...{' (' + hint + ')' if hint else ''}"
+    )
+
+
 def check_logits_for_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, error: type[Exception]) -> None:
-    """The default loss's requirements: (batch, classes) logits and labels below the class count."""
-    if logits.ndim != 2:
+    """The default loss's requirements: a layout it takes (see ``cross_entropy_layout_problem``) and labels below the
+    class count (``IGNORE_INDEX`` aside)."""
+    problem = cross_entropy_layout_problem(logits, targets)
+    if problem is not None:
+        raise error(problem)
+    check_labels_below(logits.shape[1], targets, error)
+
+
+def check_labels_below(num_classes: int, targets: torch.Tensor, error: type[Exception]) -> None:
+    """Class indices must be below ``num_classes`` (positions marked ``IGNORE_INDEX`` aside)."""
+    labels = targets[targets != IGNORE_INDEX]
+    if labels.numel() and int(labels.max()) >= num_classes:
         raise error(
-            f"the default cross-entropy needs logits of shape (batch, classes), the model gave "
-            f"{tuple(logits.shape)}; pass loss_fn=... or output_adapter=..."
-        )
-    num_classes = logits.shape[1]
-    if targets.numel() and int(targets.max()) >= num_classes:
-        raise error(
-            f"targets contain label {int(targets.max())} but the model outputs {num_classes} "
+            f"targets contain label {int(labels.max())} but the model outputs {num_classes} "
             f"classes; labels must be in 0..{num_classes - 1} (check num_classes)"
         )
 

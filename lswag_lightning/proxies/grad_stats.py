@@ -182,6 +182,7 @@ def _explain_split(exc: BaseException, options: ScoringOptions) -> str | None:
         "grad_stats": "per-element gradient statistics over K gradient samples (Λ, ZiCo): K forward+backward passes"
     },
     weight_gradients=True,
+    loss=True,
     claims=_split_claims,
     validate=_check_split,
     explain=_explain_split,
@@ -209,6 +210,7 @@ def _check_per_sample(context: SessionContext) -> dict[str, str]:
         "per_sample_grad_stats": "gradient statistics over single-sample gradients: one backward per sample",
     },
     weight_gradients=True,
+    loss=True,
     validate=_check_per_sample,
 )
 def per_sample_gradient_statistics(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> GradStatsResult:
