@@ -62,6 +62,7 @@ from typing_extensions import override
 
 from lswag_lightning.loader_probe import default_batch_adapter, draw_indices, draw_iterable, first_dataloader, seed_all
 from lswag_lightning.proxies import ProxyReport, available_proxies, get_proxy, score_network
+from lswag_lightning.proxies.status_text import one_line
 
 BatchAdapter = Callable[[Any], Any]
 
@@ -353,7 +354,7 @@ class ZeroCostProxyCallback(Callback):
 
     def _failure_report(self, err: Exception) -> ProxyReport:
         """The report of a scoring that failed before any proxy ran: every requested value NaN, with the reason."""
-        reason = f"error: scoring failed before any pass: {type(err).__name__}: {err}"
+        reason = f"error: scoring failed before any pass: {type(err).__name__}: {one_line(str(err))}"
         report = ProxyReport(settings={"batch_size": self.batch_size})
         for name in self.proxies:
             spec = get_proxy(name)
@@ -432,14 +433,15 @@ class ZeroCostProxyCallback(Callback):
         summary[f"{self._group}_seconds"] = float(self.report.total_seconds)
 
     def summary_line(self) -> str:
-        """One line: the main values, failures and the time spent."""
+        """One line: the main values, the kind of status of the others (``error``, ``nan``, ...) and the time spent."""
         if self.report is None:
             return "zero-cost proxies: not scored"
         parts = []
         for name in self.proxies:
             status = self.report.status.get(name, "missing")
+            kind = status.split(":", 1)[0]  # the reasons are in the warning and the W&B summary, one line each
             parts.append(
-                f"{name}={self.report.values.get(name, math.nan):.4g}" if status == "ok" else f"{name}=[{status}]"
+                f"{name}={self.report.values.get(name, math.nan):.4g}" if status == "ok" else f"{name}=[{kind}]"
             )
         origin = "restored from checkpoint" if self.restored else f"{self.seconds or 0.0:.2f} s"
         size = self.report.settings.get("batch_size", self.batch_size)

@@ -184,7 +184,11 @@ def test_a_failed_pass_never_blames_products_another_pass_delivered():
     model = RaisesIn(lambda x, training: x.shape[0] == 8)
     report = score_network(model, x, y, proxies=["snip", "grad_norm", "lswag", "naswot", "zico"])
     assert report.ok("snip") and report.ok("grad_norm") and report.ok("zico") and report.ok("lswag.lambda")
-    assert report.status["naswot"] == "error: batch pass failed: RuntimeError: the user's module failed"
+    assert report.status["naswot"] == (
+        "error: batch pass failed: RuntimeError: the user's module failed (fix: the model's own code raised this: "
+        "make its forward run on the probe batch, or leave these proxies out (the traceback is logged at DEBUG by "
+        "lswag_lightning.proxies.session))"
+    )
     assert report.status["lswag.psi"] == report.status["naswot"]
     assert report.status["lswag"].startswith("error: Ψ: batch pass failed")
     assert set(report.passes) == {"gradient statistics", "batch"}

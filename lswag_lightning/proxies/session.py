@@ -59,6 +59,7 @@ from lswag_lightning.proxies.results import (
     SessionContext,
     SessionData,
 )
+from lswag_lightning.proxies.status_text import one_line
 from lswag_lightning.proxies.working_model import checkpoints_run_directly, working_model
 
 log = logging.getLogger(__name__)
@@ -345,7 +346,9 @@ class ScoringSession:
                 errors={k: f"{DEGENERATE}{exc}" for k in keys},
             )
         except Exception as exc:  # a reduction that fails on this model's values: the status says why
-            message = str(exc) if isinstance(exc, ProxyError) else f"{type(exc).__name__}: {exc}"
+            message = (
+                one_line(str(exc)) if isinstance(exc, ProxyError) else f"{type(exc).__name__}: {one_line(str(exc))}"
+            )
             output = ProxyOutput(
                 value=math.nan, extras={k: math.nan for k in spec.extra_values}, errors={k: message for k in keys}
             )

@@ -14,13 +14,28 @@ from lswag_lightning.proxies.registry import register_pass
 
 def _explain_synflow(exc: BaseException, options: ScoringOptions) -> str | None:
     text = str(exc)
-    if "double" in text.lower() or "dtype" in text:
+    if "double" not in text.lower() and "dtype" not in text:
+        return None
+    if _raised_in(exc, "torch/utils/checkpoint.py"):
         return (
-            "synflow runs the model in float64; a float32 tensor made inside forward (a cast such as "
-            "x.float(), a cached mask) meets the float64 weights: build such tensors in the input's or the "
-            "weights' dtype, or leave synflow out"
+            "synflow runs the model in float64, and a checkpointed segment recomputed in backward with the module's "
+            "own weights: turn gradient checkpointing off for scoring, or leave synflow out"
         )
-    return None
+    return (
+        "synflow runs the model in float64 and a float32 tensor met the float64 weights: a tensor made inside "
+        "forward (a cast such as x.float(), a cached mask or buffer kept outside the module's parameters) should "
+        "follow the input's or the weights' dtype; or leave synflow out"
+    )
+
+
+def _raised_in(exc: BaseException, path: str) -> bool:
+    """Whether a frame of ``exc``'s traceback runs code from a file whose path ends with ``path``."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.replace("\\", "/").endswith(path):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 @register_pass(
