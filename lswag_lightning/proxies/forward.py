@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
+from lswag_lightning.proxies.coverage import Coverage, ParameterCensus
 from lswag_lightning.proxies.layers import weight_modules
 from lswag_lightning.proxies.options import ScoringOptions
 from lswag_lightning.proxies.results import ProxyError
@@ -56,7 +57,8 @@ class ProbeRunner:
     ``inputs`` (batch, ...) and ``targets`` are already on the model's device; ``adapter`` maps a model output to
     logits; ``reseed()`` restarts the pass's random streams (used after an extra forward, so the pass sees the
     same stream as without it). ``single_value_norm``: whether a BatchNorm sees one value per channel for a single
-    sample (the engine's one-sample check sets it; see ``single_sample_normalisation``).
+    sample (the engine's one-sample check sets it; see ``single_sample_normalisation``). ``census``: every parameter
+    of the working model once, for a pass to record which share it measured (``probe.coverage(tensors, what)``).
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class ProbeRunner:
         adapter: Callable[[Any], torch.Tensor],
         reseed: Callable[[], None],
         single_value_norm: bool = False,
+        census: ParameterCensus | None = None,
     ) -> None:
         self.inputs = inputs
         self.targets = targets
@@ -76,6 +79,28 @@ class ProbeRunner:
         self.adapter = adapter
         self.reseed = reseed
         self.single_value_norm = single_value_norm
+        self.census = census
+        #: one sample's logits shape, e.g. ``(classes,)`` or ``(classes, H, W)`` (set by the engine's one-sample
+        #: check; None when that forward failed)
+        self.output_shape: tuple[int, ...] | None = None
+
+    def require_class_logits(self, reader: str) -> None:
+        """Raise ``ProxyError`` (cause; fix) before any work when the logits are not one score per class
+        ((batch, classes)): a pass that differentiates every output (``reader``) would pay one reverse pass per
+        output element, e.g. 1,024 per sample for a (4, 16, 16) segmentation map, and then could not read it."""
+        shape = self.output_shape
+        if shape is None or len(shape) == 1:
+            return
+        raise ProxyError(
+            f"{reader} reads one score per class, (batch, classes) logits; the model gives (batch, "
+            f"{', '.join(map(str, shape))}) per sample ({math.prod(shape):,} outputs): pass output_adapter=... "
+            "mapping the output to class scores (e.g. lambda out: out.mean(dim=(2, 3)) for a segmentation map), or "
+            f"leave {reader} out"
+        )
+
+    def coverage(self, measured: Iterable[torch.Tensor], what: str) -> Coverage | None:
+        """The :class:`Coverage` of the parameters ``measured`` (None without a census)."""
+        return None if self.census is None else self.census.coverage(measured, what)
 
     # ------------------------------------------------------------------ model calls
     def targets_at(self, index: torch.Tensor | slice) -> torch.Tensor | None:

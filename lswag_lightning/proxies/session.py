@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lswag_lightning.proxies.coverage import Coverage, ParameterCensus, zero_weight_layers
 from lswag_lightning.proxies.forward import (
     IGNORE_INDEX,
     ProbeRunner,
@@ -53,6 +54,7 @@ from lswag_lightning.proxies.registry import (
 from lswag_lightning.proxies.report import ProxyReport
 from lswag_lightning.proxies.results import (
     DEGENERATE,
+    PARTIAL,
     DegenerateValue,
     ProxyError,
     ProxyOutput,
@@ -90,6 +92,11 @@ def _seed_pass(seed: int, devices: list[int]) -> None:
     torch.random.default_generator.manual_seed(seed)
     for index in devices:
         torch.cuda.default_generators[index].manual_seed(seed)
+
+
+def _identical_samples(inputs: torch.Tensor) -> bool:
+    """Whether every sample equals the first (a probe that cannot show activation patterns)."""
+    return inputs.shape[0] > 1 and bool((inputs == inputs[:1]).all())
 
 
 # ------------------------------------------------------------------------------------------------- session
@@ -261,6 +268,7 @@ class ScoringSession:
             ) from exc
         if not isinstance(logits, torch.Tensor):
             raise ValueError(f"output_adapter returned {type(logits).__name__}, not a tensor of logits")
+        probe.output_shape = tuple(logits.shape[1:])
         if self.options.loss_fn is None and self.label_problem is None and any(s.needs_labels for s in self.specs):
             problem = cross_entropy_layout_problem(logits, self.targets[:1])  # the one-sample forward's targets
             if problem is not None:  # the label proxies say so; the others compute
@@ -288,6 +296,8 @@ class ScoringSession:
                 params=count_parameters(work, opts.params_exclude),
                 batch_size=self.batch_size,
                 parameter_tensors=len(list(work.parameters())),
+                zero_weight_layers=zero_weight_layers(work),
+                identical_samples=_identical_samples(self.inputs[: self.batch_size]),
             )
             data.need_seconds["labels"] = 0.0
             if self.inputs.is_floating_point():
@@ -304,6 +314,7 @@ class ScoringSession:
                 opts,
                 self.adapter,
                 reseed=lambda: _seed_pass(opts.seed, devices),
+                census=ParameterCensus(work),
             )
             probe.single_value_norm = self._preflight(work, probe)
             data.errors.update(self.unavailable)
@@ -372,9 +383,28 @@ class ScoringSession:
             elif math.isinf(value):
                 report.status[key] = f"inf: {output.notes.get(key, 'the value is infinite')}"
             else:
-                report.status[key] = "ok"
-        if output.details:
-            report.details[spec.name] = output.details
+                report.status[key] = self._ok_or_partial(_coverage_of(output, key))
+        details = dict(output.details)
+        if output.coverage is not None:
+            details["coverage"] = (
+                output.coverage.details()
+                if isinstance(output.coverage, Coverage)
+                else {key: coverage.details() for key, coverage in output.coverage.items()}
+            )
+        if details:
+            report.details[spec.name] = details
+
+    def _ok_or_partial(self, coverage: Coverage | None) -> str:
+        """``ok``, or ``partial: ...`` for a value measured on less than ``min_coverage`` of the model."""
+        shortfall = None if coverage is None else coverage.shortfall(self.options.min_coverage)
+        return "ok" if shortfall is None else f"{PARTIAL}{shortfall}"
+
+
+def _coverage_of(output: ProxyOutput, key: str) -> Coverage | None:
+    """The coverage of one value of ``output`` (one for all its keys, or per key)."""
+    if output.coverage is None or isinstance(output.coverage, Coverage):
+        return output.coverage
+    return output.coverage.get(key)
 
 
 def score_network(
