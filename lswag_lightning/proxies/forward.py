@@ -94,8 +94,8 @@ class ProbeRunner:
         raise ProxyError(
             f"{reader} reads one score per class, (batch, classes) logits; the model gives (batch, "
             f"{', '.join(map(str, shape))}) per sample ({math.prod(shape):,} outputs): pass output_adapter=... "
-            "mapping the output to class scores (e.g. lambda out: out.mean(dim=(2, 3)) for a segmentation map), or "
-            f"leave {reader} out"
+            "mapping the output to class scores (e.g. lambda out: out.mean(dim=(2, 3)) for a segmentation map, "
+            f"lambda out: out[:, -1] for a sequence), or leave {reader} out"
         )
 
     def coverage(self, measured: Iterable[torch.Tensor], what: str) -> Coverage | None:
