@@ -119,3 +119,14 @@ def test_a_probe_that_cannot_show_patterns_is_degenerate(proxy):
     if proxy != "lswag":
         one = score_network(net, images()[:1], class_labels()[:1], proxies=[proxy])
         assert one.status[proxy].startswith("degenerate: one probe sample"), one.status[proxy]
+
+
+def test_jacov_of_a_network_linear_in_its_input_is_degenerate():
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 4, generator=torch.Generator().manual_seed(1)), torch.arange(16) % 3
+    linear = score_network(nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 3)), x, y, proxies=["jacov"])
+    assert linear.status["jacov"].startswith("degenerate: every sample has the same input Jacobian")
+    relu = nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 3))
+    assert score_network(relu, x, y, proxies=["jacov"]).ok("jacov")
+    # a zero-initialised head gives every sample the Jacobian 0: degenerate as well
+    assert score_network(zero_initialised(False), x, y, proxies=["jacov"]).status["jacov"].startswith("degenerate")

@@ -15,7 +15,13 @@ from lswag_lightning.proxies.degenerate import check_patterns_can_differ, zero_l
 from lswag_lightning.proxies.lswag import expressivity
 from lswag_lightning.proxies.options import ScoringOptions
 from lswag_lightning.proxies.registry import register_proxy
-from lswag_lightning.proxies.results import ProxyError, ProxyOutput, SessionData, no_gradient_details
+from lswag_lightning.proxies.results import (
+    DegenerateValue,
+    ProxyError,
+    ProxyOutput,
+    SessionData,
+    no_gradient_details,
+)
 from lswag_lightning.proxies.synflow_flops import SynflowResult
 
 
@@ -216,6 +222,12 @@ class JacovOptions:
 )
 def jacov(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     jac = data.get("input_grads").to(torch.float64)
+    if data.identical_samples or bool((jac == jac[:1]).all()):
+        raise DegenerateValue(
+            "every sample has the same input Jacobian (identical probe samples, or a network linear in its input), so "
+            "their correlation is 1 everywhere and jacov is the same for every such network; score distinct samples "
+            "through a nonlinear network, or leave jacov out"
+        )
     centred = jac - jac.mean(dim=1, keepdim=True)
     norms = centred.norm(dim=1)
     if bool((norms == 0).any()):

@@ -11,6 +11,8 @@ session reports NaN with the status ``degenerate: <cause>; <fix>``. The rules, a
 - **A probe that cannot show patterns**: Ψ, SWAP and NASWOT on one sample (Ψ counts at most 2 patterns, NASWOT's
   kernel is 1×1: the log of the unit count), or on a batch of identical samples. A network that maps distinct samples
   to one code is, again, an informative minimum (NASWOT reports -inf with its note).
+- **jacov with one input Jacobian for every sample** (identical samples, or a network linear in its input): the
+  correlation matrix is all ones, so the value depends only on the batch size and the jitter.
 - **MeCo's channels >= positions** (:func:`correlation_rank_deficient`): the channel correlation of C channels over
   P positions has rank <= P - 1, so its smallest eigenvalue is exactly 0 when C >= P whatever the weights; when every
   hooked output is so, MeCo is 0 by construction (:func:`meco_layout_degenerate` gives the status text).
