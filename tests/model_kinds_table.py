@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,10 +57,12 @@ class KindRun:
     trained: nn.Module  # fitted with the callback
     plain: nn.Module  # fitted without it
     loader_batches: int | None  # the train-loader batches the probe was drawn from
+    restored: bool = False  # the scores came from a checkpoint
 
 
 def score_kinds(names: Sequence[str] | None = None) -> dict[str, KindRun]:
-    """Every kind (or ``names``) fitted with the callback and without it, from the same seed."""
+    """Every kind (or ``names``) fitted with the callback and without it, from the same seed; then ``resume`` (the
+    ``cnn`` kind resumed from a checkpoint written after one step: the scores come from the checkpoint)."""
     runs = {}
     for name in names or KINDS:
         kind = KINDS[name]
@@ -67,7 +70,37 @@ def score_kinds(names: Sequence[str] | None = None) -> dict[str, KindRun]:
         trained = fit(kind.module, [zc], trainer=kind.trainer)
         plain = fit(kind.module, [], trainer=kind.trainer)
         runs[name] = KindRun(zc.report, trained, plain, zc.probe_loader_batches)
+    if names is None:
+        runs[RESUME] = resume_run()
     return runs
+
+
+#: the row of a run resumed from a checkpoint
+RESUME = "resume"
+RESUME_DESCRIPTION = "the `cnn` kind resumed from a checkpoint (`fit(ckpt_path=...)`): the scores of the checkpoint"
+
+
+def resume_run() -> KindRun:
+    """The ``cnn`` kind fitted one step with the callback, checkpointed, and resumed for one more step with a fresh
+    callback (which restores the scores from the checkpoint, never scoring trained weights); the same without any
+    callback gives the weights to compare with."""
+
+    def fit_and_resume(folder: Path, with_callback: bool) -> tuple[nn.Module, list[ZeroCostProxyCallback]]:
+        callbacks = [ZeroCostProxyCallback(**OPTIONS)] if with_callback else []
+        trainer = pl.Trainer(max_steps=1, callbacks=callbacks, **QUIET)
+        pl.seed_everything(0, verbose=False)
+        trainer.fit(KINDS["cnn"].module())
+        checkpoint = folder / f"callback-{with_callback}.ckpt"
+        trainer.save_checkpoint(checkpoint)
+        resumed = [ZeroCostProxyCallback(**OPTIONS)] if with_callback else []
+        module = KINDS["cnn"].module()
+        pl.Trainer(max_steps=2, callbacks=resumed, **QUIET).fit(module, ckpt_path=checkpoint)
+        return module, resumed
+
+    with tempfile.TemporaryDirectory() as folder:
+        trained, (zc,) = fit_and_resume(Path(folder), True)
+        plain, _ = fit_and_resume(Path(folder), False)
+    return KindRun(zc.report, trained, plain, zc.probe_loader_batches, restored=zc.restored)
 
 
 def columns() -> list[str]:
@@ -114,7 +147,8 @@ def render_page(runs: dict[str, KindRun]) -> str:
     ]
     for name, run in runs.items():
         cells = [_cell(run.report, key, notes) for key in keys]
-        lines.append(f"| `{name}`: {KINDS[name].description} | " + " | ".join(cells) + " |")
+        description = RESUME_DESCRIPTION if name == RESUME else KINDS[name].description
+        lines.append(f"| `{name}`: {description} | " + " | ".join(cells) + " |")
     lines += ["", "## Statuses", ""]
     lines += [f"{number}. {status}" for status, number in notes.items()]
     return "\n".join(lines) + "\n"

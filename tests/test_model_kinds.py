@@ -121,6 +121,15 @@ def test_resume_restores_the_statuses_and_trains_as_without_the_callback(tmp_pat
     assert zc.restored and zc.report.status["zico"].startswith("partial: measured 64 of 1,604 parameters")
 
 
+def test_a_resumed_run_reports_the_checkpoints_scores_and_trains_as_without_the_callback(kinds):
+    run = kinds["resume"]
+    assert run.restored and same_weights(run.trained, run.plain)
+    assert (
+        run.report.status == kinds["cnn"].report.status
+        and run.report.values.keys() == kinds["cnn"].report.values.keys()
+    )
+
+
 def test_the_batch_of_one_probe_is_drawn_from_sixteen_loader_batches(kinds):
     assert kinds["batch_of_one"].loader_batches == 16 and kinds["cnn"].loader_batches == 2
 
