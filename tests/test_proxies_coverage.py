@@ -130,3 +130,24 @@ def test_jacov_of_a_network_linear_in_its_input_is_degenerate():
     assert score_network(relu, x, y, proxies=["jacov"]).ok("jacov")
     # a zero-initialised head gives every sample the Jacobian 0: degenerate as well
     assert score_network(zero_initialised(False), x, y, proxies=["jacov"]).status["jacov"].startswith("degenerate")
+
+
+def test_the_meco_rule_matches_the_correlation_it_describes():
+    """MeCo's helper (its pass raises DegenerateValue with the text): a correlation of C channels over P positions has
+    a smallest eigenvalue of exactly 0 when C >= P, whatever the values; the text names the widest layout and a fix."""
+    from lswag_lightning.proxies.author_passes import channel_correlation_min_eigenvalue
+    from lswag_lightning.proxies.degenerate import correlation_rank_deficient, meco_layout_degenerate
+
+    g = torch.Generator().manual_seed(0)
+    for channels, positions in ((16, 16), (16, 12), (4, 16), (8, 9)):
+        value = channel_correlation_min_eigenvalue(torch.randn(channels, positions, generator=g))
+        assert (value == 0.0) == correlation_rank_deficient(channels, positions), (channels, positions, value)
+    text = meco_layout_degenerate([("embed", 16, 12), ("mlp.0", 64, 12)])
+    assert (
+        text.startswith(
+            "every module output MeCo correlates has at least as many channels as positions (e.g. "
+            "mlp.0: 64 channels over 12 positions)"
+        )
+        and "larger inputs" in text
+    )
+    assert meco_layout_degenerate([("embed", 16, 12), ("conv", 8, 64)]) is None  # one informative term is enough
