@@ -64,7 +64,10 @@ def test_offline_wandb_run_holds_scores_and_settings(tmp_path, monkeypatch):
     module = CandidateClassifier(
         space="nb201", arch=arch, num_classes=10, in_chans=3, img_size=16, space_options={"C": 8, "N": 1}
     )
-    zc = ZeroCostProxyCallback(proxies=["lswag", "naswot", "params", "swap_reg"], batch_size=16)  # swap_reg fails
+    # swap_reg fails; min_coverage=1 makes Λ (which leaves BatchNorm affines out) a partial value, kept with its status
+    zc = ZeroCostProxyCallback(
+        proxies=["lswag", "naswot", "params", "swap_reg"], batch_size=16, score_options={"min_coverage": 1.0}
+    )
     wandb_logger = WandbLogger(offline=True, save_dir=str(tmp_path), project="lswag-test")
     csv_logger = CSVLogger(tmp_path, name="csv", version="")
     trainer = pl.Trainer(
@@ -89,7 +92,12 @@ def test_offline_wandb_run_holds_scores_and_settings(tmp_path, monkeypatch):
     summary, config = record["summary"], record["config"]
     for name in ("lswag", "lswag.lambda", "lswag.psi", "naswot", "params"):
         assert math.isclose(summary[f"zc/{name}"], zc.report.values[name], rel_tol=1e-12), name
-        assert summary[f"zc_status/{name}"] == "ok"
+        assert summary[f"zc_status/{name}"] == zc.report.status[name]
+    assert summary["zc_status/params"] == summary["zc_status/lswag.psi"] == "ok"
+    assert (
+        summary["zc_status/lswag.lambda"].startswith("partial: measured ")
+        and "below min_coverage=1" in (summary["zc_status/lswag.lambda"])
+    )
     assert summary["zc/params"] == module.num_parameters
     assert summary["zc_status/swap_reg"].startswith("error: swap_reg needs swap_mu and swap_sigma")
     # the architecture (module hyper-parameters) and the proxy settings are in the run config

@@ -99,7 +99,11 @@ def test_integer_token_inputs_score_every_proxy_but_jacov():
     tokens, labels = torch.randint(0, 50, (16, 7), generator=g), torch.randint(0, 4, (16,), generator=g)
     report = score_network(model, tokens, labels, proxies="all", swap_mu=2, swap_sigma=10)
     failed = report.failed()
-    assert set(failed) == {"jacov"}, failed
+    partial = {k for k, status in failed.items() if status.startswith("partial: ")}
+    assert set(failed) - partial == {"jacov"}, failed
+    # the gradient proxies measure the Linear weights, not the embedding table: 640 of 1,476 parameters, and say so
+    assert partial == {"lswag", "lswag.lambda", "zico", "zico_ps", "snip", "grad_norm", "synflow"}
+    assert all("measured 640 of 1,476 parameters" in failed[k] and "Embedding (800)" in failed[k] for k in partial)
     assert failed["jacov"].startswith(
         "error: jacov differentiates the logits with respect to the inputs, so it "
         "needs floating-point inputs; the probe inputs are torch.int64"
@@ -184,7 +188,11 @@ def test_a_failed_pass_never_blames_products_another_pass_delivered():
     model = RaisesIn(lambda x, training: x.shape[0] == 8)
     report = score_network(model, x, y, proxies=["snip", "grad_norm", "lswag", "naswot", "zico"])
     assert report.ok("snip") and report.ok("grad_norm") and report.ok("zico") and report.ok("lswag.lambda")
-    assert report.status["naswot"] == "error: batch pass failed: RuntimeError: the user's module failed"
+    assert report.status["naswot"] == (
+        "error: batch pass failed: RuntimeError: the user's module failed (fix: the model's own code raised this: "
+        "make its forward run on the probe batch, or leave these proxies out (the traceback is logged at DEBUG by "
+        "lswag_lightning.proxies.session))"
+    )
     assert report.status["lswag.psi"] == report.status["naswot"]
     assert report.status["lswag"].startswith("error: Ψ: batch pass failed")
     assert set(report.passes) == {"gradient statistics", "batch"}

@@ -37,12 +37,18 @@ def test_mismatched_batch_and_labels():
         score_network(net(), X, Y[:5], proxies=("lswag",))
 
 
-def test_missing_or_malformed_labels():
-    with pytest.raises(ValueError, match=r"need the batch's labels"):
-        score_network(net(), X, None, proxies=("lswag", "naswot"))
-    with pytest.raises(ValueError, match="class indices"):
-        score_network(net(), X, Y.float(), proxies=("zico",))
-    score_network(net(), X, None, proxies=("naswot", "swap", "synflow", "jacov", "params"))  # label-free: fine
+def test_missing_or_unfitting_labels_are_the_label_proxies_status_and_the_rest_computes():
+    """No targets, or targets the default cross-entropy cannot take (regression values): the proxies that need labels
+    say so and name the fix; the targets-free values are computed."""
+    proxies = ("lswag", "zico", "naswot", "params", "flops", "vkdnw_layers")
+    free = {"params", "flops", "vkdnw_layers", "lswag.psi"}
+    for targets, fix in ((None, "pass targets"), (Y.float(), "pass loss_fn=")):
+        report = score_network(net(), X, targets, proxies=proxies)
+        assert {k for k, s in report.status.items() if s == "ok"} - {"naswot"} == free, report.failed()
+        assert not report.status["naswot"].startswith("error")
+        for name in ("lswag.lambda", "zico"):
+            assert report.status[name].startswith("error: ") and fix in report.status[name], report.status[name]
+        assert "Λ: " in report.status["lswag"]
 
 
 def test_model_without_weight_layers():

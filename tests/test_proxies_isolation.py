@@ -97,5 +97,5 @@ def test_hooks_are_removed_and_state_restored_when_the_model_fails():
         model, torch.randn(8, 3, 8, 8), torch.randint(0, 5, (8,)), proxies=("lswag", "zico"), copy_model=False
     )
     assert report.status["zico"] == "ok"
-    assert report.status["lswag.psi"] == "error: batch pass failed: RuntimeError: boom"
+    assert report.status["lswag.psi"].startswith("error: batch pass failed: RuntimeError: boom (fix: the model's own")
     assert_same(before, snapshot(model))  # hooks removed, buffers and modes restored

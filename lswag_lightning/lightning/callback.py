@@ -29,6 +29,11 @@ augmentations in the dataset or in the module's batch-transfer hooks do not cons
 streams; the engine scores a deep copy of the model, so weights, buffers (BatchNorm statistics), ``.grad`` fields
 and train/eval modes are untouched; nothing is stepped.
 
+**Values that are not informative.** A value constant by construction for this model (status ``degenerate: ...``,
+logged as NaN) or measured on less than ``min_coverage`` of its parameters (``partial: ...``, the value logged
+with its status) is warned about once on rank zero, with the cause and the fix; neither stops training, whatever
+``on_error`` says.
+
 **Failures.** With ``on_error="warn"`` (default) a scoring failure never stops training: a proxy that cannot be
 computed gets an ``"error: ..."`` status (logged as ``<group>_status/<name>`` in the W&B summary and kept in the
 report), the reasons and fixes are warned once on rank zero, and the fit goes on exactly as without the callback.
@@ -68,6 +73,7 @@ from lswag_lightning.lightning.batch_from_loader import (
     seed_all,
 )
 from lswag_lightning.proxies import ProxyReport, available_proxies, get_proxy, score_network
+from lswag_lightning.proxies.status_text import one_line
 
 BatchAdapter = Callable[[Any], Any]
 
@@ -352,11 +358,14 @@ class ZeroCostProxyCallback(Callback):
             rank_zero_warn(
                 self._failure_text(failed, len(self.report.status), "training goes on unchanged (on_error='warn')")
             )
+        flagged = _not_informative(self.report)
+        if flagged:
+            rank_zero_warn(self._not_informative_text(flagged, len(self.report.status)))
         self._log(trainer)
 
     def _failure_report(self, err: Exception) -> ProxyReport:
         """The report of a scoring that failed before any proxy ran: every requested value NaN, with the reason."""
-        reason = f"error: scoring failed before any pass: {type(err).__name__}: {err}"
+        reason = f"error: scoring failed before any pass: {type(err).__name__}: {one_line(str(err))}"
         report = ProxyReport(settings={"batch_size": self.batch_size})
         for name in self.proxies:
             spec = get_proxy(name)
@@ -377,6 +386,20 @@ class ZeroCostProxyCallback(Callback):
         return (
             f"ZeroCostProxyCallback: {len(failed)} of {total} zero-cost values could not be computed; "
             f"{consequence}.\n  " + "\n  ".join(lines)
+        )
+
+    @staticmethod
+    def _not_informative_text(flagged: dict[str, str], total: int) -> str:
+        """One message: which values carry no information (degenerate) or describe part of the model (partial), why,
+        and what to change; their statuses are logged with them."""
+        reasons: dict[str, list[str]] = {}
+        for name, status in flagged.items():
+            reasons.setdefault(status, []).append(name)
+        lines = [f"{', '.join(names)}: {reason}" for reason, names in reasons.items()]
+        return (
+            f"ZeroCostProxyCallback: {len(flagged)} of {total} zero-cost values are not informative for this model "
+            "(degenerate: NaN, constant by construction; partial: measured on part of the model).\n  "
+            + "\n  ".join(lines)
         )
 
     # ------------------------------------------------------------------ logging
@@ -435,18 +458,25 @@ class ZeroCostProxyCallback(Callback):
         summary[f"{self._group}_seconds"] = float(self.report.total_seconds)
 
     def summary_line(self) -> str:
-        """One line: the main values, failures and the time spent."""
+        """One line: the main values, the kind of status of the others (``error``, ``nan``, ...) and the time spent."""
         if self.report is None:
             return "zero-cost proxies: not scored"
         parts = []
         for name in self.proxies:
             status = self.report.status.get(name, "missing")
+            kind = status.split(":", 1)[0]  # the reasons are in the warning and the W&B summary, one line each
             parts.append(
-                f"{name}={self.report.values.get(name, math.nan):.4g}" if status == "ok" else f"{name}=[{status}]"
+                f"{name}={self.report.values.get(name, math.nan):.4g}" if status == "ok" else f"{name}=[{kind}]"
             )
         origin = "restored from checkpoint" if self.restored else f"{self.seconds or 0.0:.2f} s"
         size = self.report.settings.get("batch_size", self.batch_size)
         return f"zero-cost proxies at init (batch {size}, {origin}): " + ", ".join(parts)
+
+
+def _not_informative(report: ProxyReport) -> dict[str, str]:
+    """The statuses of the values that are not informative: ``degenerate`` (NaN: constant by construction for this
+    model) and ``partial`` (the value, measured on less than ``min_coverage`` of the model)."""
+    return {name: s for name, s in report.status.items() if s.startswith(("degenerate:", "partial:"))}
 
 
 def _errors(report: ProxyReport) -> dict[str, str]:

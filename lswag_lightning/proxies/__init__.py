@@ -8,6 +8,7 @@ produced by a pass registered before it). ``docs/extending.md`` shows how to add
 # The built-in passes, then the built-in proxies (their import registers them); the registry never imports them.
 from lswag_lightning.proxies import grad_stats, batch_pass, synflow_flops, author_passes  # noqa: F401, I001
 from lswag_lightning.proxies import az_nas, baselines, lswag, vkdnw  # noqa: F401
+from lswag_lightning.proxies.coverage import Coverage
 from lswag_lightning.proxies.forward import ProbeRunner
 from lswag_lightning.proxies.options import ScoringOptions, available_options
 from lswag_lightning.proxies.registry import (
@@ -34,6 +35,7 @@ from lswag_lightning.proxies.results import (
 from lswag_lightning.proxies.session import score_network
 
 __all__ = [
+    "Coverage",
     "PassOutput",
     "PassSpec",
     "ProbeRunner",

@@ -11,15 +11,25 @@ from dataclasses import dataclass
 
 import torch
 
+from lswag_lightning.proxies.degenerate import check_patterns_can_differ, zero_layers_cut_every_path
 from lswag_lightning.proxies.lswag import expressivity
 from lswag_lightning.proxies.options import ScoringOptions
 from lswag_lightning.proxies.registry import register_proxy
-from lswag_lightning.proxies.results import ProxyError, ProxyOutput, SessionData, no_gradient_details
+from lswag_lightning.proxies.results import (
+    DegenerateValue,
+    ProxyError,
+    ProxyOutput,
+    SessionData,
+    no_gradient_details,
+)
+from lswag_lightning.proxies.synflow_flops import SynflowResult
 
 
-def _zico(data: SessionData, need: str) -> ProxyOutput:
+def _zico(data: SessionData, need: str, name: str) -> ProxyOutput:
     stats = data.get(need)
     terms = [math.log(layer.zico_sum) if layer.zico_sum > 0 else 0.0 for layer in stats.layers]
+    if not any(layer.zico_sum > 0 for layer in stats.layers):
+        zero_layers_cut_every_path(data, "the loss gradient is zero for every weight", name)
     return ProxyOutput(
         value=float(sum(terms)),
         details={
@@ -27,6 +37,7 @@ def _zico(data: SessionData, need: str) -> ProxyOutput:
             "layers": [{"name": layer.name, "zico_term": t} for layer, t in zip(stats.layers, terms)],
             "no_gradient": no_gradient_details(stats.no_gradient),
         },
+        coverage=stats.coverage,
     )
 
 
@@ -37,7 +48,7 @@ def _zico(data: SessionData, need: str) -> ProxyOutput:
     description="ZiCo: Σ_layers log Σ_w mean|g_w| / std(g_w) over K gradient samples (ICLR 2023)",
 )
 def zico(data: SessionData, options: ScoringOptions) -> ProxyOutput:
-    return _zico(data, "grad_stats")
+    return _zico(data, "grad_stats", "zico")
 
 
 @register_proxy(
@@ -47,7 +58,7 @@ def zico(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     description="ZiCo on per-sample gradients (mean and std over per_sample_count single samples)",
 )
 def zico_ps(data: SessionData, options: ScoringOptions) -> ProxyOutput:
-    return _zico(data, "per_sample_grad_stats")
+    return _zico(data, "per_sample_grad_stats", "zico_ps")
 
 
 @register_proxy(
@@ -57,8 +68,10 @@ def zico_ps(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     description="SWAP: distinct sample-wise activation patterns over all activation points (ICLR 2024)",
 )
 def swap(data: SessionData, options: ScoringOptions) -> ProxyOutput:
-    value, details = expressivity(data.get("activations"), None)
-    return ProxyOutput(value=value, details=details)
+    acts = data.get("activations")
+    check_patterns_can_differ(data, acts, "swap")
+    value, details = expressivity(acts, None)
+    return ProxyOutput(value=value, details=details, coverage=acts.coverage)
 
 
 @dataclass(frozen=True)
@@ -92,11 +105,13 @@ def swap_reg(data: SessionData, options: ScoringOptions) -> ProxyOutput:
             "swap_reg needs swap_mu and swap_sigma (the target size µ and the width σ, in "
             "thousands of parameters), e.g. swap_mu=1500, swap_sigma=1e6"
         )
-    value, details = expressivity(data.get("activations"), None)
+    acts = data.get("activations")
+    check_patterns_can_differ(data, acts, "swap_reg")
+    value, details = expressivity(acts, None)
     thousands = data.params / 1e3
     factor = math.exp(-((thousands - reg.swap_mu) ** 2) / reg.swap_sigma)
     details.update(params_thousands=thousands, regulariser=factor)
-    return ProxyOutput(value=value * factor, details=details)
+    return ProxyOutput(value=value * factor, details=details, coverage=acts.coverage)
 
 
 @register_proxy(
@@ -107,6 +122,7 @@ def swap_reg(data: SessionData, options: ScoringOptions) -> ProxyOutput:
 )
 def naswot(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     acts = data.get("naswot_kernel")
+    check_patterns_can_differ(data, acts, "naswot")
     units = float(sum(acts.neurons))
     r = acts.row_sums
     kernel = units - r[:, None] - r[None, :] + 2.0 * acts.gram  # = x xᵀ + (1-x)(1-x)ᵀ summed over points
@@ -119,7 +135,10 @@ def naswot(data: SessionData, options: ScoringOptions) -> ProxyOutput:
             "(duplicate inputs, or a network that maps them identically)"
         )
     return ProxyOutput(
-        value=value, notes=notes, details={"units": int(units), "points": len(acts.points), "kernel_sign": float(sign)}
+        value=value,
+        notes=notes,
+        details={"units": int(units), "points": len(acts.points), "kernel_sign": float(sign)},
+        coverage=acts.coverage,
     )
 
 
@@ -131,28 +150,36 @@ def naswot(data: SessionData, options: ScoringOptions) -> ProxyOutput:
 )
 def synflow(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     """Natural log of the SynFlow sum (same ranking as NASLib's raw sum, without overflow in tables)."""
-    layers = data.get("synflow_pass")
+    result: SynflowResult = data.get("synflow_pass")
+    layers = result.layers
     total = sum(v for _, v in layers)
     notes = {}
     if total == 0:
+        zero_layers_cut_every_path(data, "every layer's synaptic flow is 0", "synflow")
         notes["synflow"] = "every layer's synaptic flow is 0 (the output does not depend on the weights)"
     elif math.isinf(total):
         notes["synflow"] = "the synaptic flow overflows float64"
     value = math.log(total) if total > 0 else -math.inf
     return ProxyOutput(
-        value=value, notes=notes, details={"log_space": True, "layers": [{"name": n, "synflow": v} for n, v in layers]}
+        value=value,
+        notes=notes,
+        details={"log_space": True, "layers": [{"name": n, "synflow": v} for n, v in layers]},
+        coverage=result.coverage,
     )
 
 
-def _weight_gradient_reduction(data: SessionData, per_layer) -> ProxyOutput:
+def _weight_gradient_reduction(data: SessionData, per_layer, name: str) -> ProxyOutput:
     grads = data.get("batch_grads")
     terms = [float(per_layer(w.to(torch.float64), g.to(torch.float64))) for w, g in zip(grads.weights, grads.grads)]
+    if not any(terms):
+        zero_layers_cut_every_path(data, f"{name} is 0: the loss gradient is zero wherever a weight is not", name)
     return ProxyOutput(
         value=float(sum(terms)),
         details={
             "layers": [{"name": n, "term": t} for n, t in zip(grads.names, terms)],
             "no_gradient": no_gradient_details(grads.no_gradient),
         },
+        coverage=grads.coverage,
     )
 
 
@@ -163,7 +190,7 @@ def _weight_gradient_reduction(data: SessionData, per_layer) -> ProxyOutput:
     description="SNIP: Σ |θ ⊙ ∂L/∂θ| over Conv/Linear weights, loss on the whole batch",
 )
 def snip(data: SessionData, options: ScoringOptions) -> ProxyOutput:
-    return _weight_gradient_reduction(data, lambda w, g: (w * g).abs().sum())
+    return _weight_gradient_reduction(data, lambda w, g: (w * g).abs().sum(), "snip")
 
 
 @register_proxy(
@@ -173,7 +200,7 @@ def snip(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     description="grad_norm: Σ_layers ||∂L/∂θ_l||₂ over Conv/Linear weights, loss on the whole batch",
 )
 def grad_norm(data: SessionData, options: ScoringOptions) -> ProxyOutput:
-    return _weight_gradient_reduction(data, lambda w, g: g.norm())
+    return _weight_gradient_reduction(data, lambda w, g: g.norm(), "grad_norm")
 
 
 @dataclass(frozen=True)
@@ -195,6 +222,12 @@ class JacovOptions:
 )
 def jacov(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     jac = data.get("input_grads").to(torch.float64)
+    if data.identical_samples or bool((jac == jac[:1]).all()):
+        raise DegenerateValue(
+            "every sample has the same input Jacobian (identical probe samples, or a network linear in its input), so "
+            "their correlation is 1 everywhere and jacov is the same for every such network; score distinct samples "
+            "through a nonlinear network, or leave jacov out"
+        )
     centred = jac - jac.mean(dim=1, keepdim=True)
     norms = centred.norm(dim=1)
     if bool((norms == 0).any()):

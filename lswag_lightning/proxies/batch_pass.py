@@ -6,18 +6,22 @@ from the same graph. One pass, several products: the planner gives it the wanted
 from __future__ import annotations
 
 import time
+import weakref
 from typing import Any
 
 import torch
 from torch import nn
 
 from lswag_lightning.proxies.forward import ProbeRunner
+from lswag_lightning.proxies.grad_stats import GRADIENT_COVERAGE
 from lswag_lightning.proxies.layers import activation_modules, no_activation_message, order_weight_layers, pack_patterns
 from lswag_lightning.proxies.options import ScoringOptions
 from lswag_lightning.proxies.registry import register_pass
 from lswag_lightning.proxies.results import ActivationResult, PassOutput, ProxyError, SessionContext, WeightGrads
 
 ACTIVATION_NEEDS = frozenset({"activations", "naswot_kernel"})
+#: what the activation proxies measure (the ``what`` of their coverage)
+ACTIVATION_COVERAGE = "the parameters of the modules run before the last activation point (the readout left out)"
 
 
 def _check_batch(context: SessionContext) -> dict[str, str]:
@@ -50,6 +54,7 @@ def _check_batch(context: SessionContext) -> dict[str, str]:
         "input_grads": "gradient of the summed logits with respect to the inputs (shares the batch forward)",
     },
     weight_gradients=("batch_grads",),
+    loss=("batch_grads",),
     validate=_check_batch,
 )
 def batch_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> PassOutput:
@@ -87,7 +92,7 @@ def batch_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) ->
                 if problem:
                     errors[need] = problem
                 else:
-                    results[need] = hooks.result()
+                    results[need] = hooks.result(probe, logits)
     if want_wgrad:
         start = time.perf_counter()
         loss = probe.loss(logits, y)
@@ -102,6 +107,7 @@ def batch_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) ->
             weights=[m.weight.detach() for _, m in order],
             grads=[by_module[m] for _, m in order],
             no_gradient=[n for n, m in zip(names, modules) if m not in used],
+            coverage=probe.coverage([m.weight for _, m in order], GRADIENT_COVERAGE),
         )
         seconds["batch_grads"] = forward_seconds + time.perf_counter() - start
     if want_igrad:
@@ -137,14 +143,33 @@ class _ActivationHooks:
         self.handles = []
         self.modules: list[tuple[str, nn.Module]] = []
         self.work = work
+        # the call order of the modules that hold parameters and of the activation points, for the coverage
+        self.events = 0
+        self.first_call: dict[nn.Module, int] = {}
+        self.outputs: dict[nn.Module, weakref.ref] = {}  # each module's last output, to find the readout
+        self.last_activation = -1
         if want_codes or want_gram:
             self.modules = activation_modules(work, options.activation_points)
             for name, module in self.modules:
                 self.handles.append(
                     module.register_forward_hook(lambda mod, inp, out, _name=name: self.on_activation(_name, out))
                 )
+            for module in work.modules():
+                if next(module.parameters(recurse=False), None) is not None:
+                    self.handles.append(module.register_forward_pre_hook(lambda mod, _args: self.on_call(mod)))
+                    self.handles.append(module.register_forward_hook(self.on_output))
+
+    def on_call(self, module: nn.Module) -> None:
+        self.first_call.setdefault(module, self.events)
+        self.events += 1
+
+    def on_output(self, module: nn.Module, _args: Any, output: Any) -> None:
+        if isinstance(output, torch.Tensor):
+            self.outputs[module] = weakref.ref(output)
 
     def on_activation(self, name: str, output: Any) -> None:
+        if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+            output = output[0]  # a recurrent layer named in activation_points: (outputs, hidden state)
         if not isinstance(output, torch.Tensor) or self.errors:
             return
         samples = self.samples
@@ -155,6 +180,8 @@ class _ActivationHooks:
             )
             return
         self.calls[name] = self.calls.get(name, 0) + 1
+        self.last_activation = self.events
+        self.events += 1
         self.points.append(name if self.calls[name] == 1 else f"{name}#{self.calls[name]}")
         with torch.no_grad():
             active = output.detach().reshape(samples, -1) > 0
@@ -187,7 +214,13 @@ class _ActivationHooks:
             )
         return None
 
-    def result(self) -> ActivationResult:
+    def result(self, probe: ProbeRunner, logits: torch.Tensor) -> ActivationResult:
+        """The patterns, with the coverage: the parameters of the modules called before the last activation point
+        (only they can shape the patterns), out of all but the readout's (the modules whose output is the logits:
+        they map the patterns to the outputs, which activation-pattern proxies leave out by definition)."""
+        upstream = [m for m, index in self.first_call.items() if index < self.last_activation]
+        measured = [p for m in upstream for p in m.parameters(recurse=False)]
+        readout = [p for m, ref in self.outputs.items() if ref() is logits for p in m.parameters(recurse=False)]
         return ActivationResult(
             points=self.points,
             neurons=self.neurons,
@@ -195,4 +228,5 @@ class _ActivationHooks:
             gram=self.gram,
             row_sums=self.row_sums,
             samples=self.samples,
+            coverage=None if probe.census is None else probe.census.coverage(measured, ACTIVATION_COVERAGE, readout),
         )

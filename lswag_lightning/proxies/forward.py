@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
+from lswag_lightning.proxies.coverage import Coverage, ParameterCensus
 from lswag_lightning.proxies.layers import weight_modules
 from lswag_lightning.proxies.options import ScoringOptions
 from lswag_lightning.proxies.results import ProxyError
@@ -56,7 +57,8 @@ class ProbeRunner:
     ``inputs`` (batch, ...) and ``targets`` are already on the model's device; ``adapter`` maps a model output to
     logits; ``reseed()`` restarts the pass's random streams (used after an extra forward, so the pass sees the
     same stream as without it). ``single_value_norm``: whether a BatchNorm sees one value per channel for a single
-    sample (the engine's one-sample check sets it; see ``single_sample_normalisation``).
+    sample (the engine's one-sample check sets it; see ``single_sample_normalisation``). ``census``: every parameter
+    of the working model once, for a pass to record which share it measured (``probe.coverage(tensors, what)``).
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class ProbeRunner:
         adapter: Callable[[Any], torch.Tensor],
         reseed: Callable[[], None],
         single_value_norm: bool = False,
+        census: ParameterCensus | None = None,
     ) -> None:
         self.inputs = inputs
         self.targets = targets
@@ -76,6 +79,28 @@ class ProbeRunner:
         self.adapter = adapter
         self.reseed = reseed
         self.single_value_norm = single_value_norm
+        self.census = census
+        #: one sample's logits shape, e.g. ``(classes,)`` or ``(classes, H, W)`` (set by the engine's one-sample
+        #: check; None when that forward failed)
+        self.output_shape: tuple[int, ...] | None = None
+
+    def require_class_logits(self, reader: str) -> None:
+        """Raise ``ProxyError`` (cause; fix) before any work when the logits are not one score per class
+        ((batch, classes)): a pass that differentiates every output (``reader``) would pay one reverse pass per
+        output element, e.g. 1,024 per sample for a (4, 16, 16) segmentation map, and then could not read it."""
+        shape = self.output_shape
+        if shape is None or len(shape) == 1:
+            return
+        raise ProxyError(
+            f"{reader} reads one score per class, (batch, classes) logits; the model gives (batch, "
+            f"{', '.join(map(str, shape))}) per sample ({math.prod(shape):,} outputs): pass output_adapter=... "
+            "mapping the output to class scores (e.g. lambda out: out.mean(dim=(2, 3)) for a segmentation map, "
+            f"lambda out: out[:, -1] for a sequence), or leave {reader} out"
+        )
+
+    def coverage(self, measured: Iterable[torch.Tensor], what: str) -> Coverage | None:
+        """The :class:`Coverage` of the parameters ``measured`` (None without a census)."""
+        return None if self.census is None else self.census.coverage(measured, what)
 
     # ------------------------------------------------------------------ model calls
     def targets_at(self, index: torch.Tensor | slice) -> torch.Tensor | None:
@@ -203,17 +228,46 @@ class ProbeRunner:
                 del module.forward
 
 
+#: torch's default ``ignore_index``: a target position the cross-entropy leaves out (padding in masks and sequences)
+IGNORE_INDEX = -100
+
+SEQUENCE_LOSS_HINT = (
+    "for a sequence model, loss_fn=lambda logits, y: F.cross_entropy(logits.flatten(0, 1), y.flatten())"
+)
+
+
+def cross_entropy_layout_problem(logits: torch.Tensor, targets: torch.Tensor) -> str | None:
+    """Why the default cross-entropy cannot take these logits and targets (None: it can).
+
+    It takes class logits (batch, classes) with targets (batch,), or dense logits (batch, classes, d1, ...) with
+    targets (batch, d1, ...) (segmentation masks), as ``F.cross_entropy`` does."""
+    if logits.ndim == 2 and targets.ndim == 1:
+        return None
+    if logits.ndim >= 3 and targets.ndim == logits.ndim - 1 and logits.shape[2:] == targets.shape[1:]:
+        return None
+    hint = SEQUENCE_LOSS_HINT if logits.ndim == 3 and targets.ndim == 2 and logits.shape[1] == targets.shape[1] else ""
+    return (
+        f"the default cross-entropy takes logits (batch, classes) with targets (batch,) or (batch, classes, d1, ...) "
+        f"with targets (batch, d1, ...); the model gave {tuple(logits.shape)} for targets {tuple(targets.shape)}: "
+        f"pass loss_fn=...{' (' + hint + ')' if hint else ''}"
+    )
+
+
 def check_logits_for_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, error: type[Exception]) -> None:
-    """The default loss's requirements: (batch, classes) logits and labels below the class count."""
-    if logits.ndim != 2:
+    """The default loss's requirements: a layout it takes (see ``cross_entropy_layout_problem``) and labels below the
+    class count (``IGNORE_INDEX`` aside)."""
+    problem = cross_entropy_layout_problem(logits, targets)
+    if problem is not None:
+        raise error(problem)
+    check_labels_below(logits.shape[1], targets, error)
+
+
+def check_labels_below(num_classes: int, targets: torch.Tensor, error: type[Exception]) -> None:
+    """Class indices must be below ``num_classes`` (positions marked ``IGNORE_INDEX`` aside)."""
+    labels = targets[targets != IGNORE_INDEX]
+    if labels.numel() and int(labels.max()) >= num_classes:
         raise error(
-            f"the default cross-entropy needs logits of shape (batch, classes), the model gave "
-            f"{tuple(logits.shape)}; pass loss_fn=... or output_adapter=..."
-        )
-    num_classes = logits.shape[1]
-    if targets.numel() and int(targets.max()) >= num_classes:
-        raise error(
-            f"targets contain label {int(targets.max())} but the model outputs {num_classes} "
+            f"targets contain label {int(labels.max())} but the model outputs {num_classes} "
             f"classes; labels must be in 0..{num_classes - 1} (check num_classes)"
         )
 

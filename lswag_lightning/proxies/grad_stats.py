@@ -27,6 +27,9 @@ from lswag_lightning.proxies.results import (
     WeightGrads,
 )
 
+#: what the gradient passes measure (the ``what`` of their coverage)
+GRADIENT_COVERAGE = "the weights of the Conv/Linear layers the loss gradient reaches"
+
 
 class _Welford:
     """Running mean and M2 (float64) of one gradient tensor over samples, plus the mean of |g|."""
@@ -113,14 +116,17 @@ def grad_stats_pass(
             grads=[accumulators[position[m]].mean.view_as(m.weight) for _, m in order],
         )
     no_gradient = [n for n, m in zip(names, modules) if m not in kept]
+    coverage = probe.coverage([m.weight for _, m in order], GRADIENT_COVERAGE)
     if mean_grads is not None:
         mean_grads.no_gradient = no_gradient
+        mean_grads.coverage = coverage
     return GradStatsResult(
         layers=layers,
         num_samples=len(chunks),
         sample_sizes=[len(c) for c in chunks],
         mean_grads=mean_grads,
         no_gradient=no_gradient,
+        coverage=coverage,
     )
 
 
@@ -182,6 +188,7 @@ def _explain_split(exc: BaseException, options: ScoringOptions) -> str | None:
         "grad_stats": "per-element gradient statistics over K gradient samples (Λ, ZiCo): K forward+backward passes"
     },
     weight_gradients=True,
+    loss=True,
     claims=_split_claims,
     validate=_check_split,
     explain=_explain_split,
@@ -209,6 +216,7 @@ def _check_per_sample(context: SessionContext) -> dict[str, str]:
         "per_sample_grad_stats": "gradient statistics over single-sample gradients: one backward per sample",
     },
     weight_gradients=True,
+    loss=True,
     validate=_check_per_sample,
 )
 def per_sample_gradient_statistics(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> GradStatsResult:

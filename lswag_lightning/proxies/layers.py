@@ -73,11 +73,18 @@ def activation_modules(model: nn.Module, names: Sequence[str] | None = None) -> 
 
 def no_activation_message(model: nn.Module) -> str:
     kinds = ", ".join(t.__name__ for t in ACTIVATION_TYPES)
+    recurrent = [name for name, m in model.named_modules() if isinstance(m, nn.RNNBase)]
+    hint = (
+        f"; a recurrent layer keeps its nonlinearities inside: activation_points={recurrent[:2]!r} binarises its "
+        "outputs (their sign pattern)"
+        if recurrent
+        else ""
+    )
     return (
         f"no activation module found in {type(model).__name__} (looked for nn.{kinds.replace(', ', ', nn.')} "
         "and timm's activation layers); an activation applied as a plain function (F.gelu, F.relu, "
         "torch.relu) cannot be hooked — use activation modules such as nn.GELU, or pass "
-        "activation_points=[names of the modules whose outputs feed the activation]"
+        f"activation_points=[names of the modules whose outputs feed the activation]{hint}"
     )
 
 

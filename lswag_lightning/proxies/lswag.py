@@ -10,11 +10,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from lswag_lightning.proxies.coverage import Coverage
+from lswag_lightning.proxies.degenerate import check_patterns_can_differ, zero_layers_cut_every_path
 from lswag_lightning.proxies.layers import count_distinct_patterns, depth_bins, select_by_bins
 from lswag_lightning.proxies.options import ScoringOptions
 from lswag_lightning.proxies.registry import register_proxy
 from lswag_lightning.proxies.results import (
+    DEGENERATE,
     ActivationResult,
+    DegenerateValue,
     GradStatsResult,
     ProxyError,
     ProxyOutput,
@@ -87,9 +91,12 @@ def expressivity(acts: ActivationResult, interval: tuple[int, int] | None) -> tu
 def lswag(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     errors: dict[str, str] = {}
     details: dict[str, Any] = {}
+    coverage: dict[str, Coverage] = {}
     lam = psi = math.nan
     try:
         stats: GradStatsResult = data.get("grad_stats")
+        if not any(layer.inv_std_sum > 0 for layer in stats.layers):
+            zero_layers_cut_every_path(data, "Λ is 0: the loss gradient is zero for every weight", "lswag")
         lam, layers = trainability(stats, options.layer_interval)
         details["lambda"] = {
             "interval": options.layer_interval,
@@ -98,19 +105,35 @@ def lswag(data: SessionData, options: ScoringOptions) -> ProxyOutput:
             "layers": layers,
             "no_gradient": no_gradient_details(stats.no_gradient),
         }
+        if stats.coverage is not None:
+            coverage["lswag.lambda"] = stats.coverage
     except ProxyError as exc:
-        errors["lswag.lambda"] = str(exc)
+        errors["lswag.lambda"] = _reason(exc)
     try:
-        psi, details["psi"] = expressivity(data.get("activations"), options.psi_interval())
+        acts = data.get("activations")
+        check_patterns_can_differ(data, acts, "Ψ")
+        psi, details["psi"] = expressivity(acts, options.psi_interval())
         details["psi"]["interval"] = options.psi_interval()
+        if acts.coverage is not None:
+            coverage["lswag.psi"] = acts.coverage
     except ProxyError as exc:
-        errors["lswag.psi"] = str(exc)
+        errors["lswag.psi"] = _reason(exc)
     if errors:
-        errors["lswag"] = "; ".join(f"{'Λ' if k.endswith('lambda') else 'Ψ'}: {v}" for k, v in errors.items())
+        parts = [f"{'Λ' if k.endswith('lambda') else 'Ψ'}: {v.removeprefix(DEGENERATE)}" for k, v in errors.items()]
+        all_degenerate = all(v.startswith(DEGENERATE) for v in errors.values())
+        errors["lswag"] = (DEGENERATE if all_degenerate else "") + "; ".join(parts)
+    if coverage:  # L-SWAG measures what its less covered factor measures
+        coverage["lswag"] = min(coverage.values(), key=lambda c: c.share)
     return ProxyOutput(
         value=lam * psi,
         extras={"lswag.lambda": lam, "lswag.psi": psi},
         details=details,
         errors=errors,
         extra_needs={"lswag.lambda": ("grad_stats",), "lswag.psi": ("activations",)},
+        coverage=coverage,
     )
+
+
+def _reason(exc: ProxyError) -> str:
+    """A factor's status text: ``degenerate: ...`` for a degenerate factor, the message otherwise."""
+    return f"{DEGENERATE}{exc}" if isinstance(exc, DegenerateValue) else str(exc)

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from lswag_lightning.proxies.coverage import DEFAULT_MIN_COVERAGE
 from lswag_lightning.proxies.layers import validate_interval
 from lswag_lightning.proxies.registry import option_groups, option_names, reserve_option_names
 
@@ -52,6 +53,9 @@ class ScoringOptions:
     - ``activation_points``: module names whose outputs are binarised instead of the detected activations.
     - ``params_exclude``: regex of parameter names left out of the parameter count (auxiliary heads), which
       ``params`` reports and ``swap_reg`` regularises with.
+    - ``min_coverage``: the share of the model's parameters (0..1, default 0.5) below which a gradient or activation
+      proxy's value is reported ``partial: ...`` instead of ``ok`` (``coverage.py`` says why 0.5); session-wide
+      because every such proxy reads it.
     - ``copy_model``: score a deep copy (default) or the model itself, restoring its state afterwards.
     - ``seed``: RNG seed of every pass (dropout, drop-path, the authors' random draws), so scores are reproducible.
     - ``output_adapter``: callable mapping the model output to logits (default: tensor, first element of a
@@ -75,6 +79,7 @@ class ScoringOptions:
     psi_layers: str | tuple[int, int] = "upto"
     activation_points: tuple[str, ...] | None = None
     params_exclude: str | None = r"(^|\.)aux"
+    min_coverage: float = DEFAULT_MIN_COVERAGE
     copy_model: bool = True
     seed: int = 0
     output_adapter: Callable[[Any], torch.Tensor] | None = None
@@ -92,6 +97,9 @@ class ScoringOptions:
         else:
             object.__setattr__(self, "psi_layers", validate_interval(psi, "psi_layers"))
         object.__setattr__(self, "activation_points", module_names(self.activation_points, "activation_points"))
+        coverage = self.min_coverage
+        if isinstance(coverage, bool) or not isinstance(coverage, (int, float)) or not 0 <= coverage <= 1:
+            raise ValueError(f"min_coverage={coverage!r}: need a share of the parameters between 0 and 1")
         for name in ("output_adapter", "loss_fn", "forward_fn"):
             value = getattr(self, name)
             if value is not None and not callable(value):

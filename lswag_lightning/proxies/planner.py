@@ -27,6 +27,7 @@ from lswag_lightning.proxies.results import (
     SessionContext,
     SessionData,
 )
+from lswag_lightning.proxies.status_text import one_line, unknown_fix
 
 
 @dataclass(frozen=True)
@@ -105,20 +106,32 @@ def _runner(spec: PassSpec, products: frozenset[str], probe: ProbeRunner) -> Cal
 
 
 def failure_message(spec: PassSpec, exc: BaseException, options: ScoringOptions) -> str:
-    """The status text of a failed pass: the original exception type and message, then a fix when one is known
-    (the pass's own ``explain`` first, then the fixes common to every pass)."""
-    text = str(exc)
+    """The status text of a failed pass, one line: the exception type and its message (``one_line``), then a fix:
+    the pass's own ``explain`` first, then the fixes common to every pass, else ``unknown_fix``."""
+    text = one_line(str(exc))
     if isinstance(exc, DegenerateValue):  # not a failure: the product carries no information (SessionData.get)
         return f"{DEGENERATE}{text}"
     if isinstance(exc, ProxyError):  # the engine's own diagnosis already names the problem and the fix
         return f"{spec.name} pass: {text}"
     message = f"{spec.name} pass failed: {type(exc).__name__}: {text}"
     fix = spec.explain(exc, options) if spec.explain is not None else None
-    if fix is None and "Expected more than 1 value per channel" in text:
-        fix = "a BatchNorm layer got one value per channel: use a probe batch of at least 2"
-    elif fix is None and isinstance(exc, TypeError) and "forward()" in text and "argument" in text:
-        fix = (
+    return f"{message} (fix: {fix or common_fix(exc) or unknown_fix(exc)})"
+
+
+def common_fix(exc: BaseException) -> str | None:
+    """A fix for failures any pass can meet (None when none is known)."""
+    text = str(exc)
+    if "Expected more than 1 value per channel" in text:
+        return "a BatchNorm layer got one value per channel: use a probe batch of at least 2"
+    if isinstance(exc, TypeError) and "forward()" in text and "argument" in text:
+        return (
             "the model's forward needs more than the inputs: pass forward_fn=lambda module, inputs, targets: "
             "module(inputs, targets), or model_fn returning a wrapper"
         )
-    return message if fix is None else f"{message} (fix: {fix})"
+    if "use_reentrant=True" in text or "saved tensor hooks" in text:
+        return (
+            "the model uses gradient checkpointing, which this torch cannot run as plain calls while scoring "
+            "(torch.utils.checkpoint._checkpoint_impl is missing): turn checkpointing off for scoring (e.g. "
+            "model_fn returning the model with it disabled), or upgrade torch"
+        )
+    return None

@@ -36,6 +36,8 @@ class PassSpec:
       ``PassOutput`` (per-need results, errors and seconds) for several.
     - ``weight_gradients``: the produced needs that differentiate with respect to Conv/Linear weights (a model
       without such weights is refused for the proxies needing them).
+    - ``loss``: the produced needs computed from the loss of the probe's targets (when the targets do not fit the
+      loss, these needs are not computed and their proxies say why; the pass's other needs still are).
     - ``claims(context, remaining) -> frozenset``: the needs it delivers this session among those no earlier pass
       claimed; default ``remaining & produces``. A pass may claim a need another pass produces when it computes the
       same number on the way (the gradient statistics pass serves ``batch_grads`` when the two are equal).
@@ -49,6 +51,7 @@ class PassSpec:
     produces: Mapping[str, str]
     run: Callable[..., Any]
     weight_gradients: frozenset[str] = frozenset()
+    loss: frozenset[str] = frozenset()
     claims: Callable[..., frozenset[str]] | None = None
     validate: Callable[..., Mapping[str, str]] | None = None
     explain: Callable[..., str | None] | None = None
@@ -130,6 +133,7 @@ def register_pass(
     *,
     produces: Mapping[str, str],
     weight_gradients: bool | Iterable[str] = False,
+    loss: bool | Iterable[str] = False,
     claims: Callable[..., frozenset[str]] | None = None,
     validate: Callable[..., Mapping[str, str]] | None = None,
     explain: Callable[..., str | None] | None = None,
@@ -138,7 +142,8 @@ def register_pass(
     """Decorator registering ``run(probe, work, products)`` as the pass ``name`` (see ``PassSpec``).
 
     ``produces`` maps each need the pass delivers to its description; ``weight_gradients`` is True (every produced
-    need), False, or the produced needs that take weight gradients. The engine plans passes in registration order.
+    need), False, or the produced needs that take weight gradients; ``loss`` likewise, the needs computed from the
+    loss of the probe's targets. The engine plans passes in registration order.
     Registering a pass name or a produced need twice is an error.
     """
     if name in _PASSES:
@@ -152,19 +157,27 @@ def register_pass(
             raise ValueError(f"pass {name!r}: the need {need!r} is already produced by {owner!r}")
         if not isinstance(description, str) or not description.strip():
             raise ValueError(f"pass {name!r}: describe the need {need!r} (what it holds, what it costs)")
-    if isinstance(weight_gradients, bool):
-        gradient_needs = frozenset(produces) if weight_gradients else frozenset()
-    else:
-        gradient_needs = frozenset(weight_gradients)
-    if not gradient_needs <= set(produces):
-        raise ValueError(f"pass {name!r}: weight_gradients {sorted(gradient_needs - set(produces))} are not produced")
+    gradient_needs = _subset_of(produces, weight_gradients, name, "weight_gradients")
+    loss_needs = _subset_of(produces, loss, name, "loss")
 
     def decorate(run: Callable) -> Callable:
         _register_options(options, f"pass {name!r}")
-        _PASSES[name] = PassSpec(name, dict(produces), run, gradient_needs, claims, validate, explain, options)
+        _PASSES[name] = PassSpec(
+            name, dict(produces), run, gradient_needs, loss_needs, claims, validate, explain, options
+        )
         return run
 
     return decorate
+
+
+def _subset_of(produces: Mapping[str, str], chosen: bool | Iterable[str], name: str, what: str) -> frozenset[str]:
+    """``True``: every produced need; ``False``: none; else the named needs, which must be produced."""
+    if isinstance(chosen, bool):
+        return frozenset(produces) if chosen else frozenset()
+    needs = frozenset(chosen)
+    if not needs <= set(produces):
+        raise ValueError(f"pass {name!r}: {what} {sorted(needs - set(produces))} are not produced")
+    return needs
 
 
 def registered_passes() -> list[PassSpec]:
@@ -183,6 +196,11 @@ def available_needs() -> dict[str, str]:
 def producer_of(need: str) -> PassSpec | None:
     """The pass that produces ``need`` (None for ``labels`` or an unknown need)."""
     return next((spec for spec in _PASSES.values() if need in spec.produces), None)
+
+
+def loss_needs() -> frozenset[str]:
+    """The needs computed from the loss of the probe's targets (not computed when the targets do not fit it)."""
+    return frozenset(need for spec in _PASSES.values() for need in spec.loss)
 
 
 def weight_gradient_needs() -> frozenset[str]:

@@ -15,11 +15,14 @@ class ProxyReport:
 
     - ``values``: name -> float, including sub-values such as ``lswag.lambda`` (Λ) and ``lswag.psi`` (Ψ).
       NaN/inf are kept as such, never replaced.
-    - ``status``: name -> ``"ok"`` or the reason it is not: ``"nan: ..."``, ``"inf: ..."``, ``"error: ..."``.
+    - ``status``: name -> ``"ok"`` or the reason it is not, one line: ``"nan: ..."``, ``"inf: ..."``, ``"error: ..."``
+      (value NaN), ``"degenerate: ..."`` (value NaN: constant by construction for this model) or ``"partial: ..."``
+      (the value, measured on less than ``min_coverage`` of the parameters).
     - ``seconds``: name -> wall seconds this proxy cost, counting the shared passes it used in full (so the sum
       over proxies exceeds ``total_seconds`` when passes are shared).
     - ``higher_is_better``: name -> orientation, from the registry.
-    - ``details``: name -> per-layer tables and diagnostics (e.g. Ψ saturation).
+    - ``details``: name -> per-layer tables and diagnostics (e.g. Ψ saturation, ``coverage``: the share of the
+      parameters measured and the module types measured and not).
     - ``settings``: the resolved scoring options; ``passes``: pass name -> wall seconds.
     """
 

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lswag_lightning.proxies.coverage import Coverage
 from lswag_lightning.proxies.options import ScoringOptions
 
 
@@ -19,6 +20,8 @@ class ProxyError(RuntimeError):
 
 #: the status prefix of a value that carries no information (see :class:`DegenerateValue`)
 DEGENERATE = "degenerate: "
+#: the status prefix of a value measured on less than ``min_coverage`` of the model (see ``coverage.py``)
+PARTIAL = "partial: "
 
 
 class DegenerateValue(ProxyError):
@@ -47,6 +50,7 @@ class GradStatsResult:
     sample_sizes: list[int]
     mean_grads: WeightGrads | None = None  # mean of the K gradients, kept when it is the batch gradient
     no_gradient: list[str] = field(default_factory=list)  # weight layers the loss does not reach (skipped)
+    coverage: Coverage | None = None  # the weights whose statistics were measured
 
 
 @dataclass
@@ -57,6 +61,7 @@ class ActivationResult:
     gram: torch.Tensor | None  # (S, S) float64, Σ over points of x xᵀ for binary codes x
     row_sums: torch.Tensor | None  # (S,) float64, active units per sample
     samples: int
+    coverage: Coverage | None = None  # the parameters of the modules run before the last activation point
 
 
 @dataclass
@@ -65,16 +70,21 @@ class WeightGrads:
     weights: list[torch.Tensor]
     grads: list[torch.Tensor]
     no_gradient: list[str] = field(default_factory=list)  # weight layers the loss does not reach (skipped)
+    coverage: Coverage | None = None  # the weights that received a gradient
 
 
 @dataclass
 class SessionData:
-    """Everything the proxies reduce from, plus what each need cost in seconds."""
+    """Everything the proxies reduce from, plus what each need cost in seconds, and two facts about the model and
+    the probe that decide whether a value is degenerate: the zero-initialised weight layers (they cut every path
+    through them, whatever the architecture) and whether every probe sample is the same."""
 
     options: ScoringOptions
     params: int
     batch_size: int
     parameter_tensors: int = 0  # ℵ: parameter tensors of the whole model
+    zero_weight_layers: list[str] = field(default_factory=list)  # Conv/Linear layers whose weight is all zeros
+    identical_samples: bool = False  # every sample of the probe batch equals the first
     results: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     need_seconds: dict[str, float] = field(default_factory=dict)
@@ -92,7 +102,10 @@ class SessionData:
 
 @dataclass
 class ProxyOutput:
-    """What a proxy's ``compute`` returns: the value, named sub-values, details, and per-key problems."""
+    """What a proxy's ``compute`` returns: the value, named sub-values, details, and per-key problems.
+
+    ``coverage``: what the value measured, for every key (one :class:`Coverage`) or per key (a mapping); the session
+    records it in ``details[<proxy>]["coverage"]`` and reports a value below ``min_coverage`` as ``partial``."""
 
     value: float
     extras: dict[str, float] = field(default_factory=dict)
@@ -100,6 +113,7 @@ class ProxyOutput:
     errors: dict[str, str] = field(default_factory=dict)  # key (name or extra) -> why it could not be computed
     notes: dict[str, str] = field(default_factory=dict)  # key -> why a value is not finite
     extra_needs: dict[str, tuple[str, ...]] = field(default_factory=dict)  # extra -> the needs it used
+    coverage: Coverage | Mapping[str, Coverage] | None = None
 
 
 def no_gradient_details(layers: list[str]) -> dict[str, Any]:

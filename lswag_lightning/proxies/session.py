@@ -4,13 +4,18 @@ The passes and their plan are data (``planner.py``, from the pass registry); thi
 the planned passes on an isolated model and reduces their results to each proxy's value.
 
 **Failure policy.** ``score_network`` raises ``ValueError`` only for invalid arguments, found before any pass:
-unknown proxies or options, malformed or non-finite inputs, labels that do not fit the model (checked on a one-sample
-eval-mode forward), an output the adapter cannot read. Everything that goes wrong inside a pass, including an
-exception raised by the user's own modules, becomes the status (``"error: <pass> pass failed: <Type>: <message>"``,
-with a fix when one is known) of exactly the proxies that needed that pass; every other proxy still computes.
+unknown proxies or options, malformed or non-finite inputs, targets that are not one per sample, class labels outside
+the model's classes (checked on a one-sample eval-mode forward), an output the adapter cannot read. Targets the
+default cross-entropy cannot take (none, regression values, multi-hot labels, token logits (batch, tokens, vocab))
+are no error: the proxies that need labels say so and name the fix (``loss_fn=``), and the targets-free values
+(``params``, ``flops``, ``vkdnw_layers``, the activation proxies, ...) are computed. Everything that goes wrong inside a
+pass, including an exception raised by the user's own modules, becomes the status (``"error: <pass> pass failed:
+<Type>: <message>"``, with a fix when one is known) of exactly the proxies that needed that pass; every other proxy
+still computes.
 
 Isolation: the session works on one deep copy of the model (``copy_model=True``, default) or on the model itself
-with its buffers, modes and ``requires_grad`` flags restored (``copy_model=False``). Gradients are taken with
+with its buffers, modes and ``requires_grad`` flags restored (``copy_model=False``); a compiled model is scored
+uncompiled and gradient checkpointing runs as plain calls (``working_model.py`` says why). Gradients are taken with
 ``torch.autograd.grad``, so no ``.grad`` field is touched. The global RNG (CPU and CUDA) is forked and restored;
 every pass starts from the same buffers and the same seed, so a proxy's value does not depend on which other
 proxies were requested, nor on whether another proxy failed.
@@ -18,36 +23,46 @@ proxies were requested, nor on whether another proxy failed.
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
+from lswag_lightning.proxies.coverage import Coverage, ParameterCensus, zero_weight_layers
 from lswag_lightning.proxies.forward import (
+    IGNORE_INDEX,
     ProbeRunner,
-    check_logits_for_cross_entropy,
+    check_labels_below,
+    cross_entropy_layout_problem,
     default_output_adapter,
     is_batch_norm,
 )
 from lswag_lightning.proxies.layers import count_parameters, weight_modules
 from lswag_lightning.proxies.options import ScoringOptions
 from lswag_lightning.proxies.planner import check_passes, failure_message, plan_passes
-from lswag_lightning.proxies.registry import ProxySpec, available_proxies, get_proxy, weight_gradient_needs
+from lswag_lightning.proxies.registry import (
+    ProxySpec,
+    available_proxies,
+    get_proxy,
+    loss_needs,
+    weight_gradient_needs,
+)
 from lswag_lightning.proxies.report import ProxyReport
 from lswag_lightning.proxies.results import (
     DEGENERATE,
+    PARTIAL,
     DegenerateValue,
     ProxyError,
     ProxyOutput,
     SessionContext,
     SessionData,
 )
+from lswag_lightning.proxies.status_text import one_line
+from lswag_lightning.proxies.working_model import checkpoints_run_directly, working_model
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +92,11 @@ def _seed_pass(seed: int, devices: list[int]) -> None:
     torch.random.default_generator.manual_seed(seed)
     for index in devices:
         torch.cuda.default_generators[index].manual_seed(seed)
+
+
+def _identical_samples(inputs: torch.Tensor) -> bool:
+    """Whether every sample equals the first (a probe that cannot show activation patterns)."""
+    return inputs.shape[0] > 1 and bool((inputs == inputs[:1]).all())
 
 
 # ------------------------------------------------------------------------------------------------- session
@@ -111,6 +131,8 @@ class ScoringSession:
         )
         #: needs known to be impossible before any pass (need -> why), e.g. input gradients of token ids.
         self.unavailable: dict[str, str] = check_passes(self.context)
+        if self.label_problem is not None:
+            self.unavailable.update(self.label_unavailable(self.label_problem))
         self._validate_model()
 
     # ------------------------------------------------------------------ validation
@@ -146,32 +168,50 @@ class ScoringSession:
         self.inputs = inputs
 
     def _validate_targets(self, targets: Any) -> None:
-        """Labels for the proxies that need them: one per input sample, class indices for the default loss."""
+        """One target per input sample; sets ``label_problem`` when the label proxies cannot use these targets.
+
+        A malformed argument (not a tensor, another sample count, a negative class index) raises ``ValueError``.
+        Targets the default cross-entropy cannot take (none, floats, multi-hot) are no error: the proxies that need
+        labels get a status naming the fix (``loss_fn=``), and every other proxy computes."""
         opts, total = self.options, self.inputs.shape[0]
         needs_labels = [s.name for s in self.specs if s.needs_labels]
-        if needs_labels:
-            if targets is None:
-                raise ValueError(f"proxies {needs_labels} need the batch's labels: pass targets")
+        self.label_problem: str | None = None
         if targets is not None:
             if not isinstance(targets, torch.Tensor):
                 raise ValueError(f"targets must be a tensor, got {type(targets).__name__}")
+            if targets.ndim == 0:
+                raise ValueError("targets is a scalar tensor; pass one target per input sample (batch, ...)")
             if targets.shape[0] != total:
                 raise ValueError(
                     f"inputs hold {total} samples but targets hold {targets.shape[0]}; pass one label per input sample"
                 )
-            if opts.loss_fn is None and needs_labels:  # label-free proxies ignore targets (forward_fn may use them)
-                if targets.ndim != 1 or targets.is_floating_point() or targets.dtype == torch.bool:
-                    raise ValueError(
-                        f"targets must be class indices of shape (batch,) and an integer dtype for "
-                        f"the default cross-entropy (got shape {tuple(targets.shape)}, {targets.dtype});"
-                        " pass loss_fn=... for other targets"
-                    )
-                if targets.numel() and int(targets.min()) < 0:
-                    raise ValueError(
-                        f"targets contain the negative label {int(targets.min())}; "
-                        "class indices must be in 0..num_classes-1"
-                    )
         self.targets = targets
+        if not needs_labels:
+            return
+        if targets is None:
+            self.label_problem = (
+                f"{needs_labels} need the probe batch's labels and there are none: pass targets (the callback reads "
+                "them from batches (x, y, ...), or pass batch_adapter=lambda batch: (inputs, targets))"
+            )
+        elif opts.loss_fn is None and (
+            targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool
+        ):
+            self.label_problem = (
+                f"the targets ({tuple(targets.shape)}, {targets.dtype}) are not the class indices the default "
+                "cross-entropy takes: pass loss_fn=... (e.g. F.mse_loss for regression, "
+                "F.binary_cross_entropy_with_logits for multi-hot labels)"
+            )
+        elif opts.loss_fn is None and targets.numel():
+            lowest = int(targets[targets != IGNORE_INDEX].min()) if bool((targets != IGNORE_INDEX).any()) else 0
+            if lowest < 0:
+                raise ValueError(
+                    f"targets contain the negative label {lowest}; class indices must be in 0..num_classes-1 "
+                    f"({IGNORE_INDEX} marks positions the loss ignores)"
+                )
+
+    def label_unavailable(self, problem: str) -> dict[str, str]:
+        """``labels`` and every requested need computed from the loss -> ``problem``."""
+        return {need: problem for need in self.needs & (loss_needs() | {"labels"})}
 
     def _validate_model(self) -> None:
         gradient_proxies = sorted(s.name for s in self.specs if s.needs & weight_gradient_needs())
@@ -186,36 +226,16 @@ class ScoringSession:
         except StopIteration:
             raise ValueError(f"{type(self.model).__name__} has no parameters to score") from None
 
-    # ------------------------------------------------------------------ isolation
-    @contextlib.contextmanager
-    def _working_model(self) -> Iterator[nn.Module]:
-        model = self.model
-        if self.options.copy_model:
-            yield copy.deepcopy(model)
-            return
-        modes = [(m, m.training) for m in model.modules()]
-        flags = [(p, p.requires_grad) for p in model.parameters()]
-        buffers = [(b, b.detach().clone()) for b in model.buffers()]
-        try:
-            yield model
-        finally:
-            with torch.no_grad():
-                for buf, saved in buffers:
-                    buf.copy_(saved)
-            for module, training in modes:
-                module.training = training
-            for param, flag in flags:
-                param.requires_grad_(flag)
-
     # ------------------------------------------------------------------ the check before any pass
     def _preflight(self, work: nn.Module, probe: ProbeRunner) -> bool:
         """One no-grad, eval-mode forward of the first sample, before any pass.
 
-        Raises ``ValueError`` for an output the adapter cannot read, logits the default cross-entropy cannot use,
-        or labels at or above the number of classes. Any other exception is left to the passes (each reports it
-        for the proxies that need it). Returns whether a BatchNorm layer sees one value per channel for a single
-        sample (then per-sample gradients hold the batch statistics fixed; see ``passes.py``); True when the
-        forward failed and the model has BatchNorm, so the per-sample pass is safe either way.
+        Raises ``ValueError`` for an output the adapter cannot read or labels at or above the number of classes;
+        logits the default cross-entropy cannot take make the label proxies unavailable. Any other exception is left
+        to the passes (each reports it for the proxies that need it). Returns whether a BatchNorm layer sees one
+        value per channel for a single sample (then per-sample gradients hold the batch statistics fixed; see
+        ``forward.py``); True when the forward failed and the model has BatchNorm, so the per-sample pass is safe
+        either way.
         """
         norms = [m for m in work.modules() if is_batch_norm(m)]
         single_value: list[bool] = []
@@ -248,8 +268,14 @@ class ScoringSession:
             ) from exc
         if not isinstance(logits, torch.Tensor):
             raise ValueError(f"output_adapter returned {type(logits).__name__}, not a tensor of logits")
-        if self.options.loss_fn is None and self.targets is not None and any(s.needs_labels for s in self.specs):
-            check_logits_for_cross_entropy(logits, self.targets, ValueError)
+        probe.output_shape = tuple(logits.shape[1:])
+        if self.options.loss_fn is None and self.label_problem is None and any(s.needs_labels for s in self.specs):
+            problem = cross_entropy_layout_problem(logits, self.targets[:1])  # the one-sample forward's targets
+            if problem is not None:  # the label proxies say so; the others compute
+                self.label_problem = problem
+                self.unavailable.update(self.label_unavailable(problem))
+            else:
+                check_labels_below(logits.shape[1], self.targets, ValueError)
         return any(single_value)
 
     # ------------------------------------------------------------------ run
@@ -259,15 +285,21 @@ class ScoringSession:
         devices = _cuda_devices()
         report = ProxyReport(settings=opts.to_settings())
         report.settings["batch_size"] = self.batch_size
-        with torch.random.fork_rng(devices=devices), torch.enable_grad(), self._working_model() as work:
+        with (
+            torch.random.fork_rng(devices=devices),
+            torch.enable_grad(),
+            working_model(self.model, opts.copy_model) as work,
+            checkpoints_run_directly(),
+        ):
             data = SessionData(
                 options=opts,
                 params=count_parameters(work, opts.params_exclude),
                 batch_size=self.batch_size,
                 parameter_tensors=len(list(work.parameters())),
+                zero_weight_layers=zero_weight_layers(work),
+                identical_samples=_identical_samples(self.inputs[: self.batch_size]),
             )
             data.need_seconds["labels"] = 0.0
-            data.errors.update(self.unavailable)
             if self.inputs.is_floating_point():
                 self.inputs = self.inputs.to(device=self.device, dtype=self.dtype)
             else:
@@ -282,8 +314,10 @@ class ScoringSession:
                 opts,
                 self.adapter,
                 reseed=lambda: _seed_pass(opts.seed, devices),
+                census=ParameterCensus(work),
             )
             probe.single_value_norm = self._preflight(work, probe)
+            data.errors.update(self.unavailable)
             for planned in plan_passes(self.context, self.unavailable, probe):
                 with torch.no_grad():
                     for buf, saved in initial_buffers:
@@ -323,7 +357,9 @@ class ScoringSession:
                 errors={k: f"{DEGENERATE}{exc}" for k in keys},
             )
         except Exception as exc:  # a reduction that fails on this model's values: the status says why
-            message = str(exc) if isinstance(exc, ProxyError) else f"{type(exc).__name__}: {exc}"
+            message = (
+                one_line(str(exc)) if isinstance(exc, ProxyError) else f"{type(exc).__name__}: {one_line(str(exc))}"
+            )
             output = ProxyOutput(
                 value=math.nan, extras={k: math.nan for k in spec.extra_values}, errors={k: message for k in keys}
             )
@@ -347,9 +383,28 @@ class ScoringSession:
             elif math.isinf(value):
                 report.status[key] = f"inf: {output.notes.get(key, 'the value is infinite')}"
             else:
-                report.status[key] = "ok"
-        if output.details:
-            report.details[spec.name] = output.details
+                report.status[key] = self._ok_or_partial(_coverage_of(output, key))
+        details = dict(output.details)
+        if output.coverage is not None:
+            details["coverage"] = (
+                output.coverage.details()
+                if isinstance(output.coverage, Coverage)
+                else {key: coverage.details() for key, coverage in output.coverage.items()}
+            )
+        if details:
+            report.details[spec.name] = details
+
+    def _ok_or_partial(self, coverage: Coverage | None) -> str:
+        """``ok``, or ``partial: ...`` for a value measured on less than ``min_coverage`` of the model."""
+        shortfall = None if coverage is None else coverage.shortfall(self.options.min_coverage)
+        return "ok" if shortfall is None else f"{PARTIAL}{shortfall}"
+
+
+def _coverage_of(output: ProxyOutput, key: str) -> Coverage | None:
+    """The coverage of one value of ``output`` (one for all its keys, or per key)."""
+    if output.coverage is None or isinstance(output.coverage, Coverage):
+        return output.coverage
+    return output.coverage.get(key)
 
 
 def score_network(

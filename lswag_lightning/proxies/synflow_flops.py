@@ -3,24 +3,50 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
+from lswag_lightning.proxies.coverage import Coverage
 from lswag_lightning.proxies.forward import ProbeRunner
 from lswag_lightning.proxies.layers import order_weight_layers, weight_modules
 from lswag_lightning.proxies.options import ScoringOptions
 from lswag_lightning.proxies.registry import register_pass
 
+SYNFLOW_COVERAGE = "the weights of the Conv/Linear layers the synaptic flow reaches"
+
+
+@dataclass
+class SynflowResult:
+    layers: list[tuple[str, float]]  # (weight layer, Σ |θ ⊙ ∂R/∂θ|), forward order
+    coverage: Coverage | None = None
+
 
 def _explain_synflow(exc: BaseException, options: ScoringOptions) -> str | None:
     text = str(exc)
-    if "double" in text.lower() or "dtype" in text:
+    if "double" not in text.lower() and "dtype" not in text:
+        return None
+    if _raised_in(exc, "torch/utils/checkpoint.py"):
         return (
-            "synflow runs the model in float64; a float32 tensor made inside forward (a cast such as "
-            "x.float(), a cached mask) meets the float64 weights: build such tensors in the input's or the "
-            "weights' dtype, or leave synflow out"
+            "synflow runs the model in float64, and a checkpointed segment recomputed in backward with the module's "
+            "own weights: turn gradient checkpointing off for scoring, or leave synflow out"
         )
-    return None
+    return (
+        "synflow runs the model in float64 and a float32 tensor met the float64 weights: a tensor made inside "
+        "forward (a cast such as x.float(), a cached mask or buffer kept outside the module's parameters) should "
+        "follow the input's or the weights' dtype; or leave synflow out"
+    )
+
+
+def _raised_in(exc: BaseException, path: str) -> bool:
+    """Whether a frame of ``exc``'s traceback runs code from a file whose path ends with ``path``."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.replace("\\", "/").endswith(path):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 @register_pass(
@@ -29,8 +55,9 @@ def _explain_synflow(exc: BaseException, options: ScoringOptions) -> str | None:
     weight_gradients=True,
     explain=_explain_synflow,
 )
-def synflow_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> list[tuple[str, float]]:
-    """Per weight layer Σ |θ ⊙ ∂R/∂θ| with θ -> |θ| (float64), R = sum of logits for an all-ones input.
+def synflow_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> SynflowResult:
+    """Per weight layer Σ |θ ⊙ ∂R/∂θ| with θ -> |θ| (float64), R = sum of logits for an all-ones input; the coverage
+    is the weights the flow reaches.
 
     The all-ones input has the probe's own dtype when that is not floating point (token ids of 1), float64
     otherwise; with ``forward_fn`` the first sample's targets are passed along.
@@ -57,7 +84,7 @@ def synflow_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) 
         if layer in used:
             pname = module_of[layer]
             out.append((layer_name, float((params[pname].detach() * by_name[pname]).abs().sum())))
-    return out
+    return SynflowResult(layers=out, coverage=probe.coverage([m.weight for m in used], SYNFLOW_COVERAGE))
 
 
 @register_pass("flops", produces={"flops_pass": "a one-sample forward under torch.utils.flop_counter"})

@@ -107,6 +107,7 @@ class VKDNWResult:
 )
 def vkdnw_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> VKDNWResult:
     """The Fisher spectrum on sampled weights (module docstring: the protocol)."""
+    probe.require_class_logits("vkdnw")  # dense logits: one reverse pass per output element, then unreadable
     opts = probe.options
     vkdnw_options = opts.of(VKDNWOptions)
     names = [n for n, p in work.named_parameters() if p.is_floating_point()]
