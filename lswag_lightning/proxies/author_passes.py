@@ -44,13 +44,18 @@ def gaussian_like(
 
 def kaiming_state(work: nn.Module, seed: int) -> dict[str, torch.Tensor]:
     """AZ-NAS/VKDNW re-initialisation as a parameter dict: Conv/Linear weights Kaiming-normal (fan_in, ReLU gain,
-    std sqrt(2 / fan_in)), their biases 0; affine BatchNorm/GroupNorm weight 1, bias 0; other parameters unchanged."""
+    std sqrt(2 / fan_in)), their biases 0; affine BatchNorm/GroupNorm weight 1, bias 0; other parameters unchanged.
+
+    Keys as in ``work.named_parameters()``: a tensor shared by several modules (tied input/output embeddings) is one
+    entry, under its first name, initialised by the rule of the first module holding it."""
     state: dict[str, torch.Tensor] = {}
     generator = _generator(seed)
-    for module_name, module in work.named_modules():
-        prefix = f"{module_name}." if module_name else ""
+    first_name = {id(p): n for n, p in work.named_parameters()}
+    for module in work.modules():
         for param_name, param in module.named_parameters(recurse=False):
-            key = prefix + param_name
+            key = first_name[id(param)]
+            if key in state:  # tied: already initialised where it first appears
+                continue
             if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)) and param_name == "weight":
                 fan_in = param[0].numel()
                 value = gaussian_like(param.shape, generator, param.device, param.dtype)
