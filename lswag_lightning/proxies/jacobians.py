@@ -8,17 +8,21 @@ In eval mode the samples of a batch are independent, so the batch is run once an
   its output (``element_grads.py``). A tensor takes this path only when every use of it in the forward is inside a
   call of a standard layer that owns it (a ``TorchFunctionMode`` records the uses: a tied embedding used again by a
   functional head, or ``MultiheadAttention``'s ``out_proj`` weight read by the attention function, are not), and
-  every such call keeps one sample per row: a second forward with sample 0 replaced by sample 1 must change that
-  call's rows of sample 0 only (a (T, B, C) layout, a flattened (B·T, C) batch of interleaved rows or a
-  batch-independent input fail it). The derivative of a tensor used in several calls is the sum over its calls.
+  every such call keeps each sample in its own block of rows: on a forward of two samples, the gradient of sample
+  0's logits must be 0 outside the call's first block of rows and sample 1's outside the second (a (T, B, C)
+  layout, interleaved (B·T, C) rows or a batch-independent input fail it). The derivative of a tensor used in
+  several calls is the sum over its calls.
 - ``jvp`` (parameters used outside a standard layer: a class token, a position embedding, LSTM/GRU weights, custom
   layers): one forward-mode product per tensor (tangent: element 0) gives its column for every sample and output at
   once; attention runs the math kernel and MKL-DNN is off during it (their fused CPU kernels have no forward-mode
   rule).
 - ``loop`` (the fallback): one sample at a time, K backward passes each: when forward mode fails for an operation, or
-  when the samples are not independent (changing sample 0 changed another sample's logits: a BatchNorm without
-  running statistics in eval mode normalises over the batch), in which case each sample's logits are its own
-  forward's, as a batch of one.
+  when the samples are not independent (changing sample 0 changed sample 1's logits: a BatchNorm without running
+  statistics in eval mode normalises over the batch), in which case each sample's logits are its own forward's, as
+  a batch of one.
+
+A forward that runs part of the model with gradients disabled (``torch.no_grad()`` inside ``forward``, or
+``torch.utils.checkpoint(..., use_reentrant=True)``) cannot be differentiated there: a ``ProxyError`` says so.
 
 Every method computes the same number, up to floating-point summation order; ``methods`` reports which one each
 tensor took. Run ``per_sample_jacobians`` inside ``swapped.run_swapped`` (weights swapped for the backward too).
@@ -38,6 +42,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
 
 from lswag_lightning.proxies.element_grads import overrides_forward, rule_for, same_as_base, statically_eligible
+from lswag_lightning.proxies.results import ProxyError
 from lswag_lightning.proxies.swapped import run_swapped
 
 Forward = Callable[[torch.Tensor, slice], torch.Tensor]  # (inputs, sample slice) -> read logits (n, K)
@@ -68,6 +73,7 @@ class _Recorder:
     outside: set[str] = field(default_factory=set)  # tensors used outside a call of a layer owning them
     stack: list[nn.Module] = field(default_factory=list)
     active: bool = False
+    without_autograd: set[str] = field(default_factory=set)  # tensors of calls run with gradients disabled
 
     @contextlib.contextmanager
     def recording(self) -> Iterator[list[_Call]]:
@@ -92,6 +98,8 @@ class _Recorder:
         if not self.active:
             return None
         self.stack.pop()
+        if not torch.is_grad_enabled():  # torch.no_grad() in the forward, or reentrant checkpointing
+            self.without_autograd.update(self.owners[module])
         if not (args and isinstance(args[0], torch.Tensor) and isinstance(output, torch.Tensor)):
             self.outside.update(self.owners[module])  # a call this rule cannot read
             return None
@@ -150,23 +158,28 @@ def _changed_rows(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return diff.amax(dim=1) > 1e-5 * scale
 
 
-def _rows_per_sample(main: _Call, first: _Call, second: _Call, batch: int) -> int | None:
+def _nonzero_rows(grad: torch.Tensor | None, rows: int) -> torch.Tensor:
+    if grad is None:
+        return torch.zeros(rows, dtype=torch.bool)
+    return (grad.detach().reshape(rows, -1) != 0).any(dim=1).cpu()
+
+
+def _rows_per_sample(main: _Call, pair: _Call, influence: tuple[torch.Tensor | None, ...], batch: int) -> int | None:
     """Rows of each sample in this call of the batch forward when rows are samples (sample n = the n-th block of
-    rows), else None. ``first``/``second``: the same call on samples (0, 1) and (1, 1): changing sample 0 must change
-    exactly the first block of rows (and no row of the input beyond it)."""
-    if not (main.module is first.module is second.module) or first.output.shape != second.output.shape:
+    rows), else None. ``pair``: the same call on samples (0, 1); ``influence``: the gradients at its output of
+    sample 0's and of sample 1's logits. Rows are samples when sample 0's logits depend on the first block of rows
+    only and sample 1's on the second only (in eval mode these gradients are exactly 0 elsewhere)."""
+    if main.module is not pair.module or pair.output.shape[0] != pair.inputs.shape[0]:
         return None
-    rows = first.output.shape[0]
-    if rows % 2 or first.inputs.shape != second.inputs.shape or first.inputs.shape[0] != rows:
+    rows = pair.output.shape[0]
+    if rows % 2 or main.output.shape[0] != batch * (rows // 2) or main.inputs.shape[0] != main.output.shape[0]:
         return None
     per = rows // 2
-    if main.output.shape[0] != batch * per or main.inputs.shape[0] != batch * per:
-        return None
-    own = torch.zeros(rows, dtype=torch.bool, device=first.output.device)
-    own[:per] = True
-    out_changed = _changed_rows(first.output, second.output)
-    exact = bool(torch.equal(out_changed, own)) if per > 1 else bool(out_changed[0]) and not bool(out_changed[1])
-    return per if exact and not bool(_changed_rows(first.inputs, second.inputs)[per:].any()) else None
+    first, second = (_nonzero_rows(g, rows) for g in influence)
+    if not (bool(first.any()) or bool(second.any())):
+        # nothing reached the logits on these samples: if no gradient path exists at all, any layout gives 0
+        return per if all(g is None for g in influence) else None
+    return per if not bool(first[per:].any()) and not bool(second[:per].any()) else None
 
 
 def _element(tensor: torch.Tensor) -> torch.Tensor:
@@ -268,6 +281,12 @@ def per_sample_jacobians(
     batch = x.shape[0]
     with recorder.recording() as calls:
         logits = forward(x, slice(0, batch))
+    if recorder.without_autograd:
+        raise ProxyError(
+            "part of the forward runs with gradients disabled (torch.no_grad() inside forward, or "
+            "torch.utils.checkpoint with use_reentrant=True), so its weights' Jacobian cannot be taken; use "
+            "use_reentrant=False, or run that part with autograd while scoring"
+        )
     needed = outputs_needed(logits.shape[1])
     rows, independent = _sample_layout(recorder, calls, x, forward)
     methods = _classify(recorder, calls, rows, owner_attrs, sampled, independent)
@@ -294,20 +313,35 @@ def _sample_layout(
     recorder: _Recorder, calls: list[_Call], x: torch.Tensor, forward: Forward
 ) -> tuple[list[int | None], bool]:
     """Rows per sample of each recorded call (None: rows are not samples) and whether the samples are independent,
-    from two forwards of two samples, (0, 1) and (1, 1): cheap next to the batch forward."""
+    from a forward of samples (0, 1) with two backward passes (``_rows_per_sample``) and one of (1, 1) (changing
+    sample 0 must leave sample 1's logits unchanged): cheap next to the batch forward."""
     batch = x.shape[0]
     if batch == 1:
         return [call.output.shape[0] or None for call in calls], True
-    pair, swapped = x[:2], x[1:2].expand_as(x[:2]).clone()
-    with torch.no_grad():
-        with recorder.recording() as first_calls:
-            first = forward(pair, slice(0, 2))
-        with recorder.recording() as second_calls:
-            second = forward(swapped, slice(0, 2))
+    pair = x[:2]
+    with recorder.recording() as pair_calls:
+        first = forward(pair, slice(0, 2))
+    with torch.no_grad():  # logits only: not recorded
+        second = forward(x[1:2].expand_as(pair).clone(), slice(0, 2))
     independent = not bool(_changed_rows(first[1:], second[1:]).any())
-    if len(first_calls) != len(calls) or len(second_calls) != len(calls):
+    if len(pair_calls) != len(calls):
         return [None] * len(calls), independent
-    return [_rows_per_sample(*trio, batch) for trio in zip(calls, first_calls, second_calls)], independent
+    outputs = [call.output for call in pair_calls]
+    graded = [o.requires_grad for o in outputs]
+    influences = []
+    for sample in range(2):
+        grads = iter(
+            torch.autograd.grad(
+                first[sample].sum(), [o for o, g in zip(outputs, graded) if g], retain_graph=True, allow_unused=True
+            )
+            if any(graded) and first.requires_grad
+            else ()
+        )
+        influences.append([next(grads) if g else None for g in graded])
+    return [
+        _rows_per_sample(main, pair_call, (g0, g1), batch)
+        for main, pair_call, g0, g1 in zip(calls, pair_calls, *influences)
+    ], independent
 
 
 def _classify(
