@@ -158,6 +158,11 @@ def _changed_rows(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return diff.amax(dim=1) > 1e-5 * scale
 
 
+#: rows per sample of a call whose output gradient was 0 on the two check samples: its rows cannot be told apart;
+#: its tensors keep the hook path only if the gradient is 0 on the whole batch too (then it adds nothing)
+UNSEEN = -1
+
+
 def _nonzero_rows(grad: torch.Tensor | None, rows: int) -> torch.Tensor:
     if grad is None:
         return torch.zeros(rows, dtype=torch.bool)
@@ -177,8 +182,9 @@ def _rows_per_sample(main: _Call, pair: _Call, influence: tuple[torch.Tensor | N
     per = rows // 2
     first, second = (_nonzero_rows(g, rows) for g in influence)
     if not (bool(first.any()) or bool(second.any())):
-        # nothing reached the logits on these samples: if no gradient path exists at all, any layout gives 0
-        return per if all(g is None for g in influence) else None
+        # nothing reaches the logits from this call on these samples: without a gradient path any layout gives 0;
+        # with a path whose gradient is 0 here (an output multiplied by 0), the batch's own gradients decide
+        return per if all(g is None for g in influence) else UNSEEN
     return per if not bool(first[per:].any()) and not bool(second[:per].any()) else None
 
 
@@ -196,25 +202,31 @@ def _hook_columns(
     owners: dict[nn.Module, dict[str, str]],
     names: set[str],
     outputs_needed: list[int],
-) -> dict[str, torch.Tensor]:
-    """(B, K) columns of the hook-path tensors ``names``: one backward pass per needed output to the calls' outputs."""
+) -> tuple[dict[str, torch.Tensor], set[str]]:
+    """(B, K) columns of the hook-path tensors ``names``: one backward pass per needed output to the calls' outputs;
+    and the tensors of an ``UNSEEN`` call whose gradient is not 0 on the batch (their rows cannot be attributed)."""
     batch, classes = logits.shape
     columns = {name: torch.zeros(batch, classes, dtype=torch.float64, device=logits.device) for name in names}
     used = [(call, per) for call, per in zip(calls, rows) if per and set(owners[call.module].values()) & names]
     outputs = [call.output for call, _ in used]
+    unattributed: set[str] = set()
     if not outputs:
-        return columns
+        return columns, unattributed
     for k in outputs_needed:
         grads = torch.autograd.grad(logits[:, k].sum(), outputs, retain_graph=True, allow_unused=True)
         for (call, per), grad in zip(used, grads):
             if grad is None:
+                continue
+            if per == UNSEEN:
+                if bool(grad.any()):
+                    unattributed.update(owners[call.module].values())
                 continue
             values = rule_for(call.module)(call.module, call.inputs.detach(), grad)
             for attr, value in values.items():
                 name = owners[call.module].get(attr)
                 if name in names:
                     columns[name][:, k] += value.to(torch.float64).reshape(batch, per).sum(dim=1)
-    return columns
+    return columns, unattributed
 
 
 @contextlib.contextmanager
@@ -291,7 +303,8 @@ def per_sample_jacobians(
     rows, independent = _sample_layout(recorder, calls, x, forward)
     methods = _classify(recorder, calls, rows, owner_attrs, sampled, independent)
     hooks = {name for name, how in methods.items() if how == "hooks"}
-    columns = _hook_columns(logits, calls, rows, owner_attrs, hooks, needed)
+    columns, unattributed = _hook_columns(logits, calls, rows, owner_attrs, hooks, needed)
+    methods.update(dict.fromkeys(unattributed, "jvp"))
     for name, how in list(methods.items()):
         if how == "jvp":
             try:

@@ -45,3 +45,13 @@ def unwrap_compiled(module: nn.Module) -> nn.Module:
     while isinstance(module, torch._dynamo.eval_frame.OptimizedModule):
         module = module._orig_mod
     return module
+
+
+def checkpoint_fix(exc: BaseException, options: Any) -> str | None:
+    """The fix for a pass that takes ``torch.autograd.grad`` through reentrant gradient checkpointing."""
+    if "Checkpointing is not compatible" in str(exc):
+        return (
+            "the model uses torch.utils.checkpoint with use_reentrant=True, which allows only .backward(): "
+            "checkpoint with use_reentrant=False, or turn checkpointing off while scoring"
+        )
+    return None

@@ -41,13 +41,13 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from lswag_lightning.proxies.author_passes import _generator, gaussian_like, kaiming_state
+from lswag_lightning.proxies.author_passes import _generator, check_draws, gaussian_like, kaiming_state
 from lswag_lightning.proxies.forward import ProbeRunner
 from lswag_lightning.proxies.jacobians import JacobianResult, per_sample_jacobians
 from lswag_lightning.proxies.options import ScoringOptions
 from lswag_lightning.proxies.registry import register_pass, register_proxy
 from lswag_lightning.proxies.results import DegenerateValue, ProxyError, ProxyOutput, SessionData
-from lswag_lightning.proxies.swapped import run_swapped, unwrap_compiled
+from lswag_lightning.proxies.swapped import checkpoint_fix, run_swapped, unwrap_compiled
 
 MAX_TENSORS = 128  # the authors' params_grad_len
 ALPHA = 0.05  # the softmax smoothing of π
@@ -99,11 +99,15 @@ class VKDNWOptions:
       Bernoulli outputs) or ``"gaussian"`` (regression); the module docstring defines each.
     - ``vkdnw_chunk``: samples per batch forward of the Jacobian passes (memory: that forward's graph is kept for
       K backward passes); None (default): the whole batch at once. The value does not depend on it.
+    - ``vkdnw_draws``: random draws averaged (default 1, the authors' single draw): VKDNW is the mean of the entropy
+      over draws d = 0..D-1, draw d using seed ``seed + d`` for the Kaiming weights and the Gaussian batch (D times
+      the cost; docs/proxies/vkdnw.md measures the rank stability it buys).
     """
 
     vkdnw_fisher: str = "repo"
     vkdnw_output: str = "auto"
     vkdnw_chunk: int | None = None
+    vkdnw_draws: int = 1
 
     def __post_init__(self) -> None:
         if self.vkdnw_fisher not in ("repo", "exact"):
@@ -113,6 +117,7 @@ class VKDNWOptions:
         chunk = self.vkdnw_chunk
         if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1):
             raise ValueError(f"vkdnw_chunk={chunk!r}: need an integer >= 1, or None for the whole batch")
+        check_draws(self.vkdnw_draws, "vkdnw_draws")
 
 
 @dataclass
@@ -124,6 +129,7 @@ class VKDNWResult:
     input: str = "gaussian"  # what was fed: the Gaussian batch, or the probe for integer inputs
     reading: dict = field(default_factory=dict)  # how the logits were read (kind, class dim, positions averaged)
     methods: dict = field(default_factory=dict)  # Jacobian method -> number of sampled tensors
+    draw_entropies: list[float] = field(default_factory=list)  # with vkdnw_draws > 1: each draw's entropy
 
 
 class LogitReader:
@@ -245,22 +251,33 @@ def _jacobians(
         "parameters outside standard layers)"
     },
     weight_gradients=True,
+    explain=checkpoint_fix,
     options=VKDNWOptions,
 )
 def vkdnw_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> VKDNWResult:
-    """The Fisher spectrum on sampled weights (module docstring: the protocol)."""
+    """The Fisher spectrum on sampled weights (module docstring: the protocol), averaged over ``vkdnw_draws``."""
     opts = probe.options
-    vkdnw_options = opts.of(VKDNWOptions)
     work = unwrap_compiled(work)
     names = [n for n, p in work.named_parameters() if p.is_floating_point()]
     if not names:
         raise ProxyError("the model has no floating-point parameters")
-    state, buffers = _protocol_state(work, opts.seed)
     work.eval()
+    draws = [_vkdnw_draw(probe, work, names, opts.seed + draw) for draw in range(opts.of(VKDNWOptions).vkdnw_draws)]
+    result = draws[0]
+    if len(draws) > 1:
+        result.draw_entropies = [d.entropy for d in draws]
+        result.entropy = float(sum(result.draw_entropies) / len(draws))
+    return result
+
+
+def _vkdnw_draw(probe: ProbeRunner, work: nn.Module, names: list[str], seed: int) -> VKDNWResult:
+    """One draw: Kaiming weights and the Gaussian batch of ``seed``."""
+    vkdnw_options = probe.options.of(VKDNWOptions)
+    state, buffers = _protocol_state(work, seed)
     sampled = names[:MAX_TENSORS]
     for name in sampled:
         state[name] = state[name].detach().requires_grad_(True)
-    generator = _generator(opts.seed)
+    generator = _generator(seed)
     if probe.inputs.is_floating_point():
         x = gaussian_like(probe.inputs[: probe.batch_size].shape, generator, probe.inputs.device, probe.inputs.dtype)
         source = "gaussian"
@@ -304,6 +321,7 @@ def vkdnw(data: SessionData, options: ScoringOptions) -> ProxyOutput:
             "input": result.input,
             "reading": result.reading,
             "methods": result.methods,
+            "draws": result.draw_entropies or [result.entropy],
             "eigenvalues": result.eigenvalues,
         },
     )
