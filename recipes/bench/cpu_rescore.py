@@ -16,7 +16,7 @@ into the committed files:
     python recipes/bench/cpu_rescore.py nb201 --work /tmp/h7/rescore --seed 1 --limit 300
     # write the columns (other columns checked unchanged), then the stability table
     python recipes/bench/cpu_rescore.py replace --work /tmp/h7/rescore
-    python recipes/bench/cpu_rescore.py stability --work /tmp/h7/rescore --limit 300
+    python recipes/bench/cpu_rescore.py stability --work /tmp/h7/rescore --seeds 0 1 2 3 --limit 300
 
 ``replace`` writes only tables whose every row was rescored (``--allow-partial`` also writes the rows rescored so far
 and lists the others). Seconds per row are in each cache record / lswag-bench table.
@@ -161,14 +161,48 @@ def replace(args: argparse.Namespace) -> int:
 
 
 def stability(args: argparse.Namespace) -> int:
-    """Spearman between the seed-0 and seed-1 draws on the cells both hold."""
-    first = nb201_values(args.work, 0, args.data_dir)
-    second = nb201_values(args.work, 1, args.data_dir)
-    both = first.index.intersection(second.index)[: args.limit]
-    out = {"cells": len(both)}
+    """Draw-to-draw Spearman of each drawn column (seeds 0 and 1, and 2 and 3 when held), the same for the mean of
+    two draws ((0, 1) against (2, 3): ``az_draws=2`` / ``vkdnw_draws=2``), and each variant's Spearman with the
+    validation accuracies, on the committed cells every requested seed holds."""
+    from lswag_lightning.paths import resolve_data_dir
+    from lswag_lightning.spaces.nb201 import index_to_arch
+
+    draws = {seed: nb201_values(args.work, seed, args.data_dir) for seed in args.seeds}
+    cells = draws[args.seeds[0]].index
+    for table in draws.values():
+        cells = cells.intersection(table.index)
+    cells = cells[: args.limit]
+    nb201 = resolve_data_dir(args.data_dir, must_contain="nb201") / "nb201"
+    accuracy = pd.read_csv(nb201 / "nb201_val_acc_naslib_subset.csv")
+    accuracy.index = [index_to_arch(int(i)) for i in accuracy["nb201_index"]]
+    validation = [c for c in cells if c in accuracy.index]
+
+    def mean_of(seeds: tuple[int, ...], column: str) -> pd.Series:
+        return sum(draws[seed].loc[cells, column] for seed in seeds) / len(seeds)  # a -inf draw keeps -inf
+
+    def spearman(a: pd.Series, b: pd.Series) -> float:
+        return float(a.rank().corr(b.rank()))  # average ranks, -inf ranked last as the fusion does
+
+    out: dict = {"cells": len(cells), "validation_cells": len(validation), "seeds": list(args.seeds)}
+    variants = {"one draw (seed 0)": (0,)}
+    if len(args.seeds) >= 2:
+        variants["mean of 2 draws (seeds 0, 1)"] = (0, 1)
+    if len(args.seeds) >= 4:
+        variants["mean of 4 draws (seeds 0-3)"] = (0, 1, 2, 3)
     for column in DRAWN:
-        a, b = first.loc[both, column], second.loc[both, column]
-        out[column] = float(a.rank().corr(b.rank()))  # average ranks, -inf ranked last, as the fusion does
+        row = {}
+        if len(args.seeds) >= 2:
+            row["draw_to_draw (0 vs 1)"] = spearman(mean_of((0,), column), mean_of((1,), column))
+        if len(args.seeds) >= 4:
+            row["draw_to_draw (2 vs 3)"] = spearman(mean_of((2,), column), mean_of((3,), column))
+            row["mean_of_2_to_mean_of_2 ((0,1) vs (2,3))"] = spearman(mean_of((0, 1), column), mean_of((2, 3), column))
+        for label, seeds in variants.items():
+            values = mean_of(seeds, column).loc[validation]
+            row[f"rho_val_acc {label}"] = {
+                acc: spearman(values, accuracy.loc[validation, acc])
+                for acc in ("cifar10_val_acc", "cifar100_val_acc", "imagenet16_120_val_acc")
+            }
+        out[column] = row
     print(json.dumps(out, indent=1))
     return 0
 
@@ -182,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="the engine's seed option: AZ-NAS's and VKDNW's draw")
     parser.add_argument("--limit", type=int, default=None, help="the first N committed cells only")
     parser.add_argument("--allow-partial", action="store_true", help="replace: write the rows rescored so far")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="stability: the draws to compare")
     parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args(argv)
     return {"nb201": nb201, "replace": replace, "stability": stability}[args.what](args)
