@@ -142,10 +142,13 @@ class LogitReader:
         self.class_dim = 1
         self.positions = 1
 
-    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
-        if not isinstance(logits, torch.Tensor) or logits.ndim < 2:
+    def __call__(self, logits: torch.Tensor, samples: int) -> torch.Tensor:
+        if not isinstance(logits, torch.Tensor) or logits.ndim < 2 or logits.shape[0] != samples:
             shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-            raise ProxyError(f"VKDNW needs logits (batch, outputs, ...), the model gave {shape}; pass output_adapter=")
+            raise ProxyError(
+                f"VKDNW needs logits (batch, outputs, ...) with one row per sample, the model gave {shape} for "
+                f"{samples} samples; pass output_adapter= mapping the output to that shape"
+            )
         if self.kind is None:
             self._decide(logits)
         if logits.ndim > 2:
@@ -217,7 +220,7 @@ def _jacobians(
     def forward_of(offset: int) -> Callable[[torch.Tensor, slice], torch.Tensor]:
         def forward(inputs: torch.Tensor, samples: slice) -> torch.Tensor:
             targets = probe.targets_at(slice(offset + samples.start, offset + samples.stop))
-            return reader(probe.adapter(probe.forward(work, inputs, targets)))
+            return reader(probe.adapter(probe.forward(work, inputs, targets)), inputs.shape[0])
 
         return forward
 
