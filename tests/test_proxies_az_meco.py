@@ -184,7 +184,7 @@ def test_no_blocks_and_no_channel_layout_are_clear_statuses():
             return self.b(torch.relu(self.a(x)))
 
     report = score_network(Flat(), torch.randn(8, 4), torch.randint(0, 2, (8,)), proxies=NEW)
-    assert report.status["az_expressivity"].startswith("error: az-nas pass: no blocks found in Flat")
+    assert report.status["az_expressivity"].startswith("error: az-nas pass: no chain of blocks found in Flat")
     assert "pass block_points=" in report.status["az_trainability"]
     assert report.status["meco"].startswith("error: meco pass: MeCo found no module output with a channel layout")
     named = score_network(Flat(), torch.randn(8, 4), torch.randint(0, 2, (8,)), proxies=AZ, block_points=["a", "b"])

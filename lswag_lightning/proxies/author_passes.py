@@ -18,11 +18,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from lswag_lightning.proxies.blocks import block_features, first_tensor
+from lswag_lightning.proxies.blocks import BlockFeatures, block_features, first_tensor, no_blocks_message
 from lswag_lightning.proxies.forward import ProbeRunner
 from lswag_lightning.proxies.options import module_names
 from lswag_lightning.proxies.registry import register_pass
 from lswag_lightning.proxies.results import ProxyError
+from lswag_lightning.proxies.swapped import checkpoint_fix, run_swapped, unwrap_compiled
 
 _EPS_ENTROPY = 1e-8  # AZ-NAS: E = -Σ p ln(p + 1e-8)
 _EPS_SIGMA = 1e-6  # AZ-NAS: t = 2 - σ - 1 / (σ + 1e-6)
@@ -44,13 +45,18 @@ def gaussian_like(
 
 def kaiming_state(work: nn.Module, seed: int) -> dict[str, torch.Tensor]:
     """AZ-NAS/VKDNW re-initialisation as a parameter dict: Conv/Linear weights Kaiming-normal (fan_in, ReLU gain,
-    std sqrt(2 / fan_in)), their biases 0; affine BatchNorm/GroupNorm weight 1, bias 0; other parameters unchanged."""
+    std sqrt(2 / fan_in)), their biases 0; affine BatchNorm/GroupNorm weight 1, bias 0; other parameters unchanged.
+
+    Keys as in ``work.named_parameters()``: a tensor shared by several modules (tied input/output embeddings) is one
+    entry, under its first name, initialised by the rule of the first module holding it."""
     state: dict[str, torch.Tensor] = {}
     generator = _generator(seed)
-    for module_name, module in work.named_modules():
-        prefix = f"{module_name}." if module_name else ""
+    first_name = {id(p): n for n, p in work.named_parameters()}
+    for module in work.modules():
         for param_name, param in module.named_parameters(recurse=False):
-            key = prefix + param_name
+            key = first_name[id(param)]
+            if key in state:  # tied: already initialised where it first appears
+                continue
             if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)) and param_name == "weight":
                 fan_in = param[0].numel()
                 value = gaussian_like(param.shape, generator, param.device, param.dtype)
@@ -119,15 +125,25 @@ class AZOptions:
     - ``block_points``: module names whose outputs are AZ-NAS's chain of block features (default: found from the
       network's block container; see ``blocks.py``).
     - ``az_protocol``: ``"cnn"`` (Kaiming re-init, train mode), ``"vit"`` (own init, eval mode) or ``"auto"``.
+    - ``az_draws``: random draws averaged (default 1, the authors' single draw): each term is the mean of its value
+      over draws d = 0..D-1, draw d using seed ``seed + d`` for the Kaiming weights, the Gaussian batch and the
+      Rademacher vectors (D times the cost; docs/proxies/az-nas.md measures the rank stability it buys).
     """
 
     block_points: tuple[str, ...] | None = None
     az_protocol: str = "auto"
+    az_draws: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "block_points", module_names(self.block_points, "block_points"))
         if self.az_protocol not in ("auto", "cnn", "vit"):
             raise ValueError(f"az_protocol={self.az_protocol!r}: use 'auto', 'cnn' or 'vit'")
+        check_draws(self.az_draws, "az_draws")
+
+
+def check_draws(draws: object, name: str) -> None:
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+        raise ValueError(f"{name}={draws!r}: need an integer >= 1 (random draws averaged)")
 
 
 @dataclass
@@ -138,6 +154,25 @@ class AZResult:
     entropies: list[float]
     trainability: list[float]
     protocol: dict[str, Any] = field(default_factory=dict)
+    widths: list[int] = field(default_factory=list)  # channels of each feature (the covariance's size)
+    more_draws: list[tuple[list[float], list[float]]] = field(default_factory=list)  # (E, t) of draws 1..D-1
+
+    def draws(self) -> list[tuple[list[float], list[float]]]:
+        """(entropies, trainability) of every draw, the first one first."""
+        return [(self.entropies, self.trainability), *self.more_draws]
+
+
+def az_protocol(work: nn.Module, option: str) -> str:
+    """``az_protocol`` resolved: ``"auto"`` is ``"vit"`` for transformers (a pre-norm block with a ``norm2``, or
+    LayerNorm without any BatchNorm), else ``"cnn"``."""
+    if option != "auto":
+        return option
+    modules = list(work.modules())
+    if any(isinstance(getattr(m, "norm2", None), nn.Module) for m in modules):
+        return "vit"
+    layer_norm = any(isinstance(m, nn.LayerNorm) for m in modules)
+    batch_norm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in modules)
+    return "vit" if layer_norm and not batch_norm else "cnn"
 
 
 def az_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> AZResult:
@@ -145,53 +180,100 @@ def az_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> AZ
     vector-Jacobian product per block, from the last block to the first.
 
     ``az_protocol``: ``"cnn"`` (Kaiming re-initialisation, train mode: BatchNorm on batch statistics), ``"vit"``
-    (the model's own initialisation, eval mode: AZ-NAS's AutoFormer variant), ``"auto"`` (``vit`` when the blocks
-    are pre-norm transformer blocks with a ``norm2``, else ``cnn``). Integer inputs (token ids) cannot be Gaussian:
-    the probe batch itself is used, and ``protocol["input"]`` says so.
+    (the model's own initialisation, eval mode: AZ-NAS's AutoFormer variant), ``"auto"`` (``az_protocol``). Integer
+    inputs (token ids) cannot be Gaussian: the probe batch itself is used, and ``protocol["input"]`` says so. The
+    forward and the products run under one re-parametrisation (``swapped.run_swapped``), so a checkpointed forward
+    recomputed during the backward reads the same weights.
     """
     opts = probe.options
     az = opts.of(AZOptions)
-    protocol = az.az_protocol
-    if protocol == "auto":
-        protocol = "vit" if any(isinstance(getattr(m, "norm2", None), nn.Module) for m in work.modules()) else "cnn"
-    state = kaiming_state(work, opts.seed) if protocol == "cnn" else {n: p.detach() for n, p in work.named_parameters()}
-    weights = [v.requires_grad_(True) for v in state.values() if v.is_floating_point()]
-    buffers = dict(work.named_buffers())
+    work = unwrap_compiled(work)
+    protocol = az_protocol(work, az.az_protocol)
+    if not any(p.is_floating_point() for p in work.parameters()):
+        raise ProxyError("the model has no floating-point parameters")
     work.train(protocol == "cnn")
-    generator = _generator(opts.seed)
+    results = [_az_draw(probe, work, protocol, opts.seed + draw) for draw in range(az.az_draws)]
+    result = results[0]
+    result.more_draws = [(r.entropies, r.trainability) for r in results[1:]]
+    return result
+
+
+def _az_draw(probe: ProbeRunner, work: nn.Module, protocol: str, seed: int) -> AZResult:
+    """One draw of AZ-NAS's random quantities (weights for ``"cnn"``, the Gaussian batch, the Rademacher vectors)."""
+    az = probe.options.of(AZOptions)
+    state = kaiming_state(work, seed) if protocol == "cnn" else {n: p.detach() for n, p in work.named_parameters()}
+    for value in state.values():
+        if value.is_floating_point():
+            value.requires_grad_(True)
+    buffers = dict(work.named_buffers())
+    generator = _generator(seed)
     if probe.inputs.is_floating_point():
         x = gaussian_like(probe.inputs[: probe.batch_size].shape, generator, probe.inputs.device, probe.inputs.dtype)
+        x.requires_grad_(True)  # F_0 may be the input itself (a plain nn.Sequential)
         source = "gaussian"
     else:
         x = probe.inputs[: probe.batch_size]
         source = "probe (integer inputs cannot be Gaussian)"
     y = probe.targets_at(slice(0, probe.batch_size))
-    if not weights:
-        raise ProxyError("the model has no floating-point parameters")
 
-    with block_features(work, az.block_points, covariance_entropy) as features:
-        probe.functional_forward(work, {**state, **buffers}, x, y)
-    if len(features.tensors) < 2:
+    def forward_and_products() -> tuple[list[str], list[float], list[float], list[int]]:
+        with block_features(work, az.block_points, covariance_entropy, batch=x.shape[0]) as features:
+            output = probe.forward(work, x, y)
+            features.finish(_logits_or_none(probe, output))
+        _check_features(work, features)
+        widths = [feature_width(t) for t in features.tensors]
+        return features.names, features.measures, _trainability(features.tensors, generator), widths
+
+    names, entropies, trainability, widths = run_swapped(work, {**state, **buffers}, forward_and_products)
+    return AZResult(
+        names=names,
+        entropies=entropies,
+        trainability=trainability,
+        protocol={"protocol": protocol, "input": source, "batch": int(x.shape[0]), "draws": az.az_draws},
+        widths=widths,
+    )
+
+
+def feature_width(feature: torch.Tensor) -> int:
+    """Channels of a feature as ``covariance_entropy`` reads them: C of (B, C, H, W) or (B, T, C), else the
+    per-sample size."""
+    if feature.ndim == 4:
+        return int(feature.shape[1])
+    if feature.ndim == 3:
+        return int(feature.shape[2])
+    return int(feature[0].numel()) if feature.ndim >= 1 and feature.shape[0] else 0
+
+
+def _logits_or_none(probe: ProbeRunner, output: Any) -> torch.Tensor | None:
+    try:
+        return probe.adapter(output)
+    except Exception:  # the head is then kept as a feature; the passes that need logits report the adapter
+        return None
+
+
+def _check_features(work: nn.Module, features: BlockFeatures) -> None:
+    if features.without_autograd:
         raise ProxyError(
-            f"AZ-NAS needs at least two block features, found {len(features.tensors)} "
-            f"({features.names}); pass block_points=[module names]"
+            f"block features {features.without_autograd} are computed with gradients disabled (torch.no_grad() "
+            "inside forward, or torch.utils.checkpoint with use_reentrant=True), so their Jacobians cannot be "
+            "taken; use use_reentrant=False, or run those blocks with autograd while scoring"
         )
-    entropies = features.measures
-    trainability: list[float] = [math.nan] * (len(features.tensors) - 1)
-    for index in range(len(features.tensors) - 1, 0, -1):
-        current, previous = features.tensors[index], features.tensors[index - 1]
+    if len(features.tensors) < 2:
+        raise ProxyError(no_blocks_message(work, len(features.tensors), features.names))
+
+
+def _trainability(tensors: list[torch.Tensor], generator: torch.Generator) -> list[float]:
+    """t_l for l = L..1 (drawn in that order, AZ-NAS's), returned in block order."""
+    trainability: list[float] = [math.nan] * (len(tensors) - 1)
+    for index in range(len(tensors) - 1, 0, -1):
+        current, previous = tensors[index], tensors[index - 1]
         v = (torch.randint(0, 2, current.shape, generator=generator) * 2 - 1).to(current.device, current.dtype)
         if not (current.requires_grad and previous.requires_grad):
             grad = None
         else:
             (grad,) = torch.autograd.grad(current, previous, grad_outputs=v, retain_graph=True, allow_unused=True)
         trainability[index - 1] = block_trainability(grad, v, previous)
-    return AZResult(
-        names=features.names,
-        entropies=entropies,
-        trainability=trainability,
-        protocol={"protocol": protocol, "input": source, "batch": int(x.shape[0])},
-    )
+    return trainability
 
 
 def channel_correlation_min_eigenvalue(sample: torch.Tensor) -> float:
@@ -199,20 +281,25 @@ def channel_correlation_min_eigenvalue(sample: torch.Tensor) -> float:
     of the Pearson correlation between channels across positions; NaN/inf entries (constant channels) become 0.
     With more channels than positions the value is exactly 0 and no eigen-solver runs."""
     rows = sample.detach().to(torch.float64)
-    if rows.shape[1] < 2 or rows.shape[0] < 1:
-        return 0.0
-    if rows.shape[0] > rows.shape[1] - 1:
-        # More channels than centred positions: the correlation has rank <= positions - 1 < C, so its smallest
-        # eigenvalue is exactly 0 (an eigen-solver would return round-off around it, at O(C³) cost).
+    if singular_by_construction(rows):
+        # At least as many channels as centred positions: the correlation has rank <= positions - 1 < C, so its
+        # smallest eigenvalue is exactly 0 (an eigen-solver would return round-off around it, at O(C³) cost).
         return 0.0
     corr = torch.nan_to_num(torch.corrcoef(rows), nan=0.0, posinf=0.0, neginf=0.0)
     return float(torch.linalg.eigvalsh(corr)[0])
+
+
+def singular_by_construction(rows: torch.Tensor) -> bool:
+    """Whether a (C, positions) channel correlation is singular whatever the values: C >= positions (rank at most
+    positions - 1 after centring), or fewer than two positions."""
+    return rows.shape[1] < 2 or rows.shape[0] < 1 or rows.shape[0] > rows.shape[1] - 1
 
 
 @dataclass
 class MeCoResult:
     terms: list[tuple[str, float]]  # (module name, min eigenvalue) per hooked call with a channel layout
     dropped: int  # calls whose term was not finite
+    singular: int = 0  # terms exactly 0 by construction (channels >= positions)
 
 
 def meco_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> MeCoResult:
@@ -221,8 +308,9 @@ def meco_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> 
     correlation, and a (1, T, C) token output (a transformer) its C×T channel correlation (MeCo's code would
     correlate tokens; channels follow the definition). BatchNorm1d on one sample holds the probe's statistics fixed,
     as the per-sample gradients do."""
+    work = unwrap_compiled(work)
     terms: list[tuple[str, float]] = []
-    dropped = [0]
+    dropped, singular = [0], [0]
 
     def on_output(name: str, module: nn.Module, output: Any) -> None:
         tensor = first_tensor(output)
@@ -234,6 +322,7 @@ def meco_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> 
             rows = tensor[0].t()
         else:
             return
+        singular[0] += singular_by_construction(rows)
         value = channel_correlation_min_eigenvalue(rows)
         if math.isfinite(value):
             terms.append((name, value))
@@ -258,7 +347,7 @@ def meco_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> 
             "MeCo found no module output with a channel layout ((1, C, H, W) feature maps or (1, T, C) "
             "tokens) to correlate"
         )
-    return MeCoResult(terms=terms, dropped=dropped[0])
+    return MeCoResult(terms=terms, dropped=dropped[0], singular=singular[0])
 
 
 # Registered here, in the order the engine runs them (MeCo, then AZ-NAS).
@@ -272,5 +361,6 @@ register_pass(
         "block-local Jacobian products (its own forward + one backward)"
     },
     weight_gradients=True,
+    explain=checkpoint_fix,
     options=AZOptions,
 )(az_pass)

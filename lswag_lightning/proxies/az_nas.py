@@ -17,7 +17,7 @@ import math
 from lswag_lightning.proxies.author_passes import AZResult, MeCoResult
 from lswag_lightning.proxies.options import ScoringOptions
 from lswag_lightning.proxies.registry import register_proxy
-from lswag_lightning.proxies.results import ProxyOutput, SessionData
+from lswag_lightning.proxies.results import DegenerateValue, ProxyOutput, SessionData
 
 
 def _az_output(value: float, result: AZResult, name: str) -> ProxyOutput:
@@ -36,6 +36,34 @@ def _az_output(value: float, result: AZResult, name: str) -> ProxyOutput:
     return ProxyOutput(value=value, notes=notes, details=details)
 
 
+def _entropies_informative(result: AZResult) -> None:
+    """Expressivity and progressivity are 0 by construction when every feature has one channel."""
+    if result.widths and max(result.widths) <= 1:
+        raise DegenerateValue(
+            "every AZ-NAS block feature has one channel, so each covariance has one eigenvalue and its entropy is 0; "
+            "pass block_points=[modules with wider outputs]"
+        )
+
+
+def _mean_over_draws(result: AZResult, term) -> float:
+    """The term's value averaged over the pass's draws (``az_draws``; one draw: the value itself). A NaN or -inf
+    draw makes the mean NaN or -inf, which the proxy reports as AZ-NAS's -inf."""
+    values = [term(entropies, trainability) for entropies, trainability in result.draws()]
+    return values[0] if len(values) == 1 else float(sum(values) / len(values))
+
+
+def _expressivity(entropies: list[float], trainability: list[float]) -> float:
+    return float(sum(entropies))
+
+
+def _progressivity(entropies: list[float], trainability: list[float]) -> float:
+    return min(b - a for a, b in zip(entropies, entropies[1:]))
+
+
+def _trainability(entropies: list[float], trainability: list[float]) -> float:
+    return -math.inf if any(v == -math.inf for v in trainability) else float(sum(trainability) / len(trainability))
+
+
 @register_proxy(
     "az_expressivity",
     higher_is_better=True,
@@ -44,7 +72,8 @@ def _az_output(value: float, result: AZResult, name: str) -> ProxyOutput:
 )
 def az_expressivity(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     result: AZResult = data.get("az_features")
-    return _az_output(float(sum(result.entropies)), result, "az_expressivity")
+    _entropies_informative(result)
+    return _az_output(_mean_over_draws(result, _expressivity), result, "az_expressivity")
 
 
 @register_proxy(
@@ -55,8 +84,8 @@ def az_expressivity(data: SessionData, options: ScoringOptions) -> ProxyOutput:
 )
 def az_progressivity(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     result: AZResult = data.get("az_features")
-    e = result.entropies
-    return _az_output(min(b - a for a, b in zip(e, e[1:])), result, "az_progressivity")
+    _entropies_informative(result)
+    return _az_output(_mean_over_draws(result, _progressivity), result, "az_progressivity")
 
 
 @register_proxy(
@@ -67,9 +96,7 @@ def az_progressivity(data: SessionData, options: ScoringOptions) -> ProxyOutput:
 )
 def az_trainability(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     result: AZResult = data.get("az_features")
-    t = result.trainability
-    value = -math.inf if any(v == -math.inf for v in t) else float(sum(t) / len(t))
-    return _az_output(value, result, "az_trainability")
+    return _az_output(_mean_over_draws(result, _trainability), result, "az_trainability")
 
 
 @register_proxy(
@@ -80,11 +107,18 @@ def az_trainability(data: SessionData, options: ScoringOptions) -> ProxyOutput:
 )
 def meco(data: SessionData, options: ScoringOptions) -> ProxyOutput:
     result: MeCoResult = data.get("meco_pass")
+    if result.singular == len(result.terms):
+        raise DegenerateValue(
+            f"every one of MeCo's {len(result.terms)} module outputs has at least as many channels as positions "
+            "(e.g. 16 channels on a 4x4 map), so each channel correlation is singular and MeCo is exactly 0; "
+            "score at a larger input resolution or sequence length"
+        )
     return ProxyOutput(
         value=float(sum(v for _, v in result.terms)),
         details={
             "calls": len(result.terms),
             "dropped_non_finite": result.dropped,
+            "singular_by_construction": result.singular,
             "terms": [{"module": n, "min_eigenvalue": v} for n, v in result.terms],
         },
     )

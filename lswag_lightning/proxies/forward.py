@@ -84,20 +84,6 @@ class ProbeRunner:
         #: check; None when that forward failed)
         self.output_shape: tuple[int, ...] | None = None
 
-    def require_class_logits(self, reader: str) -> None:
-        """Raise ``ProxyError`` (cause; fix) before any work when the logits are not one score per class
-        ((batch, classes)): a pass that differentiates every output (``reader``) would pay one reverse pass per
-        output element, e.g. 1,024 per sample for a (4, 16, 16) segmentation map, and then could not read it."""
-        shape = self.output_shape
-        if shape is None or len(shape) == 1:
-            return
-        raise ProxyError(
-            f"{reader} reads one score per class, (batch, classes) logits; the model gives (batch, "
-            f"{', '.join(map(str, shape))}) per sample ({math.prod(shape):,} outputs): pass output_adapter=... "
-            "mapping the output to class scores (e.g. lambda out: out.mean(dim=(2, 3)) for a segmentation map, "
-            f"lambda out: out[:, -1] for a sequence), or leave {reader} out"
-        )
-
     def coverage(self, measured: Iterable[torch.Tensor], what: str) -> Coverage | None:
         """The :class:`Coverage` of the parameters ``measured`` (None without a census)."""
         return None if self.census is None else self.census.coverage(measured, what)
