@@ -25,8 +25,6 @@ from lswag_lightning.proxies import ProxyReport, get_proxy
 DOC = Path(__file__).resolve().parents[1] / "docs" / "model-kinds.md"
 #: the callback's options on every kind (a kind adds its own, e.g. ``loss_fn``)
 OPTIONS: dict[str, Any] = {"proxies": "all", "batch_size": 16, "score_options": {"swap_mu": 2, "swap_sigma": 100}}
-#: the proxies whose passes another branch reworks for these kinds (AZ-NAS, MeCo, VKDNW): their cells may change
-AUTHOR_PROXIES = frozenset({"az_expressivity", "az_progressivity", "az_trainability", "meco", "vkdnw", "vkdnw_single"})
 QUIET = dict(
     accelerator="cpu",
     devices=1,

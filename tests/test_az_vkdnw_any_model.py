@@ -292,16 +292,16 @@ def test_compiled_and_channels_last_twins_give_the_plain_values():
         assert last.values[name] == pytest.approx(plain.values[name], rel=1e-4), name
 
 
-def test_checkpointed_twin_gives_the_plain_values_and_reentrant_checkpointing_a_status_with_the_fix():
+@pytest.mark.parametrize("use_reentrant", [False, True])
+def test_checkpointed_twins_give_the_plain_values(use_reentrant):
+    """The engine scores the model with its checkpointed calls run directly (proxies/working_model.py), so both
+    checkpointing modes give the un-checkpointed values, AZ-NAS and VKDNW included."""
     x, y = images()
     plain = score_network(SmallCNN(), x, y, proxies=BOTH)
-    checkpointed = score_network(SmallCNN(use_reentrant=False), x, y, proxies=BOTH)
-    for name in BOTH:  # the recomputation in the backward reads the re-initialised weights too
-        assert checkpointed.values[name] == pytest.approx(plain.values[name], rel=1e-6, abs=1e-9), name
-    reentrant = score_network(SmallCNN(use_reentrant=True), x, y, proxies=BOTH)
+    checkpointed = score_network(SmallCNN(use_reentrant=use_reentrant), x, y, proxies=BOTH)
+    assert_ok(checkpointed, BOTH)
     for name in BOTH:
-        status = reentrant.status[name]
-        assert status.startswith("error:") and "use_reentrant=False" in status and "\n" not in status, status
+        assert checkpointed.values[name] == pytest.approx(plain.values[name], rel=1e-6, abs=1e-9), name
 
 
 # --------------------------------------------------------------------------------------------------------- AZ-NAS

@@ -100,7 +100,14 @@ def test_integer_token_inputs_score_every_proxy_but_jacov():
     report = score_network(model, tokens, labels, proxies="all", swap_mu=2, swap_sigma=10)
     failed = report.failed()
     partial = {k for k, status in failed.items() if status.startswith("partial: ")}
-    assert set(failed) - partial == {"jacov"}, failed
+    assert set(failed) - partial == {"jacov", "meco", "az_expressivity", "az_progressivity", "az_trainability"}, failed
+    # the pooled features have one position per channel: MeCo's channel correlations are singular by construction
+    assert failed["meco"].startswith("degenerate: every one of MeCo's 1 module outputs")
+    # embedding, then an MLP head: no chain of two blocks the rule can find, and the status names the option
+    assert "no chain of blocks found in TokenClassifier" in failed["az_expressivity"]
+    assert "block_points=" in failed["az_expressivity"]
+    named = score_network(model, tokens, labels, proxies=["az_expressivity"], block_points=["embed", "mlp.1"])
+    assert named.ok("az_expressivity") and named.details["az_expressivity"]["blocks"] == ["embed", "mlp.1"]
     # the gradient proxies measure the Linear weights, not the embedding table: 640 of 1,476 parameters, and say so
     assert partial == {"lswag", "lswag.lambda", "zico", "zico_ps", "snip", "grad_norm", "synflow"}
     assert all("measured 640 of 1,476 parameters" in failed[k] and "Embedding (800)" in failed[k] for k in partial)

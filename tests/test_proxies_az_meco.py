@@ -183,11 +183,24 @@ def test_no_blocks_and_no_channel_layout_are_clear_statuses():
         def forward(self, x):
             return self.b(torch.relu(self.a(x)))
 
-    report = score_network(Flat(), torch.randn(8, 4), torch.randint(0, 2, (8,)), proxies=NEW)
-    assert report.status["az_expressivity"].startswith("error: az-nas pass: no chain of blocks found in Flat")
+    class Linear(nn.Module):  # a head and nothing else: no block before the logits
+        def __init__(self):
+            super().__init__()
+            self.head = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.head(x)
+
+    x, y = torch.randn(8, 4), torch.randint(0, 2, (8,))
+    report = score_network(Linear(), x, y, proxies=NEW)
+    assert report.status["az_expressivity"].startswith("error: az-nas pass: no chain of blocks found in Linear")
     assert "pass block_points=" in report.status["az_trainability"]
     assert report.status["meco"].startswith("error: meco pass: MeCo found no module output with a channel layout")
-    named = score_network(Flat(), torch.randn(8, 4), torch.randint(0, 2, (8,)), proxies=AZ, block_points=["a", "b"])
+    assert "leave meco out" in report.status["meco"]
+    # one hidden layer and a head: the chain runs from the input to the hidden layer (the head left out)
+    flat = score_network(Flat(), x, y, proxies=AZ)
+    assert not flat.failed() and flat.details["az_expressivity"]["blocks"] == ["a:input", "a"]
+    named = score_network(Flat(), x, y, proxies=AZ, block_points=["a", "b"])
     assert not named.failed() and named.details["az_expressivity"]["blocks"] == ["a", "b"]
 
 

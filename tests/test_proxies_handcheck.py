@@ -228,7 +228,7 @@ def test_params_and_flops_by_hand():
     assert report.values["flops"] == 2 * (8 * 4 + 4 * 2)  # one sample, a multiply-add counts 2
 
 
-def test_jacov_of_a_constant_model_is_nan_with_reason():
+def test_jacov_of_a_constant_model_is_a_degenerate_status():
     class Constant(nn.Module):
         def __init__(self):
             super().__init__()
@@ -239,7 +239,7 @@ def test_jacov_of_a_constant_model_is_nan_with_reason():
 
     report = score_network(Constant(), torch.randn(4, 3), proxies=("jacov",))
     assert math.isnan(report.values["jacov"])
-    assert report.status["jacov"].startswith("nan: the Jacobian of sample 0 is constant")
+    assert report.status["jacov"].startswith("degenerate: every sample has the same input Jacobian")
 
 
 def test_snip_on_a_batchnorm_model_uses_one_full_batch_backward():

@@ -21,7 +21,9 @@ NASLIB = {
     "nb101": ("naslib_zc_subsets/zc_nasbench101_subset.json", "nb101", 500),
     "nb301": ("naslib_zc_subsets/zc_nasbench301_subset.json", "darts", 725),
 }
-TABLES = sorted(p.name for p in RESULTS.glob("*.parquet"))
+#: the proxy score tables (the ``*_structure.parquet`` tables hold structure statistics, not proxies: checked below)
+STRUCTURE_TABLES = sorted(p.name for p in RESULTS.glob("*_structure.parquet"))
+TABLES = sorted(p.name for p in RESULTS.glob("*.parquet") if p.name not in STRUCTURE_TABLES)
 # results/README.md: "every registered proxy (but `swap_reg` ...)" for these three, scored with `--proxies <the 17
 # proxies of the run>`; `vkdnw_single` is added by the export. The registry of that run, as the tables record it.
 BENCHMARK_TABLES = ("nb101_scores.parquet", "nb301_scores.parquet", "autoformer_ti_scores.parquet")
@@ -82,6 +84,16 @@ def test_each_table_holds_the_proxies_the_readme_says(table):
     assert documented and columns == documented, (sorted(columns - documented), sorted(documented - columns))
     for column in columns:  # every recorded column is a registered proxy or sub-value, so readers can orient it
         assert higher_is_better(column) is not None, column
+
+
+@pytest.mark.parametrize("table", STRUCTURE_TABLES)
+def test_each_structure_table_holds_the_statistics_the_readme_lists(table):
+    from lswag_lightning.proxies.architecture_stats import STAT_NAMES
+
+    columns = list(pd.read_parquet(RESULTS / table).columns)
+    paragraph = readme_section(table)
+    listed = re.findall(r"`([a-z0-9_]+)`", paragraph.split("Columns, defined in", 1)[1].split("Labels are")[0])
+    assert columns[0] == "arch" and set(columns[1:]) == set(STAT_NAMES) == set(listed) - {"arch"}, (columns, listed)
 
 
 def committed_scores(benchmark: str) -> pd.DataFrame:

@@ -345,7 +345,8 @@ def meco_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) -> 
     if not terms:
         raise ProxyError(
             "MeCo found no module output with a channel layout ((1, C, H, W) feature maps or (1, T, C) "
-            "tokens) to correlate"
+            "tokens) to correlate; it measures convolutional or token models: leave meco out for this model (an MLP "
+            "or a model whose layers see one vector per sample)"
         )
     return MeCoResult(terms=terms, dropped=dropped[0], singular=singular[0])
 

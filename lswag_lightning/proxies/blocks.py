@@ -18,6 +18,9 @@ first rule that applies; ``docs/proxies/az-nas.md`` explains the rule with examp
    d. the shallowest nested container holding at least half of the parameters (a HuggingFace model's
       ``vit.encoder.layer``, an ``nn.TransformerEncoder``'s ``layers``), ties to the one with the most modules.
 
+   A container's children that only reshape or pass their input through (``Flatten``, ``Unflatten``,
+   ``Identity``, ``Dropout``) are not blocks: as blocks they would be identities, AZ-NAS's -inf trainability for
+   every MLP written as ``nn.Sequential(nn.Flatten(), ...)``.
    F_0 is the input of the first block (the stem output; for a block taking several tensors, such as a DARTS cell's
    (s0, s1), the last one); then, per block, the residual stream after attention when the block is pre-norm with a
    ``norm2`` (x + attn(norm1 x), the input of ``norm2``: two points per transformer block, as AZ-NAS does on
@@ -26,7 +29,9 @@ first rule that applies; ``docs/proxies/az-nas.md`` explains the rule with examp
    LSTM, a plain MLP's hidden layers): their outputs in call order, keeping a per-sample output (batch first, or
    second for sequence-first tensors) that depends on the previous kept one (a position embedding of shape (T, C)
    is not on the chain); the call that produces the logits (the head) is dropped, as AZ-NAS leaves the head out.
-   A model with fewer than three such children (a backbone and a head) is searched inside its largest child.
+   A model with fewer than three such children (a backbone and a head) is searched inside its largest child; when
+   that child is a single layer (an ``nn.LSTM`` under a Linear head), F_0 is the model's input to the chain's first
+   child, so the chain is input -> backbone output (the head dropped).
 
 A DARTS cell reads the two previous cell outputs; its block-local Jacobian is taken with respect to the previous one
 (s1), holding s0 fixed.
@@ -45,6 +50,8 @@ from torch import nn
 from lswag_lightning.proxies.results import ProxyError
 
 Named = list[tuple[str, nn.Module]]
+#: children of a block container that are not blocks: they reshape or pass their input through
+PASS_THROUGH = (nn.Flatten, nn.Unflatten, nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
 
 
 def _numel(module: nn.Module) -> int:
@@ -64,7 +71,8 @@ def _prefixed(prefix: str, name: str) -> str:
 
 
 def _blocks_of(prefix: str, container: nn.Module) -> Named:
-    return [(_prefixed(prefix, n), m) for n, m in container.named_children()]
+    """The blocks of a container: its children but those that only reshape or pass their input through."""
+    return [(_prefixed(prefix, n), m) for n, m in container.named_children() if not isinstance(m, PASS_THROUGH)]
 
 
 def find_block_container(model: nn.Module) -> tuple[str, nn.Module] | None:
@@ -100,7 +108,8 @@ def _stages(model: nn.Module) -> Named | None:
 
 
 def block_plan(model: nn.Module) -> tuple[str, Named]:
-    """``("blocks", blocks)`` (rule 2) or ``("chain", candidates)`` (rule 3), names relative to ``model``."""
+    """``("blocks", blocks)`` (rule 2) or ``("chain", candidates)`` (rule 3), names relative to ``model``;
+    ``"chain_from_input"``: rule 3 with F_0 the first child's input (a one-layer backbone and a head)."""
     if _is_container(model):
         return "blocks", _blocks_of("", model)
     stages = _stages(model)
@@ -113,6 +122,8 @@ def block_plan(model: nn.Module) -> tuple[str, Named]:
     if len(children) >= 3 or not children:
         return "chain", children
     name, largest = max(children, key=lambda item: _numel(item[1]))  # a backbone and a head: the backbone's plan
+    if not any(_numel(c) > 0 for c in largest.children()):  # the backbone is one layer (an LSTM): chain from the input
+        return "chain_from_input", children
     kind, found = block_plan(largest)
     return kind, [(_prefixed(name, n), m) for n, m in found]
 
@@ -197,12 +208,16 @@ def _same_storage(a: torch.Tensor, b: torch.Tensor) -> bool:
 def _depends_on(tensor: torch.Tensor, source: torch.Tensor) -> bool:
     """Whether ``source`` is in ``tensor``'s autograd graph (a walk of the recorded graph, nothing computed)."""
     target = source.grad_fn
-    if tensor.grad_fn is None or target is None:
+    if tensor.grad_fn is None or (target is None and not source.requires_grad):
         return False
+
+    def is_source(node: Any) -> bool:  # a leaf (the input) is reached through its AccumulateGrad node
+        return node is target if target is not None else getattr(node, "variable", None) is source
+
     seen, frontier = set(), [tensor.grad_fn]
     while frontier:
         node = frontier.pop()
-        if node is target:
+        if is_source(node):
             return True
         for parent, _ in node.next_functions:
             if parent is not None and id(parent) not in seen:
@@ -258,6 +273,13 @@ def block_features(
             handles = _hook_blocks(features, modules)
         else:
             features.chain = True
+            if kind == "chain_from_input":
+                first_name, first = modules[0]
+                handles.append(
+                    first.register_forward_pre_hook(
+                        lambda _m, args: None if features.tensors else features.add(f"{first_name}:input", args[0])
+                    )
+                )
             for name, child in modules:
                 handles.append(child.register_forward_hook(lambda _m, _a, out, _name=name: features.add(_name, out)))
     try:
