@@ -1,5 +1,6 @@
 """The aggregate W&B run of a sweep (``job_type="collect"``): the table, one scatter chart per proxy, the
-correlations and LIBRA's choice in ``run.summary``. ``wandb`` is imported only when a run is written."""
+correlations, LIBRA's choice and auto's label-budget choice in ``run.summary``. ``wandb`` is imported only when a
+run is written."""
 
 from __future__ import annotations
 
@@ -101,7 +102,9 @@ def write_wandb_run(
     (``wandb.plot.scatter`` of the proxy against the accuracy), ``correlations`` (the correlation table), and in
     ``run.summary``: ``libra/proxies``, ``libra/z1``..``z3``, ``libra/heldout_rho_mean`` / ``_std``,
     ``libra/in_sample_rho``, ``libra/best_single``, ``libra/skipped`` (the reason, when skipped),
-    ``spearman/<proxy>``, ``n_rows``, plus ``extra_summary``. ``mode`` defaults to ``$WANDB_MODE`` or ``offline``.
+    ``spearman/<proxy>``, ``n_rows``, the label-budget keys (``auto/chosen``, ``auto/expected_rho``,
+    ``auto/interval_p10`` / ``_p90``, ``auto/k``, ``learned/heldout_rho_mean`` / ``_se``, or ``auto/skipped``), plus
+    ``extra_summary``. ``mode`` defaults to ``$WANDB_MODE`` or ``offline``.
     The run folder is under ``<out_dir>/wandb``.
     """
     import wandb
@@ -146,6 +149,8 @@ def write_wandb_run(
                     summary[f"spearman/{row.proxy}"] = float(row.spearman)
         run.log(logged)
         summary.update(_libra_summary(analysis))
+        if analysis.ranking is not None:
+            summary.update(analysis.ranking.summary())
         summary.update(dict(extra_summary or {}))
         for key, value in summary.items():
             if isinstance(value, float) and not math.isfinite(value):
