@@ -84,6 +84,20 @@ def _libra_summary(analysis: Analysis) -> dict[str, Any]:
     return summary
 
 
+def _run_summary(analysis: Analysis, extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``n_rows``, ``spearman/<proxy>``, LIBRA's keys, the label-budget keys and ``extra``."""
+    summary: dict[str, Any] = {"n_rows": analysis.n_rows}
+    if analysis.correlations is not None:
+        for row in analysis.correlations.itertuples():
+            if math.isfinite(row.spearman):
+                summary[f"spearman/{row.proxy}"] = float(row.spearman)
+    summary.update(_libra_summary(analysis))
+    if analysis.ranking is not None:
+        summary.update(analysis.ranking.summary())
+    summary.update(dict(extra or {}))
+    return summary
+
+
 def write_wandb_run(
     table: pd.DataFrame,
     analysis: Analysis,
@@ -139,19 +153,11 @@ def write_wandb_run(
             logged[f"scatter/{proxy}"] = wandb.plot.scatter(
                 results, field_name, _wandb_name(accuracy), title=f"{proxy} vs {accuracy} (%)"
             )
-        summary: dict[str, Any] = {"n_rows": analysis.n_rows}
         if analysis.correlations is not None:
             corr = analysis.correlations.drop(columns=["excluded"], errors="ignore").copy()
-            corr = corr.astype(object).where(pd.notna(corr), None)
-            logged["correlations"] = wandb.Table(dataframe=corr)
-            for row in analysis.correlations.itertuples():
-                if math.isfinite(row.spearman):
-                    summary[f"spearman/{row.proxy}"] = float(row.spearman)
+            logged["correlations"] = wandb.Table(dataframe=corr.astype(object).where(pd.notna(corr), None))
         run.log(logged)
-        summary.update(_libra_summary(analysis))
-        if analysis.ranking is not None:
-            summary.update(analysis.ranking.summary())
-        summary.update(dict(extra_summary or {}))
+        summary = _run_summary(analysis, extra_summary)
         for key, value in summary.items():
             if isinstance(value, float) and not math.isfinite(value):
                 value = None

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from lswag_lightning.analysis.libra import FUSION_METHODS, fuse
+from lswag_lightning.search.fitness_base import Fitness
 
 
 def _orientation(name: str) -> bool:
@@ -45,31 +46,6 @@ def _orientation(name: str) -> bool:
     get_proxy(base)  # ValueError naming the available proxies when unknown
     value = higher_is_better(name)
     return True if value is None else bool(value)
-
-
-class Fitness:
-    """Base class. ``name``, ``proxies`` (the proxy values it reads) and ``__call__(pool) -> ndarray``."""
-
-    name: str = ""
-    proxies: tuple[str, ...] = ()
-    pool_dependent: bool = False
-
-    @property
-    def scored(self) -> tuple[str, ...]:
-        """The names a scorer must compute for this fitness (``proxies`` unless a sub-value such as
-        ``lswag.lambda`` comes with its proxy)."""
-        return self.proxies
-
-    def __call__(self, pool: pd.DataFrame) -> np.ndarray:
-        """Fitness of each row of ``pool`` (a DataFrame with one column per name in ``proxies``)."""
-        raise NotImplementedError
-
-    def describe(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def explain(self) -> str:
-        """One markdown paragraph saying exactly how the fitness is computed."""
-        raise NotImplementedError
 
 
 class ProxyFitness(Fitness):

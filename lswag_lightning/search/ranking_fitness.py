@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lswag_lightning.search.fitness import Fitness
+from lswag_lightning.search.fitness_base import Fitness
 
 
 def registered_base(name: str) -> str | None:
