@@ -279,6 +279,11 @@ def test_aggregate_wandb_run_offline_holds_table_and_libra(tmp_path, monkeypatch
     assert summary["correlations"]["nrows"] == len(result.analysis.proxies)
     assert "scatter/synflow_table" in summary and "scatter/lswag.lambda_table" in summary
     assert summary["n_failed"] == 2 and "needs at least 20" in summary["libra_nb201/skipped"]
+    # the label-budget view: auto's choice at k = 24, its expected ρ, the learned ranking's held-out ρ
+    ranking = result.analysis.ranking
+    assert summary["auto/chosen"] == ranking.chosen and summary["auto/k"] == 24
+    assert summary["auto/expected_rho"] == pytest.approx(1.0)
+    assert summary["learned/heldout_rho_mean"] == pytest.approx(ranking.learned_rho)
     # the logged table holds every row, dotted names made Vega-safe
     table_file = Path(info["dir"]) / "files" / summary["results"]["path"]
     logged = json.loads(table_file.read_text())

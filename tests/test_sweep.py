@@ -227,3 +227,7 @@ def test_demo_runs_the_sweep_prints_one_line_per_job_and_writes_the_summary(tmp_
         "imagenet16_120_test_acc",
     }
     assert "lswag" in published["spearman"]["cifar10_test_acc"]
+    # the label-budget lines: the shipped k = 0 default and a short curve on the 24 cells (k = 10, 20)
+    budget = published["label_budget"]
+    assert set(budget["default"]["rho"]) == set(published["spearman"]) and budget["curve"]["budgets"] == [10, 20]
+    assert "k = 0 (nothing trained)" in out and "k trained cells" in out

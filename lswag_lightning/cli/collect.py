@@ -8,7 +8,9 @@ Examples::
 Reads every ``result.json`` under the given folders (recursively) and the given result files; failed and
 unfinished jobs are listed with their error, never fatal. Writes into ``--out`` (default ``<first folder>/collect``):
 ``table.csv``, ``table.parquet``, ``problems.csv``, ``collect.json``, ``report/`` (all jobs: ``report.md``,
-``correlations.csv``, ``libra.json``, PNG plots) and ``report_<space>/`` per search space when there are several.
+``correlations.csv``, ``libra.json``, PNG plots), ``report_<space>/`` per search space when there are several, and
+``ranking/`` (``auto`` fitted on the finished jobs: what it picks at this k and the held-out ρ to expect;
+``ranking.json`` ranks untrained candidates with ``lswag-search --fitness learned --ranking``).
 With ``--wandb`` it also logs one aggregate W&B run (offline unless ``WANDB_MODE`` / ``--wandb-mode`` says
 otherwise) in the sweep's W&B group. Exit codes: 0 done (even with failed jobs), 1 no finished job, 2 bad arguments.
 """
@@ -32,6 +34,7 @@ from lswag_lightning.collect import (
     format_issues,
     format_libra,
     format_libra_choices,
+    format_ranking,
 )
 from lswag_lightning.settings import CommandSettings, option
 from lswag_lightning.settings import vocabulary as v
@@ -138,8 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(format_libra(analysis))
             print()
         print(format_libra_choices(analysis))
+        print()
+        print(format_ranking(analysis))
         for note in analysis.notes:
-            if "LIBRA skipped" not in note:  # those are in the LIBRA lines above
+            if "LIBRA skipped" not in note and "auto skipped" not in note:  # printed above
                 print(f"note: {note}")
         if "report" in result.paths:
             print(f"\nreport: {result.paths['report']}")

@@ -13,13 +13,15 @@
    held-out, plots, one offline W&B run); printed per space first, the pooled view after.
 3. Published truth: ``--published`` NAS-Bench-201 cells shipped with the package, scored on a digits probe and
    correlated with their published 200-epoch CIFAR-10 / CIFAR-100 / ImageNet16-120 test accuracies
-   (:mod:`lswag_lightning.demo.nb201_truth`), LIBRA held-out beside the single proxies.
+   (:mod:`lswag_lightning.demo.nb201_truth`), LIBRA held-out beside the single proxies; then the shipped k = 0
+   default ranking beside #params and L-SWAG, and a short label-budget curve (k = 10 / 20 / 50 trained cells,
+   :mod:`lswag_lightning.demo.nb201_budget`).
 
 Everything goes to ``<out>/<date_time>/``: ``sweep/<arm>/seed<k>/<job>/`` (one launch per arm, both seeds when
 ``--seed-check`` covers all candidates), the sweeps' logs,
 ``collect/``, ``published/`` and ``summary.json`` (``spaces: {name: {n, seed_agreement_rho, spearman}}``,
-``published: {n, spearman, libra_heldout}``, ``seconds``). A GPU, when present, trains the jobs and scores the cells
-(same code). Exit code 0 when the sweep was collected, 1 when no job finished, 2 on bad arguments.
+``published: {n, spearman, libra_heldout, label_budget}``, ``seconds``). A GPU, when present, trains the jobs and
+scores the cells (same code). Exit code 0 when the sweep was collected, 1 when no job finished, 2 on bad arguments.
 """
 
 from __future__ import annotations
@@ -258,7 +260,10 @@ def _launch(
 
 def _published(args: Any, jobs: int, out_dir: Path) -> dict | None:
     """Score the shipped NB201 cells on the digits probe and correlate with their published accuracies."""
+    from lswag_lightning.demo.nb201_budget import budget_summary, default_proxies, format_budget
     from lswag_lightning.demo.nb201_truth import (
+        ACCURACIES,
+        PROXIES,
         digits_probe,
         format_published,
         load_cells,
@@ -270,15 +275,20 @@ def _published(args: Any, jobs: int, out_dir: Path) -> dict | None:
     x, y = digits_probe()
     print(f"\npublished truth: scoring {len(cells)} NAS-Bench-201 cells on a digits probe ...", flush=True)
     t0 = time.perf_counter()
-    table = score_cells(cells, x, y, jobs=jobs)
+    scored = list(dict.fromkeys([*PROXIES, *default_proxies()]))  # the k = 0 default's proxies too
+    table = score_cells(cells, x, y, proxies=scored, jobs=jobs)
     out_dir.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_dir / "table.csv", index=False)
     summary = published_summary(table)
     print(format_published(summary))
     print(f"({time.perf_counter() - t0:.0f} s; table: {out_dir / 'table.csv'})")
+    t1 = time.perf_counter()
+    summary["label_budget"] = budget_summary(table, scored, ACCURACIES)
+    print("\n" + format_budget(summary["label_budget"]))
+    summary["label_budget"]["seconds"] = round(time.perf_counter() - t1, 1)
+    print(f"({summary['label_budget']['seconds']:.0f} s; docs/results/label-budget.md has the full curves)")
     try:
         from lswag_lightning.analysis.report import write_report
-        from lswag_lightning.demo.nb201_truth import ACCURACIES, PROXIES
 
         for acc in ACCURACIES:
             path = write_report(

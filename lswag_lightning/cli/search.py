@@ -1,10 +1,11 @@
 """``lswag-search``: zero-shot architecture search with a zero-cost proxy, LIBRA or a fused set as fitness.
 
-    lswag-search SPACE --budget N --seed S --fitness lswag|libra|fused|<proxy> [--libra-proxies a,b,c]
-                 [--fused-proxies a,b,c,...] [--max-params M] --out DIR
+    lswag-search SPACE --budget N --seed S --fitness lswag|libra|fused|learned|default|<proxy>
+                 [--libra-proxies a,b,c] [--fused-proxies a,b,c,...] [--ranking FILE] [--max-params M] --out DIR
     lswag-search --config nb201 --seed 0 --out runs/nb201      # the fused fitness chosen on validation data
     lswag-search nb201 --budget 1000 --seed 0 --fitness libra --libra-proxies lswag,naswot,synflow --out runs/s0
     lswag-search --config autoformer_s --fitness libra --libra-result runs/vit/libra/libra.json --out runs/afs
+    lswag-search nb201 --fitness learned --ranking runs/my_ranking/ranking.json --out runs/l0   # lswag-libra --method
     lswag-search autoformer_mini --probe-data digits --budget 50 --fitness lswag --train-top 2 --out runs/mini
 
 Writes ``DIR/ranked.csv`` (best first: ``arch``, ``params``, ``fitness`` and every proxy computed),
@@ -167,8 +168,10 @@ def _search(
             libra_result=args.libra_result,
             fusion=args.fusion,
             fused_proxies=args.fused_proxies,
+            ranking=args.ranking,
+            tables_only=args.table_only,
         )
-        proxies = list(dict.fromkeys([*fitness.proxies, *args.proxies]))
+        proxies = list(dict.fromkeys([*fitness.scored, *args.proxies]))
         settings = _settings(args)
         scorer = _scorer(args, space, settings.build_options, proxies)
         args.out.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,7 @@ or the CLI.
 from __future__ import annotations
 
 from lswag_lightning.collect.analyse import CORRELATION_MIN_ROWS, LIBRA_MIN_ROWS, PER_SPACE_MIN_ROWS, Analysis, analyse
+from lswag_lightning.collect.budget import BUDGET_MIN_ROWS, SweepRanking, rank_sweep
 from lswag_lightning.collect.collect_sweep import CollectResult, collect, default_out_dir
 from lswag_lightning.collect.records import RESULT_FILE, Collected, JobIssue, find_results, read_results
 from lswag_lightning.collect.results_table import (
@@ -53,18 +54,21 @@ from lswag_lightning.collect.text import (
     format_job_line,
     format_libra,
     format_libra_choices,
+    format_ranking,
 )
 from lswag_lightning.collect.wandb_run import sweep_wandb_settings, write_wandb_run
 
 __all__ = [
     "ACCURACY_CHOICES",
     "ACCURACY_KEYS",
+    "BUDGET_MIN_ROWS",
     "CORRELATION_MIN_ROWS",
     "LIBRA_MIN_ROWS",
     "META_COLUMNS",
     "PARAMS",
     "PER_SPACE_MIN_ROWS",
     "RESULT_FILE",
+    "SweepRanking",
     "Analysis",
     "Collected",
     "CollectResult",
@@ -78,7 +82,9 @@ __all__ = [
     "format_job_line",
     "format_libra",
     "format_libra_choices",
+    "format_ranking",
     "proxy_names",
+    "rank_sweep",
     "read_results",
     "results_table",
     "sweep_wandb_settings",

@@ -1,5 +1,6 @@
-"""The analysis of a result table: correlations, LIBRA (held-out) and the report, pooled and per search space, with
-explicit rules for small tables (each decision recorded in :attr:`Analysis.notes`)."""
+"""The analysis of a result table: correlations, LIBRA (held-out), the label-budget choice (``auto`` on the finished
+jobs, :mod:`lswag_lightning.collect.budget`) and the report, pooled and per search space, with explicit rules for
+small tables (each decision recorded in :attr:`Analysis.notes`)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,9 @@ class Analysis:
     ``correlations``: :func:`lswag_lightning.analysis.correlation_table` on all rows (None when fewer than
     :data:`CORRELATION_MIN_ROWS`); ``per_space``: the same per search space (only with several spaces);
     ``libra``: the :class:`~lswag_lightning.analysis.LibraEvaluation` on all rows, or None with ``libra_skipped``
-    saying why; ``per_space_libra`` / ``per_space_libra_skipped``: the same per space; ``reports``:
-    ``{"all" | space: report.md path}``; ``notes``: what was skipped and why.
+    saying why; ``per_space_libra`` / ``per_space_libra_skipped``: the same per space; ``ranking``: the
+    :class:`~lswag_lightning.collect.budget.SweepRanking` of all rows (auto's choice at this k, or why skipped);
+    ``reports``: ``{"all" | space: report.md path}``; ``notes``: what was skipped and why.
     """
 
     accuracy: str
@@ -42,6 +44,7 @@ class Analysis:
     libra_skipped: str = ""
     per_space_libra: dict[str, Any] = field(default_factory=dict)
     per_space_libra_skipped: dict[str, str] = field(default_factory=dict)
+    ranking: Any = None
     reports: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -153,6 +156,7 @@ def analyse(
         n_boot=n_boot,
         color_by="space" if len(spaces) > 1 else None,
     )
+    _label_budget(analysis, table, out)
 
     if per_space and len(spaces) > 1:
         for space in spaces:
@@ -169,6 +173,17 @@ def analyse(
                 libra_options=libra_options or {},
             )
     return analysis
+
+
+def _label_budget(analysis: Analysis, table: pd.DataFrame, out: Path) -> None:
+    """auto on all rows (:func:`lswag_lightning.collect.budget.rank_sweep`), its ranking in ``out/ranking/`` and its
+    section at the end of the pooled report."""
+    from lswag_lightning.collect.budget import append_to_report, rank_sweep
+
+    analysis.ranking = rank_sweep(table, analysis.proxies, analysis.accuracy, out / "ranking")
+    if analysis.ranking.skipped:
+        analysis.notes.append(analysis.ranking.skipped)
+    append_to_report(analysis.reports["all"], analysis.ranking)
 
 
 def _analyse_space(

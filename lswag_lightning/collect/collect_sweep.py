@@ -162,6 +162,7 @@ def _write_summary(
             notes=analysis.notes,
             libra_skipped=analysis.libra_skipped or None,
             libra=analysis.libra.selection.proxies if analysis.libra is not None else None,
+            label_budget=analysis.ranking.summary() if analysis.ranking is not None else None,
         )
     path = out / "collect.json"
     write_json(path, summary, nonfinite="keep", fallback=str, newline=True)

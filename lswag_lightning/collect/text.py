@@ -1,5 +1,5 @@
 """Text for a terminal (``lswag-collect``, ``make demo``): the issues, the correlation table, LIBRA's choices,
-one line per job. Renders what the other modules computed; computes nothing."""
+auto's label-budget choice, one line per job. Renders what the other modules computed; computes nothing."""
 
 from __future__ import annotations
 
@@ -77,6 +77,15 @@ def format_libra(analysis: Analysis) -> str:
     if analysis.libra is None:
         return analysis.libra_skipped or "LIBRA not run"
     return format_summary(analysis.libra)
+
+
+def format_ranking(analysis: Analysis) -> str:
+    """The label-budget lines: auto's choice at this sweep's k, its expected ρ, the learned ranking's held-out ρ."""
+    from lswag_lightning.collect.budget import format_sweep_ranking
+
+    if analysis.ranking is None:
+        return "label budget: not run"
+    return "\n".join(["Label budget (rank the candidates not trained yet):", *format_sweep_ranking(analysis.ranking)])
 
 
 def _libra_line(label: str, evaluation: Any) -> str:

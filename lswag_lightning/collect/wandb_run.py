@@ -1,5 +1,6 @@
 """The aggregate W&B run of a sweep (``job_type="collect"``): the table, one scatter chart per proxy, the
-correlations and LIBRA's choice in ``run.summary``. ``wandb`` is imported only when a run is written."""
+correlations, LIBRA's choice and auto's label-budget choice in ``run.summary``. ``wandb`` is imported only when a
+run is written."""
 
 from __future__ import annotations
 
@@ -83,6 +84,20 @@ def _libra_summary(analysis: Analysis) -> dict[str, Any]:
     return summary
 
 
+def _run_summary(analysis: Analysis, extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``n_rows``, ``spearman/<proxy>``, LIBRA's keys, the label-budget keys and ``extra``."""
+    summary: dict[str, Any] = {"n_rows": analysis.n_rows}
+    if analysis.correlations is not None:
+        for row in analysis.correlations.itertuples():
+            if math.isfinite(row.spearman):
+                summary[f"spearman/{row.proxy}"] = float(row.spearman)
+    summary.update(_libra_summary(analysis))
+    if analysis.ranking is not None:
+        summary.update(analysis.ranking.summary())
+    summary.update(dict(extra or {}))
+    return summary
+
+
 def write_wandb_run(
     table: pd.DataFrame,
     analysis: Analysis,
@@ -101,7 +116,9 @@ def write_wandb_run(
     (``wandb.plot.scatter`` of the proxy against the accuracy), ``correlations`` (the correlation table), and in
     ``run.summary``: ``libra/proxies``, ``libra/z1``..``z3``, ``libra/heldout_rho_mean`` / ``_std``,
     ``libra/in_sample_rho``, ``libra/best_single``, ``libra/skipped`` (the reason, when skipped),
-    ``spearman/<proxy>``, ``n_rows``, plus ``extra_summary``. ``mode`` defaults to ``$WANDB_MODE`` or ``offline``.
+    ``spearman/<proxy>``, ``n_rows``, the label-budget keys (``auto/chosen``, ``auto/expected_rho``,
+    ``auto/interval_p10`` / ``_p90``, ``auto/k``, ``learned/heldout_rho_mean`` / ``_se``, or ``auto/skipped``), plus
+    ``extra_summary``. ``mode`` defaults to ``$WANDB_MODE`` or ``offline``.
     The run folder is under ``<out_dir>/wandb``.
     """
     import wandb
@@ -136,17 +153,11 @@ def write_wandb_run(
             logged[f"scatter/{proxy}"] = wandb.plot.scatter(
                 results, field_name, _wandb_name(accuracy), title=f"{proxy} vs {accuracy} (%)"
             )
-        summary: dict[str, Any] = {"n_rows": analysis.n_rows}
         if analysis.correlations is not None:
             corr = analysis.correlations.drop(columns=["excluded"], errors="ignore").copy()
-            corr = corr.astype(object).where(pd.notna(corr), None)
-            logged["correlations"] = wandb.Table(dataframe=corr)
-            for row in analysis.correlations.itertuples():
-                if math.isfinite(row.spearman):
-                    summary[f"spearman/{row.proxy}"] = float(row.spearman)
+            logged["correlations"] = wandb.Table(dataframe=corr.astype(object).where(pd.notna(corr), None))
         run.log(logged)
-        summary.update(_libra_summary(analysis))
-        summary.update(dict(extra_summary or {}))
+        summary = _run_summary(analysis, extra_summary)
         for key, value in summary.items():
             if isinstance(value, float) and not math.isfinite(value):
                 value = None

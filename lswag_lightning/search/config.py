@@ -24,7 +24,7 @@ from lswag_lightning.search.options import SearchCommand
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 #: the options a config's fitness brings along: another fitness on the command line drops them
-_FITNESS_COMPANIONS = ("libra_proxies", "libra_result", "fused_proxies", "fusion")
+_FITNESS_COMPANIONS = ("libra_proxies", "libra_result", "fused_proxies", "fusion", "ranking")
 #: the options merged key by key (mappings) or appended (lists) instead of replaced
 _MERGED = ("build_options", "score_options", "train_overrides")
 

@@ -12,6 +12,9 @@ NaN when it cannot be computed (a NaN fitness ranks below every finite one).
   proxies gets NaN. Because ranks depend on the pool, the fused fitness of every architecture is recomputed each
   time the pool changes; the search engine documents which pool it uses (all architectures scored so far, by
   default).
+- :class:`~lswag_lightning.search.ranking_fitness.RankingFitness` (``--fitness learned --ranking FILE``, ``--fitness
+  default``): a ranking fitted by ``lswag-libra --method`` (the learned ranking, ``auto``'s choice, ...) or the
+  shipped k = 0 ranking, applied to the pool (:mod:`lswag_lightning.search.ranking_fitness`).
 - :class:`FusedFitness` (``--fitness fused``): the same rank fusion over a set of any size (two or more), by
   default ``log_rank``: e.g. the greedy log-rank set that ``lswag-libra --greedy`` grows on validation data
   (:func:`load_greedy_set`), the strongest held-out ranking the tool measures on NAS-Bench-201.
@@ -33,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from lswag_lightning.analysis.libra import FUSION_METHODS, fuse
+from lswag_lightning.search.fitness_base import Fitness
 
 
 def _orientation(name: str) -> bool:
@@ -42,25 +46,6 @@ def _orientation(name: str) -> bool:
     get_proxy(base)  # ValueError naming the available proxies when unknown
     value = higher_is_better(name)
     return True if value is None else bool(value)
-
-
-class Fitness:
-    """Base class. ``name``, ``proxies`` (the proxy values it reads) and ``__call__(pool) -> ndarray``."""
-
-    name: str = ""
-    proxies: tuple[str, ...] = ()
-    pool_dependent: bool = False
-
-    def __call__(self, pool: pd.DataFrame) -> np.ndarray:
-        """Fitness of each row of ``pool`` (a DataFrame with one column per name in ``proxies``)."""
-        raise NotImplementedError
-
-    def describe(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def explain(self) -> str:
-        """One markdown paragraph saying exactly how the fitness is computed."""
-        raise NotImplementedError
 
 
 class ProxyFitness(Fitness):
@@ -240,13 +225,31 @@ def make_fitness(
     libra_result: str | os.PathLike | None = None,
     fusion: str | None = None,
     fused_proxies: Sequence[str] | str | None = None,
+    ranking: str | os.PathLike | None = None,
+    tables_only: bool = False,
 ) -> Fitness:
-    """The fitness named on the command line: ``libra``, ``fused`` or a proxy name (``lswag`` is the L-SWAG proxy).
+    """The fitness named on the command line: ``libra``, ``fused``, ``learned``, ``default`` or a proxy name
+    (``lswag`` is the L-SWAG proxy).
 
     ``fused`` takes ``fused_proxies`` (two or more) or the greedy set of ``libra_result`` (``lswag-libra --greedy``),
-    fused with ``fusion`` (default ``log_rank``)."""
+    fused with ``fusion`` (default ``log_rank``). ``learned`` applies the saved ``ranking`` (``lswag-libra
+    --method``); ``default`` the shipped k = 0 ranking; ``tables_only``: the search reads score tables only, so the
+    ranking may read their non-proxy columns (:mod:`lswag_lightning.search.ranking_fitness`)."""
     if not fitness or not isinstance(fitness, str):
-        raise ValueError("--fitness must be 'libra', 'fused' or a proxy name (e.g. lswag)")
+        raise ValueError("--fitness must be 'libra', 'fused', 'learned', 'default' or a proxy name (e.g. lswag)")
+    if fitness in ("learned", "default"):
+        from lswag_lightning.search.ranking_fitness import ranking_fitness
+
+        given = {
+            "--libra-proxies": libra_proxies,
+            "--libra-result": libra_result,
+            "--fusion": fusion,
+            "--fused-proxies": fused_proxies,
+        }
+        others = [flag for flag, value in given.items() if value]
+        return ranking_fitness(fitness, ranking, tables_only=tables_only, others=others)
+    if ranking:
+        raise ValueError(f"--ranking only applies to --fitness learned (got --fitness {fitness})")
     if fused_proxies and fitness != "fused":
         raise ValueError(f"--fused-proxies only applies to --fitness fused (got --fitness {fitness})")
     if fitness == "fused":

@@ -93,7 +93,7 @@ class Search:
         self.scorer = scorer
         self.fitness = fitness
         self.settings = settings.validate()
-        missing = [p for p in fitness.proxies if p not in scorer.proxies]
+        missing = [p for p in fitness.scored if p not in scorer.proxies]
         if missing:
             raise ValueError(
                 f"the scorer does not compute {missing}, which the fitness {fitness.name!r} needs "

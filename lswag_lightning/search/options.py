@@ -69,7 +69,21 @@ class SearchCommand(CommandSettings):
     )
     # fitness
     fitness: str = option(
-        Text(), "lswag", group=FITNESS, config=True, help="libra, fused, or a proxy name: lswag (default), zico, ..."
+        Text(),
+        "lswag",
+        group=FITNESS,
+        config=True,
+        help="libra, fused, learned (a saved --ranking), default (the shipped k = 0 ranking), or a proxy name: "
+        "lswag (default), zico, ...",
+    )
+    ranking: Path | None = option(
+        FilePath(),
+        None,
+        group=FITNESS,
+        config=True,
+        metavar="FILE",
+        help="fitness learned: the ranking.json of lswag-libra TABLE --accuracy COL --method auto|learned|... --out "
+        "DIR (a model fitted on trained architectures, applied to the search's pool)",
     )
     libra_proxies: list[str] | None = option(
         Names(), None, group=FITNESS, config=True, metavar="NAME", help="LIBRA's proxies (fitness libra): a,b,c"
