@@ -112,11 +112,12 @@ def load_space(path_or_name: str | os.PathLike, search_path: Sequence[str | os.P
 
 
 def _find_for_registry(name: Any) -> ConfigSpace | None:
-    """``get_space``'s fallback: a space file's space, None when ``name`` is neither a file nor on the search path
-    (a name ending in .yaml/.yml that is not found is an error here, with the search path)."""
+    """``get_space``'s fallback: a space file's space, checked (:meth:`ConfigSpace.check`: a family where nothing
+    builds is refused here, where every command turns a ``ValueError`` into a usage error), None when ``name`` is
+    neither a file nor on the search path (a name ending in .yaml/.yml that is not found is an error here)."""
     if find_space_file(name) is None and Path(str(name)).suffix not in SUFFIXES:
         return None
-    return load_space(name)
+    return load_space(name).check()
 
 
 register_space_source(
