@@ -28,12 +28,11 @@ SPACE_CONF_DIR = Path(__file__).resolve().parent / "conf" / "space"
 
 
 def space_build_options(space_name: str) -> dict[str, Any]:
-    """``build_options`` of the shipped ``conf/space/<space_name>.yaml``, or of a family file (a path or a name on the
-    space search path: its ``num_classes`` / ``in_chans`` / ``img_size``); {} when the space has neither;
+    """``build_options`` of the shipped ``conf/space/<space_name>.yaml`` ({} when the space has no config file);
     ``ValueError`` naming the file when it is not YAML or its ``build_options`` is not a mapping."""
     path = SPACE_CONF_DIR / f"{space_name}.yaml"
     if not path.is_file():
-        return _family_build_options(space_name)
+        return {}
     try:
         cfg = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
@@ -44,21 +43,6 @@ def space_build_options(space_name: str) -> dict[str, Any]:
     if not isinstance(options, dict):
         raise ValueError(f"{path}: build_options must be a mapping")
     return dict(options)
-
-
-def _family_build_options(space_name: str) -> dict[str, Any]:
-    """The ``build_options`` of a family file (a path, or a name on the space search path), {} when ``space_name``
-    is no such file; read as YAML only, without importing the family's callable."""
-    from lswag_lightning.spaces import find_space_file
-
-    path = find_space_file(space_name)
-    if path is None:
-        return {}
-    try:
-        options = (yaml.safe_load(path.read_text()) or {}).get("build_options") or {}
-    except (yaml.YAMLError, AttributeError):
-        return {}  # load_space reports what is wrong with the file, naming the key
-    return dict(options) if isinstance(options, dict) else {}
 
 
 def arch_seed(arch: str, base: int = 0) -> int:

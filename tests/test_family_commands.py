@@ -237,7 +237,10 @@ BAD_FAMILIES = {
         r"choices.colour: MyNet does not take an argument 'colour'; its arguments: depth, in_chans",
     ),
     "empty choices": (FAMILY.replace("depth: [2, 3, 4]", "depth: []"), r"choices.depth: the list of values is empty"),
-    "wrong type": (FAMILY.replace("width: [16, 32, 64]", "width: [16, wide]"), r"choices.width: .*wide"),
+    "wrong type": (
+        FAMILY.replace("width: [16, 32, 64]", "width: [16.5, 32]"),
+        r"choices.width: the value 16.5 does not fit MyNet's annotation int for 'width'",
+    ),
     "nothing builds": (
         FAMILY.replace("width: [16, 32, 64]", "width: [6, 10]"),
         r"no combination builds.*width.*width must be a multiple of 4",
