@@ -1,5 +1,7 @@
-"""The family tutorial: a family YAML file -> a short sweep -> LIBRA -> a zero-cost search -> the top candidates
-trained against random ones of the same size, each with several seeds (``make family-tutorial``).
+"""The family tutorial: a family YAML file -> a short sweep -> LIBRA -> a zero-cost search -> top vs random picks.
+
+The top candidates of the search are trained against random ones of the same size, each with several seeds
+(``make family-tutorial``).
 
     python -m lswag_lightning.cli.family_tutorial --family examples/own_family/tiny_cnn.yaml --out runs/tutorial
     python -m lswag_lightning.cli.family_tutorial --family my_family.yaml --sweep 20 --budget 300 --epochs 3 \\
@@ -33,7 +35,12 @@ class TutorialCommand(CommandSettings):
 
     family: Path = option(FilePath(), metavar="FILE", help="the family's YAML file (a path or a name on the path)")
     out: Path = v.OUT.field(help="logs/, sweep/, collect/, libra/, search/, final/, tutorial.md, tutorial.json")
-    sweep: int = option(Integer(20), 20, metavar="N", help="candidates trained for LIBRA's table (default 20)")
+    sweep: int = option(
+        Integer(20),
+        20,
+        metavar="N",
+        help="candidates trained for LIBRA's table (default and least 20: LIBRA's held-out evaluation)",
+    )
     epochs: int = option(Integer(1), 3, metavar="E", help="training epochs of every job (default 3)")
     budget: int = v.BUDGET.field(300, help="default 300")
     top: int = option(Integer(1), 3, metavar="K", help="best candidates of the search trained (default 3)")
