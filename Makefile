@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all lint format docs docs-tables bench venv clean
+.PHONY: demo family-tutorial test test-all lint format docs docs-tables bench venv clean
 
 venv: $(STAMP)
 
@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(PY) -m lswag_lightning.cli.demo
+
+# your own family from a YAML file, end to end: sweep, collect, LIBRA, search, top picks vs random picks (docs/family.md)
+family-tutorial: $(STAMP)
+	$(PY) -m lswag_lightning.cli.family_tutorial --family examples/own_family/tiny_cnn.yaml --out runs/family_tutorial
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -13,6 +13,7 @@ from lswag_lightning.bench.ground_truth import GroundTruth
 from lswag_lightning.candidates import space_build_options
 from lswag_lightning.jsonio import plain
 from lswag_lightning.proxies.registry import available_proxies, get_proxy
+from lswag_lightning.spaces import family_build_options
 
 PROBE_CLASSES = 10
 #: the probe protocols a benchmark may score with (see :mod:`lswag_lightning.probe`)
@@ -49,10 +50,12 @@ def resolve_build_options(
     img_size: int | None = None,
     num_classes: int | None = None,
 ) -> dict[str, Any]:
-    """Build options of the scored networks, later entries winning: the shipped ``conf/space`` options, a
+    """Build options of the scored networks, later entries winning: the shipped ``conf/space`` options (a family
+    file's own ``build_options``), a
     benchmark ``preset``, ``--build-option`` ``overrides``, then explicit ``img_size`` / ``num_classes``;
     ``img_size`` defaults to 32 (the probe's native CIFAR-10 resolution)."""
-    build = space_build_options(space_name)
+    family = family_build_options(space_name)
+    build = family if family is not None else space_build_options(space_name)
     build.update(dict(preset))
     build.update(dict(overrides))
     if img_size is not None:

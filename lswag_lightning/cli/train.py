@@ -18,6 +18,7 @@ objective returned to sweepers) and keeps the job's names importable from here.
 from __future__ import annotations
 
 import logging
+import sys
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -31,6 +32,7 @@ from lswag_lightning.job import (
     train,
     versions,
 )
+from lswag_lightning.job.space_config import check_family_file, family_file_overrides, family_files
 from lswag_lightning.paths import default_data_dir
 
 log = logging.getLogger(__name__)
@@ -72,8 +74,29 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
-    """Console entry point ``lswag-train``."""
+    """Console entry point ``lswag-train``: ``space=<family file>`` becomes ``~space +space.file=<path>``
+    (:func:`~lswag_lightning.job.space_config.family_file_overrides`) before Hydra reads the command line, and a
+    family file that cannot give a candidate stops the command there (exit 2, one line naming the key)."""
+    args = family_file_overrides(sys.argv[1:], config_dirs(sys.argv[1:]))
+    for file in family_files(args):
+        try:
+            check_family_file(file)
+        except ValueError as err:  # a usage error, before Hydra starts: one line, exit 2
+            print(f"lswag-train: error: {err}", file=sys.stderr)
+            sys.exit(2)
+    sys.argv = [sys.argv[0], *args]
     _hydra_main()
+
+
+def config_dirs(args: list[str]) -> list[str]:
+    """The folders given with Hydra's ``--config-dir DIR`` / ``-cd DIR`` / ``--config-dir=DIR``."""
+    dirs = []
+    for i, arg in enumerate(args):
+        if arg in ("--config-dir", "-cd") and i + 1 < len(args):
+            dirs.append(args[i + 1])
+        elif arg.startswith("--config-dir="):
+            dirs.append(arg.split("=", 1)[1])
+    return dirs
 
 
 if __name__ == "__main__":

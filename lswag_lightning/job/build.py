@@ -70,17 +70,15 @@ def select_candidate(space: Any, candidate_cfg: Any, space_name: str) -> tuple[A
     return spec, space.encode(spec), {"by": "index", "arch": None, "index": index, "seed": seed}
 
 
-def resolve_space(cfg: DictConfig) -> tuple[str, Any]:
-    """``(space name, space)`` of ``space.name``; also refuses ``ddp_spawn`` strategies (see the message)."""
-    from lswag_lightning.spaces import get_space
+def resolve_space(cfg: DictConfig) -> Any:
+    """The job's space (a :class:`~lswag_lightning.job.space_config.JobSpace`) from ``cfg.space``: a built-in
+    space's name or a family file; also refuses ``ddp_spawn`` strategies (see the message)."""
+    from lswag_lightning.job.space_config import space_from_job_config
 
-    if cfg.get("space") is None or cfg.space.get("name") is None:
-        raise ConfigError("space.name is missing; choose a space with space=<name> (conf/space/)")
-    space_name = str(cfg.space.name)
     try:
-        space = get_space(space_name)
+        job_space = space_from_job_config(cfg.get("space"))
     except (ValueError, KeyError) as err:
-        raise ConfigError(f"space.name={space_name!r}: {err}") from err
+        raise ConfigError(f"{_space_label(cfg.get('space'))}: {err}") from err
     strategy = str((cfg.get("trainer") or {}).get("strategy", "auto"))
     if "spawn" in strategy:
         # ddp_spawn runs fit and test in child processes and sends back only callback_metrics: the job's
@@ -89,7 +87,15 @@ def resolve_space(cfg: DictConfig) -> tuple[str, Any]:
             f"trainer.strategy={strategy!r} is not supported by lswag-train; use trainer=ddp_cpu "
             "(strategy=ddp, which relaunches the job per process) or trainer.strategy=ddp"
         )
-    return space_name, space
+    return job_space
+
+
+def _space_label(node: Any) -> str:
+    """How a ``space`` node is named in an error: ``space.file=...``, ``space.name=...`` or ``space``."""
+    for key in ("file", "name"):
+        if node is not None and node.get(key) is not None:
+            return f"space.{key}={str(node.get(key))!r}"
+    return "space"
 
 
 def setup_data(cfg: DictConfig) -> tuple[Any, Any]:

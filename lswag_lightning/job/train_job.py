@@ -51,6 +51,21 @@ def _job_dir(output_dir: str | os.PathLike | None) -> Path:
     return Path(output_dir)
 
 
+def _build_net(space: Any, spec: Any, datamodule: Any, space_options: dict[str, Any]) -> Any:
+    """The candidate's network, built by the job's own space object (so a family composed from a config node, with
+    its overrides, is what trains), sized by the data module."""
+    try:
+        return space.build(
+            spec,
+            num_classes=datamodule.num_classes,
+            in_chans=datamodule.in_chans,
+            img_size=datamodule.img_size,
+            **space_options,
+        )
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"space: the candidate does not build: {err}") from err
+
+
 def _params_space(space: Any, spec: Any, datamodule: Any, space_options: dict[str, Any]) -> int | None:
     """``space.param_count`` of the candidate (informative only: None, with a warning, when it fails)."""
     try:
@@ -94,7 +109,8 @@ def _fit_and_test(cfg: DictConfig, trainer: Any, module: Any, datamodule: Any) -
 def train(cfg: DictConfig, output_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Run one job and return its record (also written to ``<output_dir>/<result_file>`` on global rank 0).
 
-    Record fields: ``status`` ("ok" | "failed" + ``error``), ``space``, ``space_options``, ``arch`` (encoded),
+    Record fields: ``status`` ("ok" | "failed" + ``error``), ``space`` (its name), ``space_file`` (a family's YAML
+    file, absolute; only for a family), ``space_options``, ``arch`` (encoded),
     ``candidate`` (how it was chosen), ``params`` (trainable parameters of the built network), ``params_space``
     (``space.param_count``), ``dataset`` (name, classes, channels, size, split sizes), ``proxies`` (name -> value,
     None when not finite), ``proxy_status``, ``proxy_seconds``, ``proxy_settings`` (callback + engine settings),
@@ -109,10 +125,13 @@ def train(cfg: DictConfig, output_dir: str | os.PathLike | None = None) -> dict[
     import torch
 
     with JobRecord(_job_dir(output_dir), cfg.get("result_file", "result.json"), cfg.get("seed")) as job:
-        space_name, space = resolve_space(cfg)
+        job_space = resolve_space(cfg)
+        space, space_name = job_space.space, job_space.name
         space_options = space_build_options(cfg.space)
         spec, arch, how = select_candidate(space, cfg.candidate, space_name)
         job.record.update(space=space_name, space_options=space_options, arch=arch, candidate=how)
+        if job_space.file is not None:
+            job.record["space_file"] = job_space.file
         # (Lightning is imported only once the space and the candidate are known to be valid.)
         import lightning.pytorch as pl
 
@@ -132,7 +151,8 @@ def train(cfg: DictConfig, output_dir: str | os.PathLike | None = None) -> dict[
         module = instantiate(
             cfg.model,
             "model",
-            space=space_name,
+            net=_build_net(space, spec, datamodule, space_options),
+            space=job_space.ref,
             arch=arch,
             num_classes=datamodule.num_classes,
             in_chans=datamodule.in_chans,

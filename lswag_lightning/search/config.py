@@ -6,7 +6,7 @@ of every source into the settings of one search (:class:`~lswag_lightning.search
 command's option names (``probe_seed`` for ``--probe-seed``), each value is checked by the same kind as on the
 command line, unknown keys are refused and renamed ones (``data_seed``, ``data``) accepted with a warning.
 :func:`resolve_options` merges the built-in defaults (the fields' defaults) < the space's shipped build options
-(:func:`lswag_lightning.candidates.space_build_options`) < the search config < the command line.
+(:func:`default_build_options`: a family file's own) < the search config < the command line.
 """
 
 from __future__ import annotations
@@ -63,12 +63,20 @@ def load_search_config(name: str | os.PathLike) -> dict[str, Any]:
     return SearchCommand.from_config(_read_yaml(path), str(path))
 
 
+def default_build_options(space: str) -> dict[str, Any]:
+    """A space's default build options: a family file's ``build_options``, else the shipped ``conf/space/<space>.yaml``
+    ones (:func:`lswag_lightning.candidates.space_build_options`)."""
+    from lswag_lightning.candidates import space_build_options
+    from lswag_lightning.spaces import family_build_options
+
+    family = family_build_options(space)
+    return family if family is not None else space_build_options(space)
+
+
 def resolve_options(given: Mapping[str, Any]) -> SearchCommand:
     """The settings of one search: the built-in defaults < ``conf/space/<space>.yaml`` build options < the search
     config ``given["config"]`` < the options in ``given`` (``lswag-search``'s command line, by field name; only the
     options given). ``ValueError`` with the message for the user on bad values."""
-    from lswag_lightning.candidates import space_build_options
-
     config = given.get("config")
     cfg = load_search_config(config) if config else {}
     space = given.get("space") or cfg.get("space")
@@ -83,7 +91,7 @@ def resolve_options(given: Mapping[str, Any]) -> SearchCommand:
         for key in _FITNESS_COMPANIONS:
             merged.pop(key, None)
     merged.update({k: v for k, v in given.items() if k not in _MERGED})
-    build = space_build_options(space)
+    build = default_build_options(space)
     build.update(cfg.get("build_options") or {})
     build.update(given.get("build_options") or {})
     merged.update(

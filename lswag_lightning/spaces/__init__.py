@@ -14,7 +14,13 @@ from __future__ import annotations
 # The built-in spaces (their import registers them); the registry never imports them itself.
 from lswag_lightning.spaces import autoformer, darts, nb101, nb201, tnb101  # noqa: F401
 from lswag_lightning.spaces.base import SearchSpace, available_spaces, get_space, register_space, temporary_spaces
-from lswag_lightning.spaces.family.files import find_space_file, load_space, space_file_names, space_from_config
+from lswag_lightning.spaces.family.files import (
+    family_build_options,
+    find_space_file,
+    load_space,
+    space_file_names,
+    space_from_config,
+)
 from lswag_lightning.spaces.family.keys import ConfigArch
 from lswag_lightning.spaces.family.parse import FamilyConfigError
 from lswag_lightning.spaces.family.space import ConfigSpace
@@ -25,6 +31,7 @@ __all__ = [
     "FamilyConfigError",
     "SearchSpace",
     "available_spaces",
+    "family_build_options",
     "find_space_file",
     "get_space",
     "load_space",

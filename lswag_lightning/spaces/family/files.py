@@ -57,6 +57,21 @@ def space_file_names(search_path: Sequence[str | os.PathLike] | None = None) -> 
     return sorted(names)
 
 
+def family_build_options(name: str | os.PathLike) -> dict[str, Any] | None:
+    """The ``build_options`` of a family file (``num_classes`` / ``in_chans`` / ``img_size``; {} when it sets none),
+    None when ``name`` is no family file. Read as YAML only, without importing the family's callable (a mistake in
+    the file is reported by :func:`load_space`). The commands take them as the defaults of their build options,
+    where a built-in space's come from ``conf/space/<name>.yaml``."""
+    path = find_space_file(name)
+    if path is None or not _is_space_file(path):
+        return None
+    try:
+        options = read_space_file(path).get("build_options") or {}
+    except (FamilyConfigError, AttributeError):
+        return {}
+    return dict(options) if isinstance(options, Mapping) else {}
+
+
 def _is_space_file(path: Path) -> bool:
     """Cheap test that a YAML file is a config space (a top-level ``_target_`` line), without importing anything."""
     try:
@@ -112,11 +127,12 @@ def load_space(path_or_name: str | os.PathLike, search_path: Sequence[str | os.P
 
 
 def _find_for_registry(name: Any) -> ConfigSpace | None:
-    """``get_space``'s fallback: a space file's space, None when ``name`` is neither a file nor on the search path
-    (a name ending in .yaml/.yml that is not found is an error here, with the search path)."""
+    """``get_space``'s fallback: a space file's space, checked (:meth:`ConfigSpace.check`: a family where nothing
+    builds is refused here, where every command turns a ``ValueError`` into a usage error), None when ``name`` is
+    neither a file nor on the search path (a name ending in .yaml/.yml that is not found is an error here)."""
     if find_space_file(name) is None and Path(str(name)).suffix not in SUFFIXES:
         return None
-    return load_space(name)
+    return load_space(name).check()
 
 
 register_space_source(

@@ -176,6 +176,13 @@ class ConfigSpace(SearchSpace):
             self._flops[arch] = count_flops(self, arch, {**options, "img_size": img_size})
         return self._flops[arch]
 
+    def check(self) -> ConfigSpace:
+        """This space, once the probe (:meth:`_probe`, otherwise run by the first ``sample``) found an admissible
+        combination: a family where nothing builds or nothing meets the constraints raises its one-line
+        :class:`FamilyConfigError` here. Commands call it when they load a file, so the mistake is a usage error."""
+        self._probe()
+        return self
+
     def _probe(self) -> None:
         """Refuse a family where none of :data:`PROBE_DRAWS` seeded draws builds, or none that builds is within
         the constraints (see the module docstring); stops at the first admissible draw, runs once per space object."""

@@ -4,7 +4,8 @@ not.
 A combination is *valid* when the callable returns an ``nn.Module`` on the meta device (no memory, no
 initialisation cost) and that module maps one image ``(1, in_chans, img_size, img_size)`` to a logits tensor
 ``(1, num_classes)`` there (shape propagation only). Code that cannot run on the meta device (``.item()`` in
-``__init__``, an operator without a meta kernel) is retried on the CPU, whose verdict then stands.
+``__init__``, an operator without a meta kernel), and a module holding a zero-size weight (shape propagation passes
+a convolution of width 0; the CPU kernel refuses it), is retried on the CPU, whose verdict then stands.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ def _build_and_forward(
         return Verdict(False, one_line(err), params)
     if not isinstance(out, torch.Tensor):
         return Verdict(False, f"forward returned a {type(out).__name__}, not a logits tensor", params)
+    if meta and any(p.numel() == 0 for p in model.parameters()):
+        return None  # shape propagation accepts zero-size weights (a width of 0) that the CPU kernels refuse
     if num_classes is not None and tuple(out.shape) != (1, num_classes):
         return Verdict(
             False, f"forward returned shape {tuple(out.shape)} for one image, expected (1, {num_classes})", params
