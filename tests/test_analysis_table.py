@@ -79,6 +79,9 @@ def test_default_proxy_columns_skip_ids_accuracies_and_times():
     assert cols == ["params", "lswag", "lswag.psi", "fisher"]
     with_row = _table().assign(gt_row=range(len(_table())))  # lswag-bench's row in the ground-truth file
     assert default_proxy_columns(with_row, "cifar10_test_acc") == cols
+    # lswag-collect's table: the job number is numeric when Hydra numbers the jobs, and is no proxy
+    sweep = _table().assign(job=range(len(_table())), candidate_index=range(len(_table())), epochs=3)
+    assert default_proxy_columns(sweep, "cifar10_test_acc") == cols
 
 
 def test_orientation_override_registry_and_assumed():

@@ -41,6 +41,8 @@ PARAMS = "params"
 _NON_PROXY_SUFFIXES = ("index", "idx", "_id", "_row", "seed", "seconds", ".time", "_time")
 _NON_PROXY_PREFIXES = ("seconds.", "time.", "status.")
 _NON_PROXY_SUBSTRINGS = ("acc",)
+#: bookkeeping columns by exact name: ``lswag-collect``'s job number (numeric when Hydra numbers the jobs), epochs
+_NON_PROXY_NAMES = frozenset({"job", "epoch", "epochs", "step", "steps"})
 
 
 def load_table(path: str | os.PathLike) -> pd.DataFrame:
@@ -114,8 +116,9 @@ def default_proxy_columns(
     """The numeric columns taken as proxies when none are named, in table order.
 
     Leaves out ``arch``, ``space``, the ``accuracy`` column(s), ``exclude``, and columns whose names look like
-    accuracies (contain ``acc``), identifiers (end in ``index``/``idx``/``_id``/``seed``) or timings
-    (``seconds``/``time``). ``params`` stays in: #params is a baseline proxy.
+    accuracies (contain ``acc``), identifiers (end in ``index``/``idx``/``_id``/``seed``), timings
+    (``seconds``/``time``) or bookkeeping (``job``, ``epoch(s)``, ``step(s)``: a sweep's job number is numeric, and
+    LIBRA once chose it as a proxy). ``params`` stays in: #params is a baseline proxy.
     """
     accuracy = [accuracy] if isinstance(accuracy, str) else list(accuracy)
     skip = {ARCH, SPACE, *accuracy, *exclude}
@@ -126,7 +129,8 @@ def default_proxy_columns(
         if col in skip or not pd.api.types.is_numeric_dtype(table[col]) or pd.api.types.is_bool_dtype(table[col]):
             continue
         if (
-            low.endswith(_NON_PROXY_SUFFIXES)
+            low in _NON_PROXY_NAMES
+            or low.endswith(_NON_PROXY_SUFFIXES)
             or low.startswith(_NON_PROXY_PREFIXES)
             or any(s in low for s in _NON_PROXY_SUBSTRINGS)
         ):
