@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 import yaml
 
-from lswag_lightning.cli import bench_options, collect, demo, layers, search_eval
+from lswag_lightning.cli import bench_options, collect, demo, layers, libra, search_eval
 from lswag_lightning.cli import search as search_cli
 from lswag_lightning.cli.options import parse_settings
 from lswag_lightning.search.config import available_search_configs, load_search_config
@@ -24,6 +24,7 @@ COMMANDS = {
     "lswag-search-eval": (search_eval.SearchEvalCommand, search_eval.build_parser),
     "lswag-collect": (collect.CollectCommand, collect.build_parser),
     "demo": (demo.DemoCommand, demo.build_parser),
+    "lswag-libra": (libra.LibraCommand, libra.build_parser),
 }
 #: the minimal valid command line of each command that scores
 MINIMAL = {

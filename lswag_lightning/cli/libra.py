@@ -20,6 +20,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from lswag_lightning.analysis.auto import AUTO_RULES
@@ -28,139 +29,140 @@ from lswag_lightning.analysis.libra import FUSION_METHODS, NONFINITE_POLICIES, e
 from lswag_lightning.analysis.libra_text import format_summary
 from lswag_lightning.analysis.ranking_run import InputTable, join_structure, read_inputs
 from lswag_lightning.analysis.table import default_proxy_columns, validate_table
-from lswag_lightning.cli.args import fraction, int_at_least, positive_float
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="lswag-libra",
-        description="Choose LIBRA's three proxies on a result table, evaluate them on held-out architectures "
-        "and write a markdown + PNG report.",
-    )
-    p.add_argument(
-        "table",
-        help="result table (.csv, .tsv, .parquet, .json list of records, .jsonl), or published:<benchmark>[:<task>] "
-        "/ published:all for NAS-Bench-Suite-Zero's published tables",
-    )
-    p.add_argument(
-        "--accuracy", nargs="+", default=None, metavar="COL", help="accuracy column(s) (in %%), higher is better"
-    )
-    p.add_argument("--params", default="params", help="#params column, LIBRA's bias variable (default: params)")
-    p.add_argument(
-        "--proxies",
-        nargs="+",
-        metavar="NAME",
-        help="proxy columns (default: every numeric column except accuracy-, id- and time-like ones)",
-    )
-    p.add_argument(
-        "--where",
-        action="append",
-        default=[],
-        metavar="COL=VALUE",
-        help="keep only rows whose COL equals VALUE (compared as text); repeatable, e.g. "
-        "--where dataset=cifar10 on a long table holding several datasets",
-    )
-    p.add_argument("--window", type=positive_float, default=0.1, help="ρ window for candidates (default 0.1)")
-    p.add_argument("--bins", type=int_at_least(2), default=24, help="equal-frequency bins for IG (default 24)")
-    p.add_argument("--fusion", choices=FUSION_METHODS, default="rank_mean", help="how the chosen proxies are fused")
-    p.add_argument("--splits", type=int_at_least(1), default=20, help="random fit/eval splits (default 20)")
-    p.add_argument("--fit-fraction", type=fraction, default=0.5, help="fraction of rows to select on (default 0.5)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the splits and bootstrap (default 0)")
-    p.add_argument("--n-boot", type=int_at_least(0), default=1000, help="bootstrap resamples for the CIs")
-    p.add_argument(
-        "--nonfinite",
-        choices=NONFINITE_POLICIES,
-        default="drop_rows",
-        help="NaN/inf proxy values: drop those rows (proxies with >5%% bad rows are excluded), "
-        "exclude the proxy, or rank_last (keep every row; NaN/-inf rank last, AZ-NAS's rule)",
-    )
-    p.add_argument(
-        "--fixed-set",
-        action="append",
-        default=[],
-        metavar="NAME=P1,P2,...",
-        help="also evaluate the log-rank fusion of this fixed proxy set (nothing fitted); repeatable, "
-        "e.g. az=az_expressivity,az_progressivity,az_trainability,flops",
-    )
-    p.add_argument(
-        "--greedy", action="store_true", help="also evaluate a log-rank set grown greedily on each selection half"
-    )
-    p.add_argument(
-        "--lower-is-better",
-        nargs="+",
-        default=[],
-        metavar="NAME",
-        help="proxies to negate before ranking (overrides the registry)",
-    )
-    p.add_argument(
-        "--higher-is-better",
-        nargs="+",
-        default=[],
-        metavar="NAME",
-        help="proxies known to be higher-is-better (silences the 'assumed' note)",
-    )
-    p.add_argument("--accuracy-unit", default="%", help="unit of the accuracy column for plot labels (default %%)")
-    p.add_argument("--title", default=None, help="report title")
-    p.add_argument("--out", type=Path, default=None, help="report folder (default: <table stem>_libra/ beside it)")
-    p.add_argument("--no-report", action="store_true", help="print the numbers only")
-    p.add_argument("--data-dir", default=None, help="data folder for published:... tables (default $LSWAG_DATA_DIR)")
-    add_budget_arguments(p)
-    return p
+from lswag_lightning.cli.options import build_parser as generate_parser
+from lswag_lightning.cli.options import parse_settings
+from lswag_lightning.settings import CommandSettings, option
+from lswag_lightning.settings import vocabulary as v
+from lswag_lightning.settings.values import FilePath, Flag, Integer, Names, Number, Parsed, Text, TextList
 
 
 def budget_list(text: str) -> list[str]:
     """``10,20,50,half`` -> ["10", "20", "50", "half"] (integers >= 3, or ``half`` = round(n / 2))."""
-    items = [t.strip() for t in text.split(",") if t.strip()]
+    items = [t.strip() for t in text.split(",") if t.strip()] if isinstance(text, str) else [str(t) for t in text]
     for item in items:
         if item != "half" and not (item.isdigit() and int(item) >= 3):
-            raise argparse.ArgumentTypeError(f"budgets are integers >= 3 or 'half', got {item!r}")
+            raise ValueError(f"budgets are integers >= 3 or 'half', got {item!r}")
     if not items:
-        raise argparse.ArgumentTypeError("no budget given")
+        raise ValueError("no budget given")
     return items
 
 
-def add_budget_arguments(p: argparse.ArgumentParser) -> None:
-    """The learning-curve, fitting and learned-ranking options."""
-    g = p.add_argument_group("label budgets and learned rankings")
-    g.add_argument(
-        "--budgets",
-        type=budget_list,
-        default=None,
+BUDGETS = "label budgets and learned rankings"
+
+
+@dataclass(kw_only=True)
+class LibraCommand(CommandSettings):
+    """The settings of one ``lswag-libra`` command (see the module docstring)."""
+
+    table: str = option(
+        Text(),
+        positional=True,
+        help="result table (.csv, .tsv, .parquet, .json list of records, .jsonl), or published:<benchmark>[:<task>] "
+        "/ published:all for NAS-Bench-Suite-Zero's published tables",
+    )
+    accuracy: list[str] | None = option(
+        Names(), None, metavar="COL", help="accuracy column(s) (in %), higher is better"
+    )
+    params: str = option(Text(), "params", help="#params column, LIBRA's bias variable (default: params)")
+    proxies: list[str] | None = v.PROXIES.field(
+        None, help="the proxy columns (default: every numeric column except accuracy-, id- and time-like ones)"
+    )
+    where: list[str] = option(
+        TextList(),
+        [],
+        metavar="COL=VALUE",
+        help="keep only rows whose COL equals VALUE (compared as text); repeatable, e.g. --where dataset=cifar10 on "
+        "a long table holding several datasets",
+    )
+    window: float = option(Number(above=0), 0.1, help="ρ window for candidates (default 0.1)")
+    bins: int = option(Integer(2), 24, help="equal-frequency bins for IG (default 24)")
+    fusion: str = option(Text(FUSION_METHODS), "rank_mean", help="how the chosen proxies are fused")
+    splits: int = v.SPLITS.field(20, help="default 20")
+    fit_fraction: float = option(Number(above=0, below=1), 0.5, help="fraction of rows to select on (default 0.5)")
+    seed: int = option(Integer(0), 0, help="seed of the splits, draws and bootstrap (default 0)")
+    n_boot: int = v.N_BOOT.field(1000, help="default 1000")
+    nonfinite: str = option(
+        Text(NONFINITE_POLICIES),
+        "drop_rows",
+        help="NaN/inf proxy values: drop those rows (proxies with >5% bad rows are excluded), exclude the proxy, or "
+        "rank_last (keep every row; NaN/-inf rank last, AZ-NAS's rule)",
+    )
+    fixed_set: list[str] = option(
+        TextList(),
+        [],
+        metavar="NAME=P1,P2,...",
+        help="also evaluate the log-rank fusion of this fixed proxy set (nothing fitted); repeatable, e.g. "
+        "az=az_expressivity,az_progressivity,az_trainability,flops",
+    )
+    greedy: bool = option(Flag(), False, help="also evaluate a log-rank set grown greedily on each selection half")
+    lower_is_better: list[str] = option(
+        Names(), [], metavar="NAME", help="proxies to negate before ranking (overrides the registry)"
+    )
+    higher_is_better: list[str] = option(
+        Names(), [], metavar="NAME", help="proxies known to be higher-is-better (silences the 'assumed' note)"
+    )
+    accuracy_unit: str = option(Text(), "%", help="unit of the accuracy column for plot labels (default %)")
+    title: str | None = option(Text(), None, help="report title")
+    out: Path | None = v.OUT.field(None, help="the report's (default: <table stem>_libra/ beside the table)")
+    no_report: bool = option(Flag(), False, help="print the numbers only")
+    data_dir: Path | None = v.DATA_DIR.field(None, help="read for published:... tables")
+    budgets: list[str] | None = option(
+        Parsed(budget_list, "K,K,...|half"),
+        None,
+        group=BUDGETS,
         help="learning curves: comma-separated numbers k of labelled architectures (or 'half'); each method is fitted "
         "on k rows and scored on all the others, --draws times",
     )
-    g.add_argument("--draws", type=int_at_least(1), default=20, help="seeded draws per budget (default 20)")
-    g.add_argument("--methods", nargs="+", default=None, metavar="M", help="methods of the curves (default: all)")
-    g.add_argument(
-        "--method",
-        default=None,
+    draws: int = option(Integer(1), 20, group=BUDGETS, help="seeded draws per budget (default 20)")
+    methods: list[str] | None = option(
+        Names(), None, metavar="M", group=BUDGETS, help="methods of the curves (default: all)"
+    )
+    method: str | None = option(
+        Text(),
+        None,
         metavar="M",
+        group=BUDGETS,
         help="fit this method (auto, learned, greedy, best_single, libra_log_rank, ..., default) on the rows with a "
         "finite accuracy and rank every row: ranking.csv + ranking.json (a model any pool can use) in --out",
     )
-    g.add_argument("--features", nargs="+", default=[], metavar="COL", help="structure feature columns (learned)")
-    g.add_argument(
-        "--structure", type=Path, default=None, help="structure table joined on arch; its columns become --features"
+    features: list[str] = option(Names(), [], metavar="COL", group=BUDGETS, help="structure feature columns (learned)")
+    structure: Path | None = option(
+        FilePath(), None, group=BUDGETS, help="structure table joined on arch; its columns become --features"
     )
-    g.add_argument("--learned-kind", choices=KINDS, default=LearnedConfig.kind, help="learned model (default blend)")
-    g.add_argument("--learned-alpha", type=float, default=LearnedConfig.alpha, help="ridge penalty (default 1)")
-    g.add_argument("--auto-repeats", type=int_at_least(2), default=10, help="auto's inner splits (default 10)")
-    g.add_argument(
-        "--auto-rule",
-        choices=AUTO_RULES,
-        default="prefer_learned",
+    learned_kind: str = option(Text(KINDS), LearnedConfig.kind, group=BUDGETS, help="learned model (default blend)")
+    learned_alpha: float = option(Number(), LearnedConfig.alpha, group=BUDGETS, help="ridge penalty (default 1)")
+    auto_repeats: int = option(Integer(2), 10, group=BUDGETS, help="auto's inner splits (default 10)")
+    auto_rule: str = option(
+        Text(AUTO_RULES),
+        "prefer_learned",
+        group=BUDGETS,
         help="auto's choice: the learned ranking unless another method is better by one standard error on the same "
         "inner splits (default), the best mean inner ρ, or the simplest method within one standard error",
     )
-    g.add_argument(
-        "--default-set",
-        default=None,
+    default_set: str | None = option(
+        Text(),
+        None,
         metavar="P1,P2",
+        group=BUDGETS,
         help="proxies of method 'default' (default: the shipped k = 0 ranking, conf/ranking/default.yaml); give the "
         "set chosen without this table's benchmark to keep its labels out of the choice",
     )
-    g.add_argument("--no-published-sets", action="store_true", help="do not add AZ-NAS's / VKDNW_agg's fixed sets")
-    g.add_argument("--no-plots", action="store_true", help="learning curves without PNG plots")
+    no_published_sets: bool = option(Flag(), False, group=BUDGETS, help="do not add AZ-NAS's / VKDNW_agg's fixed sets")
+    no_plots: bool = option(Flag(), False, group=BUDGETS, help="learning curves without PNG plots")
+
+    def check(self) -> None:
+        if self.budgets and self.method:
+            raise ValueError("--budgets (learning curves) and --method (fit one ranking) are separate runs; give one")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """``lswag-libra``'s parser, generated from :class:`LibraCommand`."""
+    return generate_parser(
+        LibraCommand,
+        prog="lswag-libra",
+        description="Choose LIBRA's three proxies on a result table, evaluate them on held-out architectures and "
+        "write a markdown + PNG report; label-budget learning curves; a ranking fitted on the trained rows.",
+    )
 
 
 def parse_fixed_sets(items: Sequence[str]) -> dict[str, list[str]]:
@@ -413,10 +415,8 @@ def _write_libra_report(args, item, proxies, orientation, accuracy, ev, argv) ->
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``lswag-libra``; returns 0 on success (argparse exits with 2 on bad arguments)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_settings(LibraCommand, parser, argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if args.budgets and args.method:
-        parser.error("--budgets (learning curves) and --method (fit one ranking) are separate runs; give one")
     try:
         parse_fixed_sets(args.fixed_set)
         inputs = read_inputs(args.table, args.data_dir)
