@@ -30,23 +30,15 @@ from torch import nn
 from torch.func import functional_call, jacrev, vmap
 
 from lswag_lightning import score_network
-from lswag_lightning.proxies.author_passes import _generator, gaussian_like, kaiming_state
-from lswag_lightning.proxies.vkdnw import decile_entropy, multinomial_cholesky, smoothed_probabilities
+from lswag_lightning.proxies.author_passes import _generator, gaussian_like
+from lswag_lightning.proxies.vkdnw import decile_entropy, multinomial_cholesky, protocol_state, smoothed_probabilities
 from lswag_lightning.spaces import get_space
 
 
 def reference_vkdnw(model: nn.Module, inputs: torch.Tensor, seed: int = 0, fisher: str = "repo") -> float:
     """VKDNW as the engine computed it before issue 22: vmap over samples of jacrev over one scalar per tensor."""
     names = [n for n, p in model.named_parameters() if p.is_floating_point()]
-    state = kaiming_state(model, seed)
-    buffers = {}
-    for name, buf in model.named_buffers():
-        if name.endswith("running_mean"):
-            buffers[name] = torch.zeros_like(buf)
-        elif name.endswith("running_var"):
-            buffers[name] = torch.ones_like(buf)
-        else:
-            buffers[name] = buf
+    state, buffers = protocol_state(model, seed)
     model.eval()
     sampled = names[:128]
     onehots = {}

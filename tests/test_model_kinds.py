@@ -11,7 +11,7 @@ import lightning.pytorch as pl
 import pytest
 import torch
 from model_kinds import KINDS, NotCheckpointed
-from model_kinds_table import DOC, OPTIONS, fit, render_page, same_weights, score_kinds
+from model_kinds_table import DOC, OPTIONS, QUIET, fit, render_page, same_weights, score_kinds
 
 from lswag_lightning import ZeroCostProxyCallback, available_proxies
 
@@ -153,13 +153,4 @@ def test_the_docs_table_is_what_this_run_gives(kinds):
 
 
 def _quiet(tmp_path):
-    return dict(
-        accelerator="cpu",
-        devices=1,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        enable_checkpointing=False,
-        logger=False,
-        default_root_dir=tmp_path,
-    )
+    return {**QUIET, "default_root_dir": tmp_path}

@@ -198,7 +198,7 @@ def fisher_factor(logits: torch.Tensor, kind: str, fisher: str) -> torch.Tensor:
     return factor.transpose(1, 2) if fisher == "exact" else factor
 
 
-def _protocol_state(work: nn.Module, seed: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+def protocol_state(work: nn.Module, seed: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Kaiming-initialised parameters and fresh BatchNorm statistics (running mean 0, var 1)."""
     state = kaiming_state(work, seed)
     buffers = {}
@@ -276,7 +276,7 @@ def vkdnw_pass(probe: ProbeRunner, work: nn.Module, products: frozenset[str]) ->
 def _vkdnw_draw(probe: ProbeRunner, work: nn.Module, names: list[str], seed: int) -> VKDNWResult:
     """One draw: Kaiming weights and the Gaussian batch of ``seed``."""
     vkdnw_options = probe.options.of(VKDNWOptions)
-    state, buffers = _protocol_state(work, seed)
+    state, buffers = protocol_state(work, seed)
     sampled = names[:MAX_TENSORS]
     for name in sampled:
         state[name] = state[name].detach().requires_grad_(True)
