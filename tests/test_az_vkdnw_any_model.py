@@ -278,6 +278,41 @@ def test_vkdnw_with_coupled_samples_takes_each_sample_alone():
     assert report.values["vkdnw"] == pytest.approx(vkdnw_by_hand(model, x), rel=1e-5)
 
 
+class BackwardOnlyReLU(torch.autograd.Function):
+    """A custom activation as people write them: forward and backward, no forward-mode (jvp) rule."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.clamp_min(0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * (x > 0)
+
+
+class CustomActivationMLP(MLP):
+    def forward(self, x):
+        return self.fc3(BackwardOnlyReLU.apply(self.fc2(F.relu(self.fc1(x.flatten(1))))))
+
+
+def test_vkdnw_with_many_classes_takes_forward_mode_and_keeps_the_value():
+    """With more outputs than FORWARD_MODE_FACTOR per hook tensor (here 59 needed outputs, 6 tensors), one
+    forward-mode product per tensor replaces one backward pass per output: the same value as the definition; where a
+    tensor's product fails (its path crosses a custom autograd.Function without a jvp rule) it keeps the hook path."""
+    model, (x, _) = MLP(out=60), images(size=2)
+    report = score_network(model, x, None, proxies=["vkdnw"])
+    assert report.details["vkdnw"]["methods"] == {"jvp": 6}
+    assert report.values["vkdnw"] == pytest.approx(vkdnw_by_hand(model, x), rel=1e-5)
+
+    custom = CustomActivationMLP(out=60)
+    report = score_network(custom, x, None, proxies=["vkdnw"])
+    assert report.status["vkdnw"] == "ok"
+    assert report.details["vkdnw"]["methods"] == {"hooks": 4, "jvp": 2}  # fc1, fc2 behind the custom function
+    assert report.values["vkdnw"] == pytest.approx(vkdnw_by_hand(custom, x), rel=1e-5)
+
+
 # ------------------------------------------------------------------------------------------------------- twins
 def test_compiled_and_channels_last_twins_give_the_plain_values():
     x, y = images()

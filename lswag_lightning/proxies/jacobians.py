@@ -158,6 +158,11 @@ def _changed_rows(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return diff.amax(dim=1) > 1e-5 * scale
 
 
+#: one forward-mode product (``_jvp_column``) costs 3 to 7 backward passes of the batch (``benchmarks/vkdnw_check.py
+#: paths``, docs/proxies/vkdnw.md); the hook path costs one backward pass per needed output, so with more needed
+#: outputs than this many per hook tensor (a 1000-class head and fewer than 125 hook tensors) forward mode is cheaper
+FORWARD_MODE_FACTOR = 8
+
 #: rows per sample of a call whose output gradient was 0 on the two check samples: its rows cannot be told apart;
 #: its tensors keep the hook path only if the gradient is 0 on the whole batch too (then it adds nothing)
 UNSEEN = -1
@@ -231,21 +236,28 @@ def _hook_columns(
 
 @contextlib.contextmanager
 def _forward_mode_kernels() -> Iterator[None]:
-    """Kernels with forward-mode rules: the math attention and no MKL-DNN (their fused CPU kernels have none)."""
+    """Kernels with forward-mode rules: the math attention, no MKL-DNN and no fused multi-head-attention inference
+    path (``nn.MultiheadAttention``, ``nn.TransformerEncoderLayer``: their fused CPU kernels have none)."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
+    fastpath = torch.backends.mha.get_fastpath_enabled()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*TF32 acceleration on top of oneDNN.*")
         with sdpa_kernel(SDPBackend.MATH), torch.backends.mkldnn.flags(enabled=False):
-            yield
+            torch.backends.mha.set_fastpath_enabled(False)
+            try:
+                yield
+            finally:
+                torch.backends.mha.set_fastpath_enabled(fastpath)
 
 
 def _jvp_column(
     work: nn.Module, state: dict[str, torch.Tensor], name: str, forward: Forward, x: torch.Tensor
 ) -> torch.Tensor:
     """(B, K): ∂r/∂θ_name[0] for every sample, one forward-mode product."""
-    # with gradients enabled, as the batch forward: fused inference paths (nn.TransformerEncoderLayer's) stay off
-    with _forward_mode_kernels(), forward_ad.dual_level(), torch.enable_grad():
+    # without autograd: with it, every primal and tangent operation is also recorded for a backward never taken
+    # (twice the time); the fused inference paths this would enable are off in _forward_mode_kernels
+    with _forward_mode_kernels(), forward_ad.dual_level(), torch.no_grad():
         dual = forward_ad.make_dual(state[name].detach(), _element(state[name]))
         out = run_swapped(work, {name: dual}, lambda: forward(x, slice(0, x.shape[0])))
         tangent = forward_ad.unpack_dual(out).tangent
@@ -303,7 +315,17 @@ def per_sample_jacobians(
     rows, independent = _sample_layout(recorder, calls, x, forward)
     methods = _classify(recorder, calls, rows, owner_attrs, sampled, independent)
     hooks = {name for name, how in methods.items() if how == "hooks"}
-    columns, unattributed = _hook_columns(logits, calls, rows, owner_attrs, hooks, needed)
+    columns: dict[str, torch.Tensor] = {}
+    if len(needed) > FORWARD_MODE_FACTOR * len(hooks):  # many outputs: one forward-mode product per tensor is cheaper
+        for name in sorted(hooks, key=sampled.index):
+            try:
+                columns[name] = _jvp_column(work, state, name, forward, x)
+                methods[name] = "jvp"
+            except (NotImplementedError, RuntimeError):  # no forward-mode rule: the hook path still works
+                pass
+        hooks -= set(columns)
+    hook_columns, unattributed = _hook_columns(logits, calls, rows, owner_attrs, hooks, needed)
+    columns.update(hook_columns)
     methods.update(dict.fromkeys(unattributed, "jvp"))
     for name, how in list(methods.items()):
         if how == "jvp":
