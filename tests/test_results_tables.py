@@ -151,3 +151,23 @@ def test_stored_values_are_what_the_engine_computes_on_a_cpu(shared_data_dir, be
         assert values[name] == pytest.approx(row[name], rel=1e-3), name
     # ZiCo sums log(1/std) of gradients, some of whose std are near zero: GPU round-off moves it by about 0.3%
     assert values["zico"] == pytest.approx(row["zico"], rel=1e-2)
+
+
+def test_nb101_az_nas_values_are_what_the_engine_computes_on_a_cpu(shared_data_dir):
+    """NB101's AZ-NAS columns were rescored on a CPU (results/README.md): a stored row is today's value, so the
+    trainability of the stem block (whose input gradient an older engine missed: a constant -999,998 / 12 in every
+    row) is measured, not a guard value."""
+    from lswag_lightning.bench import arch_seed, resolve_build_options, table_row_values
+    from lswag_lightning.probe import probe_batch
+
+    row = committed_scores("nb101").iloc[0]
+    images, labels = probe_batch("bench", data_dir=shared_data_dir, batch_size=64, seed=0)
+    proxies = ["az_expressivity", "az_progressivity", "az_trainability"]
+    build = resolve_build_options("nb101", preset={}, num_classes=10)
+    values = table_row_values(
+        get_space("nb101"), row["arch"], images, labels, proxies, build, {}, torch.device("cpu"), arch_seed(row["arch"])
+    )
+    assert values["status"] == "ok"
+    for name in proxies:
+        assert values[name] == pytest.approx(row[name], rel=1e-6), name
+    assert -10 < row["az_trainability"] < 0
