@@ -19,7 +19,8 @@ into the committed files:
     python benchmarks/drawn_stability.py stability --work /tmp/h7/rescore --seeds 0 1 2 3 --limit 300
 
 ``replace`` writes only tables whose every row was rescored (``--allow-partial`` also writes the rows rescored so far
-and lists the others). Seconds per row are in each cache record / lswag-bench table.
+and lists the others), and only the columns a run holds (a run of AZ-NAS's three leaves VKDNW's as they are).
+Seconds per row are in each cache record / lswag-bench table.
 """
 
 from __future__ import annotations
@@ -109,18 +110,21 @@ def nb201_values(work: Path, seed: int, data_dir: Path | None) -> pd.DataFrame:
 
 
 def bench_values(work: Path, name: str) -> pd.DataFrame:
-    """The rescored rows of one lswag-bench table (merged table.csv, or the unsharded run's rows so far)."""
+    """The rescored rows of one lswag-bench table (merged table.csv, or the unsharded run's rows so far): the columns
+    of ``PROXIES`` it holds (a run may rescore only some, e.g. AZ-NAS's three)."""
     path = work / name / "table.csv"
     if not path.exists():
         return pd.DataFrame(columns=PROXIES)
     table = pd.read_csv(path, keep_default_na=False, na_values=["nan", "NaN"])
-    for column in PROXIES:
+    columns = [c for c in PROXIES if c in table]
+    for column in columns:
         table[column] = pd.to_numeric(table[column].replace({"inf": math.inf, "-inf": -math.inf}))
-    return table.set_index("arch")[PROXIES]
+    return table.set_index("arch")[columns]
 
 
 def replace_columns(path: Path, new: pd.DataFrame, allow_partial: bool) -> dict:
-    """Write ``new``'s columns into the committed table at ``path`` (rows by arch); every other column unchanged."""
+    """Write ``new``'s columns into the committed table at ``path`` (rows by arch); every other column unchanged
+    (``vkdnw_single``, where the table has it, rederived from the written ``vkdnw``)."""
     from lswag_lightning.analysis.table import save_table
     from lswag_lightning.proxies.vkdnw import single_score
 
@@ -130,26 +134,26 @@ def replace_columns(path: Path, new: pd.DataFrame, allow_partial: bool) -> dict:
         return {"table": path.name, "written": False, "missing_rows": len(missing)}
     table = old.copy()
     rescored = table["arch"].isin(new.index)
-    for column in PROXIES:
-        if column in table:
-            table.loc[rescored, column] = table.loc[rescored, "arch"].map(new[column]).astype(float)
-    if "vkdnw_single" in table:
+    written = [c for c in PROXIES if c in new.columns and c in table]
+    for column in written:
+        table.loc[rescored, column] = table.loc[rescored, "arch"].map(new[column]).astype(float)
+    if "vkdnw_single" in table and "vkdnw" in written:
+        written.append("vkdnw_single")
         table.loc[rescored, "vkdnw_single"] = [
             single_score(layers, entropy)
             for layers, entropy in zip(table.loc[rescored, "vkdnw_layers"], table.loc[rescored, "vkdnw"])
         ]
-    changed = [c for c in table.columns if c not in PROXIES and c != "vkdnw_single"]
-    assert table[changed].equals(old[changed]), f"{path.name}: a column outside the rescored ones changed"
-    layers_equal = bool(np.array_equal(table["vkdnw_layers"], old["vkdnw_layers"]))
+    kept = [c for c in table.columns if c not in written]
+    assert table[kept].equals(old[kept]), f"{path.name}: a column outside the rescored ones changed"
     save_table(table, path)
     return {
         "table": path.name,
-        "written": True,
+        "written": written,
         "rows_rescored": int(rescored.sum()),
         "rows_not_rescored": missing,
-        "vkdnw_layers_unchanged": layers_equal,
+        "vkdnw_layers_unchanged": bool(np.array_equal(table["vkdnw_layers"], old["vkdnw_layers"])),
         "spearman_new_vs_old": {
-            c: float(table.loc[rescored, c].rank().corr(old.loc[rescored, c].rank())) for c in DRAWN
+            c: float(table.loc[rescored, c].rank().corr(old.loc[rescored, c].rank())) for c in DRAWN if c in written
         },
     }
 

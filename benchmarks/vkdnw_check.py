@@ -136,6 +136,11 @@ def values(args: argparse.Namespace) -> None:
         args.out.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
 
 
+def inputs_for(name: str, x: torch.Tensor) -> torch.Tensor:
+    """The probe batch at the model's resolution: 112 px for the AutoFormer-Ti subnet, as given otherwise."""
+    return nn.functional.interpolate(x, size=112, mode="bilinear") if name.startswith("AutoFormer") else x
+
+
 def autoformer_model() -> dict[str, nn.Module]:
     """The first AutoFormer-Ti subnet of the values run: 112 px, 10 classes, as ``lswag-bench autoformer_ti`` scores
     it (its class token and position embedding take the forward-mode path)."""
@@ -156,7 +161,7 @@ def cost(args: argparse.Namespace) -> None:
     for name, model in models.items():
         if args.only and args.only not in name:
             continue
-        inputs = nn.functional.interpolate(x, size=112, mode="bilinear") if name.startswith("AutoFormer") else x
+        inputs = inputs_for(name, x)
         step = timed(train_step(model, inputs, y), args.repeats)
         ref = timed(lambda model=model, inputs=inputs: reference_vkdnw(model, inputs), args.repeats)
         new = timed(lambda model=model, inputs=inputs: score_network(model, inputs, y, proxies=["vkdnw"]), args.repeats)
@@ -170,7 +175,7 @@ def paths(args: argparse.Namespace) -> None:
     print("| model | forward (s) | backward to the layer outputs (s) | one forward-mode product (s) | ratio |")
     print("|---|---|---|---|---|")
     for name, model in {**benchmark_models(), **autoformer_model()}.items():
-        inputs = nn.functional.interpolate(x, size=112, mode="bilinear") if name.startswith("AutoFormer") else x
+        inputs = inputs_for(name, x)
         forward_s, backward_s, product_s = path_costs(model.eval(), inputs, args.repeats)
         print(f"| {name} | {forward_s:.2f} | {backward_s:.2f} | {product_s:.2f} | {product_s / backward_s:.1f} |")
 

@@ -121,9 +121,9 @@ def test_naslib_score_tables_hold_every_key_and_the_published_parameter_counts(s
         assert params == round(published * 1e6) == space.param_count(space.decode(key))
 
 
-@pytest.mark.parametrize("benchmark", sorted(NASLIB))
-def test_stored_values_are_what_the_engine_computes_on_a_cpu(shared_data_dir, benchmark):
-    """One stored row rescored here: counts exactly, gradient/activation proxies to GPU-vs-CPU round-off."""
+def rescore_first_row(shared_data_dir: Path, benchmark: str, proxies: list[str]) -> tuple[pd.Series, dict]:
+    """The first stored row of ``benchmark``'s table and its ``proxies`` rescored here on a CPU, as lswag-bench
+    scores it (its probe, build options and arch-seeded weights)."""
     from lswag_lightning.bench import arch_seed, resolve_build_options, table_row_values
     from lswag_lightning.probe import probe_batch
     from lswag_lightning.spaces.nb301 import NB301_BUILD_OPTIONS
@@ -133,18 +133,14 @@ def test_stored_values_are_what_the_engine_computes_on_a_cpu(shared_data_dir, be
     preset = dict(NB301_BUILD_OPTIONS) if benchmark == "nb301" else {}
     build = resolve_build_options(space_name, preset=preset, num_classes=10)
     images, labels = probe_batch("bench", data_dir=shared_data_dir, batch_size=64, seed=0)
-    proxies = ["params", "flops", "synflow", "naswot", "zico"]
-    values = table_row_values(
-        get_space(space_name),
-        row["arch"],
-        images,
-        labels,
-        proxies,
-        build,
-        {},
-        torch.device("cpu"),
-        arch_seed(row["arch"]),
-    )
+    space, device, seed = get_space(space_name), torch.device("cpu"), arch_seed(row["arch"])
+    return row, table_row_values(space, row["arch"], images, labels, proxies, build, {}, device, seed)
+
+
+@pytest.mark.parametrize("benchmark", sorted(NASLIB))
+def test_stored_values_are_what_the_engine_computes_on_a_cpu(shared_data_dir, benchmark):
+    """One stored row rescored here: counts exactly, gradient/activation proxies to GPU-vs-CPU round-off."""
+    row, values = rescore_first_row(shared_data_dir, benchmark, ["params", "flops", "synflow", "naswot", "zico"])
     assert values["status"] == "ok"
     assert values["params"] == row["params"] and values["flops"] == row["flops"]
     for name in ("synflow", "naswot"):
@@ -157,16 +153,8 @@ def test_nb101_az_nas_values_are_what_the_engine_computes_on_a_cpu(shared_data_d
     """NB101's AZ-NAS columns were rescored on a CPU (results/README.md): a stored row is today's value, so the
     trainability of the stem block (whose input gradient an older engine missed: a constant -999,998 / 12 in every
     row) is measured, not a guard value."""
-    from lswag_lightning.bench import arch_seed, resolve_build_options, table_row_values
-    from lswag_lightning.probe import probe_batch
-
-    row = committed_scores("nb101").iloc[0]
-    images, labels = probe_batch("bench", data_dir=shared_data_dir, batch_size=64, seed=0)
     proxies = ["az_expressivity", "az_progressivity", "az_trainability"]
-    build = resolve_build_options("nb101", preset={}, num_classes=10)
-    values = table_row_values(
-        get_space("nb101"), row["arch"], images, labels, proxies, build, {}, torch.device("cpu"), arch_seed(row["arch"])
-    )
+    row, values = rescore_first_row(shared_data_dir, "nb101", proxies)
     assert values["status"] == "ok"
     for name in proxies:
         assert values[name] == pytest.approx(row[name], rel=1e-6), name

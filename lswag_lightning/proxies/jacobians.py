@@ -315,20 +315,20 @@ def per_sample_jacobians(
     rows, independent = _sample_layout(recorder, calls, x, forward)
     methods = _classify(recorder, calls, rows, owner_attrs, sampled, independent)
     hooks = {name for name, how in methods.items() if how == "hooks"}
-    columns: dict[str, torch.Tensor] = {}
+    forward_mode: dict[str, torch.Tensor] = {}  # hook tensors taken by forward mode instead (many outputs)
     if len(needed) > FORWARD_MODE_FACTOR * len(hooks):  # many outputs: one forward-mode product per tensor is cheaper
         for name in sorted(hooks, key=sampled.index):
             try:
-                columns[name] = _jvp_column(work, state, name, forward, x)
-                methods[name] = "jvp"
+                forward_mode[name] = _jvp_column(work, state, name, forward, x)
             except (NotImplementedError, RuntimeError):  # no forward-mode rule: the hook path still works
                 pass
-        hooks -= set(columns)
-    hook_columns, unattributed = _hook_columns(logits, calls, rows, owner_attrs, hooks, needed)
-    columns.update(hook_columns)
+        methods.update(dict.fromkeys(forward_mode, "jvp"))
+        hooks -= set(forward_mode)
+    columns, unattributed = _hook_columns(logits, calls, rows, owner_attrs, hooks, needed)
+    columns.update(forward_mode)
     methods.update(dict.fromkeys(unattributed, "jvp"))
     for name, how in list(methods.items()):
-        if how == "jvp":
+        if how == "jvp" and name not in forward_mode:
             try:
                 columns[name] = _jvp_column(work, state, name, forward, x)
             except (NotImplementedError, RuntimeError):  # an operation without a forward-mode rule
